@@ -1,0 +1,87 @@
+//! The admin listener: `GET /metrics` (Prometheus text), `GET /healthz` (the
+//! process is alive), `GET /readyz` (listeners up, storage reachable, not draining).
+//! Probe requests are not logged, so health checks do not flood the log.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::frontend::http::exchange::{Body, full};
+use crate::storage::Storage;
+
+/// What the admin endpoints report on.
+pub struct AdminState {
+    /// Renders the metrics.
+    pub metrics: PrometheusHandle,
+    /// Probed by `/readyz`.
+    pub storage: Arc<dyn Storage>,
+    /// False while starting and once draining.
+    pub ready: AtomicBool,
+}
+
+async fn route(req: Request<Incoming>, state: Arc<AdminState>) -> Result<Response<Body>, Infallible> {
+    let (status, ctype, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => (StatusCode::OK, "text/plain; version=0.0.4", state.metrics.render()),
+        (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        (&Method::GET, "/readyz") => {
+            let probe = tokio::time::timeout(Duration::from_secs(2), state.storage.probe()).await;
+            match (state.ready.load(Ordering::Acquire), probe) {
+                (true, Ok(Ok(()))) => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+                (false, _) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "not ready: starting or draining\n".to_owned(),
+                ),
+                (true, _) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "not ready: storage unreachable\n".to_owned(),
+                ),
+            }
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found; try /metrics, /healthz or /readyz\n".to_owned(),
+        ),
+    };
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ctype));
+    Ok(resp)
+}
+
+/// Serves the admin endpoints until shutdown.
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) {
+    loop {
+        let (stream, _) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| route(req, state.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,225 @@
+//! Users, permissions and password verification — one implementation for both
+//! protocols.
+//!
+//! Passwords are argon2id PHC strings (from `dualgate hash-password`). Checking one
+//! costs tens of milliseconds of CPU, and legacy clients often log in once per file,
+//! so successful checks are remembered in a [`VerifyCache`]: keyed by a keyed hash of
+//! user and password (never the password), bounded, expiring, cleared when the user
+//! list changes. A wrong password always pays the full check; an unknown user is
+//! checked against a dummy hash so that both take the same time and get the same
+//! reply.
+
+mod cache;
+mod credentials;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+
+use crate::path::VirtualPath;
+pub use cache::VerifyCache;
+pub use credentials::{Credentials, Password};
+
+/// One permission a user can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Read files and list directories.
+    Read,
+    /// Create and overwrite files.
+    Write,
+    /// Delete files and remove directories.
+    Delete,
+    /// Create directories.
+    Mkdir,
+    /// Rename and move.
+    Rename,
+}
+
+/// A set of permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Permissions(u8);
+
+impl Permissions {
+    /// Every permission.
+    pub const ALL: Permissions = Permissions(0b11111);
+    /// Read only.
+    pub const READ_ONLY: Permissions = Permissions(0b00001);
+
+    fn bit(p: Permission) -> u8 {
+        match p {
+            Permission::Read => 1,
+            Permission::Write => 2,
+            Permission::Delete => 4,
+            Permission::Mkdir => 8,
+            Permission::Rename => 16,
+        }
+    }
+
+    /// True when `p` is held.
+    pub fn allows(self, p: Permission) -> bool {
+        self.0 & Self::bit(p) != 0
+    }
+}
+
+impl FromIterator<Permission> for Permissions {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        Permissions(iter.into_iter().fold(0, |acc, p| acc | Self::bit(p)))
+    }
+}
+
+/// A user as the pipeline sees it once logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The login name.
+    pub name: String,
+    /// The user's root inside the storage root.
+    pub home: VirtualPath,
+    /// What the user may do.
+    pub permissions: Permissions,
+    /// True for the anonymous user.
+    pub anonymous: bool,
+}
+
+/// A configured account: the user and the PHC string of its password.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The user.
+    pub user: Arc<User>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// The user database: accounts by name plus the optional anonymous user.
+#[derive(Debug)]
+pub struct UserDb {
+    accounts: HashMap<String, Account>,
+    anonymous: Option<Arc<User>>,
+    dummy_hash: String,
+    cache: VerifyCache,
+}
+
+/// Names that log in anonymously over FTP when anonymous access is enabled.
+pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
+
+impl UserDb {
+    /// Builds the database. `anonymous` is the read-only anonymous user, if enabled.
+    pub fn new(accounts: Vec<Account>, anonymous: Option<User>) -> Self {
+        UserDb {
+            accounts: accounts.into_iter().map(|a| (a.user.name.clone(), a)).collect(),
+            anonymous: anonymous.map(Arc::new),
+            // Verified against when the user is unknown, so that both cases cost the same.
+            dummy_hash: hash_password("dualgate-dummy-password").unwrap_or_default(),
+            cache: VerifyCache::new(4096, std::time::Duration::from_secs(300)),
+        }
+    }
+
+    /// The anonymous user, if enabled.
+    pub fn anonymous(&self) -> Option<Arc<User>> {
+        self.anonymous.clone()
+    }
+
+    /// Checks credentials; `None` for an unknown user or a wrong password alike.
+    /// Runs the hash on the blocking pool.
+    pub async fn verify(self: &Arc<Self>, creds: &Credentials) -> Option<Arc<User>> {
+        if let Some(anon) = &self.anonymous {
+            if ANONYMOUS_NAMES.contains(&creds.user.as_str()) && !self.accounts.contains_key(&creds.user) {
+                return Some(anon.clone());
+            }
+        }
+        let key = self.cache.key(&creds.user, creds.password.expose());
+        if let Some(user) = self.cache.get(&key) {
+            return Some(user);
+        }
+        let this = self.clone();
+        let creds = creds.clone();
+        let user = tokio::task::spawn_blocking(move || this.verify_blocking(&creds))
+            .await
+            .ok()
+            .flatten()?;
+        self.cache.insert(key, user.clone());
+        Some(user)
+    }
+
+    fn verify_blocking(&self, creds: &Credentials) -> Option<Arc<User>> {
+        let account = self.accounts.get(&creds.user);
+        let hash = account.map_or(self.dummy_hash.as_str(), |a| a.password_hash.as_str());
+        let ok = verify_password(creds.password.expose(), hash);
+        match (account, ok) {
+            (Some(a), true) => Some(a.user.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Hashes a password into an argon2id PHC string with a random salt and the
+/// crate's default (OWASP) parameters.
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    Ok(argon2::Argon2::default()
+        .hash_password(password.as_bytes())?
+        .to_string())
+}
+
+/// Checks a PHC string's syntax (for config validation).
+pub fn is_valid_hash(phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok() && phc.starts_with("$argon2")
+}
+
+/// Verifies `password` against a PHC string (constant time inside the crate).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn db() -> Arc<UserDb> {
+        let alice = Account {
+            user: Arc::new(User {
+                name: "alice".into(),
+                home: VirtualPath::parse_absolute("/alice").unwrap(),
+                permissions: Permissions::ALL,
+                anonymous: false,
+            }),
+            password_hash: hash_password("s3cret").unwrap(),
+        };
+        Arc::new(UserDb::new(vec![alice], None))
+    }
+
+    fn creds(u: &str, p: &str) -> Credentials {
+        Credentials {
+            user: u.into(),
+            password: Password::new(p.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn verifies_and_caches_only_successes() {
+        let db = db();
+        assert!(db.verify(&creds("alice", "wrong")).await.is_none());
+        assert!(db.verify(&creds("bob", "s3cret")).await.is_none());
+        assert_eq!(db.cache.len(), 0);
+        assert_eq!(db.verify(&creds("alice", "s3cret")).await.unwrap().name, "alice");
+        assert_eq!(db.cache.len(), 1);
+        // Cached now; a wrong password still fails.
+        assert!(db.verify(&creds("alice", "s3cret")).await.is_some());
+        assert!(db.verify(&creds("alice", "s3cret ")).await.is_none());
+    }
+
+    #[test]
+    fn permissions_and_hash_syntax() {
+        let p: Permissions = [Permission::Read, Permission::Mkdir].into_iter().collect();
+        assert!(p.allows(Permission::Read) && p.allows(Permission::Mkdir));
+        assert!(!p.allows(Permission::Write));
+        assert!(is_valid_hash(&hash_password("x").unwrap()));
+        assert!(!is_valid_hash("plaintext"));
+    }
+}

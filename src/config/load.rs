@@ -1,0 +1,264 @@
+//! Reading a config: YAML text → [`Config`], environment overrides, validation, and
+//! errors that say where and why without repeating the file's text or a secret.
+
+use std::path::{Path, PathBuf};
+
+use super::Config;
+use crate::path::VirtualPath;
+
+/// Environment variables that are not config-key overrides.
+const NOT_OVERRIDES: &[&str] = &[
+    "DUALGATE_CONFIG",
+    "DUALGATE_PASSWORD",
+    "DUALGATE_LOG_FORMAT",
+    "DUALGATE_LOG_LEVEL",
+];
+
+/// One problem in a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `FILE:LINE:COLUMN`, `FILE: key.path`, or `environment DUALGATE_X`.
+    pub location: String,
+    /// A plain reason.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.reason)
+    }
+}
+
+/// A config that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config has problems.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// Removes quoted values from a serde_yaml message: the message must not repeat
+/// the file's content (a value there may be a secret). Key names (in backticks)
+/// and the expectation stay.
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quotes = false;
+    for c in message.chars() {
+        match (c, in_quotes) {
+            ('"', false) => {
+                in_quotes = true;
+                out.push_str("a value");
+            }
+            ('"', true) => in_quotes = false,
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    // serde_yaml appends " at line L column C"; the location is reported separately.
+    match out.find(" at line ") {
+        Some(i) => out[..i].to_owned(),
+        None => out,
+    }
+}
+
+fn yaml_problem(source: &str, err: &serde_yaml::Error) -> Problem {
+    let location = match err.location() {
+        Some(l) => format!("{source}:{}:{}", l.line(), l.column()),
+        None => source.to_owned(),
+    };
+    Problem {
+        location,
+        reason: redact(&err.to_string()),
+    }
+}
+
+/// Parses config text; `source` names it in errors (a file path or `<embedded default>`).
+pub fn load_str(text: &str, source: &str) -> Result<Config, ConfigError> {
+    // An empty file is an empty mapping: all defaults.
+    if text.trim().is_empty() {
+        return Ok(Config::default());
+    }
+    serde_yaml::from_str(text).map_err(|e| ConfigError::Invalid(vec![yaml_problem(source, &e)]))
+}
+
+/// Reads and parses a config file, applies `DUALGATE_*` overrides from `env`, and
+/// validates the result.
+pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    let (text, source) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                path: p.to_path_buf(),
+                source: e,
+            })?,
+            p.display().to_string(),
+        ),
+        None => (super::DEFAULT_CONFIG.to_owned(), "<embedded default config>".to_owned()),
+    };
+    let config = load_str(&text, &source)?;
+    let config = apply_env(config, &text, env)?;
+    let problems = config.validate(&source);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// Applies `DUALGATE_SECTION__KEY=value` overrides (path segments joined by `__`,
+/// values parsed as YAML scalars or flow collections), e.g.
+/// `DUALGATE_FTP__LISTEN=0.0.0.0:21`, `DUALGATE_LIMITS__LOGIN_FAILURES__BAN_AFTER=5`.
+pub fn apply_env(
+    config: Config,
+    text: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let overrides: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("DUALGATE_") && !NOT_OVERRIDES.contains(&k.as_str()))
+        .collect();
+    if overrides.is_empty() {
+        return Ok(config);
+    }
+    let mut root: serde_yaml::Value = if text.trim().is_empty() {
+        serde_yaml::Value::Mapping(Default::default())
+    } else {
+        serde_yaml::from_str(text).map_err(|e| ConfigError::Invalid(vec![yaml_problem("config", &e)]))?
+    };
+    let mut problems = Vec::new();
+    for (key, value) in &overrides {
+        let path: Vec<String> = key["DUALGATE_".len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let parsed: serde_yaml::Value = match serde_yaml::from_str(value) {
+            Ok(v) => v,
+            Err(_) => serde_yaml::Value::String(value.clone()),
+        };
+        if let Err(reason) = set_path(&mut root, &path, parsed) {
+            problems.push(Problem {
+                location: format!("environment {key}"),
+                reason,
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    serde_yaml::from_value(root).map_err(|e| {
+        ConfigError::Invalid(vec![Problem {
+            location: format!(
+                "environment overrides ({})",
+                overrides.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            reason: redact(&e.to_string()),
+        }])
+    })
+}
+
+fn set_path(root: &mut serde_yaml::Value, path: &[String], value: serde_yaml::Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty key".into());
+    };
+    if path.iter().any(String::is_empty) {
+        return Err("empty key segment (use __ between keys)".into());
+    }
+    let mut node = root;
+    for seg in parents {
+        let map = node
+            .as_mapping_mut()
+            .ok_or_else(|| format!("`{seg}` is not a section"))?;
+        let key = serde_yaml::Value::String(seg.clone());
+        if !map.contains_key(&key) || map.get(&key).is_some_and(serde_yaml::Value::is_null) {
+            map.insert(key.clone(), serde_yaml::Value::Mapping(Default::default()));
+        }
+        node = map.get_mut(&key).ok_or_else(|| "internal error".to_owned())?;
+    }
+    let map = node
+        .as_mapping_mut()
+        .ok_or_else(|| "the parent is not a section".to_owned())?;
+    map.insert(serde_yaml::Value::String(last.clone()), value);
+    Ok(())
+}
+
+impl Config {
+    /// Cross-field checks; each problem names the key path.
+    pub fn validate(&self, source: &str) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, reason: &str| {
+            problems.push(Problem {
+                location: format!("{source}: {key}"),
+                reason: reason.to_owned(),
+            });
+        };
+        let mut names = std::collections::HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            if u.name.is_empty() || u.name.chars().any(|c| c.is_control() || c == ':') {
+                problem(
+                    &format!("users[{i}].name"),
+                    "a user name must be non-empty, without ':' or control characters",
+                );
+            }
+            if !names.insert(u.name.as_str()) {
+                problem(&format!("users[{i}].name"), "duplicate user name");
+            }
+            if !crate::auth::is_valid_hash(&u.password_hash) {
+                problem(
+                    &format!("users[{i}].password_hash"),
+                    "not an argon2 PHC string; make one with `dualgate hash-password`",
+                );
+            }
+            if VirtualPath::parse_absolute(&u.home).is_err() {
+                problem(&format!("users[{i}].home"), "not a valid path");
+            }
+        }
+        if VirtualPath::parse_absolute(&self.anonymous.home).is_err() {
+            problem("anonymous.home", "not a valid path");
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.max_connections_per_address == 0 {
+            problem("limits", "connection limits must be at least 1");
+        }
+        if l.max_command_line < 512 {
+            problem(
+                "limits.max_command_line",
+                "must be at least 512 bytes (RFC 959 paths need room)",
+            );
+        }
+        for (key, d) in [
+            ("limits.idle_timeout", l.idle_timeout),
+            ("limits.login_timeout", l.login_timeout),
+            ("limits.data_timeout", l.data_timeout),
+        ] {
+            if d.0.is_zero() {
+                problem(key, "must be longer than zero");
+            }
+        }
+        if self.http.max_header_bytes < 1024 {
+            problem("http.max_header_bytes", "must be at least 1024");
+        }
+        if self.ftp.tls.is_some() || self.http.tls.is_some() {
+            problem(
+                "tls",
+                "TLS is not available in this build yet (explicit/implicit FTPS and HTTPS are planned); remove the tls settings",
+            );
+        }
+        if !matches!(self.storage, super::StorageConfig::Local { .. }) {
+            problem(
+                "storage.kind",
+                "only `local` storage is available in this build yet (s3 and upstream_ftp are planned)",
+            );
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,75 @@
+//! Config loading tests: defaults, located errors, redaction, env overrides.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use super::*;
+
+fn problems(text: &str) -> Vec<Problem> {
+    match load_str(text, "f.yaml").and_then(|c| {
+        let p = c.validate("f.yaml");
+        if p.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError::Invalid(p))
+        }
+    }) {
+        Err(ConfigError::Invalid(p)) => p,
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn embedded_default_and_example_configs_load() {
+    let c = load(None, Vec::new()).unwrap();
+    assert_eq!(c.ftp.listen.port(), 2121);
+    assert_eq!(c.http.listen.port(), 8080);
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9090");
+    for f in ["../configs/dualgate.yaml", "../configs/dualgate.example.yaml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(f.rsplit('/').next().unwrap());
+        load(Some(&path), Vec::new()).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+}
+
+#[test]
+fn unknown_key_is_an_error_with_line_and_column() {
+    let p = problems("ftp:\n  listen: \"0.0.0.0:21\"\n  pasive_ports: \"1-2\"\n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].location.starts_with("f.yaml:3:"), "{:?}", p[0]);
+    assert!(p[0].reason.contains("pasive_ports"), "{:?}", p[0]);
+}
+
+#[test]
+fn bad_values_are_located_and_not_echoed() {
+    let p = problems("limits:\n  idle_timeout: soon\n");
+    assert!(p[0].location.starts_with("f.yaml:2:"), "{:?}", p[0]);
+    assert!(p[0].reason.contains("duration"), "{:?}", p[0]);
+    // A secret-looking value in a wrongly typed field is not repeated.
+    let p = problems("limits:\n  max_connections: \"hunter2-secret\"\n");
+    assert!(!p[0].to_string().contains("hunter2"), "{}", p[0]);
+    let p = problems("ftp:\n  passive_ports: 3000-1000\n");
+    assert!(p[0].reason.contains("first port"), "{:?}", p[0]);
+}
+
+#[test]
+fn validation_names_the_key() {
+    let p = problems("users:\n  - name: al\n    password_hash: plaintext\n");
+    assert_eq!(p[0].location, "f.yaml: users[0].password_hash");
+    assert!(!p[0].to_string().contains("plaintext"));
+}
+
+#[test]
+fn environment_overrides() {
+    let env = vec![
+        ("DUALGATE_FTP__LISTEN".to_owned(), "127.0.0.1:2999".to_owned()),
+        ("DUALGATE_LIMITS__LOGIN_FAILURES__BAN_AFTER".to_owned(), "7".to_owned()),
+        ("DUALGATE_PASSWORD".to_owned(), "not-an-override".to_owned()),
+        ("HOME".to_owned(), "/root".to_owned()),
+    ];
+    let c = apply_env(load_str("", "f").unwrap(), "", env).unwrap();
+    assert_eq!(c.ftp.listen.port(), 2999);
+    assert_eq!(c.limits.login_failures.ban_after, 7);
+    let bad = vec![("DUALGATE_FTP__NOPE".to_owned(), "1".to_owned())];
+    let err = apply_env(load_str("", "f").unwrap(), "", bad).unwrap_err().to_string();
+    assert!(err.contains("DUALGATE_FTP__NOPE") && err.contains("nope"), "{err}");
+}

@@ -1,0 +1,338 @@
+//! The configuration: serde structs with documented defaults, unknown keys refused.
+//!
+//! Loading ([`load`]) goes: YAML text → typed [`Config`] (serde_yaml reports the
+//! line and column of a bad value) → `DUALGATE_*` environment overrides → CLI
+//! overrides (applied by the caller) → [`Config::validate`]. Every key, with its
+//! default, is documented in `configs/dualgate.example.yaml`; the embedded default
+//! is `configs/dualgate.yaml`. serde_yaml is used only in this module.
+
+mod load;
+mod values;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::auth::{Password, Permission};
+pub use load::{ConfigError, Problem, apply_env, load, load_str};
+pub use values::{ConfigDuration, PortRange, parse_duration, parse_port_range};
+
+/// The embedded default config (`configs/dualgate.yaml`).
+pub const DEFAULT_CONFIG: &str = include_str!("../../configs/dualgate.yaml");
+
+/// The root of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// FTP listener.
+    pub ftp: FtpConfig,
+    /// HTTP listener.
+    pub http: HttpConfig,
+    /// Admin listener (metrics, health).
+    pub admin: AdminConfig,
+    /// Storage back-end.
+    pub storage: StorageConfig,
+    /// User accounts.
+    pub users: Vec<UserConfig>,
+    /// Anonymous read-only access.
+    pub anonymous: AnonymousConfig,
+    /// Limits for both protocols.
+    pub limits: LimitsConfig,
+    /// Shutdown behaviour.
+    pub shutdown: ShutdownConfig,
+}
+
+/// TLS certificate and key files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// Whether FTPS data connections must resume the control connection's TLS session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSessionReuse {
+    /// Resumption is accepted but not required.
+    #[default]
+    Optional,
+    /// A data connection that does not resume this control session is refused.
+    Require,
+}
+
+/// FTP TLS settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FtpTlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Listener for implicit FTPS (e.g. `0.0.0.0:990`).
+    #[serde(default)]
+    pub implicit_listen: Option<SocketAddr>,
+    /// Refuse `USER` before `AUTH TLS`.
+    #[serde(default)]
+    pub require: bool,
+    /// Data-connection TLS session resumption policy.
+    #[serde(default)]
+    pub data_session_reuse: DataSessionReuse,
+}
+
+/// The `ftp:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FtpConfig {
+    /// Control connection listener.
+    pub listen: SocketAddr,
+    /// Passive data port range (inclusive).
+    pub passive_ports: PortRange,
+    /// Address advertised in PASV replies; `null` = the control connection's local address.
+    pub public_address: Option<Ipv4Addr>,
+    /// FTPS (explicit `AUTH TLS`, optional implicit listener).
+    pub tls: Option<FtpTlsConfig>,
+}
+
+impl Default for FtpConfig {
+    fn default() -> Self {
+        FtpConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 2121)),
+            passive_ports: PortRange {
+                low: 30000,
+                high: 30099,
+            },
+            public_address: None,
+            tls: None,
+        }
+    }
+}
+
+/// The `http:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listener.
+    pub listen: SocketAddr,
+    /// HTTPS certificate and key.
+    pub tls: Option<TlsFiles>,
+    /// Basic auth realm.
+    pub realm: String,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            tls: None,
+            realm: "dualgate".to_owned(),
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// The `admin:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Listener for `/metrics`, `/healthz`, `/readyz`.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
+}
+
+/// The `storage:` section, by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StorageConfig {
+    /// Local disk.
+    Local {
+        /// Root directory (created if missing).
+        root: PathBuf,
+    },
+    /// An S3-compatible object store.
+    S3 {
+        /// Endpoint URL, e.g. `http://127.0.0.1:9000`.
+        endpoint: String,
+        /// Region.
+        #[serde(default = "default_region")]
+        region: String,
+        /// Bucket.
+        bucket: String,
+        /// Key prefix inside the bucket.
+        #[serde(default)]
+        prefix: String,
+        /// Access key id.
+        access_key_id: String,
+        /// Secret access key.
+        secret_access_key: Password,
+        /// Path-style addressing (MinIO and most self-hosted stores).
+        #[serde(default = "default_true")]
+        path_style: bool,
+    },
+    /// An upstream FTP server (proxy mode).
+    UpstreamFtp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        #[serde(default = "default_ftp_port")]
+        port: u16,
+        /// User name.
+        user: String,
+        /// Password.
+        password: Password,
+        /// Use explicit FTPS to the upstream.
+        #[serde(default)]
+        tls: bool,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_ftp_port() -> u16 {
+    21
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig::Local {
+            root: PathBuf::from("./data"),
+        }
+    }
+}
+
+fn all_permissions() -> Vec<Permission> {
+    vec![
+        Permission::Read,
+        Permission::Write,
+        Permission::Delete,
+        Permission::Mkdir,
+        Permission::Rename,
+    ]
+}
+
+fn root_home() -> String {
+    "/".to_owned()
+}
+
+/// One entry of `users:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Login name.
+    pub name: String,
+    /// argon2id PHC string from `dualgate hash-password`.
+    pub password_hash: String,
+    /// The user's root inside the storage root.
+    #[serde(default = "root_home")]
+    pub home: String,
+    /// Permissions (default: all).
+    #[serde(default = "all_permissions")]
+    pub permissions: Vec<Permission>,
+}
+
+/// The `anonymous:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnonymousConfig {
+    /// Allow anonymous (read-only) access.
+    pub enabled: bool,
+    /// The anonymous user's root.
+    pub home: String,
+}
+
+impl Default for AnonymousConfig {
+    fn default() -> Self {
+        AnonymousConfig {
+            enabled: false,
+            home: "/pub".to_owned(),
+        }
+    }
+}
+
+/// `limits.login_failures`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginFailures {
+    /// Failures before replies are delayed.
+    pub delay_after: u32,
+    /// Failures before the address is banned.
+    pub ban_after: u32,
+    /// How long a ban lasts.
+    pub ban_for: ConfigDuration,
+}
+
+impl Default for LoginFailures {
+    fn default() -> Self {
+        LoginFailures {
+            delay_after: 3,
+            ban_after: 10,
+            ban_for: ConfigDuration::secs(15 * 60),
+        }
+    }
+}
+
+/// The `limits:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Connections, all protocols together.
+    pub max_connections: usize,
+    /// Connections per client address.
+    pub max_connections_per_address: usize,
+    /// FTP control idle time; HTTP keep-alive idle time.
+    pub idle_timeout: ConfigDuration,
+    /// Time allowed to log in (FTP).
+    pub login_timeout: ConfigDuration,
+    /// Passive accept, active connect and stalled transfer limit; HTTP body stall.
+    pub data_timeout: ConfigDuration,
+    /// Longest FTP command line, in bytes.
+    pub max_command_line: usize,
+    /// Login failure throttling per client address.
+    pub login_failures: LoginFailures,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections: 1000,
+            max_connections_per_address: 50,
+            idle_timeout: ConfigDuration::secs(300),
+            login_timeout: ConfigDuration::secs(60),
+            data_timeout: ConfigDuration::secs(300),
+            max_command_line: 4096,
+            login_failures: LoginFailures::default(),
+        }
+    }
+}
+
+/// The `shutdown:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// How long running transfers may continue after SIGTERM/SIGINT.
+    pub drain_timeout: ConfigDuration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout: ConfigDuration::secs(25),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Value types of the config with their own parsing and plain error messages:
+//! durations (`300s`, `15m`, `1h`, `250ms`, or a number of seconds) and inclusive
+//! port ranges (`30000-30099`). Errors are raised inside deserialisation so that
+//! serde_yaml attaches the line and column.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+/// A duration written as `300s`, `15m`, `1h`, `250ms` or a plain number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+impl ConfigDuration {
+    /// From seconds.
+    pub const fn secs(s: u64) -> Self {
+        ConfigDuration(Duration::from_secs(s))
+    }
+}
+
+/// Parses `300s`, `15m`, `1h`, `250ms`, `2d` or `42` (seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "a duration must start with a whole number, e.g. 300s, 15m, 1h".to_owned())?;
+    let d = match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86400)),
+        _ => return Err("unknown duration unit; use ms, s, m, h or d".to_owned()),
+    };
+    Ok(d)
+}
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ConfigDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as 300s, 15m, 1h or 250ms")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(ConfigDuration(Duration::from_secs(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_duration(v).map(ConfigDuration).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An inclusive TCP port range, `low-high`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub low: u16,
+    /// Last port (inclusive).
+    pub high: u16,
+}
+
+/// Parses `30000-30099` (or a single port).
+pub fn parse_port_range(s: &str) -> Result<PortRange, String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| "a port range looks like 30000-30099 (ports 1-65535)".to_owned())
+    };
+    let (low, high) = (port(a)?, port(b)?);
+    if low == 0 || low > high {
+        return Err("the first port must be at least 1 and not above the last".to_owned());
+    }
+    Ok(PortRange { low, high })
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = PortRange;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port range such as 30000-30099")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_port_range(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("300s").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("42").unwrap(), Duration::from_secs(42));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5 weeks").is_err());
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(
+            parse_port_range("30000-30099").unwrap(),
+            PortRange {
+                low: 30000,
+                high: 30099
+            }
+        );
+        assert_eq!(parse_port_range("2000").unwrap(), PortRange { low: 2000, high: 2000 });
+        assert!(parse_port_range("30099-30000").is_err());
+        assert!(parse_port_range("0-10").is_err());
+        assert!(parse_port_range("1-70000").is_err());
+    }
+}

@@ -1,0 +1,478 @@
+//! FTP data connections and transfers: the FTP side of the data channel.
+//!
+//! Holds a session's data-connection setup (passive listener or active target),
+//! transfer type and restart offset, and moves bytes: files from local disk go out
+//! with `sendfile(2)` (zero-copy) on plain connections in binary mode; everything
+//! else is streamed through a bounded buffer. Every wait has the data timeout.
+//!
+//! Security rules: a passive connection from any address but the control peer's is
+//! dropped (and the real client can still connect); an active target must be the
+//! control peer's own address and an unprivileged port (no FTP bounce).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use proto_ftp::TransferType;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::FtpSettings;
+use crate::auth::{Permission, Permissions};
+use crate::channel::{ReadPlan, TransferError};
+use crate::command::ListFormat;
+use crate::response::{self, Status};
+use crate::storage::{EntryKind, ListStream, Metadata, ReadBody, ReadHandle, Upload};
+
+/// Read buffer for uploads and the chunk size for streamed downloads.
+const CHUNK: usize = 256 * 1024;
+/// Listing output is flushed in blocks of about this size.
+const LISTING_FLUSH: usize = 64 * 1024;
+
+/// The write half of the control connection, for direct sends and rendered chains.
+#[derive(Debug)]
+pub struct ControlWriter {
+    half: OwnedWriteHalf,
+}
+
+impl ControlWriter {
+    /// Wraps the control connection's write half.
+    pub fn new(half: OwnedWriteHalf) -> Self {
+        ControlWriter { half }
+    }
+
+    /// Writes rendered reply bytes.
+    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.half.write_all(bytes).await
+    }
+
+    /// A direct send (ProFTPD's `pr_response_send`): the preliminary `150`, or the
+    /// `421` before a close. Never used for a command's final reply.
+    pub async fn send_direct(&mut self, status: Status, text: &str) -> io::Result<()> {
+        let mut out = Vec::with_capacity(64);
+        response::ftp::render_direct(status, text, &mut out);
+        self.write(&out).await
+    }
+}
+
+/// How the next data connection is made.
+#[derive(Debug, Default)]
+pub enum DataMode {
+    /// No PASV/EPSV/PORT/EPRT yet (or the last one was used up).
+    #[default]
+    Unset,
+    /// Waiting for the client on this listener.
+    Passive(PassiveListener),
+    /// Connect to the client here.
+    Active(SocketAddr),
+}
+
+/// A bound passive port; counted in the `passive_ports_in_use` gauge while held.
+#[derive(Debug)]
+pub struct PassiveListener {
+    listener: TcpListener,
+}
+
+impl PassiveListener {
+    /// Binds a free port of the configured range on `ip`, starting at a random one.
+    pub fn bind(ip: IpAddr, range: (u16, u16)) -> io::Result<Self> {
+        let (lo, hi) = range;
+        let span = u32::from(hi - lo) + 1;
+        let start = rand::random::<u32>() % span;
+        for i in 0..span {
+            let port = lo + u16::try_from((start + i) % span).unwrap_or(0);
+            let std_listener = match std::net::TcpListener::bind(SocketAddr::new(ip, port)) {
+                Ok(l) => l,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err(e),
+            };
+            std_listener.set_nonblocking(true)?;
+            let listener = TcpListener::from_std(std_listener)?;
+            metrics::gauge!(crate::metrics::PASSIVE_PORTS_IN_USE).increment(1.0);
+            return Ok(PassiveListener { listener });
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no free passive port in the configured range",
+        ))
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+}
+
+impl Drop for PassiveListener {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::PASSIVE_PORTS_IN_USE).decrement(1.0);
+    }
+}
+
+/// The FTP data-channel state of one session.
+#[derive(Debug)]
+pub struct FtpData {
+    /// The control connection's writer.
+    pub control: ControlWriter,
+    /// The next data connection.
+    pub mode: DataMode,
+    /// `TYPE A` or `TYPE I`.
+    pub transfer_type: TransferType,
+    /// The `REST` offset for the next transfer.
+    pub rest: u64,
+    /// `EPSV ALL` was sent: PASV/PORT/EPRT are refused from now on.
+    pub epsv_all: bool,
+    /// The user's permissions, for MLSx `perm` facts.
+    pub permissions: Permissions,
+    /// The control connection's peer.
+    pub peer: SocketAddr,
+    /// The control connection's local address.
+    pub local: SocketAddr,
+    /// Settings.
+    pub settings: Arc<FtpSettings>,
+}
+
+fn transfer_error(status: Status, bytes: u64, e: &io::Error) -> TransferError {
+    TransferError::new(status, bytes, e.to_string())
+}
+
+impl FtpData {
+    /// Fresh state for a control connection.
+    pub fn new(control: ControlWriter, peer: SocketAddr, local: SocketAddr, settings: Arc<FtpSettings>) -> Self {
+        FtpData {
+            control,
+            mode: DataMode::Unset,
+            transfer_type: TransferType::Ascii,
+            rest: 0,
+            epsv_all: false,
+            permissions: Permissions::default(),
+            peer,
+            local,
+            settings,
+        }
+    }
+
+    /// FTP reads honour `REST`; an offset past the end is `554`.
+    pub fn plan_read(&mut self, meta: &Metadata, offset: u64) -> ReadPlan {
+        if offset > meta.size {
+            ReadPlan::Answer(Status::InvalidRange)
+        } else {
+            ReadPlan::Send { offset, len: None }
+        }
+    }
+
+    /// Opens the data connection the client set up, within the data timeout.
+    async fn connect(&mut self) -> Result<TcpStream, TransferError> {
+        let timeout = self.settings.data_timeout;
+        let stream = match std::mem::take(&mut self.mode) {
+            DataMode::Unset => {
+                return Err(TransferError::new(
+                    Status::NoDataConnection,
+                    0,
+                    "use PASV, EPSV, PORT or EPRT first",
+                ));
+            }
+            DataMode::Active(addr) => tokio::time::timeout(timeout, TcpStream::connect(addr))
+                .await
+                .map_err(|_| TransferError::new(Status::NoDataConnection, 0, "active connect timed out"))?
+                .map_err(|e| transfer_error(Status::NoDataConnection, 0, &e))?,
+            DataMode::Passive(passive) => {
+                let peer_ip = self.peer.ip();
+                let accept = async {
+                    loop {
+                        let (stream, from) = passive.listener.accept().await?;
+                        if canonical(from.ip()) == canonical(peer_ip) {
+                            return Ok::<_, io::Error>(stream);
+                        }
+                        // Not the control peer: refuse it and keep waiting for the real client.
+                        tracing::warn!(expected = %peer_ip, from = %from, "refused a passive data connection from a foreign address");
+                    }
+                };
+                tokio::time::timeout(timeout, accept)
+                    .await
+                    .map_err(|_| TransferError::new(Status::NoDataConnection, 0, "passive accept timed out"))?
+                    .map_err(|e| transfer_error(Status::NoDataConnection, 0, &e))?
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    /// Opens the data connection and sends the preliminary `150`.
+    async fn open(&mut self, what: &str) -> Result<TcpStream, TransferError> {
+        let stream = self.connect().await?;
+        let mode = match self.transfer_type {
+            TransferType::Ascii => "ASCII",
+            TransferType::Image => "BINARY",
+        };
+        self.control
+            .send_direct(
+                Status::TransferStarting,
+                &format!("Opening {mode} mode data connection for {what}."),
+            )
+            .await
+            .map_err(|e| transfer_error(Status::TransferAborted, 0, &e))?;
+        Ok(stream)
+    }
+
+    /// Sends a file: `sendfile` for local files in binary mode, else a stream.
+    pub async fn send_file(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
+        let mut stream = self.open("file").await?;
+        let timeout = self.settings.data_timeout;
+        let sent = match (handle.body, self.transfer_type) {
+            (ReadBody::File(region), TransferType::Image) => {
+                sendfile_all(&stream, &region.file, region.offset, region.len, timeout).await
+            }
+            (body, ttype) => {
+                let mut sent = 0u64;
+                let mut chunks = body.into_stream(CHUNK);
+                let mut result = Ok(0);
+                while let Some(chunk) = chunks.next().await {
+                    let chunk = match chunk {
+                        Ok(c) => c,
+                        Err(e) => {
+                            return Err(TransferError::new(Status::LocalError, sent, e.to_string()));
+                        }
+                    };
+                    let out = if ttype == TransferType::Ascii {
+                        to_crlf(&chunk)
+                    } else {
+                        chunk
+                    };
+                    if let Err(e) = write_timed(&mut stream, &out, timeout).await {
+                        result = Err((e, sent));
+                        break;
+                    }
+                    sent += out.len() as u64;
+                }
+                result.map(|_: u64| sent)
+            }
+        };
+        let sent = sent.map_err(|(e, n)| transfer_error(Status::TransferAborted, n, &e))?;
+        finish(stream, timeout)
+            .await
+            .map_err(|e| transfer_error(Status::TransferAborted, sent, &e))?;
+        Ok(sent)
+    }
+
+    /// Streams a listing in the requested FTP format.
+    pub async fn send_listing(&mut self, format: ListFormat, mut entries: ListStream) -> Result<u64, TransferError> {
+        let mut stream = self.open("directory listing").await?;
+        let timeout = self.settings.data_timeout;
+        let now = SystemTime::now();
+        let mut buf = Vec::with_capacity(LISTING_FLUSH + 1024);
+        let mut sent = 0u64;
+        while let Some(batch) = entries.next().await {
+            let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sent, e.to_string()))?;
+            for entry in &batch {
+                let perm = mlsx_perm(entry.meta.kind, self.permissions);
+                let unique = entry.meta.unique.map(|u| format!("{u:x}"));
+                let item = proto_ftp::listing::ListEntry {
+                    name: &entry.name,
+                    kind: match entry.meta.kind {
+                        EntryKind::File => proto_ftp::listing::EntryKind::File,
+                        EntryKind::Dir => proto_ftp::listing::EntryKind::Dir,
+                    },
+                    size: entry.meta.size,
+                    modified: entry.meta.modified,
+                    mode: entry.meta.mode,
+                    unique: unique.as_deref(),
+                    perm: &perm,
+                };
+                match format {
+                    ListFormat::FtpNames => proto_ftp::listing::nlst_line(&entry.name, &mut buf),
+                    ListFormat::FtpMachine => proto_ftp::listing::mlsd_line(&item, &mut buf),
+                    _ => proto_ftp::listing::list_line(&item, now, &mut buf),
+                }
+            }
+            if buf.len() >= LISTING_FLUSH {
+                write_timed(&mut stream, &buf, timeout)
+                    .await
+                    .map_err(|e| transfer_error(Status::TransferAborted, sent, &e))?;
+                sent += buf.len() as u64;
+                buf.clear();
+            }
+        }
+        write_timed(&mut stream, &buf, timeout)
+            .await
+            .map_err(|e| transfer_error(Status::TransferAborted, sent, &e))?;
+        sent += buf.len() as u64;
+        finish(stream, timeout)
+            .await
+            .map_err(|e| transfer_error(Status::TransferAborted, sent, &e))?;
+        Ok(sent)
+    }
+
+    /// Receives an upload until the client closes the data connection (a clean
+    /// close is end-of-file; a reset or a stall is an aborted transfer).
+    pub async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
+        let mut stream = self.open("upload").await?;
+        let timeout = self.settings.data_timeout;
+        let ascii = self.transfer_type == TransferType::Ascii;
+        let mut received = 0u64;
+        let mut buf = BytesMut::with_capacity(CHUNK);
+        loop {
+            buf.reserve(CHUNK);
+            let n = match tokio::time::timeout(timeout, stream.read_buf(&mut buf)).await {
+                Err(_) => {
+                    return Err(TransferError::new(
+                        Status::TransferAborted,
+                        received,
+                        "data connection stalled",
+                    ));
+                }
+                Ok(Err(e)) => return Err(transfer_error(Status::TransferAborted, received, &e)),
+                Ok(Ok(n)) => n,
+            };
+            if n == 0 {
+                break;
+            }
+            received += n as u64;
+            // Write in big blocks: fewer trips to the blocking pool.
+            if buf.len() >= CHUNK {
+                let chunk = buf.split().freeze();
+                let chunk = if ascii { from_crlf(&chunk) } else { chunk };
+                upload.write(chunk).await.map_err(|e| {
+                    TransferError::new(crate::response::Status::from_storage(e.kind), received, e.to_string())
+                })?;
+            }
+        }
+        if !buf.is_empty() {
+            let chunk = buf.split().freeze();
+            let chunk = if ascii { from_crlf(&chunk) } else { chunk };
+            upload.write(chunk).await.map_err(|e| {
+                TransferError::new(crate::response::Status::from_storage(e.kind), received, e.to_string())
+            })?;
+        }
+        Ok(received)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses compare equal to their IPv4 form.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Checks an active-mode target: the control peer's own address and a port ≥ 1024.
+pub fn check_active_target(peer: SocketAddr, target: SocketAddr) -> bool {
+    canonical(peer.ip()) == canonical(target.ip()) && target.port() >= 1024
+}
+
+/// The MLSx `perm` fact for an entry given the user's permissions (RFC 3659 §7.5.5).
+fn mlsx_perm(kind: EntryKind, p: Permissions) -> String {
+    let mut s = String::with_capacity(8);
+    let pairs: &[(Permission, &str)] = match kind {
+        EntryKind::File => &[
+            (Permission::Read, "r"),
+            (Permission::Write, "aw"),
+            (Permission::Delete, "d"),
+            (Permission::Rename, "f"),
+        ],
+        EntryKind::Dir => &[
+            (Permission::Read, "el"),
+            (Permission::Write, "c"),
+            (Permission::Delete, "d"),
+            (Permission::Rename, "f"),
+            (Permission::Mkdir, "m"),
+        ],
+    };
+    for (perm, letters) in pairs {
+        if p.allows(*perm) {
+            s.push_str(letters);
+        }
+    }
+    s
+}
+
+async fn write_timed(stream: &mut TcpStream, bytes: &[u8], timeout: std::time::Duration) -> io::Result<()> {
+    tokio::time::timeout(timeout, stream.write_all(bytes))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data connection stalled"))?
+}
+
+/// Closes the data connection cleanly (FIN after all data): the client's end-of-file.
+async fn finish(mut stream: TcpStream, timeout: std::time::Duration) -> io::Result<()> {
+    tokio::time::timeout(timeout, stream.shutdown())
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data connection stalled"))?
+}
+
+/// Sends `len` bytes of `file` from `offset` with `sendfile(2)`: no copy through
+/// user space. Each wait for socket space has the data timeout.
+async fn sendfile_all(
+    stream: &TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    timeout: std::time::Duration,
+) -> Result<u64, (io::Error, u64)> {
+    let mut pos = offset;
+    let end = offset + len;
+    while pos < end {
+        match tokio::time::timeout(timeout, stream.writable()).await {
+            Err(_) => {
+                return Err((
+                    io::Error::new(io::ErrorKind::TimedOut, "data connection stalled"),
+                    pos - offset,
+                ));
+            }
+            Ok(Err(e)) => return Err((e, pos - offset)),
+            Ok(Ok(())) => {}
+        }
+        let count = usize::try_from(end - pos).unwrap_or(usize::MAX).min(1 << 30);
+        let res = stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, file, Some(&mut pos), count).map_err(io::Error::from)
+        });
+        match res {
+            Ok(0) => {
+                return Err((
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during transfer"),
+                    pos - offset,
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err((e, pos - offset)),
+        }
+    }
+    Ok(pos - offset)
+}
+
+/// `TYPE A` on the way out: every LF becomes CRLF (stored text uses LF).
+fn to_crlf(chunk: &Bytes) -> Bytes {
+    if !chunk.contains(&b'\n') {
+        return chunk.clone();
+    }
+    let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 16);
+    for &b in chunk.iter() {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    Bytes::from(out)
+}
+
+/// `TYPE A` on the way in: CRLF becomes LF. (A CR split from its LF across two
+/// reads is kept; clients send CRLF pairs in one write in practice.)
+fn from_crlf(chunk: &Bytes) -> Bytes {
+    if !chunk.contains(&b'\r') {
+        return chunk.clone();
+    }
+    let mut out = Vec::with_capacity(chunk.len());
+    let mut iter = chunk.iter().peekable();
+    while let Some(&b) = iter.next() {
+        if b == b'\r' && iter.peek() == Some(&&b'\n') {
+            continue;
+        }
+        out.push(b);
+    }
+    Bytes::from(out)
+}

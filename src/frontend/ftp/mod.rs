@@ -1,0 +1,213 @@
+//! The FTP front-end: the listener and one task per control connection.
+//!
+//! A session task frames control lines (bounded length, Telnet-aware), parses them
+//! with `proto_ftp`, lifts each into a command record, runs it through the
+//! pipeline and writes the rendered reply chain. It holds no buffers while idle
+//! beyond the kernel socket: the read buffer is released when empty.
+
+pub mod commands;
+pub mod data;
+pub mod lift;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use proto_ftp::LineFramer;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use self::data::{ControlWriter, FtpData};
+use super::{ConnectionLimiter, Refusal};
+use crate::command::Protocol;
+use crate::pipeline::Pipeline;
+use crate::response::{self, Status};
+use crate::session::Session;
+
+/// Runtime FTP settings (from the config).
+#[derive(Debug, Clone)]
+pub struct FtpSettings {
+    /// Inclusive passive port range.
+    pub passive_ports: (u16, u16),
+    /// Address advertised in PASV replies; `None` = the control connection's local address.
+    pub public_address: Option<Ipv4Addr>,
+    /// Idle time allowed on the control connection after login.
+    pub idle_timeout: Duration,
+    /// Time allowed to log in.
+    pub login_timeout: Duration,
+    /// Passive accept / active connect / stalled transfer limit.
+    pub data_timeout: Duration,
+    /// Longest accepted command line, in bytes.
+    pub max_command_line: usize,
+}
+
+/// What every FTP session shares.
+#[derive(Debug)]
+pub struct FtpContext {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// Settings.
+    pub settings: Arc<FtpSettings>,
+    /// Connection limits shared with HTTP.
+    pub limiter: Arc<ConnectionLimiter>,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// Accepts control connections until shutdown; each gets its own task.
+pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            () = ctx.shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "ftp accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        metrics::counter!(crate::metrics::CONNECTIONS_TOTAL, "protocol" => "ftp").increment(1);
+        let ctx = ctx.clone();
+        tracker.spawn(async move {
+            let slot = match ctx.limiter.acquire(peer.ip()) {
+                Ok(slot) => slot,
+                Err(refusal) => {
+                    refuse(stream, refusal).await;
+                    return;
+                }
+            };
+            metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "ftp").increment(1.0);
+            let span = tracing::info_span!("ftp", %peer);
+            if let Err(e) = run_session(stream, peer, &ctx).instrument(span).await {
+                tracing::debug!(error = %e, %peer, "ftp session ended with an error");
+            }
+            metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "ftp").decrement(1.0);
+            drop(slot);
+        });
+    }
+}
+
+/// Tells a client over the limit why it is turned away (a direct `421`), then closes.
+async fn refuse(stream: TcpStream, refusal: Refusal) {
+    let text = match refusal {
+        Refusal::TooManyConnections => "Too many connections; try again later.",
+        Refusal::TooManyFromAddress => "Too many connections from your address; try again later.",
+    };
+    let (_, writer) = stream.into_split();
+    let mut w = ControlWriter::new(writer);
+    let _ = tokio::time::timeout(Duration::from_secs(5), w.send_direct(Status::ServiceUnavailable, text)).await;
+}
+
+/// How reading the next control line ended.
+enum NextLine {
+    Line(proto_ftp::Line),
+    TooLong,
+    Closed,
+    TimedOut,
+    Shutdown,
+}
+
+async fn next_line(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+    framer: &mut LineFramer,
+    timeout: Duration,
+    shutdown: &CancellationToken,
+) -> std::io::Result<NextLine> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match framer.next_line(buf) {
+            Ok(Some(line)) => return Ok(NextLine::Line(line)),
+            Err(proto_ftp::FrameError::LineTooLong { .. }) => return Ok(NextLine::TooLong),
+            Ok(None) => {}
+        }
+        if buf.is_empty() && buf.capacity() > 0 {
+            // Idle: give the buffer back; a session at rest holds no read buffer.
+            *buf = BytesMut::new();
+        }
+        buf.reserve(512);
+        let read = tokio::select! {
+            () = shutdown.cancelled() => return Ok(NextLine::Shutdown),
+            r = tokio::time::timeout_at(deadline, reader.read_buf(buf)) => r,
+        };
+        match read {
+            Err(_) => return Ok(NextLine::TimedOut),
+            Ok(Ok(0)) => return Ok(NextLine::Closed),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+}
+
+async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> std::io::Result<()> {
+    let local = stream.local_addr()?;
+    let _ = stream.set_nodelay(true);
+    // Telnet "urgent" bytes that clients send with ABOR stay in the stream.
+    let _ = rustix::net::sockopt::set_socket_oobinline(&stream, true);
+    let (mut reader, writer) = stream.into_split();
+    let mut session = Session::new(Protocol::Ftp, peer, local);
+    let mut data = FtpData::new(ControlWriter::new(writer), peer, local, ctx.settings.clone());
+    tracing::debug!(session = session.id, "connected");
+    data.control.send_direct(Status::ServiceReady, "").await?;
+    let mut framer = LineFramer::new(ctx.settings.max_command_line);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    loop {
+        let timeout = if session.user.is_some() {
+            ctx.settings.idle_timeout
+        } else {
+            ctx.settings.login_timeout
+        };
+        let line = match next_line(&mut reader, &mut buf, &mut framer, timeout, &ctx.shutdown).await? {
+            NextLine::Line(line) => line,
+            NextLine::TooLong => {
+                out.clear();
+                response::ftp::render_direct(Status::SyntaxError, "Command line too long.", &mut out);
+                data.control.write(&out).await?;
+                continue;
+            }
+            NextLine::Closed => break,
+            NextLine::TimedOut => {
+                data.control
+                    .send_direct(Status::ServiceUnavailable, "Timeout; closing control connection.")
+                    .await?;
+                break;
+            }
+            NextLine::Shutdown => {
+                data.control
+                    .send_direct(Status::ServiceUnavailable, "Server shutting down.")
+                    .await?;
+                break;
+            }
+        };
+        let parsed = proto_ftp::parse(&line.bytes);
+        let keeps_rest = matches!(parsed, Ok(proto_ftp::Command::Rest { .. }));
+        data.permissions = session.user.as_ref().map(|u| u.permissions).unwrap_or_default();
+        let mut cmd = lift::lift(parsed, &mut session, &mut data);
+        let outcome = ctx.pipeline.dispatch(&mut cmd).await;
+        let replies = cmd.responses.selected(outcome, cmd.unsupported_status()).into_owned();
+        drop(cmd);
+        out.clear();
+        response::ftp::render(&replies, &mut out);
+        data.control.write(&out).await?;
+        if !keeps_rest {
+            data.rest = 0; // REST applies to the next transfer command only
+        }
+        if response::ftp::closes_connection(&replies) {
+            break;
+        }
+        if out.capacity() > 4096 {
+            out = Vec::new();
+        }
+    }
+    tracing::debug!("disconnected");
+    Ok(())
+}

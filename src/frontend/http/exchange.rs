@@ -1,0 +1,348 @@
+//! One HTTP request/response exchange: the HTTP side of the data channel.
+//!
+//! It applies HTTP's rules to reads (conditional requests, `Range`), sends exactly
+//! one status per request through a [`Responder`], streams bodies through a small
+//! bounded channel to hyper (so the pipeline's LOG_CMD sees the real byte count
+//! and outcome), and streams request bodies into uploads with a body timeout.
+
+use std::io;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use proto_http::{ListingEntry, RangeOutcome, Validators};
+
+use crate::channel::{ReadPlan, TransferError};
+use crate::command::ListFormat;
+use crate::path::VirtualPath;
+use crate::response::http::{RequestInfo, Responder, SendError};
+use crate::response::{Reply, Status};
+use crate::storage::{ListStream, Metadata, ReadHandle, Upload};
+
+/// The response body type: boxed so files, listings and short texts share it.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
+
+/// Chunk size for streamed file bodies.
+const CHUNK: usize = 256 * 1024;
+/// Most ranges honoured in one `Range` header.
+const MAX_RANGES: usize = 16;
+
+/// A body from a short byte string.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+type FrameSender = tokio::sync::mpsc::Sender<Result<Frame<Bytes>, io::Error>>;
+
+/// A streaming body and the sender that feeds it.
+fn channel_body() -> (FrameSender, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (tx, BodyExt::boxed(StreamBody::new(stream)))
+}
+
+/// The exchange.
+#[derive(Debug)]
+pub struct HttpExchange {
+    /// The request method.
+    pub method: Method,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The request path as sent.
+    pub raw_path: String,
+    body: Option<Incoming>,
+    responder: Responder<Response<Body>>,
+    /// Headers set for the response before its status is sent.
+    extra: HeaderMap,
+    /// The single range a read was planned for (206).
+    partial: Option<proto_http::ByteRange>,
+    body_timeout: Duration,
+    realm: String,
+}
+
+impl HttpExchange {
+    /// An exchange for a request whose response goes to `responder`.
+    pub fn new(
+        method: Method,
+        headers: HeaderMap,
+        raw_path: String,
+        body: Incoming,
+        responder: Responder<Response<Body>>,
+        body_timeout: Duration,
+        realm: String,
+    ) -> Self {
+        HttpExchange {
+            method,
+            headers,
+            raw_path,
+            body: Some(body),
+            responder,
+            extra: HeaderMap::new(),
+            partial: None,
+            body_timeout,
+            realm,
+        }
+    }
+
+    /// Sets a response header; fails once the status has been sent (headers come first).
+    pub fn set_header(&mut self, name: HeaderName, value: HeaderValue) -> Result<(), SendError> {
+        if self.responder.is_sent() {
+            return Err(SendError::AlreadySent);
+        }
+        self.extra.insert(name, value);
+        Ok(())
+    }
+
+    /// Sends the one status of this request with the headers set so far.
+    pub fn send(&mut self, status: StatusCode, mut headers: HeaderMap, body: Body) -> Result<(), SendError> {
+        for (name, value) in self.extra.drain() {
+            if let Some(name) = name {
+                headers.entry(name).or_insert(value);
+            }
+        }
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        self.responder.send(status.as_u16(), response)
+    }
+
+    fn validators(meta: &Metadata) -> Validators {
+        let modified = meta.modified.unwrap_or(UNIX_EPOCH);
+        Validators {
+            etag: proto_http::strong_etag(meta.size, modified, meta.unique),
+            last_modified: modified,
+        }
+    }
+
+    fn validator_headers(&mut self, v: &Validators) {
+        if let Ok(etag) = HeaderValue::from_str(&v.etag) {
+            let _ = self.set_header(header::ETAG, etag);
+        }
+        if let Ok(lm) = HeaderValue::from_str(&proto_http::http_date(v.last_modified)) {
+            let _ = self.set_header(header::LAST_MODIFIED, lm);
+        }
+    }
+
+    /// HTTP reads: conditionals first (304/412), then `Range` (206/416).
+    pub fn plan_read(&mut self, meta: &Metadata) -> ReadPlan {
+        let v = Self::validators(meta);
+        self.validator_headers(&v);
+        match proto_http::evaluate_preconditions(&self.method, &self.headers, Some(&v)) {
+            proto_http::Precondition::NotModified => return ReadPlan::Answer(Status::NotModified),
+            proto_http::Precondition::PreconditionFailed => return ReadPlan::Answer(Status::PreconditionFailed),
+            proto_http::Precondition::Proceed => {}
+        }
+        let range = self.headers.get(header::RANGE).and_then(|r| r.to_str().ok());
+        let Some(range) = range.filter(|_| proto_http::if_range_allows(&self.headers, &v)) else {
+            return ReadPlan::Send { offset: 0, len: None };
+        };
+        match proto_http::evaluate_range(range, meta.size, MAX_RANGES) {
+            RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
+                let r = ranges[0];
+                self.partial = Some(r);
+                ReadPlan::Send {
+                    offset: r.start,
+                    len: Some(r.len()),
+                }
+            }
+            // Several ranges: a full 200 is a valid answer (RFC 9110 §14.2).
+            RangeOutcome::Partial(_) | RangeOutcome::Full => ReadPlan::Send { offset: 0, len: None },
+            RangeOutcome::Unsatisfiable => {
+                if let Ok(v) = HeaderValue::from_str(&proto_http::unsatisfied_content_range(meta.size)) {
+                    let _ = self.set_header(header::CONTENT_RANGE, v);
+                }
+                ReadPlan::Answer(Status::InvalidRange)
+            }
+        }
+    }
+
+    /// Sends a file: 200 or 206 with its headers, then the body (none for HEAD).
+    pub async fn send_file(&mut self, path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
+        let size = handle.meta.size;
+        let len = match &handle.body {
+            crate::storage::ReadBody::File(r) => r.len,
+            crate::storage::ReadBody::Stream(_) => self.partial.map_or(size, |r| r.len()),
+        };
+        let mut headers = HeaderMap::new();
+        let content_type = proto_http::content_type_for(path.file_name().unwrap_or_default());
+        if let Ok(v) = HeaderValue::from_str(&content_type) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        let status = match self.partial {
+            Some(r) => {
+                if let Ok(v) = HeaderValue::from_str(&r.content_range(size)) {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+                StatusCode::PARTIAL_CONTENT
+            }
+            None => StatusCode::OK,
+        };
+        if self.method == Method::HEAD {
+            self.send(status, headers, empty()).map_err(send_failed)?;
+            return Ok(0);
+        }
+        let (tx, body) = channel_body();
+        self.send(status, headers, body).map_err(send_failed)?;
+        stream_into(&tx, handle.body.into_stream(CHUNK)).await
+    }
+
+    /// Streams a listing as HTML or JSON.
+    pub async fn send_listing(
+        &mut self,
+        dir: &VirtualPath,
+        format: ListFormat,
+        mut entries: ListStream,
+    ) -> Result<u64, TransferError> {
+        let mut headers = HeaderMap::new();
+        let ct = if format == ListFormat::Json {
+            proto_http::JSON_CONTENT_TYPE
+        } else {
+            proto_http::HTML_CONTENT_TYPE
+        };
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if self.method == Method::HEAD {
+            self.send(StatusCode::OK, headers, empty()).map_err(send_failed)?;
+            return Ok(0);
+        }
+        let (tx, body) = channel_body();
+        self.send(StatusCode::OK, headers, body).map_err(send_failed)?;
+        let dir_path = format!("{}/", dir.as_str().trim_end_matches('/'));
+        let html = proto_http::HtmlListing::new(&dir_path);
+        let mut json = proto_http::JsonListing::new();
+        let mut sent = 0u64;
+        let mut count = 0u64;
+        let head = if format == ListFormat::Json {
+            json.head().to_owned()
+        } else {
+            html.head()
+        };
+        sent += push(&tx, Bytes::from(head), sent).await?;
+        while let Some(batch) = entries.next().await {
+            let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sent, e.to_string()))?;
+            let mut text = String::new();
+            for e in &batch {
+                let entry = ListingEntry {
+                    name: &e.name,
+                    is_dir: e.meta.is_dir(),
+                    size: e.meta.size,
+                    modified: e.meta.modified,
+                };
+                if format == ListFormat::Json {
+                    text.push_str(&json.row(&entry));
+                } else {
+                    text.push_str(&html.row(&entry));
+                }
+                count += 1;
+            }
+            sent += push(&tx, Bytes::from(text), sent).await?;
+        }
+        let tail = if format == ListFormat::Json {
+            json.tail().to_owned()
+        } else {
+            html.tail(count)
+        };
+        sent += push(&tx, Bytes::from(tail), sent).await?;
+        Ok(sent)
+    }
+
+    /// Streams the request body into `upload`, each wait bounded by the body timeout.
+    pub async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
+        let Some(mut body) = self.body.take() else {
+            return Err(TransferError::new(
+                Status::BadSequence,
+                0,
+                "request body already consumed",
+            ));
+        };
+        let mut received = 0u64;
+        loop {
+            let frame = match tokio::time::timeout(self.body_timeout, body.frame()).await {
+                Err(_) => {
+                    return Err(TransferError::new(
+                        Status::TransferAborted,
+                        received,
+                        "request body stalled",
+                    ));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(TransferError::new(Status::TransferAborted, received, e.to_string())),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            if let Ok(data) = frame.into_data() {
+                received += data.len() as u64;
+                upload
+                    .write(data)
+                    .await
+                    .map_err(|e| TransferError::new(Status::from_storage(e.kind), received, e.to_string()))?;
+            }
+        }
+        Ok(received)
+    }
+
+    /// Renders and sends the final chain, unless a status went out already (a
+    /// streamed body); a second status is refused by the responder and logged.
+    pub fn finish(&mut self, replies: &[Reply]) {
+        if self.responder.is_sent() {
+            return;
+        }
+        let info = RequestInfo {
+            is_get_or_head: self.method == Method::GET || self.method == Method::HEAD,
+            is_head: self.method == Method::HEAD,
+            raw_path: &self.raw_path,
+            realm: &self.realm,
+            allow: "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL",
+        };
+        let rendered = match crate::response::http::render(replies, &info) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "a handler produced an invalid HTTP status");
+                let _ = self.send(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    HeaderMap::new(),
+                    full("Internal error\n"),
+                );
+                return;
+            }
+        };
+        if let Err(e) = self.send(rendered.status, rendered.headers, full(rendered.body)) {
+            tracing::warn!(error = %e, "second status for one request refused");
+        }
+    }
+}
+
+fn send_failed(e: SendError) -> TransferError {
+    TransferError::new(Status::LocalError, 0, e.to_string())
+}
+
+async fn push(tx: &FrameSender, bytes: Bytes, sent: u64) -> Result<u64, TransferError> {
+    let n = bytes.len() as u64;
+    tx.send(Ok(Frame::data(bytes)))
+        .await
+        .map_err(|_| TransferError::new(Status::TransferAborted, sent, "client went away"))?;
+    Ok(n)
+}
+
+async fn stream_into(tx: &FrameSender, mut chunks: crate::storage::ByteStream) -> Result<u64, TransferError> {
+    let mut sent = 0u64;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(c) => sent += push(tx, c, sent).await?,
+            Err(e) => {
+                // The status is gone; failing the body makes hyper cut the response short.
+                let _ = tx.send(Err(io::Error::other("storage read failed"))).await;
+                return Err(TransferError::new(Status::LocalError, sent, e.to_string()));
+            }
+        }
+    }
+    Ok(sent)
+}

@@ -1,0 +1,160 @@
+//! The HTTP front-end: a hyper server (HTTP/1.1 with keep-alive, HTTP/2 by prior
+//! knowledge) whose every request is lifted into a command record and run through
+//! the same pipeline as FTP.
+//!
+//! Each request's pipeline runs in its own task and answers through a one-shot
+//! [`Responder`](crate::response::http::Responder): the status and headers go out
+//! as soon as a handler sends them, the body streams while the handler is still
+//! running, and LOG_CMD runs when the body is done — so logs and metrics see the
+//! real outcome and byte count. Header size, header read time, keep-alive idle
+//! time and body stalls are all bounded.
+
+pub mod exchange;
+pub mod lift;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::exchange::{Body, HttpExchange, full};
+use super::ConnectionLimiter;
+use crate::command::Protocol;
+use crate::pipeline::Pipeline;
+use crate::response::http::Responder;
+use crate::session::Session;
+
+/// Runtime HTTP settings (from the config).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Keep-alive idle time and header read time.
+    pub idle_timeout: Duration,
+    /// Longest wait for request body data.
+    pub body_timeout: Duration,
+    /// Largest request head, in bytes.
+    pub max_header_bytes: usize,
+    /// Basic auth realm.
+    pub realm: String,
+}
+
+/// What every HTTP connection shares.
+#[derive(Debug)]
+pub struct HttpContext {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// Settings.
+    pub settings: HttpSettings,
+    /// Connection limits shared with FTP.
+    pub limiter: Arc<ConnectionLimiter>,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// Accepts connections until shutdown, then lets open requests finish.
+pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTracker) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            () = ctx.shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "http accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        metrics::counter!(crate::metrics::CONNECTIONS_TOTAL, "protocol" => "http").increment(1);
+        let ctx = ctx.clone();
+        let watcher = graceful.watcher();
+        tracker.spawn(async move {
+            let Ok(slot) = ctx.limiter.acquire(peer.ip()) else {
+                refuse(stream).await;
+                return;
+            };
+            let Ok(local) = stream.local_addr() else { return };
+            let _ = stream.set_nodelay(true);
+            metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").increment(1.0);
+            let svc_ctx = ctx.clone();
+            let svc = service_fn(move |req| handle(req, svc_ctx.clone(), peer, local));
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(ctx.settings.idle_timeout)
+                .keep_alive(true)
+                .max_buf_size(ctx.settings.max_header_bytes.max(8192));
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(ctx.settings.idle_timeout));
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(error = %e, %peer, "http connection ended with an error");
+            }
+            metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").decrement(1.0);
+            drop(slot);
+        });
+    }
+    graceful.shutdown().await;
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let body = "Too many connections; try again later.\n";
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 5\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(head.as_bytes())).await;
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    ctx: Arc<HttpContext>,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (parts, body) = req.into_parts();
+    let raw_path = parts.uri.path().to_owned();
+    let exchange = HttpExchange::new(
+        parts.method,
+        parts.headers,
+        raw_path,
+        body,
+        Responder::new(tx),
+        ctx.settings.body_timeout,
+        ctx.settings.realm.clone(),
+    );
+    // Its own task: the pipeline (and its LOG_CMD) runs to completion even if the client goes away.
+    tokio::spawn(run_request(exchange, ctx, peer, local));
+    match rx.await {
+        Ok(resp) => Ok(resp),
+        Err(_) => {
+            let mut resp = Response::new(full("Internal error\n"));
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            Ok(resp)
+        }
+    }
+}
+
+async fn run_request(mut exchange: HttpExchange, ctx: Arc<HttpContext>, peer: SocketAddr, local: SocketAddr) {
+    let mut session = Session::new(Protocol::Http, peer, local);
+    let mut cmd = lift::lift(&mut session, &mut exchange);
+    let outcome = ctx.pipeline.dispatch(&mut cmd).await;
+    let replies = cmd.responses.selected(outcome, cmd.unsupported_status()).into_owned();
+    drop(cmd);
+    exchange.finish(&replies);
+}

@@ -1,0 +1,123 @@
+//! The `dualgate` binary: parse the command line, load the config, run. All the
+//! logic lives in the library; `anyhow` is used only here.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use dualgate::cli::{Cli, Command, ServeArgs};
+use dualgate::config::{self, Config, ConfigError, StorageConfig};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match config::load(config.as_deref(), std::env::vars()) {
+            Ok(_) => {
+                println!(
+                    "{}: ok",
+                    config
+                        .as_ref()
+                        .map_or("<embedded default config>".into(), |p| p.display().to_string())
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::HashPassword => match hash_password() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        eprint!("Password: ");
+        std::io::stderr().flush()?;
+        let pw = read_without_echo(&stdin)?;
+        eprintln!();
+        pw
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    anyhow::ensure!(!password.is_empty(), "empty password");
+    println!(
+        "{}",
+        dualgate::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?
+    );
+    Ok(())
+}
+
+/// Reads a line from the terminal with echo turned off (restored afterwards).
+fn read_without_echo(stdin: &std::io::Stdin) -> anyhow::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let saved = tcgetattr(stdin).context("reading terminal settings")?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(stdin, OptionalActions::Now, &quiet).context("turning echo off")?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(stdin, OptionalActions::Now, &saved);
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn apply_flags(mut config: Config, args: &ServeArgs) -> anyhow::Result<Config> {
+    if let Some(a) = args.ftp_listen {
+        config.ftp.listen = a;
+    }
+    if let Some(a) = args.http_listen {
+        config.http.listen = a;
+    }
+    if let Some(a) = args.admin_listen {
+        config.admin.listen = a;
+    }
+    if let Some(r) = &args.passive_ports {
+        config.ftp.passive_ports = config::parse_port_range(r).map_err(|e| anyhow::anyhow!("--passive-ports: {e}"))?;
+    }
+    if let Some(root) = &args.root {
+        config.storage = StorageConfig::Local { root: root.clone() };
+    }
+    Ok(config)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    dualgate::telemetry::init(args.log_format, args.log_level.as_deref());
+    let config = match config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(ConfigError::Invalid(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            anyhow::bail!("invalid configuration ({} problem(s))", problems.len());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let config = apply_flags(config, &args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        dualgate::server::run(config, dualgate::shutdown::signal())
+            .await
+            .map_err(anyhow::Error::from)
+    })
+}

@@ -1,0 +1,242 @@
+//! Module `files`: the storage verbs, written once for every protocol.
+//!
+//! Each handler awaits the back-end and stages its reply in the command's own
+//! chain (no out-of-band replies): the reply, the log line and the metrics all see
+//! the real result. Transfers go through the command's data channel, which knows
+//! the protocol's wire rules.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+
+use crate::channel::ReadPlan;
+use crate::command::{CommandRecord, ListFormat, Transfer, Verb};
+use crate::path::VirtualPath;
+use crate::pipeline::{Handler, HandlerResult};
+use crate::response::Status;
+use crate::storage::{DirEntry, ListStream, Storage, WriteMode};
+
+/// The files module.
+pub struct Files {
+    storage: Arc<dyn Storage>,
+}
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Files({})", self.storage.name())
+    }
+}
+
+/// The verbs this module implements (for the registration table).
+pub const VERBS: [Verb; 9] = [
+    Verb::Read,
+    Verb::Write,
+    Verb::List,
+    Verb::Delete,
+    Verb::MakeDir,
+    Verb::RemoveDir,
+    Verb::RenameFrom,
+    Verb::Rename,
+    Verb::ChangeDir,
+];
+
+macro_rules! try_storage {
+    ($cmd:expr, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(err) => return $cmd.fail_storage(&err),
+        }
+    };
+}
+
+/// The user-visible path and its storage path, or a failed handler result.
+fn paths(cmd: &mut CommandRecord<'_>) -> Result<(VirtualPath, VirtualPath), HandlerResult> {
+    match (cmd.path.clone(), cmd.storage_path()) {
+        (Some(p), Some(s)) => Ok((p, s)),
+        _ => Err(cmd.fail(Status::BadArguments, "A path is required.")),
+    }
+}
+
+impl Files {
+    /// The module over a back-end.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Files { storage }
+    }
+
+    async fn read(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let (path, spath) = match paths(cmd) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let meta = try_storage!(cmd, self.storage.stat(&spath).await);
+        if meta.is_dir() {
+            return cmd.fail(Status::IsADirectory, "Not a plain file.");
+        }
+        let (offset, len) = match cmd.channel.plan_read(&meta, cmd.args.offset) {
+            ReadPlan::Send { offset, len } => (offset, len),
+            ReadPlan::Answer(status) if status.class() == crate::response::ResultClass::Ok => {
+                cmd.responses.add(status, "");
+                return HandlerResult::Handled;
+            }
+            ReadPlan::Answer(status) => return cmd.fail(status, ""),
+        };
+        let handle = try_storage!(cmd, self.storage.read(&spath, offset, len).await);
+        let result = cmd.channel.send_file(&path, handle).await;
+        self.finish_transfer(cmd, false, result, Status::TransferComplete)
+    }
+
+    async fn write(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let (_, spath) = match paths(cmd) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let caps = self.storage.capabilities();
+        let mode = cmd.args.write_mode;
+        if (mode == WriteMode::Append && !caps.append) || (matches!(mode, WriteMode::At(_)) && !caps.write_at) {
+            return cmd.fail(
+                Status::NotSupportedByStorage,
+                "This storage cannot append or resume uploads.",
+            );
+        }
+        // Opened before the transfer starts, so a bad target fails before any data moves.
+        let mut upload = try_storage!(cmd, self.storage.write(&spath, mode).await);
+        let received = cmd.channel.receive(upload.as_mut()).await;
+        let bytes = match received {
+            Ok(b) => b,
+            Err(e) => {
+                drop(upload); // abort: nothing half-written becomes visible
+                return self.finish_transfer(cmd, true, Err(e), Status::TransferComplete);
+            }
+        };
+        let outcome = match upload.commit().await {
+            Ok(o) => o,
+            Err(e) => {
+                cmd.transfer = Some(Transfer { inbound: true, bytes });
+                return cmd.fail_storage(&e);
+            }
+        };
+        let status = if outcome.created {
+            Status::UploadCreated
+        } else {
+            Status::UploadReplaced
+        };
+        self.finish_transfer(cmd, true, Ok(bytes), status)
+    }
+
+    fn finish_transfer(
+        &self,
+        cmd: &mut CommandRecord<'_>,
+        inbound: bool,
+        result: Result<u64, crate::channel::TransferError>,
+        ok: Status,
+    ) -> HandlerResult {
+        match result {
+            Ok(bytes) => {
+                cmd.transfer = Some(Transfer { inbound, bytes });
+                cmd.responses.add(ok, "");
+                HandlerResult::Handled
+            }
+            Err(e) => {
+                cmd.transfer = Some(Transfer {
+                    inbound,
+                    bytes: e.bytes,
+                });
+                tracing::info!(session = cmd.session.id, status = ?e.status, detail = %e.detail, "transfer failed");
+                cmd.fail(e.status, "")
+            }
+        }
+    }
+
+    async fn list(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let (path, spath) = match paths(cmd) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let format = cmd.args.list_format;
+        let meta = try_storage!(cmd, self.storage.stat(&spath).await);
+        let entries: ListStream = if meta.is_dir() {
+            try_storage!(cmd, self.storage.list(&spath).await)
+        } else if matches!(format, ListFormat::FtpLong | ListFormat::FtpNames) {
+            // `LIST file` describes that one file (as ls does).
+            let name = path.file_name().unwrap_or_default().to_owned();
+            Box::pin(futures_util::stream::iter([Ok(vec![DirEntry { name, meta }])]))
+        } else if format == ListFormat::FtpMachine {
+            return cmd.fail(Status::BadArguments, "MLSD needs a directory; use MLST for a file.");
+        } else {
+            return cmd.fail(Status::NotADirectory, "");
+        };
+        let result = cmd.channel.send_listing(&path, format, entries.boxed()).await;
+        self.finish_transfer(cmd, false, result, Status::TransferComplete)
+    }
+
+    async fn simple(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let (path, spath) = match paths(cmd) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        match cmd.verb {
+            Verb::Delete => {
+                try_storage!(cmd, self.storage.delete(&spath).await);
+                cmd.responses.add(Status::ActionOk, "File deleted.");
+            }
+            Verb::MakeDir => {
+                try_storage!(cmd, self.storage.mkdir(&spath).await);
+                let text = format!("{} directory created.", proto_ftp::quote_path(path.as_str()));
+                cmd.responses.add(Status::DirCreated, text);
+            }
+            Verb::RemoveDir => {
+                try_storage!(cmd, self.storage.rmdir(&spath).await);
+                cmd.responses.add(Status::ActionOk, "Directory removed.");
+            }
+            Verb::RenameFrom => {
+                try_storage!(cmd, self.storage.stat(&spath).await);
+                cmd.session.rename_from = Some(path);
+                cmd.responses
+                    .add(Status::Pending, "File exists, ready for destination name.");
+            }
+            Verb::ChangeDir => {
+                let meta = try_storage!(cmd, self.storage.stat(&spath).await);
+                if !meta.is_dir() {
+                    return cmd.fail(Status::NotADirectory, "");
+                }
+                cmd.session.cwd = path;
+                cmd.responses.add(Status::ActionOk, "Directory successfully changed.");
+            }
+            _ => return HandlerResult::Declined,
+        }
+        HandlerResult::Handled
+    }
+
+    async fn rename(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let (Some(from), Some(to)) = (cmd.path.clone(), cmd.target.clone()) else {
+            return cmd.fail(Status::BadSequence, "Use RNFR first.");
+        };
+        let (sfrom, sto) = (cmd.session.storage_path(&from), cmd.session.storage_path(&to));
+        let existed = self.storage.stat(&sto).await.is_ok();
+        if existed && !cmd.args.overwrite {
+            return cmd.fail(Status::PreconditionFailed, "The destination exists.");
+        }
+        try_storage!(cmd, self.storage.rename(&sfrom, &sto).await);
+        let status = if existed {
+            Status::ActionOk
+        } else {
+            Status::ActionCreated
+        };
+        cmd.responses.add(status, "Rename successful.");
+        HandlerResult::Handled
+    }
+}
+
+#[async_trait]
+impl Handler for Files {
+    async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        match cmd.verb {
+            Verb::Read => self.read(cmd).await,
+            Verb::Write => self.write(cmd).await,
+            Verb::List => self.list(cmd).await,
+            Verb::Rename => self.rename(cmd).await,
+            _ => self.simple(cmd).await,
+        }
+    }
+}

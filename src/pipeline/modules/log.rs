@@ -1,0 +1,81 @@
+//! Module `log`: the LOG_CMD phase — metrics and one access-log event per command,
+//! recorded in one place for both protocols. It runs for every command, handled,
+//! failed or unsupported, and reads the outcome from the record.
+
+use async_trait::async_trait;
+
+use super::auth::LoginAttempt;
+use crate::command::{CommandRecord, Protocol, RawCommand};
+use crate::metrics as m;
+use crate::pipeline::{Handler, HandlerResult};
+use crate::response::{Code, Outcome, ResultClass, class_of_ftp, class_of_http, ftp::ftp_code, http::http_code};
+
+/// The command name as the protocol knows it (FTP verb, HTTP method).
+pub fn command_name<'c>(cmd: &'c CommandRecord<'_>) -> &'c str {
+    match &cmd.raw {
+        RawCommand::Ftp(c) => c.verb(),
+        RawCommand::Http { method, .. } => method.as_str(),
+        RawCommand::FtpUnparsed => "other",
+    }
+}
+
+/// The reply code the client gets (or got) and its class.
+pub fn final_code(cmd: &CommandRecord<'_>) -> (u16, ResultClass) {
+    let outcome = cmd.outcome.unwrap_or(Outcome::Failed);
+    let code = cmd
+        .responses
+        .first_code(outcome, cmd.unsupported_status())
+        .unwrap_or(Code::Dup);
+    match cmd.protocol {
+        Protocol::Ftp => {
+            let c = ftp_code(code).unwrap_or(451);
+            (c, class_of_ftp(c))
+        }
+        Protocol::Http => {
+            let c = http_code(code).unwrap_or(500);
+            (c, class_of_http(c))
+        }
+    }
+}
+
+/// Records metrics and the access log.
+#[derive(Debug, Default)]
+pub struct LogCommand;
+
+#[async_trait]
+impl Handler for LogCommand {
+    async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let protocol = cmd.protocol.label();
+        let name = command_name(cmd);
+        let command = m::command_label(name);
+        let (code, class) = final_code(cmd);
+        let elapsed = cmd.started.elapsed();
+        metrics::counter!(m::COMMANDS_TOTAL, "protocol" => protocol, "command" => command, "result" => class.label())
+            .increment(1);
+        metrics::histogram!(m::COMMAND_DURATION, "protocol" => protocol, "command" => command)
+            .record(elapsed.as_secs_f64());
+        if let Some(t) = cmd.transfer {
+            let direction = if t.inbound { "in" } else { "out" };
+            metrics::counter!(m::TRANSFER_BYTES_TOTAL, "protocol" => protocol, "direction" => direction)
+                .increment(t.bytes);
+        }
+        if let Some(login) = cmd.notes.get::<LoginAttempt>() {
+            let result = if login.success { "success" } else { "failure" };
+            metrics::counter!(m::LOGINS_TOTAL, "protocol" => protocol, "result" => result).increment(1);
+        }
+        tracing::info!(
+            target: "dualgate::access",
+            session = cmd.session.id,
+            cmd = cmd.id,
+            protocol,
+            verb = name,
+            path = cmd.path.as_ref().map(|p| p.as_str()),
+            user = cmd.session.user.as_ref().map(|u| u.name.as_str()),
+            code,
+            result = class.label(),
+            bytes = cmd.transfer.map(|t| t.bytes),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+        );
+        HandlerResult::Handled
+    }
+}

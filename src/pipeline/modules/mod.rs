@@ -1,0 +1,113 @@
+//! The modules of the pipeline and THE registration table that orders them.
+//!
+//! | phase    | verb          | prio | module        | does                                   |
+//! |----------|---------------|------|---------------|----------------------------------------|
+//! | PRE_CMD  | any           | 0    | auth          | login required? check HTTP credentials |
+//! | PRE_CMD  | any           | 10   | permissions   | refused names; user permissions        |
+//! | CMD      | USER, LOGIN   | 0    | auth          | FTP login                              |
+//! | CMD      | storage verbs | 0    | files         | storage operations and transfers       |
+//! | CMD      | SITE HELP     | 0    | site          | lists SITE subcommands                 |
+//! | CMD      | protocol verbs| 0    | ftp / http    | front-end specific verbs               |
+//! | LOG_CMD  | any           | 0    | log           | metrics and access log                 |
+//!
+//! Front-ends add their protocol-verb rows through [`Table::extend`]; a custom
+//! module adds its rows the same way (see the pipeline tests for one).
+
+pub mod auth;
+pub mod files;
+pub mod log;
+pub mod permissions;
+pub mod site;
+
+use std::sync::Arc;
+
+use crate::auth::UserDb;
+use crate::command::Verb;
+use crate::pipeline::{Handler, Phase, Registration, VerbMatch};
+use crate::storage::Storage;
+
+/// A registration table under construction.
+#[derive(Debug, Default)]
+pub struct Table(pub Vec<Registration>);
+
+impl Table {
+    /// Adds one row.
+    pub fn row(
+        &mut self,
+        module: &'static str,
+        phase: Phase,
+        verb: Option<&Verb>,
+        priority: i32,
+        handler: Arc<dyn Handler>,
+    ) {
+        self.0.push(Registration {
+            module,
+            phase,
+            verb: verb.map_or(VerbMatch::Any, |v| VerbMatch::Verb(v.key())),
+            priority,
+            handler,
+        });
+    }
+
+    /// Adds another table's rows.
+    pub fn extend(&mut self, other: Table) {
+        self.0.extend(other.0);
+    }
+
+    /// The SITE subcommands registered so far.
+    pub fn site_commands(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .0
+            .iter()
+            .filter_map(|r| match &r.verb {
+                VerbMatch::Verb(k) if r.phase == Phase::Cmd => k.strip_prefix("SITE ").map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        v.push("HELP".into());
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// The shared modules' rows.
+pub fn core_table(storage: Arc<dyn Storage>, users: Arc<UserDb>) -> Table {
+    let mut t = Table::default();
+    let auth = Arc::new(auth::Auth::new(users));
+    t.row(
+        "auth",
+        Phase::PreCmd,
+        None,
+        0,
+        Arc::new(auth::RequireLogin(auth.clone())),
+    );
+    t.row(
+        "permissions",
+        Phase::PreCmd,
+        None,
+        10,
+        Arc::new(permissions::Permissions),
+    );
+    t.row("auth", Phase::Cmd, Some(&Verb::User), 0, auth.clone());
+    t.row("auth", Phase::Cmd, Some(&Verb::Login), 0, auth);
+    let files = Arc::new(files::Files::new(storage));
+    for verb in &files::VERBS {
+        t.row("files", Phase::Cmd, Some(verb), 0, files.clone());
+    }
+    t.row("log", Phase::LogCmd, None, 0, Arc::new(log::LogCommand));
+    t
+}
+
+/// Adds `SITE HELP` last, so it lists every SITE subcommand registered before it.
+pub fn finish(mut t: Table) -> Table {
+    let subcommands = t.site_commands();
+    t.row(
+        "site",
+        Phase::Cmd,
+        Some(&Verb::Site("HELP".into())),
+        0,
+        Arc::new(site::SiteHelp { subcommands }),
+    );
+    t
+}

@@ -1,0 +1,252 @@
+//! Builds the gateway from a config and runs it: storage, users, the pipeline
+//! table, the three listeners, the start-up block, and the drain on shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::{self, AdminState};
+use crate::auth::{Account, Permissions, User, UserDb};
+use crate::config::{Config, StorageConfig};
+use crate::frontend::{ConnectionLimiter, ftp, http};
+use crate::path::VirtualPath;
+use crate::pipeline::{Pipeline, modules};
+use crate::storage::{Storage, StorageError, local::LocalStorage};
+
+/// Name of the user created when none is configured.
+pub const GENERATED_USER: &str = "dualgate";
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The storage back-end could not be opened.
+    #[error("cannot open storage")]
+    Storage(#[from] StorageError),
+    /// The handler table is inconsistent.
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::DuplicateHandler),
+    /// The metrics recorder could not be installed.
+    #[error("cannot install the metrics recorder: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    /// Something else.
+    #[error("{0}")]
+    Other(String),
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
+}
+
+fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, StartError> {
+    let mut accounts = Vec::new();
+    for u in &config.users {
+        let home = VirtualPath::parse_absolute(&u.home)
+            .map_err(|e| StartError::Other(format!("user {}: home: {e}", u.name)))?;
+        accounts.push(Account {
+            user: Arc::new(User {
+                name: u.name.clone(),
+                home,
+                permissions: u.permissions.iter().copied().collect(),
+                anonymous: false,
+            }),
+            password_hash: u.password_hash.clone(),
+        });
+    }
+    if let Some(pw) = generated_password {
+        let hash = crate::auth::hash_password(pw)
+            .map_err(|e| StartError::Other(format!("hashing the generated password: {e}")))?;
+        accounts.push(Account {
+            user: Arc::new(User {
+                name: GENERATED_USER.to_owned(),
+                home: VirtualPath::root(),
+                permissions: Permissions::ALL,
+                anonymous: false,
+            }),
+            password_hash: hash,
+        });
+    }
+    let anonymous = if config.anonymous.enabled {
+        Some(User {
+            name: "anonymous".to_owned(),
+            home: VirtualPath::parse_absolute(&config.anonymous.home)
+                .map_err(|e| StartError::Other(format!("anonymous.home: {e}")))?,
+            permissions: Permissions::READ_ONLY,
+            anonymous: true,
+        })
+    } else {
+        None
+    };
+    Ok(UserDb::new(accounts, anonymous))
+}
+
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..20)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Runs the gateway until `signal` completes, then drains and returns.
+pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(), StartError> {
+    let metrics_handle = crate::metrics::install()?;
+    let (storage, storage_desc): (Arc<dyn Storage>, String) = match &config.storage {
+        StorageConfig::Local { root } => (Arc::new(LocalStorage::open(root)?), format!("local {}", root.display())),
+        _ => {
+            return Err(StartError::Other(
+                "only local storage is available in this build".into(),
+            ));
+        }
+    };
+    let generated = if config.users.is_empty() {
+        Some(
+            std::env::var("DUALGATE_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map_or_else(|| (random_password(), true), |p| (p, false)),
+        )
+    } else {
+        None
+    };
+    let users = Arc::new(user_db(&config, generated.as_ref().map(|(p, _)| p.as_str()))?);
+
+    let mut table = modules::core_table(storage.clone(), users);
+    table.extend(ftp::commands::table(storage.clone()));
+    let pipeline = Arc::new(Pipeline::new(modules::finish(table).0)?);
+
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let limiter = ConnectionLimiter::new(config.limits.max_connections, config.limits.max_connections_per_address);
+    let l = &config.limits;
+
+    let ftp_listener = bind("FTP", config.ftp.listen).await?;
+    let http_listener = bind("HTTP", config.http.listen).await?;
+    let admin_listener = bind("admin", config.admin.listen).await?;
+    let addr = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Other(e.to_string()));
+    let (ftp_addr, http_addr, admin_addr) = (addr(&ftp_listener)?, addr(&http_listener)?, addr(&admin_listener)?);
+
+    let ftp_ctx = Arc::new(ftp::FtpContext {
+        pipeline: pipeline.clone(),
+        settings: Arc::new(ftp::FtpSettings {
+            passive_ports: (config.ftp.passive_ports.low, config.ftp.passive_ports.high),
+            public_address: config.ftp.public_address,
+            idle_timeout: l.idle_timeout.0,
+            login_timeout: l.login_timeout.0,
+            data_timeout: l.data_timeout.0,
+            max_command_line: l.max_command_line,
+        }),
+        limiter: limiter.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let http_ctx = Arc::new(http::HttpContext {
+        pipeline,
+        settings: http::HttpSettings {
+            idle_timeout: l.idle_timeout.0,
+            body_timeout: l.data_timeout.0,
+            max_header_bytes: config.http.max_header_bytes,
+            realm: config.http.realm.clone(),
+        },
+        limiter,
+        shutdown: shutdown.clone(),
+    });
+    let admin_state = Arc::new(AdminState {
+        metrics: metrics_handle.clone(),
+        storage,
+        ready: false.into(),
+    });
+
+    let upkeep = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            // The exporter does not run its own upkeep: histograms would grow without it.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => metrics_handle.run_upkeep(),
+                }
+            }
+        })
+    };
+    let servers = [
+        tokio::spawn(ftp::serve(ftp_listener, ftp_ctx, tracker.clone())),
+        tokio::spawn(http::serve(http_listener, http_ctx, tracker.clone())),
+        tokio::spawn(admin::serve(admin_listener, admin_state.clone(), shutdown.clone())),
+    ];
+    admin_state.ready.store(true, Ordering::Release);
+    print_startup(
+        &config,
+        ftp_addr,
+        http_addr,
+        admin_addr,
+        &storage_desc,
+        generated.as_ref(),
+    );
+
+    signal.await;
+    tracing::info!("shutting down: not ready, no new connections; draining");
+    admin_state.ready.store(false, Ordering::Release);
+    shutdown.cancel();
+    tracker.close();
+    let drain = config.shutdown.drain_timeout.0;
+    if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            open = tracker.len(),
+            "drain deadline reached; closing the remaining connections"
+        );
+    }
+    for s in servers {
+        s.abort();
+    }
+    upkeep.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The start-up block: where to connect and how to log in, in one short block.
+fn print_startup(
+    config: &Config,
+    ftp: SocketAddr,
+    http: SocketAddr,
+    admin: SocketAddr,
+    storage: &str,
+    generated: Option<&(String, bool)>,
+) {
+    let p = &config.ftp.passive_ports;
+    let mut block = format!(
+        "dualgate {} ready\n  ftp     ftp://{ftp}  (passive ports {}-{})\n  http    http://{http}/\n  admin   http://{admin}/metrics\n  storage {storage}\n",
+        env!("CARGO_PKG_VERSION"),
+        p.low,
+        p.high
+    );
+    match generated {
+        Some((pw, true)) => block.push_str(&format!(
+            "  login   user \"{GENERATED_USER}\" password \"{pw}\"  (generated, shown once; set DUALGATE_PASSWORD or configure users)\n"
+        )),
+        Some((_, false)) => block.push_str(&format!("  login   user \"{GENERATED_USER}\" with the password from DUALGATE_PASSWORD\n")),
+        None => block.push_str(&format!("  login   {} configured user(s)\n", config.users.len())),
+    }
+    if config.anonymous.enabled {
+        block.push_str("  anonymous read-only access is enabled\n");
+    }
+    // The block is the program's output (for people and for scripts), not a log line.
+    print!("{block}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,214 @@
+//! Tests of the local back-end against a real temporary directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use super::*;
+use futures_util::StreamExt;
+
+fn vp(s: &str) -> VirtualPath {
+    VirtualPath::parse_absolute(s).unwrap()
+}
+
+fn setup() -> (tempfile::TempDir, LocalStorage) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = LocalStorage::open(&dir.path().join("root")).unwrap();
+    (dir, storage)
+}
+
+async fn names(s: &LocalStorage, dir: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stream = s.list(&vp(dir)).await.unwrap();
+    while let Some(batch) = stream.next().await {
+        out.extend(batch.unwrap().into_iter().map(|e| e.name));
+    }
+    out.sort();
+    out
+}
+
+async fn put(s: &LocalStorage, path: &str, data: &[u8]) {
+    let mut up = s.write(&vp(path), WriteMode::Replace).await.unwrap();
+    up.write(Bytes::copy_from_slice(data)).await.unwrap();
+    up.commit().await.unwrap();
+}
+
+fn read_disk(s: &LocalStorage, rel: &str) -> Vec<u8> {
+    std::fs::read(s.root_path().join(rel)).unwrap()
+}
+
+#[tokio::test]
+async fn symlink_pointing_outside_is_refused_not_followed() {
+    let (tmp, s) = setup();
+    std::fs::write(tmp.path().join("secret"), b"top secret").unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("secret"), s.root_path().join("abs")).unwrap();
+    std::os::unix::fs::symlink("../secret", s.root_path().join("rel")).unwrap();
+    std::os::unix::fs::symlink(tmp.path(), s.root_path().join("outdir")).unwrap();
+    for p in ["/abs", "/rel", "/outdir/secret"] {
+        let err = s.read(&vp(p), 0, None).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PermissionDenied, "{p}");
+    }
+    assert_eq!(
+        s.list(&vp("/outdir")).await.err().map(|e| e.kind),
+        Some(ErrorKind::PermissionDenied)
+    );
+    // Writing through a symlink that leaves the root is refused too.
+    let err = s.write(&vp("/outdir/new"), WriteMode::Replace).await.err().unwrap();
+    assert_eq!(err.kind, ErrorKind::PermissionDenied);
+    // Escaping links are not listed at all.
+    assert!(names(&s, "/").await.is_empty());
+}
+
+#[tokio::test]
+async fn symlink_inside_the_root_is_followed() {
+    let (_tmp, s) = setup();
+    put(&s, "/real.txt", b"inside").await;
+    std::os::unix::fs::symlink("real.txt", s.root_path().join("link.txt")).unwrap();
+    let h = s.read(&vp("/link.txt"), 0, None).await.unwrap();
+    assert_eq!(h.meta.size, 6);
+    assert_eq!(names(&s, "/").await, vec!["link.txt", "real.txt"]);
+}
+
+#[tokio::test]
+async fn upload_is_invisible_until_commit_and_abort_leaves_nothing() {
+    let (_tmp, s) = setup();
+    put(&s, "/f.txt", b"old").await;
+    let mut up = s.write(&vp("/f.txt"), WriteMode::Replace).await.unwrap();
+    up.write(Bytes::from_static(b"new content")).await.unwrap();
+    // Mid-upload: the old file is what is visible, and no temp name is listed.
+    assert_eq!(read_disk(&s, "f.txt"), b"old");
+    assert_eq!(names(&s, "/").await, vec!["f.txt"]);
+    drop(up); // abort
+    assert_eq!(read_disk(&s, "f.txt"), b"old");
+    let on_disk: Vec<_> = std::fs::read_dir(s.root_path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(on_disk.len(), 1, "no temporary file may remain: {on_disk:?}");
+    // A committed replace reports created=false, a new file created=true.
+    let mut up = s.write(&vp("/f.txt"), WriteMode::Replace).await.unwrap();
+    up.write(Bytes::from_static(b"new")).await.unwrap();
+    assert!(!up.commit().await.unwrap().created);
+    let mut up = s.write(&vp("/g.txt"), WriteMode::Replace).await.unwrap();
+    up.write(Bytes::from_static(b"g")).await.unwrap();
+    assert!(up.commit().await.unwrap().created);
+}
+
+#[tokio::test]
+async fn temp_names_cannot_be_named_by_clients() {
+    let (_tmp, s) = setup();
+    let up = s.write(&vp("/f"), WriteMode::Replace).await.unwrap();
+    let temp = std::fs::read_dir(s.root_path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let temp = format!("/{}", temp.to_str().unwrap());
+    assert_eq!(s.read(&vp(&temp), 0, None).await.unwrap_err().kind, ErrorKind::NotFound);
+    assert_eq!(s.delete(&vp(&temp)).await.unwrap_err().kind, ErrorKind::InvalidName);
+    drop(up);
+}
+
+#[tokio::test]
+async fn write_modes_append_at_and_create_new() {
+    let (_tmp, s) = setup();
+    put(&s, "/f", b"0123456789").await;
+    let mut up = s.write(&vp("/f"), WriteMode::Append).await.unwrap();
+    up.write(Bytes::from_static(b"AB")).await.unwrap();
+    up.commit().await.unwrap();
+    assert_eq!(read_disk(&s, "f"), b"0123456789AB");
+    let mut up = s.write(&vp("/f"), WriteMode::At(4)).await.unwrap();
+    up.write(Bytes::from_static(b"xy")).await.unwrap();
+    up.commit().await.unwrap();
+    assert_eq!(read_disk(&s, "f"), b"0123xy");
+    assert_eq!(
+        s.write(&vp("/f"), WriteMode::At(7)).await.err().unwrap().kind,
+        ErrorKind::InvalidOffset
+    );
+    assert_eq!(
+        s.write(&vp("/f"), WriteMode::CreateNew).await.err().unwrap().kind,
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        s.write(&vp("/nodir/f"), WriteMode::Replace).await.err().unwrap().kind,
+        ErrorKind::ParentMissing
+    );
+    s.mkdir(&vp("/d")).await.unwrap();
+    assert_eq!(
+        s.write(&vp("/d"), WriteMode::Replace).await.err().unwrap().kind,
+        ErrorKind::IsADirectory
+    );
+}
+
+#[tokio::test]
+async fn ranged_read_and_errors() {
+    let (_tmp, s) = setup();
+    put(&s, "/f", b"0123456789").await;
+    let h = s.read(&vp("/f"), 3, Some(4)).await.unwrap();
+    let ReadBody::File(region) = h.body else {
+        panic!("local reads are file regions")
+    };
+    assert_eq!((region.offset, region.len), (3, 4));
+    let data: Vec<Bytes> = crate::storage::region_stream(region, 2)
+        .map(|b| b.unwrap())
+        .collect()
+        .await;
+    assert_eq!(data.concat(), b"3456");
+    assert_eq!(
+        s.read(&vp("/f"), 11, None).await.unwrap_err().kind,
+        ErrorKind::InvalidOffset
+    );
+    assert_eq!(
+        s.read(&vp("/missing"), 0, None).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        s.read(&vp("/"), 0, None).await.unwrap_err().kind,
+        ErrorKind::IsADirectory
+    );
+}
+
+#[tokio::test]
+async fn directory_operations() {
+    let (_tmp, s) = setup();
+    s.mkdir(&vp("/a")).await.unwrap();
+    assert_eq!(s.mkdir(&vp("/a")).await.unwrap_err().kind, ErrorKind::AlreadyExists);
+    assert_eq!(s.mkdir(&vp("/x/y")).await.unwrap_err().kind, ErrorKind::ParentMissing);
+    put(&s, "/a/f", b"data").await;
+    assert_eq!(s.rmdir(&vp("/a")).await.unwrap_err().kind, ErrorKind::DirectoryNotEmpty);
+    assert_eq!(s.delete(&vp("/a")).await.unwrap_err().kind, ErrorKind::IsADirectory);
+    s.copy(&vp("/a"), &vp("/b")).await.unwrap();
+    assert_eq!(read_disk(&s, "b/f"), b"data");
+    assert_eq!(
+        s.copy(&vp("/a"), &vp("/a/inner")).await.unwrap_err().kind,
+        ErrorKind::InvalidName
+    );
+    s.rename(&vp("/b"), &vp("/c")).await.unwrap();
+    assert_eq!(names(&s, "/").await, vec!["a", "c"]);
+    assert_eq!(
+        s.rename(&vp("/c"), &vp("/c/d")).await.unwrap_err().kind,
+        ErrorKind::InvalidName
+    );
+    s.delete(&vp("/c/f")).await.unwrap();
+    s.rmdir(&vp("/c")).await.unwrap();
+    assert_eq!(s.stat(&vp("/c")).await.unwrap_err().kind, ErrorKind::NotFound);
+    assert!(s.stat(&vp("/")).await.unwrap().is_dir());
+    s.probe().await.unwrap();
+}
+
+#[tokio::test]
+async fn large_listing_comes_in_batches() {
+    let (_tmp, s) = setup();
+    for i in 0..1000 {
+        std::fs::write(s.root_path().join(format!("f{i:04}")), b"x").unwrap();
+    }
+    let mut stream = s.list(&vp("/")).await.unwrap();
+    let mut batches = 0;
+    let mut total = 0;
+    while let Some(b) = stream.next().await {
+        let b = b.unwrap();
+        assert!(b.len() <= LIST_BATCH);
+        total += b.len();
+        batches += 1;
+    }
+    assert_eq!(total, 1000);
+    assert!(batches >= 4);
+}
