@@ -68,10 +68,10 @@ impl VerifyCache {
         if map.len() >= self.capacity {
             let ttl = self.ttl;
             map.retain(|_, (_, at)| at.elapsed() < ttl);
-            if map.len() >= self.capacity {
-                if let Some(oldest) = map.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| *k) {
-                    map.remove(&oldest);
-                }
+            if map.len() >= self.capacity
+                && let Some(oldest) = map.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| *k)
+            {
+                map.remove(&oldest);
             }
         }
         map.insert(key, (user, Instant::now()));

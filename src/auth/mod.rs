@@ -123,10 +123,11 @@ impl UserDb {
     /// Checks credentials; `None` for an unknown user or a wrong password alike.
     /// Runs the hash on the blocking pool.
     pub async fn verify(self: &Arc<Self>, creds: &Credentials) -> Option<Arc<User>> {
-        if let Some(anon) = &self.anonymous {
-            if ANONYMOUS_NAMES.contains(&creds.user.as_str()) && !self.accounts.contains_key(&creds.user) {
-                return Some(anon.clone());
-            }
+        if let Some(anon) = &self.anonymous
+            && ANONYMOUS_NAMES.contains(&creds.user.as_str())
+            && !self.accounts.contains_key(&creds.user)
+        {
+            return Some(anon.clone());
         }
         let key = self.cache.key(&creds.user, creds.password.expose());
         if let Some(user) = self.cache.get(&key) {
