@@ -1,7 +1,10 @@
 //! The `dualgate` binary: parse the command line, load the config, run. All the
 //! logic lives in the library; `anyhow` is used only here.
 
-#![allow(clippy::print_stderr, reason = "the command line reports errors and prompts on stderr")]
+#![allow(
+    clippy::print_stderr,
+    reason = "the command line reports errors and prompts on stderr"
+)]
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;

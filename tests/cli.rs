@@ -30,7 +30,15 @@ fn help_documents_every_subcommand() {
         assert!(text.contains(sub), "--help lacks {sub}: {text}");
     }
     let serve = String::from_utf8(dualgate(&["serve", "--help"]).stdout).unwrap();
-    for flag in ["--config", "--ftp-listen", "--http-listen", "--admin-listen", "--root", "--passive-ports", "--log-format"] {
+    for flag in [
+        "--config",
+        "--ftp-listen",
+        "--http-listen",
+        "--admin-listen",
+        "--root",
+        "--passive-ports",
+        "--log-format",
+    ] {
         assert!(serve.contains(flag), "serve --help lacks {flag}");
     }
 }
@@ -46,7 +54,10 @@ fn check_config_accepts_the_shipped_configs() {
 #[test]
 fn check_config_reports_file_line_column_and_never_the_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(&dir, "ftp:\n  listen: \"127.0.0.1:21\"\n  pasive_ports: \"1000-2000\"\n");
+    let path = write_config(
+        &dir,
+        "ftp:\n  listen: \"127.0.0.1:21\"\n  pasive_ports: \"1000-2000\"\n",
+    );
     let out = dualgate(&["check-config", "-c", &path]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
@@ -78,7 +89,10 @@ fn hash_password_output_is_accepted_by_the_config() {
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains("correct horse"));
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(&dir, &format!("users:\n  - name: alice\n    password_hash: \"{hash}\"\n    home: /alice\n    permissions: [read]\n"));
+    let path = write_config(
+        &dir,
+        &format!("users:\n  - name: alice\n    password_hash: \"{hash}\"\n    home: /alice\n    permissions: [read]\n"),
+    );
     let out = dualgate(&["check-config", "-c", &path]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -97,7 +111,15 @@ fn serve_exits_non_zero_with_a_reason() {
     let addr = taken.local_addr().unwrap().to_string();
     let root = dir.path().join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_dualgate"))
-        .args(["serve", "--ftp-listen", &addr, "--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--ftp-listen",
+            &addr,
+            "--http-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .arg("--root")
         .arg(&root)
         .env("DUALGATE_PASSWORD", "x")
@@ -110,7 +132,10 @@ fn serve_exits_non_zero_with_a_reason() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "serve did not exit on a taken port");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not exit on a taken port"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(!status.success());

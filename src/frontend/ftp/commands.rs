@@ -18,7 +18,7 @@ use crate::storage::Storage;
 
 /// Verbs handled here.
 pub const VERBS: &[&str] = &[
-    "SYST", "FEAT", "OPTS", "TYPE", "MODE", "STRU", "PASV", "EPSV", "PORT", "EPRT", "REST", "ALLO", "HELP",
+    "SYST", "FEAT", "OPTS", "TYPE", "MODE", "STRU", "PASV", "EPSV", "PORT", "EPRT", "REST", "ALLO", "HELP", "ABOR",
 ];
 
 /// The `FEAT` lines (RFC 2389): only what is implemented.
@@ -260,6 +260,8 @@ impl Handler for FtpModule {
                 _ => cmd.fail(Status::BadArguments, "Option not understood."),
             },
             Command::Allo => ok(cmd, 202, "ALLO command ignored."),
+            // Between commands no transfer runs (a transfer's own ABOR is handled by the session loop).
+            Command::Abor => ok(cmd, 226, "No transfer to abort."),
             Command::Help { .. } => {
                 let _ = cmd.responses.add_raw(214, "The following commands are recognized:");
                 cmd.responses.dup(

@@ -73,7 +73,7 @@ impl HttpExchange {
         method: Method,
         headers: HeaderMap,
         raw_path: String,
-        body: Incoming,
+        body: Option<Incoming>,
         responder: Responder<Response<Body>>,
         body_timeout: Duration,
         realm: String,
@@ -82,7 +82,7 @@ impl HttpExchange {
             method,
             headers,
             raw_path,
-            body: Some(body),
+            body,
             responder,
             extra: HeaderMap::new(),
             partial: None,
@@ -345,4 +345,52 @@ async fn stream_into(tx: &FrameSender, mut chunks: crate::storage::ByteStream) -
         }
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn exchange() -> (HttpExchange, tokio::sync::oneshot::Receiver<Response<Body>>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let ex = HttpExchange::new(
+            Method::GET,
+            HeaderMap::new(),
+            "/f".into(),
+            None,
+            Responder::new(tx),
+            Duration::from_secs(1),
+            "r".into(),
+        );
+        (ex, rx)
+    }
+
+    #[test]
+    fn headers_go_before_the_status_and_only_one_status_is_sent() {
+        let (mut ex, mut rx) = exchange();
+        ex.set_header(header::ETAG, HeaderValue::from_static("\"x\"")).unwrap();
+        ex.send(StatusCode::OK, HeaderMap::new(), full("a")).unwrap();
+        let resp = rx.try_recv().unwrap();
+        assert_eq!(resp.headers().get(header::ETAG).unwrap(), "\"x\"");
+        assert_eq!(
+            ex.set_header(header::ETAG, HeaderValue::from_static("\"y\"")),
+            Err(SendError::AlreadySent)
+        );
+        assert_eq!(
+            ex.send(StatusCode::OK, HeaderMap::new(), full("b")).unwrap_err(),
+            SendError::AlreadySent
+        );
+        // finish() after a streamed status does not try again.
+        ex.finish(&[]);
+    }
+
+    #[test]
+    fn finish_renders_the_chain_when_nothing_was_sent() {
+        let (mut ex, mut rx) = exchange();
+        let mut r = crate::response::Responses::default();
+        r.add_err(Status::NotFound, "");
+        ex.finish(&r.selected(crate::response::Outcome::Failed, Status::NotImplemented));
+        assert_eq!(rx.try_recv().unwrap().status(), StatusCode::NOT_FOUND);
+    }
 }

@@ -133,7 +133,7 @@ async fn handle(
         parts.method,
         parts.headers,
         raw_path,
-        body,
+        Some(body),
         Responder::new(tx),
         ctx.settings.body_timeout,
         ctx.settings.realm.clone(),
