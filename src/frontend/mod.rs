@@ -8,8 +8,38 @@ pub mod ftp;
 pub mod http;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// Waits for the next connection, or `None` once `shutdown` fires. Counts it in
+/// `connections_total`; on accept errors (EMFILE and friends) backs off briefly
+/// instead of spinning.
+pub async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    protocol: &'static str,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok(a) => {
+                metrics::counter!(crate::metrics::CONNECTIONS_TOTAL, "protocol" => protocol).increment(1);
+                return Some(a);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, protocol, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

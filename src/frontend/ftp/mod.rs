@@ -61,20 +61,9 @@ pub struct FtpContext {
 /// Accepts control connections until shutdown; each gets its own task.
 pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTracker) {
     loop {
-        let accepted = tokio::select! {
-            () = ctx.shutdown.cancelled() => break,
-            a = listener.accept() => a,
+        let Some((stream, peer)) = super::accept(&listener, &ctx.shutdown, "ftp").await else {
+            break;
         };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "ftp accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        metrics::counter!(crate::metrics::CONNECTIONS_TOTAL, "protocol" => "ftp").increment(1);
         let ctx = ctx.clone();
         tracker.spawn(async move {
             let slot = match ctx.limiter.acquire(peer.ip()) {

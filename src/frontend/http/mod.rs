@@ -64,19 +64,9 @@ pub struct HttpContext {
 pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTracker) {
     let graceful = GracefulShutdown::new();
     loop {
-        let accepted = tokio::select! {
-            () = ctx.shutdown.cancelled() => break,
-            a = listener.accept() => a,
+        let Some((stream, peer)) = super::accept(&listener, &ctx.shutdown, "http").await else {
+            break;
         };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "http accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        metrics::counter!(crate::metrics::CONNECTIONS_TOTAL, "protocol" => "http").increment(1);
         let ctx = ctx.clone();
         let watcher = graceful.watcher();
         tracker.spawn(async move {
