@@ -309,47 +309,67 @@ impl FtpData {
 
     /// Receives an upload until the client closes the data connection (a clean
     /// close is end-of-file; a reset or a stall is an aborted transfer).
+    ///
+    /// Double-buffered: while one block is written to storage (on the blocking
+    /// pool), the next is read from the socket, so disk and network overlap.
     pub async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
         let mut stream = self.open("upload").await?;
         let timeout = self.settings.data_timeout;
         let ascii = self.transfer_type == TransferType::Ascii;
+        let convert = |b: Bytes| if ascii { from_crlf(&b) } else { b };
         let mut received = 0u64;
-        let mut buf = BytesMut::with_capacity(CHUNK);
-        loop {
-            buf.reserve(CHUNK);
-            let n = match tokio::time::timeout(timeout, stream.read_buf(&mut buf)).await {
-                Err(_) => {
-                    return Err(TransferError::new(
-                        Status::TransferAborted,
-                        received,
-                        "data connection stalled",
-                    ));
-                }
-                Ok(Err(e)) => return Err(transfer_error(Status::TransferAborted, received, &e)),
-                Ok(Ok(n)) => n,
-            };
-            if n == 0 {
+        let mut buf = BytesMut::with_capacity(UPLOAD_BLOCK);
+        let mut eof = fill(&mut stream, &mut buf, timeout, &mut received).await?;
+        while !buf.is_empty() {
+            let block = convert(buf.split().freeze());
+            if eof {
+                write_block(upload, block, received).await?;
                 break;
             }
-            received += n as u64;
-            // Write in big blocks: fewer trips to the blocking pool.
-            if buf.len() >= CHUNK {
-                let chunk = buf.split().freeze();
-                let chunk = if ascii { from_crlf(&chunk) } else { chunk };
-                upload.write(chunk).await.map_err(|e| {
-                    TransferError::new(crate::response::Status::from_storage(e.kind), received, e.to_string())
-                })?;
-            }
-        }
-        if !buf.is_empty() {
-            let chunk = buf.split().freeze();
-            let chunk = if ascii { from_crlf(&chunk) } else { chunk };
-            upload.write(chunk).await.map_err(|e| {
-                TransferError::new(crate::response::Status::from_storage(e.kind), received, e.to_string())
-            })?;
+            buf.reserve(UPLOAD_BLOCK);
+            let (written, read) = tokio::join!(
+                write_block(upload, block, received),
+                fill(&mut stream, &mut buf, timeout, &mut received)
+            );
+            written?;
+            eof = read?;
         }
         Ok(received)
     }
+}
+
+/// Upload blocks: big enough that trips to the blocking pool are rare.
+const UPLOAD_BLOCK: usize = 1024 * 1024;
+
+/// Reads into `buf` until it holds a block or the client closes; `Ok(true)` at end-of-file.
+async fn fill(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    timeout: std::time::Duration,
+    received: &mut u64,
+) -> Result<bool, TransferError> {
+    while buf.len() < UPLOAD_BLOCK {
+        match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
+            Err(_) => {
+                return Err(TransferError::new(
+                    Status::TransferAborted,
+                    *received,
+                    "data connection stalled",
+                ));
+            }
+            Ok(Err(e)) => return Err(transfer_error(Status::TransferAborted, *received, &e)),
+            Ok(Ok(0)) => return Ok(true),
+            Ok(Ok(n)) => *received += n as u64,
+        }
+    }
+    Ok(false)
+}
+
+async fn write_block(upload: &mut dyn Upload, block: Bytes, received: u64) -> Result<(), TransferError> {
+    upload
+        .write(block)
+        .await
+        .map_err(|e| TransferError::new(Status::from_storage(e.kind), received, e.to_string()))
 }
 
 /// IPv4-mapped IPv6 addresses compare equal to their IPv4 form.
