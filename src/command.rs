@@ -91,13 +91,15 @@ pub enum Verb {
 }
 
 impl Verb {
-    /// The name handlers are registered under.
+    /// The name handlers are registered under. Canonical verbs are lower-case
+    /// (`read`, `stat`), protocol and custom verbs upper-case as on the wire
+    /// (`PASV`, `STAT`, `XFOO`), so the two namespaces never collide.
     pub fn key(&self) -> String {
         match self {
             Verb::Protocol(p) => (*p).to_owned(),
             Verb::Site(s) => format!("SITE {s}"),
             Verb::Custom(c) => c.clone(),
-            other => format!("{other:?}").to_ascii_uppercase(),
+            other => format!("{other:?}").to_ascii_lowercase(),
         }
     }
 }

@@ -26,6 +26,7 @@
 //! - [`secret`]: a password string that never prints itself.
 
 pub mod address;
+pub mod ascii;
 pub mod command;
 pub mod framer;
 pub mod listing;

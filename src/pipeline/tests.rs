@@ -376,3 +376,17 @@ async fn custom_command_module_reproduces_the_proftpd_example() {
         "200-Command successfully completed.\r\n Statistics for command 'XFOO': none.\r\n200 XFOO post_cmd handler ran.\r\n"
     );
 }
+
+#[test]
+fn the_shipped_table_has_no_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn crate::storage::Storage> =
+        Arc::new(crate::storage::local::LocalStorage::open(dir.path()).unwrap());
+    let users = Arc::new(crate::auth::UserDb::new(Vec::new(), None));
+    let mut table = crate::pipeline::modules::core_table(storage.clone(), users);
+    table.extend(crate::frontend::ftp::commands::table(storage));
+    let pipeline = Pipeline::new(crate::pipeline::modules::finish(table).0).unwrap();
+    assert_eq!(pipeline.registry().cmd_verbs_with_prefix("SITE "), ["SITE HELP"]);
+    // Neutral and wire verbs live in separate key spaces.
+    assert_ne!(Verb::Stat.key(), Verb::Protocol("STAT").key());
+}

@@ -109,7 +109,7 @@ pub enum Status {
     ParameterNotImplemented,
     /// No data connection could be opened (FTP 425).
     NoDataConnection,
-    /// The transfer was aborted (FTP 426, HTTP 500 — though an HTTP status is usually gone by then).
+    /// The client aborted the transfer (FTP 426, HTTP 400 — though an HTTP status is usually gone by then).
     TransferAborted,
     /// The service is closing this connection (FTP 421, HTTP 503; closes).
     ServiceUnavailable,
@@ -233,7 +233,8 @@ impl Status {
             UnknownCommand => m(500, 501, "Command not understood."),
             ParameterNotImplemented => m(504, 400, "Command not implemented for that parameter."),
             NoDataConnection => m(425, 500, "Can't open data connection."),
-            TransferAborted => m(426, 500, "Connection closed; transfer aborted."),
+            // On HTTP the client broke off its own request (stalled or cut body, hung up): a client error.
+            TransferAborted => m(426, 400, "Connection closed; transfer aborted."),
             ServiceUnavailable => Mapping {
                 close: true,
                 ..m(421, 503, "Service not available, closing control connection.")

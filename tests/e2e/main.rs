@@ -1,1 +1,28 @@
-//! placeholder
+//! End-to-end tests of `dualgate serve`: the real binary, started once per test on
+//! loopback ports chosen by the kernel, driven over FTP (raw control lines and the
+//! `suppaftp` client), HTTP (`reqwest` and hand-written requests) and the admin port.
+//!
+//! One aggregated test binary (`cargo test --test e2e`):
+//!
+//! - [`support`]: the [`Gateway`](support::Gateway) process fixture, a raw FTP control
+//!   client, a raw HTTP request helper and small parsers.
+//! - [`ftp_session`]: control-connection behaviour with exact reply codes (login,
+//!   FEAT, quoting, errors, PASV/EPSV/PORT rules, timeouts, connection limits).
+//! - [`ftp_transfer`]: data transfers (round trips, listings, REST/APPE, TYPE A,
+//!   interrupted uploads, foreign data connections, confinement).
+//! - [`http_api`]: the HTTP API (auth, PUT/GET/HEAD/DELETE, conditionals, ranges,
+//!   listings, path escapes, unknown methods).
+//! - [`cross_protocol`]: the same files and listings through both protocols.
+//! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
+//!
+//! The contract these tests check is `/work/shared/CONTRACT.md` (RFC 959 / 2389 /
+//! 2428 / 3659 and RFC 9110 where it defers to them).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+mod big_transfer;
+mod cross_protocol;
+mod ftp_session;
+mod ftp_transfer;
+mod http_api;

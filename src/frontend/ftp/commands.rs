@@ -19,12 +19,17 @@ use crate::storage::Storage;
 /// Verbs handled here.
 pub const VERBS: &[&str] = &[
     "SYST", "FEAT", "OPTS", "TYPE", "MODE", "STRU", "PASV", "EPSV", "PORT", "EPRT", "REST", "ALLO", "HELP", "ABOR",
+    "HOST", "ACCT", "REIN", "STAT",
 ];
+
+/// Most entries `STAT path` lists over the control connection.
+const STAT_MAX_ENTRIES: usize = 10_000;
 
 /// The `FEAT` lines (RFC 2389): only what is implemented.
 const FEATURES: &[&str] = &[
     "EPRT",
     "EPSV",
+    "HOST",
     "MDTM",
     "MLST type*;size*;modify*;perm*;unique*;",
     "PASV",
@@ -108,6 +113,95 @@ impl FtpModule {
                 ok(cmd, 250, "End")
             }
         }
+    }
+
+    /// `STAT` without an argument (RFC 959): a 211 multi-line status of the session.
+    fn server_status(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let user = cmd
+            .session
+            .user
+            .as_ref()
+            .map_or_else(|| "not logged in".to_owned(), |u| format!("logged in as {}", u.name));
+        let (ttype, mode) = match &cmd.channel {
+            Channel::Ftp(d) => (
+                match d.transfer_type {
+                    TransferType::Ascii => "ASCII",
+                    TransferType::Image => "BINARY",
+                },
+                match d.mode {
+                    DataMode::Unset => "no data connection set up",
+                    DataMode::Passive(_) => "passive data connection waiting",
+                    DataMode::Active(_) => "active data connection target set",
+                },
+            ),
+            _ => ("?", "?"),
+        };
+        let _ = cmd.responses.add_raw(211, "dualgate FTP server status:");
+        cmd.responses.dup(format!("Connected from {}", cmd.session.peer));
+        cmd.responses.dup(user);
+        cmd.responses
+            .dup(format!("TYPE: {ttype}, STRUcture: File, MODE: Stream; {mode}"));
+        ok(cmd, 211, "End of status")
+    }
+
+    /// `STAT path` (RFC 959): the listing of a path over the control connection
+    /// (213), at most [`STAT_MAX_ENTRIES`] lines.
+    async fn path_status(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        use futures_util::StreamExt;
+        let (Some(path), Some(spath)) = (cmd.path.clone(), cmd.storage_path()) else {
+            return cmd.fail(Status::BadArguments, "");
+        };
+        let meta = match self.storage.stat(&spath).await {
+            Ok(m) => m,
+            Err(e) => return cmd.fail_storage(&e),
+        };
+        let now = std::time::SystemTime::now();
+        let mut lines: Vec<String> = Vec::new();
+        let line_for = |name: &str, meta: &crate::storage::Metadata| {
+            let entry = proto_ftp::listing::ListEntry {
+                name,
+                kind: if meta.is_dir() {
+                    proto_ftp::listing::EntryKind::Dir
+                } else {
+                    proto_ftp::listing::EntryKind::File
+                },
+                size: meta.size,
+                modified: meta.modified,
+                mode: meta.mode,
+                unique: None,
+                perm: "",
+            };
+            let mut line = Vec::new();
+            proto_ftp::listing::list_line(&entry, now, &mut line);
+            String::from_utf8_lossy(&line).trim_end().to_owned()
+        };
+        if meta.is_dir() {
+            let mut stream = match self.storage.list(&spath).await {
+                Ok(s) => s,
+                Err(e) => return cmd.fail_storage(&e),
+            };
+            'outer: while let Some(batch) = stream.next().await {
+                let Ok(batch) = batch else { break };
+                for e in &batch {
+                    if lines.len() >= STAT_MAX_ENTRIES {
+                        break 'outer;
+                    }
+                    lines.push(line_for(&e.name, &e.meta));
+                }
+            }
+        } else {
+            lines.push(line_for(path.file_name().unwrap_or_default(), &meta));
+        }
+        let _ = cmd.responses.add_raw(213, format!("Status of {path}:"));
+        let truncated = lines.len() >= STAT_MAX_ENTRIES;
+        for line in lines {
+            cmd.responses.dup(line);
+        }
+        if truncated {
+            cmd.responses
+                .dup(format!("(listing cut at {STAT_MAX_ENTRIES} entries; use LIST or MLSD)"));
+        }
+        ok(cmd, 213, "End of status")
     }
 
     fn data_setup(data: &mut FtpData, raw: &Command) -> Answer {
@@ -260,13 +354,29 @@ impl Handler for FtpModule {
                 _ => cmd.fail(Status::BadArguments, "Option not understood."),
             },
             Command::Allo => ok(cmd, 202, "ALLO command ignored."),
+            // RFC 7151 §3.1: HOST comes before USER; one virtual host serves every name.
+            Command::Host { .. } if cmd.session.user.is_some() || cmd.session.pending_user.is_some() => {
+                cmd.fail(Status::BadSequence, "HOST must come before USER.")
+            }
+            Command::Host { .. } => ok(cmd, 220, "Host accepted."),
+            // RFC 959: 202 "Command not implemented, superfluous at this site".
+            Command::Acct { .. } => ok(cmd, 202, "ACCT not needed."),
+            Command::Stat { path: None } => self.server_status(cmd),
+            Command::Stat { path: Some(_) } => self.path_status(cmd).await,
+            Command::Rein => {
+                cmd.session.logout();
+                if let Channel::Ftp(data) = &mut cmd.channel {
+                    data.reset();
+                }
+                ok(cmd, 220, "Service ready for new user.")
+            }
             // Between commands no transfer runs (a transfer's own ABOR is handled by the session loop).
             Command::Abor => ok(cmd, 226, "No transfer to abort."),
             Command::Help { .. } => {
                 let _ = cmd.responses.add_raw(214, "The following commands are recognized:");
                 cmd.responses.dup(
-                    "USER PASS QUIT SYST FEAT OPTS TYPE MODE STRU PWD CWD CDUP PASV EPSV PORT EPRT REST LIST NLST \
-                     MLSD MLST RETR STOR APPE DELE MKD RMD RNFR RNTO SIZE MDTM NOOP ALLO HELP SITE",
+                    "USER PASS ACCT QUIT REIN HOST SYST FEAT OPTS TYPE MODE STRU PWD CWD CDUP PASV EPSV PORT EPRT REST \
+                     LIST NLST MLSD MLST STAT RETR STOR STOU APPE DELE MKD RMD RNFR RNTO SIZE MDTM NOOP ALLO ABOR HELP SITE",
                 );
                 ok(cmd, 214, "Help OK.")
             }

@@ -20,6 +20,7 @@ use proto_ftp::TransferType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 use super::FtpSettings;
 use crate::auth::{Permission, Permissions};
@@ -128,6 +129,11 @@ pub struct FtpData {
     pub epsv_all: bool,
     /// The user's permissions, for MLSx `perm` facts.
     pub permissions: Permissions,
+    /// Cancelled by the session loop when the client sends `ABOR` or drops the
+    /// control connection during a transfer; a fresh token for every command.
+    pub abort: CancellationToken,
+    /// The name `STOU` chose, announced in its `150` reply (RFC 1123 §4.1.2.9).
+    pub stou_name: Option<String>,
     /// The control connection's peer.
     pub peer: SocketAddr,
     /// The control connection's local address.
@@ -150,10 +156,21 @@ impl FtpData {
             rest: 0,
             epsv_all: false,
             permissions: Permissions::default(),
+            abort: CancellationToken::new(),
+            stou_name: None,
             peer,
             local,
             settings,
         }
+    }
+
+    /// Back to the state of a new connection (FTP `REIN`).
+    pub fn reset(&mut self) {
+        self.mode = DataMode::Unset;
+        self.transfer_type = TransferType::Ascii;
+        self.rest = 0;
+        self.epsv_all = false;
+        self.stou_name = None;
     }
 
     /// FTP reads honour `REST`; an offset past the end is `554`.
@@ -221,6 +238,25 @@ impl FtpData {
 
     /// Sends a file: `sendfile` for local files in binary mode, else a stream.
     pub async fn send_file(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
+        let abort = self.abort.clone();
+        abortable(&abort, self.send_file_inner(handle)).await
+    }
+
+    /// Streams a listing in the requested FTP format.
+    pub async fn send_listing(&mut self, format: ListFormat, entries: ListStream) -> Result<u64, TransferError> {
+        let abort = self.abort.clone();
+        abortable(&abort, self.send_listing_inner(format, entries)).await
+    }
+
+    /// Receives an upload until the client closes the data connection (a clean
+    /// close is end-of-file; a reset, a stall, `ABOR` or the loss of the control
+    /// connection is an aborted transfer).
+    pub async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
+        let abort = self.abort.clone();
+        abortable(&abort, self.receive_inner(upload)).await
+    }
+
+    async fn send_file_inner(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
         let mut stream = self.open("file").await?;
         let timeout = self.settings.data_timeout;
         let sent = match (handle.body, self.transfer_type) {
@@ -239,7 +275,7 @@ impl FtpData {
                         }
                     };
                     let out = if ttype == TransferType::Ascii {
-                        to_crlf(&chunk)
+                        Bytes::from(proto_ftp::ascii::to_crlf(&chunk))
                     } else {
                         chunk
                     };
@@ -259,8 +295,7 @@ impl FtpData {
         Ok(sent)
     }
 
-    /// Streams a listing in the requested FTP format.
-    pub async fn send_listing(&mut self, format: ListFormat, mut entries: ListStream) -> Result<u64, TransferError> {
+    async fn send_listing_inner(&mut self, format: ListFormat, mut entries: ListStream) -> Result<u64, TransferError> {
         let mut stream = self.open("directory listing").await?;
         let timeout = self.settings.data_timeout;
         let now = SystemTime::now();
@@ -307,16 +342,16 @@ impl FtpData {
         Ok(sent)
     }
 
-    /// Receives an upload until the client closes the data connection (a clean
-    /// close is end-of-file; a reset or a stall is an aborted transfer).
-    ///
     /// Double-buffered: while one block is written to storage (on the blocking
     /// pool), the next is read from the socket, so disk and network overlap.
-    pub async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
+    async fn receive_inner(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
         let mut stream = self.open("upload").await?;
         let timeout = self.settings.data_timeout;
-        let ascii = self.transfer_type == TransferType::Ascii;
-        let convert = |b: Bytes| if ascii { from_crlf(&b) } else { b };
+        let mut ascii = (self.transfer_type == TransferType::Ascii).then(proto_ftp::ascii::CrlfDecoder::new);
+        let mut convert = |b: Bytes| match ascii.as_mut() {
+            Some(decoder) => Bytes::from(decoder.decode(&b)),
+            None => b,
+        };
         let mut received = 0u64;
         let mut buf = BytesMut::with_capacity(UPLOAD_BLOCK);
         let mut eof = fill(&mut stream, &mut buf, timeout, &mut received).await?;
@@ -333,6 +368,9 @@ impl FtpData {
             );
             written?;
             eof = read?;
+        }
+        if let Some(cr) = ascii.as_mut().and_then(proto_ftp::ascii::CrlfDecoder::finish) {
+            write_block(upload, Bytes::from(vec![cr]), received).await?;
         }
         Ok(received)
     }
@@ -465,34 +503,15 @@ async fn sendfile_all(
     Ok(pos - offset)
 }
 
-/// `TYPE A` on the way out: every LF becomes CRLF (stored text uses LF).
-fn to_crlf(chunk: &Bytes) -> Bytes {
-    if !chunk.contains(&b'\n') {
-        return chunk.clone();
+/// Runs a transfer unless the client aborts it first (`ABOR`, or the control
+/// connection is lost): then the transfer future is dropped — closing the data
+/// connection and, for uploads, leaving the pending upload to be discarded.
+async fn abortable<T>(
+    abort: &CancellationToken,
+    transfer: impl std::future::Future<Output = Result<T, TransferError>>,
+) -> Result<T, TransferError> {
+    tokio::select! {
+        r = transfer => r,
+        () = abort.cancelled() => Err(TransferError::new(Status::TransferAborted, 0, "aborted by the client")),
     }
-    let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 16);
-    for &b in chunk.iter() {
-        if b == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    Bytes::from(out)
-}
-
-/// `TYPE A` on the way in: CRLF becomes LF. (A CR split from its LF across two
-/// reads is kept; clients send CRLF pairs in one write in practice.)
-fn from_crlf(chunk: &Bytes) -> Bytes {
-    if !chunk.contains(&b'\r') {
-        return chunk.clone();
-    }
-    let mut out = Vec::with_capacity(chunk.len());
-    let mut iter = chunk.iter().peekable();
-    while let Some(&b) = iter.next() {
-        if b == b'\r' && iter.peek() == Some(&&b'\n') {
-            continue;
-        }
-        out.push(b);
-    }
-    Bytes::from(out)
 }

@@ -81,6 +81,22 @@ pub fn lift<'a>(
                 WriteMode::Replace
             };
         }
+        Command::Stou { path } => {
+            // RFC 1123 §4.1.2.9: the server picks a name that does not exist yet and
+            // announces it in the 150 reply; publishing refuses to replace anything.
+            let base = path
+                .as_deref()
+                .and_then(|p| p.rsplit('/').next())
+                .filter(|b| !b.is_empty())
+                .unwrap_or("stou");
+            let name = format!("{base}.{:08x}", rand::random::<u32>());
+            rec.set_path(resolve(&name));
+            rec.args.write_mode = WriteMode::CreateNew;
+            if let crate::channel::Channel::Ftp(d) = &mut rec.channel {
+                d.stou_name = Some(name);
+            }
+        }
+        Command::Stat { path: Some(path) } => rec.set_path(resolve(&path)),
         Command::Appe { path } => {
             rec.set_path(resolve(&path));
             rec.args.write_mode = WriteMode::Append;
@@ -116,6 +132,7 @@ fn verb_of(cmd: &Command) -> (Verb, bool) {
         Command::User { .. } => (Verb::User, false),
         Command::Pass { .. } => (Verb::Login, false),
         Command::Quit => (Verb::Logout, false),
+        Command::Rein | Command::Acct { .. } => (Verb::Protocol(cmd.verb()), false),
         Command::Noop => (Verb::Noop, false),
         Command::Pwd => (Verb::PrintDir, true),
         Command::Cwd { .. } | Command::Cdup => (Verb::ChangeDir, true),

@@ -136,6 +136,33 @@ async fn next_line(
     }
 }
 
+/// Lines a client may send ahead while a command runs (pipelining); more are dropped.
+const MAX_QUEUED_LINES: usize = 16;
+
+/// Reads the next control line while a command is running. `None` when the control
+/// connection is gone. Over-long lines are discarded silently here (the framer
+/// skips them); cancel-safe, because bytes read stay in `buf`.
+async fn watch_control(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+    framer: &mut LineFramer,
+) -> Option<proto_ftp::Line> {
+    loop {
+        if let Ok(Some(line)) = framer.next_line(buf) {
+            return Some(line);
+        }
+        buf.reserve(512);
+        match reader.read_buf(buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn is_abort(line: &proto_ftp::Line) -> bool {
+    matches!(proto_ftp::parse(&line.bytes), Ok(proto_ftp::Command::Abor))
+}
+
 async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> std::io::Result<()> {
     let local = stream.local_addr()?;
     let _ = stream.set_nodelay(true);
@@ -149,13 +176,18 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> s
     let mut framer = LineFramer::new(ctx.settings.max_command_line);
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
+    let mut queued: std::collections::VecDeque<proto_ftp::Line> = std::collections::VecDeque::new();
     loop {
         let timeout = if session.user.is_some() {
             ctx.settings.idle_timeout
         } else {
             ctx.settings.login_timeout
         };
-        let line = match next_line(&mut reader, &mut buf, &mut framer, timeout, &ctx.shutdown).await? {
+        let next = match queued.pop_front() {
+            Some(line) => NextLine::Line(line),
+            None => next_line(&mut reader, &mut buf, &mut framer, timeout, &ctx.shutdown).await?,
+        };
+        let line = match next {
             NextLine::Line(line) => line,
             NextLine::TooLong => {
                 out.clear();
@@ -180,10 +212,41 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> s
         let parsed = proto_ftp::parse(&line.bytes);
         let keeps_rest = matches!(parsed, Ok(proto_ftp::Command::Rest { .. }));
         data.permissions = session.user.as_ref().map(|u| u.permissions).unwrap_or_default();
+        data.abort = CancellationToken::new();
+        let abort = data.abort.clone();
+        let mut control_lost = false;
         let mut cmd = lift::lift(parsed, &mut session, &mut data);
-        let outcome = ctx.pipeline.dispatch(&mut cmd).await;
+        let outcome = {
+            // While the command runs (a transfer may take hours), keep reading the
+            // control connection: ABOR or its loss abort the transfer; other lines wait.
+            let dispatch = ctx.pipeline.dispatch(&mut cmd);
+            tokio::pin!(dispatch);
+            loop {
+                tokio::select! {
+                    biased;
+                    outcome = &mut dispatch => break outcome,
+                    line = watch_control(&mut reader, &mut buf, &mut framer), if !control_lost => match line {
+                        Some(line) => {
+                            if is_abort(&line) {
+                                abort.cancel();
+                            }
+                            if queued.len() < MAX_QUEUED_LINES {
+                                queued.push_back(line);
+                            }
+                        }
+                        None => {
+                            control_lost = true;
+                            abort.cancel();
+                        }
+                    },
+                }
+            }
+        };
         let replies = cmd.responses.selected(outcome, cmd.unsupported_status()).into_owned();
         drop(cmd);
+        if control_lost {
+            break;
+        }
         out.clear();
         response::ftp::render(&replies, &mut out);
         data.control.write(&out).await?;

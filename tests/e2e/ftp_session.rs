@@ -1,0 +1,384 @@
+//! The FTP control connection, byte for byte: login rules, the informational
+//! commands, 257 quoting, error codes for malformed input, passive and active
+//! data-connection setup rules, file commands that need no data connection,
+//! refused names, QUIT, the idle and login timeouts, and per-address connection
+//! limits. Every assertion is on an exact reply code (RFC 959 and the contract).
+
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+
+use crate::support::{Gateway, GatewayOptions, RawFtp, STEP, mtime_secs, parse_mdtm, poll_until, read_all, within};
+
+#[tokio::test]
+async fn login_is_required_and_a_failed_login_keeps_the_session() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_ftp().await;
+    assert_eq!(c.greeting.0, 220, "greeting: {}", c.greeting.1);
+    for line in ["PWD", "LIST", "RETR x", "CWD /", "MKD x"] {
+        c.expect(line, 530).await;
+    }
+    c.expect(&format!("USER {}", gw.user), 331).await;
+    c.expect("PASS definitely-not-the-password", 530).await;
+    // Still connected, still logged out; a second attempt with the right password works.
+    c.expect("PWD", 530).await;
+    c.login(&gw.user, &gw.password).await;
+    let pwd = c.expect("PWD", 257).await;
+    assert!(pwd.starts_with("257 \"/\""), "{pwd:?}");
+    assert!(!gw.disk("x").exists(), "MKD before login created something");
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_replies() {
+    let gw = Gateway::start_default().await;
+    let mut known = gw.raw_ftp().await;
+    let mut unknown = gw.raw_ftp().await;
+    let user_known = known.expect(&format!("USER {}", gw.user), 331).await;
+    let user_unknown = unknown.expect("USER nosuchuser", 331).await;
+    assert_eq!(user_known, user_unknown, "USER replies tell users apart");
+    let pass_known = known.expect("PASS wrong-password", 530).await;
+    let pass_unknown = unknown.expect("PASS wrong-password", 530).await;
+    assert_eq!(pass_known, pass_unknown, "PASS replies tell users apart");
+}
+
+#[tokio::test]
+async fn pass_without_user_is_a_bad_sequence() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_ftp().await;
+    c.expect(&format!("PASS {}", gw.password), 503).await;
+    c.expect("PWD", 530).await;
+    c.login(&gw.user, &gw.password).await;
+}
+
+#[tokio::test]
+async fn informational_and_transfer_parameter_commands() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+    c.expect("SYST", 215).await;
+
+    let feat = c.expect("FEAT", 211).await;
+    let lines: Vec<&str> = feat.lines().collect();
+    assert!(lines.len() >= 3, "FEAT is not multi-line: {feat:?}");
+    assert!(lines[0].starts_with("211-"), "{feat:?}");
+    assert_eq!(*lines.last().unwrap(), "211 End", "{feat:?}");
+    for middle in &lines[1..lines.len() - 1] {
+        assert!(
+            middle.starts_with(' '),
+            "RFC 2389 feature lines start with a space: {middle:?}"
+        );
+    }
+    for feature in [" EPSV", " UTF8", " SIZE", " MDTM", " REST STREAM"] {
+        assert!(lines.contains(&feature), "FEAT lacks {feature:?}: {feat:?}");
+    }
+
+    c.expect("NOOP", 200).await;
+    c.expect("TYPE I", 200).await;
+    c.expect("TYPE A", 200).await;
+    c.expect("TYPE E", 504).await;
+    c.expect("MODE S", 200).await;
+    c.expect("MODE B", 504).await;
+    c.expect("STRU F", 200).await;
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn working_directory_and_257_quote_doubling() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+    let pwd = c.expect("PWD", 257).await;
+    assert!(pwd.starts_with("257 \"/\""), "{pwd:?}");
+
+    let mkd = c.expect("MKD a\"b", 257).await;
+    assert!(mkd.starts_with("257 \"/a\"\"b\""), "quote not doubled: {mkd:?}");
+    assert!(gw.disk("a\"b").is_dir(), "MKD did not create the directory on disk");
+
+    c.expect("CWD a\"b", 250).await;
+    let pwd = c.expect("PWD", 257).await;
+    assert!(pwd.starts_with("257 \"/a\"\"b\""), "{pwd:?}");
+
+    // `..` is clamped at the user's root, from any depth.
+    c.expect("CWD ../../..", 250).await;
+    let pwd = c.expect("PWD", 257).await;
+    assert!(pwd.starts_with("257 \"/\""), "{pwd:?}");
+
+    c.expect("CWD a\"b", 250).await;
+    c.expect("CDUP", 250).await;
+    let pwd = c.expect("PWD", 257).await;
+    assert!(pwd.starts_with("257 \"/\""), "{pwd:?}");
+
+    c.expect("CWD /nonexistent", 550).await;
+    let pwd = c.expect("PWD", 257).await;
+    assert!(pwd.starts_with("257 \"/\""), "a failed CWD moved: {pwd:?}");
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_commands_keep_the_session() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+    c.expect("XYZZY", 500).await;
+    c.expect("NOOP", 200).await;
+    c.expect("PORT 1,2,3", 501).await;
+    c.expect("REST abc", 501).await;
+    c.expect("NOOP", 200).await;
+
+    // 5000 bytes, over the 4096-byte limit: one 500, the rest of the line discarded.
+    let long = format!("NOOP {}", "a".repeat(4995));
+    assert_eq!(long.len(), 5000);
+    c.expect(&long, 500).await;
+    c.expect("NOOP", 200).await;
+    let pwd = c.expect("PWD", 257).await;
+    assert!(pwd.starts_with("257 \"/\""), "{pwd:?}");
+}
+
+/// The RFC 959 core verbs the contract lists (and RFC 775 aliases, RFC 7151 HOST),
+/// each with the codes its RFC allows for this situation. All mismatches are
+/// collected so that one run reports every missing verb.
+#[tokio::test]
+async fn core_verbs_listed_by_the_contract_are_implemented() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_ftp().await;
+    let mut wrong = Vec::new();
+    let mut check = async |c: &mut RawFtp, line: &str, allowed: &[u16]| {
+        let (code, text) = c.cmd(line).await;
+        if !allowed.contains(&code) {
+            wrong.push(format!("{line:?} → {text:?} (expected one of {allowed:?})"));
+        }
+    };
+    check(&mut c, "HOST 127.0.0.1", &[220]).await; // RFC 7151: before USER
+    c.login(&gw.user, &gw.password).await;
+    check(&mut c, "ACCT none", &[202, 230]).await;
+    check(&mut c, "STAT", &[211]).await;
+    check(&mut c, "HELP", &[214]).await;
+    check(&mut c, "ALLO 1000", &[200, 202]).await;
+    check(&mut c, "MLST", &[250]).await;
+    check(&mut c, "ABOR", &[226]).await; // no transfer running
+    check(&mut c, "XMKD x", &[257]).await;
+    check(&mut c, "XCWD x", &[250]).await;
+    check(&mut c, "XPWD", &[257]).await;
+    check(&mut c, "XCUP", &[250]).await;
+    check(&mut c, "XRMD x", &[250]).await;
+    check(&mut c, "OPTS UTF8 ON", &[200]).await;
+    check(&mut c, "REIN", &[220]).await;
+    check(&mut c, "PWD", &[530]).await; // REIN logged the user out
+    assert!(wrong.is_empty(), "core verbs answered wrongly:\n{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn site_help_lists_its_subcommands() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+    let help = c.expect("SITE HELP", 214).await;
+    let lines: Vec<&str> = help.lines().collect();
+    assert!(lines.len() >= 3, "SITE HELP is not multi-line: {help:?}");
+    assert!(lines[0].starts_with("214-"), "{help:?}");
+    assert!(lines.last().unwrap().starts_with("214 "), "{help:?}");
+    assert!(
+        lines[1..lines.len() - 1]
+            .iter()
+            .any(|l| l.split_whitespace().any(|w| w == "HELP")),
+        "SITE HELP does not list HELP: {help:?}"
+    );
+}
+
+#[tokio::test]
+async fn passive_replies_and_epsv_all() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+
+    let addr = c.pasv().await;
+    assert_eq!(addr.ip().to_string(), "127.0.0.1", "PASV address");
+    assert!(
+        gw.passive_ports.contains(&addr.port()),
+        "PASV port {} outside {:?}",
+        addr.port(),
+        gw.passive_ports
+    );
+
+    let port = c.epsv_port().await;
+    assert!(
+        gw.passive_ports.contains(&port),
+        "EPSV port {port} outside {:?}",
+        gw.passive_ports
+    );
+    let text = c.expect("EPSV 1", 229).await;
+    assert!(text.contains("(|||"), "{text:?}");
+    c.expect("EPSV 2", 522).await; // RFC 2428: IPv6 asked on an IPv4 connection
+
+    c.expect("EPSV ALL", 200).await;
+    c.expect("PASV", 503).await;
+    for line in ["PORT 127,0,0,1,156,64", "EPRT |1|127.0.0.1|40000|"] {
+        let (code, text) = c.cmd(line).await;
+        assert!(
+            (500..600).contains(&code),
+            "{line} after EPSV ALL was not refused: {text:?}"
+        );
+    }
+    let port = c.epsv_port().await;
+    assert!(gw.passive_ports.contains(&port));
+}
+
+#[tokio::test]
+async fn active_mode_only_to_the_clients_own_unprivileged_port() {
+    let gw = Gateway::start_default().await;
+    std::fs::write(gw.disk("hello.txt"), b"hi").unwrap();
+    let mut c = gw.raw_login().await;
+    for line in [
+        "PORT 10,0,0,1,4,1",
+        "PORT 127,0,0,1,0,21",
+        "EPRT |1|10.0.0.1|1025|",
+        "EPRT |1|127.0.0.1|21|",
+    ] {
+        let (code, text) = c.cmd(line).await;
+        assert!(
+            (500..600).contains(&code),
+            "{line} (FTP bounce) was not refused: {text:?}"
+        );
+    }
+
+    // The legitimate case still works: our own address, a high port.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert!(port >= 1024);
+    c.expect(&format!("PORT 127,0,0,1,{},{}", port / 256, port % 256), 200)
+        .await;
+    c.send("NLST").await;
+    let (mut data, _) = within("active data connection", STEP, listener.accept()).await.unwrap();
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 150, "{text:?}");
+    let names = read_all(&mut data, STEP).await;
+    assert_eq!(names, b"hello.txt\r\n");
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 226, "{text:?}");
+}
+
+#[tokio::test]
+async fn file_commands_without_data_connection() {
+    let gw = Gateway::start_default().await;
+    std::fs::write(gw.disk("f.txt"), vec![b'x'; 1234]).unwrap();
+    std::fs::create_dir(gw.disk("full")).unwrap();
+    std::fs::write(gw.disk("full/inner.txt"), b"inner").unwrap();
+    std::fs::create_dir(gw.disk("empty")).unwrap();
+    let mut c = gw.raw_login().await;
+
+    assert_eq!(c.expect("SIZE f.txt", 213).await, "213 1234");
+    let mdtm = c.expect("MDTM f.txt", 213).await;
+    let value = mdtm.strip_prefix("213 ").unwrap();
+    assert_eq!(parse_mdtm(value), Some(mtime_secs(&gw.disk("f.txt"))), "MDTM {value:?}");
+    c.expect("SIZE missing.txt", 550).await;
+    c.expect("MDTM missing.txt", 550).await;
+
+    c.expect("RMD full", 550).await;
+    assert!(
+        gw.disk("full/inner.txt").exists(),
+        "RMD of a non-empty directory removed files"
+    );
+    c.expect("RMD empty", 250).await;
+    assert!(!gw.disk("empty").exists());
+    c.expect("MKD full", 550).await;
+
+    c.expect("RNTO g.txt", 503).await;
+    c.expect("RNFR f.txt", 350).await;
+    c.expect("RNTO g.txt", 250).await;
+    assert!(!gw.disk("f.txt").exists());
+    assert_eq!(std::fs::read(gw.disk("g.txt")).unwrap(), vec![b'x'; 1234]);
+    c.expect("RNFR missing.txt", 550).await;
+
+    c.expect("DELE g.txt", 250).await;
+    assert!(!gw.disk("g.txt").exists());
+    c.expect("DELE g.txt", 550).await;
+}
+
+#[tokio::test]
+async fn names_with_control_characters_or_bad_utf8_are_refused() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+    for name in [&b"a\x01b"[..], b"a\x1fb", b"a\x7fb"] {
+        let mut line = b"MKD ".to_vec();
+        line.extend_from_slice(name);
+        line.extend_from_slice(b"\r\n");
+        c.send_raw(&line).await;
+        let (code, text) = c.reply().await;
+        assert_eq!(code, 553, "MKD {name:?}: {text:?}");
+    }
+    // NUL and invalid UTF-8 are malformed arguments: 553 or 501.
+    for line in [&b"MKD a\x00b\r\n"[..], b"MKD a\xc3\x28b\r\n"] {
+        c.send_raw(line).await;
+        let (code, text) = c.reply().await;
+        assert!(code == 553 || code == 501, "{line:?}: {text:?}");
+    }
+    c.expect("NOOP", 200).await;
+    let created: Vec<_> = std::fs::read_dir(&gw.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(created.is_empty(), "refused names were created: {created:?}");
+}
+
+#[tokio::test]
+async fn quit_says_goodbye_and_closes() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+    c.expect("QUIT", 221).await;
+    c.expect_closed().await;
+
+    // Also before login.
+    let mut c = gw.raw_ftp().await;
+    c.expect("QUIT", 221).await;
+    c.expect_closed().await;
+}
+
+/// Waits for the unsolicited `421` of a timeout and the close after it.
+async fn expect_timeout_close(mut c: RawFtp, since: Instant) {
+    let (code, text) = within("the idle/login timeout", Duration::from_secs(5), c.reply()).await;
+    assert_eq!(code, 421, "{text:?}");
+    let elapsed = since.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1500),
+        "closed after {elapsed:?}, before the 2 s timeout"
+    );
+    c.expect_closed().await;
+}
+
+#[tokio::test]
+async fn idle_and_login_timeouts_close_with_421() {
+    let gw = Gateway::start(GatewayOptions::with_config(
+        "limits: { login_timeout: 2s, idle_timeout: 2s }\n",
+    ))
+    .await;
+    let never_logs_in = gw.raw_ftp().await;
+    let t0 = Instant::now();
+    let mut idle = gw.raw_login().await;
+    idle.expect("NOOP", 200).await;
+    let t1 = Instant::now();
+    tokio::join!(expect_timeout_close(never_logs_in, t0), expect_timeout_close(idle, t1));
+}
+
+#[tokio::test]
+async fn connections_per_address_are_limited() {
+    let gw = Gateway::start(GatewayOptions::with_config(
+        "limits: { max_connections_per_address: 2 }\n",
+    ))
+    .await;
+    let mut first = gw.raw_ftp().await;
+    let second = gw.raw_ftp().await;
+    assert_eq!(first.greeting.0, 220, "{:?}", first.greeting);
+    assert_eq!(second.greeting.0, 220, "{:?}", second.greeting);
+
+    let mut third = gw.raw_ftp().await;
+    assert_eq!(
+        third.greeting.0, 421,
+        "third connection from one address: {:?}",
+        third.greeting
+    );
+    third.expect_closed().await;
+
+    first.expect("QUIT", 221).await;
+    first.expect_closed().await;
+    // The slot is released once the server has finished with the first session.
+    poll_until("a new connection is welcomed after one closed", STEP, || async {
+        gw.raw_ftp().await.greeting.0 == 220
+    })
+    .await;
+    drop(second);
+}

@@ -1,0 +1,472 @@
+//! FTP data transfers: STOR/RETR round trips and the three listing formats (with
+//! the `suppaftp` client in passive mode), `REST` in both directions and `APPE`,
+//! atomic uploads (a failed or interrupted STOR leaves the previous file and no
+//! temporary file), the refusal of passive data connections from a foreign
+//! address, `TYPE A` line-ending conversion, and confinement of FTP paths.
+
+use std::time::Duration;
+
+use suppaftp::FtpError;
+use suppaftp::types::{FileType, FormatControl};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+
+use crate::support::{
+    Gateway, STEP, TRANSFER, data_connect, ftp_get, ftp_put, random_bytes, read_all, sha256_hex, upload_temp_files,
+    within,
+};
+
+/// The reply code inside a suppaftp "unexpected response" error.
+fn refused_code(e: &FtpError) -> u32 {
+    match e {
+        FtpError::UnexpectedResponse(r) => r.status.code(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stor_retr_round_trip_and_listings() {
+    let gw = Gateway::start_default().await;
+    let mut ftp = gw.ftp().await;
+    let data = random_bytes(1 << 20);
+    ftp_put(&mut ftp, "random.bin", &data).await;
+    let back = ftp_get(&mut ftp, "random.bin").await;
+    assert_eq!(back.len(), data.len());
+    assert_eq!(
+        sha256_hex(&back),
+        sha256_hex(&data),
+        "RETR differs from what was stored"
+    );
+    assert_eq!(
+        sha256_hex(&std::fs::read(gw.disk("random.bin")).unwrap()),
+        sha256_hex(&data)
+    );
+    within("MKD", STEP, ftp.mkdir("sub")).await.unwrap();
+
+    let list = within("LIST", STEP, ftp.list(None)).await.unwrap();
+    let line = list
+        .iter()
+        .find(|l| l.ends_with(" random.bin"))
+        .unwrap_or_else(|| panic!("LIST lacks random.bin: {list:?}"));
+    assert!(
+        line.split_whitespace().any(|w| w == "1048576"),
+        "LIST line lacks the size: {line:?}"
+    );
+    assert!(
+        list.iter().any(|l| l.starts_with('d') && l.ends_with(" sub")),
+        "{list:?}"
+    );
+
+    let mut names = within("NLST", STEP, ftp.nlst(None)).await.unwrap();
+    names.sort();
+    assert_eq!(names, ["random.bin", "sub"], "NLST lists names only");
+
+    let mlsd = within("MLSD", STEP, ftp.mlsd(None)).await.unwrap();
+    let file = mlsd
+        .iter()
+        .find(|l| l.ends_with(" random.bin"))
+        .unwrap_or_else(|| panic!("MLSD lacks random.bin: {mlsd:?}"));
+    let facts = file.split(' ').next().unwrap().to_ascii_lowercase();
+    assert!(facts.contains("type=file;"), "{file:?}");
+    assert!(facts.contains("size=1048576;"), "{file:?}");
+    let dir = mlsd
+        .iter()
+        .find(|l| l.ends_with(" sub"))
+        .unwrap_or_else(|| panic!("{mlsd:?}"));
+    assert!(dir.to_ascii_lowercase().contains("type=dir;"), "{dir:?}");
+    assert_eq!(mlsd.len(), 2, "MLSD lists only the two entries: {mlsd:?}");
+}
+
+#[tokio::test]
+async fn rest_resumes_downloads_and_uploads_and_appe_appends() {
+    let gw = Gateway::start_default().await;
+    let mut ftp = gw.ftp().await;
+    let data = random_bytes(1000);
+    ftp_put(&mut ftp, "r.bin", &data).await;
+
+    ftp.resume_transfer(100).await.unwrap();
+    let tail = ftp_get(&mut ftp, "r.bin").await;
+    assert_eq!(tail, &data[100..], "REST 100 + RETR");
+
+    // REST 600 + STOR: the file is kept up to 600 and continued from there.
+    let more = random_bytes(300);
+    ftp.resume_transfer(600).await.unwrap();
+    ftp_put(&mut ftp, "r.bin", &more).await;
+    let mut expected = data[..600].to_vec();
+    expected.extend_from_slice(&more);
+    assert_eq!(std::fs::read(gw.disk("r.bin")).unwrap(), expected, "REST 600 + STOR");
+
+    let extra = random_bytes(50);
+    within("APPE", STEP, async {
+        let mut up = ftp.append_with_stream("r.bin").await.unwrap();
+        up.write_all(&extra).await.unwrap();
+        up.finish().await.unwrap();
+    })
+    .await;
+    expected.extend_from_slice(&extra);
+    assert_eq!(std::fs::read(gw.disk("r.bin")).unwrap(), expected, "APPE");
+    assert_eq!(within("SIZE", STEP, ftp.size("r.bin")).await.unwrap(), 950);
+
+    // RFC 3659 §5.5: a restart point past the end is refused with 554. (REST must
+    // come right before the transfer command, so PASV goes first.)
+    let mut c = gw.raw_login().await;
+    let addr = c.pasv().await;
+    let _data = data_connect(addr).await;
+    c.expect("REST 5000", 350).await;
+    c.expect("RETR r.bin", 554).await;
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn stor_into_a_missing_directory_fails_and_creates_nothing() {
+    let gw = Gateway::start_default().await;
+    let mut ftp = gw.ftp().await;
+    let err = within("STOR", STEP, ftp.put_with_stream("nodir/f.bin"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused_code(&err), 550, "{err}");
+    assert!(!gw.disk("nodir").exists(), "the missing directory was created");
+    assert_eq!(upload_temp_files(&gw.root), Vec::<std::path::PathBuf>::new());
+    // The session goes on.
+    ftp_put(&mut ftp, "f.bin", b"ok").await;
+    assert_eq!(std::fs::read(gw.disk("f.bin")).unwrap(), b"ok");
+}
+
+#[tokio::test]
+async fn reset_upload_keeps_the_previous_file_and_leaves_no_temp_file() {
+    let gw = Gateway::start_default().await;
+    let original = random_bytes(64 * 1024);
+    std::fs::write(gw.disk("keep.bin"), &original).unwrap();
+
+    let mut c = gw.raw_login().await;
+    let addr = c.pasv().await;
+    let mut data = data_connect(addr).await;
+    c.send("STOR keep.bin").await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 150, "{text:?}");
+    within(
+        "sending half an upload",
+        STEP,
+        data.write_all(&random_bytes(512 * 1024)),
+    )
+    .await
+    .unwrap();
+    // Abort the data connection with a reset (SO_LINGER 0), not a clean close.
+    data.set_zero_linger().unwrap();
+    drop(data);
+
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 426, "a reset upload must end with 426: {text:?}");
+    assert_eq!(
+        sha256_hex(&std::fs::read(gw.disk("keep.bin")).unwrap()),
+        sha256_hex(&original),
+        "the interrupted upload replaced the previous file"
+    );
+    assert_eq!(
+        upload_temp_files(&gw.root),
+        Vec::<std::path::PathBuf>::new(),
+        "temporary file left behind"
+    );
+    c.expect("NOOP", 200).await;
+    let size = c.expect("SIZE keep.bin", 213).await;
+    assert_eq!(size, format!("213 {}", original.len()));
+}
+
+#[tokio::test]
+async fn upload_cut_off_by_losing_the_control_connection_keeps_the_previous_file() {
+    let gw = Gateway::start_default().await;
+    let original = random_bytes(64 * 1024);
+    std::fs::write(gw.disk("keep.bin"), &original).unwrap();
+
+    let mut c = gw.raw_login().await;
+    let addr = c.pasv().await;
+    let mut data = data_connect(addr).await;
+    c.send("STOR keep.bin").await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 150, "{text:?}");
+    within(
+        "sending half an upload",
+        STEP,
+        data.write_all(&random_bytes(256 * 1024)),
+    )
+    .await
+    .unwrap();
+    // The client goes away: the control connection is lost first...
+    drop(c);
+    // ...a server that notices aborts the upload and drops the data connection; give
+    // it the chance (up to 3 s) before the data connection also ends, cleanly.
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(3), data.read(&mut sink)).await;
+    let _ = data.shutdown().await;
+    drop(data);
+
+    gw.wait_ftp_sessions_closed().await;
+    assert_eq!(
+        sha256_hex(&std::fs::read(gw.disk("keep.bin")).unwrap()),
+        sha256_hex(&original),
+        "an upload whose control connection was lost replaced the previous file (contract: interrupted)"
+    );
+    assert_eq!(
+        upload_temp_files(&gw.root),
+        Vec::<std::path::PathBuf>::new(),
+        "temporary file left behind"
+    );
+}
+
+#[tokio::test]
+async fn passive_connection_from_a_foreign_address_is_refused() {
+    let gw = Gateway::start_default().await;
+    let content = random_bytes(100 * 1024);
+    std::fs::write(gw.disk("f.bin"), &content).unwrap();
+    let mut c = gw.raw_login().await;
+    let addr = c.pasv().await;
+
+    // Another loopback address connects first.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut intruder = within("intruder connect", STEP, socket.connect(addr)).await.unwrap();
+    c.send("RETR f.bin").await;
+    let mut stolen = Vec::new();
+    let outcome = within(
+        "the intruder to be turned away",
+        STEP,
+        intruder.read_to_end(&mut stolen),
+    )
+    .await;
+    assert!(
+        stolen.is_empty(),
+        "the foreign connection received {} bytes of the file",
+        stolen.len()
+    );
+    if let Err(e) = outcome {
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+    }
+
+    // The real client can still connect and the transfer completes.
+    let mut data = data_connect(addr).await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 150, "{text:?}");
+    let got = read_all(&mut data, TRANSFER).await;
+    assert_eq!(sha256_hex(&got), sha256_hex(&content));
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 226, "{text:?}");
+}
+
+#[tokio::test]
+async fn type_a_converts_line_endings_both_ways() {
+    let gw = Gateway::start_default().await;
+    let mut ftp = gw.ftp().await;
+    within(
+        "TYPE A",
+        STEP,
+        ftp.transfer_type(FileType::Ascii(FormatControl::Default)),
+    )
+    .await
+    .unwrap();
+    // put_with_stream sends the bytes unchanged: the server does the conversion.
+    ftp_put(&mut ftp, "t.txt", b"a\r\nb\r\n").await;
+    assert_eq!(std::fs::read(gw.disk("t.txt")).unwrap(), b"a\nb\n", "stored form");
+    assert_eq!(ftp_get(&mut ftp, "t.txt").await, b"a\r\nb\r\n", "TYPE A download");
+    within("TYPE I", STEP, ftp.transfer_type(FileType::Binary))
+        .await
+        .unwrap();
+    assert_eq!(ftp_get(&mut ftp, "t.txt").await, b"a\nb\n", "TYPE I download");
+}
+
+/// A CRLF pair must be converted wherever the stream is cut. The text is
+/// `x\r\n` repeated (3 MiB): every block size that is a power of two ends right
+/// after a CR within its first two blocks, whatever the server's block size. It is
+/// also sent in ~32 KiB pieces that each end right after a CR, with a short pause
+/// after each so that the server's reads end there too (the only way to control
+/// where its reads end; nothing on the client side shows it).
+#[tokio::test]
+async fn type_a_converts_crlf_split_between_reads() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+    c.expect("TYPE A", 200).await;
+    let lines = 1 << 20; // 3 MiB of text
+    let text: Vec<u8> = b"x\r\n".iter().copied().cycle().take(3 * lines).collect();
+    let addr = c.pasv().await;
+    let mut data = data_connect(addr).await;
+    c.send("STOR split.txt").await;
+    let (code, reply) = c.reply().await;
+    assert_eq!(code, 150, "{reply:?}");
+    let mut start = 0;
+    while start < text.len() {
+        // Piece ends at an index ≡ 2 (mod 3): just after a CR, before its LF.
+        let end = (start + 32 * 1024) / 3 * 3 + 2;
+        let end = if end >= text.len() { text.len() } else { end };
+        assert!(end == text.len() || text[end - 1] == b'\r');
+        within("sending a piece", STEP, data.write_all(&text[start..end]))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        start = end;
+    }
+    within("closing the upload", STEP, data.shutdown()).await.unwrap();
+    drop(data);
+    let (code, reply) = c.reply().await;
+    assert_eq!(code, 226, "{reply:?}");
+
+    let stored = std::fs::read(gw.disk("split.txt")).unwrap();
+    let stray_cr = stored.iter().filter(|b| **b == b'\r').count();
+    assert_eq!(
+        stray_cr, 0,
+        "{stray_cr} CR bytes were stored (a CRLF cut between two reads/blocks is not converted)"
+    );
+    let expected: Vec<u8> = b"x\n".iter().copied().cycle().take(2 * lines).collect();
+    assert_eq!(stored.len(), expected.len());
+    assert_eq!(stored, expected);
+}
+
+/// A file big enough that sending it stalls on full socket buffers.
+fn write_stalling_file(path: &std::path::Path) {
+    let block = random_bytes(1 << 20);
+    let mut f = std::fs::File::create(path).unwrap();
+    for _ in 0..64 {
+        std::io::Write::write_all(&mut f, &block).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn abor_stops_a_stalled_download_and_the_session_goes_on() {
+    let gw = Gateway::start_default().await;
+    write_stalling_file(&gw.disk("big.bin"));
+    let mut c = gw.raw_login().await;
+    let addr = c.pasv().await;
+    let mut data = data_connect(addr).await;
+    c.send("RETR big.bin").await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 150, "{text:?}");
+    // The client reads nothing: the server's sending stalls. Then it aborts.
+    c.send("ABOR").await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 426, "ABOR of a running transfer: first reply {text:?}");
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 226, "ABOR of a running transfer: second reply {text:?}");
+    // The server has closed the data connection.
+    let mut sink = Vec::new();
+    let _ = within("the data connection to close", STEP, data.read_to_end(&mut sink)).await;
+    assert!((sink.len() as u64) < 64 << 20, "the whole file was sent despite ABOR");
+    c.expect("NOOP", 200).await;
+    c.expect("SIZE big.bin", 213).await;
+}
+
+#[tokio::test]
+async fn abor_interrupts_an_upload_and_keeps_the_previous_file() {
+    let gw = Gateway::start_default().await;
+    let original = random_bytes(64 * 1024);
+    std::fs::write(gw.disk("keep.bin"), &original).unwrap();
+    let mut c = gw.raw_login().await;
+    let addr = c.pasv().await;
+    let mut data = data_connect(addr).await;
+    c.send("STOR keep.bin").await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 150, "{text:?}");
+    within(
+        "sending half an upload",
+        STEP,
+        data.write_all(&random_bytes(256 * 1024)),
+    )
+    .await
+    .unwrap();
+    // The data connection stays open; the client aborts on the control connection.
+    c.send("ABOR").await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 426, "ABOR of a running upload: first reply {text:?}");
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 226, "ABOR of a running upload: second reply {text:?}");
+    drop(data);
+    assert_eq!(
+        sha256_hex(&std::fs::read(gw.disk("keep.bin")).unwrap()),
+        sha256_hex(&original),
+        "an aborted upload replaced the previous file"
+    );
+    assert_eq!(
+        upload_temp_files(&gw.root),
+        Vec::<std::path::PathBuf>::new(),
+        "temporary file left behind"
+    );
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn stou_stores_under_a_unique_name() {
+    let gw = Gateway::start_default().await;
+    std::fs::write(gw.disk("existing.bin"), b"old").unwrap();
+    let mut c = gw.raw_login().await;
+    let addr = c.pasv().await;
+    let mut data = data_connect(addr).await;
+    c.send("STOU").await;
+    let (code, text) = c.reply().await;
+    assert!(code == 150 || code == 125, "STOU: {text:?}");
+    within("STOU data", STEP, data.write_all(b"unique content"))
+        .await
+        .unwrap();
+    within("closing the upload", STEP, data.shutdown()).await.unwrap();
+    drop(data);
+    let (code, text) = c.reply().await;
+    assert!(code == 226 || code == 250, "STOU completion: {text:?}");
+    let mut names: Vec<String> = std::fs::read_dir(&gw.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "STOU must create exactly one new file: {names:?}");
+    let new = names.iter().find(|n| *n != "existing.bin").unwrap();
+    assert_eq!(std::fs::read(gw.disk(new)).unwrap(), b"unique content");
+    assert_eq!(std::fs::read(gw.disk("existing.bin")).unwrap(), b"old");
+}
+
+#[tokio::test]
+async fn ftp_paths_never_leave_the_root() {
+    let gw = Gateway::start_default().await;
+    std::os::unix::fs::symlink("/etc", gw.disk("etc-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", gw.disk("passwd-link")).unwrap();
+    std::fs::write(gw.disk("inside.txt"), b"inside").unwrap();
+    let mut c = gw.raw_login().await;
+
+    for line in [
+        "SIZE ../../../../../../etc/passwd",
+        "SIZE /etc/passwd",
+        "SIZE passwd-link",
+        "SIZE etc-link/passwd",
+        "MDTM etc-link/passwd",
+        "CWD etc-link",
+        "RNFR passwd-link/x",
+    ] {
+        c.expect(line, 550).await;
+    }
+    // `\` is an ordinary character, not a separator.
+    c.expect("SIZE ..\\..\\etc\\passwd", 550).await;
+    let pwd = c.expect("PWD", 257).await;
+    assert!(pwd.starts_with("257 \"/\""), "{pwd:?}");
+
+    for path in ["../../../../../../etc/passwd", "passwd-link", "etc-link/passwd"] {
+        let addr = c.pasv().await;
+        let mut data = data_connect(addr).await;
+        c.send(&format!("RETR {path}")).await;
+        let (code, text) = c.reply().await;
+        assert_eq!(code, 550, "RETR {path}: {text:?}");
+        let _ = data.shutdown().await;
+    }
+
+    // NLST of the symlinked directory shows nothing of the host's /etc.
+    let addr = c.pasv().await;
+    let mut data = data_connect(addr).await;
+    c.send("NLST etc-link").await;
+    let (code, text) = c.reply().await;
+    if code == 150 {
+        let listing = read_all(&mut data, STEP).await;
+        let (code, text) = c.reply().await;
+        assert_eq!(code, 226, "{text:?}");
+        assert!(
+            !String::from_utf8_lossy(&listing).contains("passwd"),
+            "NLST through a symlink listed the host's /etc"
+        );
+    } else {
+        assert!(code == 450 || code == 550, "NLST etc-link: {text:?}");
+    }
+    c.expect("SIZE inside.txt", 213).await;
+}
