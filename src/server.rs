@@ -96,6 +96,30 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
     Ok(UserDb::new(accounts, anonymous))
 }
 
+/// Creates each configured home (and its parents) that does not exist yet, so a new
+/// user's first login finds a directory, not a 404.
+async fn create_homes(storage: &dyn Storage, config: &Config) -> Result<(), StartError> {
+    let mut homes: Vec<&str> = config.users.iter().map(|u| u.home.as_str()).collect();
+    if config.anonymous.enabled {
+        homes.push(&config.anonymous.home);
+    }
+    for home in homes {
+        let home = VirtualPath::parse_absolute(home).map_err(|e| StartError::Other(format!("home {home}: {e}")))?;
+        let mut dir = VirtualPath::root();
+        for name in home.components() {
+            dir = dir
+                .join_name(name)
+                .map_err(|e| StartError::Other(format!("home {home}: {e}")))?;
+            match storage.mkdir(&dir).await {
+                Ok(()) => tracing::info!(home = %dir, "created a user's home directory"),
+                Err(e) if e.kind == crate::storage::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StartError::Storage(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     (0..20)
@@ -114,6 +138,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             ));
         }
     };
+    create_homes(storage.as_ref(), &config).await?;
     let generated = if config.users.is_empty() {
         Some(
             std::env::var("DUALGATE_PASSWORD")

@@ -143,3 +143,34 @@ fn serve_exits_non_zero_with_a_reason() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("FTP") && err.contains(&addr), "{err}");
 }
+
+#[test]
+fn configured_homes_are_created_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$KxyCK3sDF7R6m0Cf8Xl3cm0ajRmL3aTDp+bZbOEj4Bw";
+    let root = dir.path().join("data");
+    let path = write_config(
+        &dir,
+        &format!(
+            "ftp: {{ listen: \"127.0.0.1:0\" }}\nhttp: {{ listen: \"127.0.0.1:0\" }}\nadmin: {{ listen: \"127.0.0.1:0\" }}\n\
+             storage: {{ kind: local, root: \"{}\" }}\nusers:\n  - {{ name: al, password_hash: \"{hash}\", home: /homes/al }}\n\
+             anonymous: {{ enabled: true, home: /pub }}\n",
+            root.display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dualgate"))
+        .args(["serve", "-c", &path])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The start-up block is printed once the listeners are up (and after homes are made).
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains("ready"), "{first}");
+    assert!(root.join("homes/al").is_dir());
+    assert!(root.join("pub").is_dir());
+}
