@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# FTP interoperability: the real dualgate binary against real clients — curl, lftp
+# (mirror up and down), wget, Python's ftplib and rclone's :ftp: back-end — with
+# every transferred file compared by SHA-256. Loopback only; every client call has
+# a time limit. Installs missing clients from Debian when run as root.
+#
+# Usage: tests/interop/ftp.sh [path/to/dualgate]   (default: target/debug/dualgate, built if missing)
+# Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=${1:-target/debug/dualgate}
+LIMIT=${INTEROP_TIMEOUT:-120}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need lftp || ! need rclone || ! need wget || ! need curl; then
+  if [ "$(id -u)" = 0 ] && need apt-get; then
+    echo "== installing FTP clients (lftp rclone wget curl)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lftp rclone wget curl >/dev/null
+  fi
+fi
+for tool in lftp rclone wget curl python3; do
+  need "$tool" || { echo "missing client: $tool (install it, or run as root to let this script install it)"; echo "0 passed, 1 failed"; exit 1; }
+done
+[ -x "$BIN" ] || cargo build --quiet --bin dualgate || exit 1
+
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+PASSED=0
+FAILED=0
+check() { # check NAME COMMAND... : runs the command with a time limit, records the result
+  local name=$1; shift
+  local run=(timeout "$LIMIT")
+  declare -F "$1" >/dev/null && run=() # local comparisons (shell functions) need no time limit
+  if "${run[@]}" "$@" >"$WORK/last.log" 2>&1; then
+    PASSED=$((PASSED + 1)); echo "ok   $name"
+  else
+    FAILED=$((FAILED + 1)); echo "FAIL $name"; sed 's/^/     | /' "$WORK/last.log" | tail -n 15
+  fi
+}
+same_tree() { # same_tree A B : identical file lists and SHA-256 sums
+  (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) >"$WORK/a.sum"
+  (cd "$2" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) >"$WORK/b.sum"
+  diff "$WORK/a.sum" "$WORK/b.sum"
+}
+same_file() { cmp "$1" "$2"; }
+
+# A tree with awkward names and sizes: empty, small, multi-MiB, spaces, UTF-8, nesting.
+SRC=$WORK/src
+mkdir -p "$SRC/sub dir/deeper" "$SRC/ünïcødé"
+: >"$SRC/empty.txt"
+printf 'line one\nline two\n' >"$SRC/small.txt"
+head -c 5242880 /dev/urandom >"$SRC/sub dir/five-mib.bin"
+head -c 123457 /dev/urandom >"$SRC/sub dir/deeper/odd size.bin"
+printf 'grüße\n' >"$SRC/ünïcødé/日本.txt"
+
+# Start the gateway on free loopback ports; read the addresses from its start-up block.
+ROOT=$WORK/root
+PASSWORD=interop-$RANDOM$RANDOM
+DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve --ftp-listen 127.0.0.1:0 \
+  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$ROOT" --passive-ports 45000-45999 \
+  >"$WORK/server.out" 2>"$WORK/server.err" &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q '^  admin' "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
+FTP=$(sed -n 's#^  ftp *ftp://\([0-9.:]*\).*#\1#p' "$WORK/server.out")
+[ -n "$FTP" ] || { echo "the server did not start"; cat "$WORK/server.err"; echo "0 passed, 1 failed"; exit 1; }
+HOST=${FTP%:*}
+PORT=${FTP##*:}
+USER=dualgate
+URL="ftp://$USER:$PASSWORD@$FTP"
+echo "== dualgate at $FTP"
+
+# --- curl --------------------------------------------------------------------
+check "curl: upload (STOR, EPSV)" curl -sS --ftp-create-dirs -T "$SRC/sub dir/five-mib.bin" "$URL/curl/five.bin"
+check "curl: download is identical" bash -c "curl -sS '$URL/curl/five.bin' -o '$WORK/c1' && cmp '$WORK/c1' '$SRC/sub dir/five-mib.bin'"
+check "curl: active mode (EPRT)" bash -c "curl -sS -P 127.0.0.1 '$URL/curl/five.bin' -o '$WORK/c2' && cmp '$WORK/c2' '$SRC/sub dir/five-mib.bin'"
+check "curl: PASV without EPSV" bash -c "curl -sS --disable-epsv '$URL/curl/five.bin' -o '$WORK/c3' && cmp '$WORK/c3' '$SRC/sub dir/five-mib.bin'"
+check "curl: resume download (REST)" bash -c "head -c 1000000 '$SRC/sub dir/five-mib.bin' >'$WORK/c4' && curl -sS -C - '$URL/curl/five.bin' -o '$WORK/c4' && cmp '$WORK/c4' '$SRC/sub dir/five-mib.bin'"
+check "curl: resume upload (APPE)" bash -c "head -c 2000000 '$SRC/sub dir/five-mib.bin' >'$WORK/part' && curl -sS -T '$WORK/part' '$URL/curl/resumed.bin' && curl -sS -C - -T '$SRC/sub dir/five-mib.bin' '$URL/curl/resumed.bin' && cmp '$ROOT/curl/resumed.bin' '$SRC/sub dir/five-mib.bin'"
+check "curl: directory listing" bash -c "curl -sS '$URL/curl/' | grep -q 'five.bin'"
+check "curl: names only (NLST)" bash -c "curl -sS -l '$URL/curl/' | grep -qx 'five.bin'"
+check "curl: delete (DELE via -Q)" bash -c "curl -sS -Q 'DELE curl/resumed.bin' '$URL/' >/dev/null && test ! -e '$ROOT/curl/resumed.bin'"
+
+# --- lftp ----------------------------------------------------------------------
+LFTP_SETUP="set cmd:fail-exit true; set ftp:ssl-allow false; set net:max-retries 1; set net:timeout 20"
+check "lftp: mirror up (-R)" lftp -u "$USER,$PASSWORD" -p "$PORT" -e "$LFTP_SETUP; mirror -R '$SRC' lftp-up; quit" "$HOST"
+check "lftp: uploaded tree is identical on disk" same_tree "$SRC" "$ROOT/lftp-up"
+check "lftp: mirror down" lftp -u "$USER,$PASSWORD" -p "$PORT" -e "$LFTP_SETUP; mirror lftp-up '$WORK/lftp-down'; quit" "$HOST"
+check "lftp: downloaded tree is identical" same_tree "$SRC" "$WORK/lftp-down"
+# --- wget ----------------------------------------------------------------------
+check "wget: recursive download (LIST parsing)" wget -q -r -nH --cut-dirs=1 -P "$WORK/wget" "ftp://$USER:$PASSWORD@$FTP/lftp-up/"
+check "wget: tree is identical" same_tree "$SRC" "$WORK/wget"
+
+check "lftp: rename, mkdir, rmdir, rm" lftp -u "$USER,$PASSWORD" -p "$PORT" -e "$LFTP_SETUP; mv lftp-up/small.txt lftp-up/renamed.txt; mkdir lftp-tmp; rmdir lftp-tmp; rm lftp-up/renamed.txt; quit" "$HOST"
+check "lftp: rename and delete took effect" bash -c "test ! -e '$ROOT/lftp-up/small.txt' && test ! -e '$ROOT/lftp-up/renamed.txt' && test ! -e '$ROOT/lftp-tmp'"
+
+# --- Python ftplib ---------------------------------------------------------------
+check "python ftplib: store, MLSD, SIZE, MDTM, REST, rename, delete" python3 - "$HOST" "$PORT" "$USER" "$PASSWORD" "$SRC/sub dir/five-mib.bin" <<'PY'
+import ftplib, hashlib, io, sys
+host, port, user, pw, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+data = open(path, "rb").read()
+f = ftplib.FTP()
+f.connect(host, port, timeout=20)
+f.login(user, pw)
+f.mkd("py")
+f.cwd("py")
+assert f.pwd() == "/py", f.pwd()
+f.storbinary("STOR data.bin", io.BytesIO(data))
+assert f.size("data.bin") == len(data)
+facts = dict(f.mlsd())
+assert facts["data.bin"]["type"] == "file" and int(facts["data.bin"]["size"]) == len(data), facts
+assert f.sendcmd("MDTM data.bin").startswith("213 ")
+out = io.BytesIO()
+f.retrbinary("RETR data.bin", out.write)
+assert hashlib.sha256(out.getvalue()).digest() == hashlib.sha256(data).digest()
+tail = io.BytesIO()
+f.retrbinary("RETR data.bin", tail.write, rest=4096)
+assert tail.getvalue() == data[4096:]
+f.storlines("STOR text.txt", io.BytesIO(b"a\r\nb\r\n"))
+lines = []
+f.retrlines("RETR text.txt", lines.append)
+assert lines == ["a", "b"], lines
+f.rename("data.bin", "moved.bin")
+assert "moved.bin" in f.nlst()
+f.delete("moved.bin")
+f.delete("text.txt")
+f.cwd("/")
+f.rmd("py")
+f.quit()
+PY
+
+# --- rclone :ftp: -------------------------------------------------------------------
+export RCLONE_CONFIG=/dev/null RCLONE_FTP_HOST=$HOST RCLONE_FTP_PORT=$PORT RCLONE_FTP_USER=$USER
+RCLONE_FTP_PASS=$(rclone obscure "$PASSWORD")
+export RCLONE_FTP_PASS
+check "rclone: copy up" rclone copy --contimeout 10s --timeout 30s "$SRC" :ftp:rclone
+check "rclone: check (download and compare)" rclone check --download "$SRC" :ftp:rclone
+check "rclone: sync down" rclone sync --contimeout 10s --timeout 30s :ftp:rclone "$WORK/rclone-down"
+check "rclone: synced tree is identical" same_tree "$SRC" "$WORK/rclone-down"
+check "rclone: sync up deletes what the source lacks" bash -c "cp -r '$SRC' '$WORK/less' && rm '$WORK/less/small.txt' && rclone sync '$WORK/less' :ftp:rclone && test ! -e '$ROOT/rclone/small.txt' && test -e '$ROOT/rclone/empty.txt'"
+
+echo "== server log (warnings and errors)"
+grep -E 'WARN|ERROR' "$WORK/server.err" | tail -n 20 || true
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
