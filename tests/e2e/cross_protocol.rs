@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{
-    Gateway, Json, STEP, TRANSFER, UPLOAD_TEMP_PREFIX, data_connect, ftp_get, ftp_put, random_bytes, sha256_hex, within,
-};
+use serde_json::Value;
+
+use crate::support::{Gateway, STEP, TRANSFER, UPLOAD_TEMP_PREFIX, ftp_get, ftp_put, random_bytes, sha256_hex, within};
 
 #[tokio::test]
 async fn ftp_upload_is_byte_identical_over_http() {
@@ -69,18 +69,18 @@ fn from_mlsd(lines: &[String]) -> Listing {
         .collect()
 }
 
-fn from_json(listing: &Json) -> Listing {
+fn from_json(listing: &Value) -> Listing {
     listing
         .as_array()
         .unwrap_or_else(|| panic!("not an array: {listing:?}"))
         .iter()
         .map(|e| {
-            let name = e.get("name").and_then(Json::as_str).unwrap().to_owned();
-            let is_dir = e.get("is_dir").and_then(Json::as_bool).unwrap();
+            let name = e.get("name").and_then(Value::as_str).unwrap().to_owned();
+            let is_dir = e.get("is_dir").and_then(Value::as_bool).unwrap();
             let size = if is_dir {
                 None
             } else {
-                Some(e.get("size").and_then(Json::as_f64).unwrap() as u64)
+                Some(e.get("size").and_then(Value::as_u64).unwrap())
             };
             (name, (is_dir, size))
         })
@@ -128,11 +128,7 @@ async fn an_upload_is_invisible_until_complete() {
     let gw = Gateway::start_default().await;
     let data = random_bytes(2 << 20);
     let mut uploader = gw.raw_login().await;
-    let addr = uploader.pasv().await;
-    let mut stream = data_connect(addr).await;
-    uploader.send("STOR pending.bin").await;
-    let (code, text) = uploader.reply().await;
-    assert_eq!(code, 150, "{text:?}");
+    let mut stream = uploader.start_transfer("STOR pending.bin").await;
     within("first half", STEP, stream.write_all(&data[..1 << 20]))
         .await
         .unwrap();

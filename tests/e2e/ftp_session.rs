@@ -307,11 +307,7 @@ async fn names_with_control_characters_or_bad_utf8_are_refused() {
         assert!(code == 553 || code == 501, "{line:?}: {text:?}");
     }
     c.expect("NOOP", 200).await;
-    let created: Vec<_> = std::fs::read_dir(&gw.root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let created = gw.root_names();
     assert!(created.is_empty(), "refused names were created: {created:?}");
 }
 

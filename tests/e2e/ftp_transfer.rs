@@ -135,38 +135,14 @@ async fn stor_into_a_missing_directory_fails_and_creates_nothing() {
 #[tokio::test]
 async fn reset_upload_keeps_the_previous_file_and_leaves_no_temp_file() {
     let gw = Gateway::start_default().await;
-    let original = random_bytes(64 * 1024);
-    std::fs::write(gw.disk("keep.bin"), &original).unwrap();
-
-    let mut c = gw.raw_login().await;
-    let addr = c.pasv().await;
-    let mut data = data_connect(addr).await;
-    c.send("STOR keep.bin").await;
-    let (code, text) = c.reply().await;
-    assert_eq!(code, 150, "{text:?}");
-    within(
-        "sending half an upload",
-        STEP,
-        data.write_all(&random_bytes(512 * 1024)),
-    )
-    .await
-    .unwrap();
+    let (mut c, data, original) = gw.half_upload("keep.bin", 64 * 1024, 512 * 1024).await;
     // Abort the data connection with a reset (SO_LINGER 0), not a clean close.
     data.set_zero_linger().unwrap();
     drop(data);
 
     let (code, text) = c.reply().await;
     assert_eq!(code, 426, "a reset upload must end with 426: {text:?}");
-    assert_eq!(
-        sha256_hex(&std::fs::read(gw.disk("keep.bin")).unwrap()),
-        sha256_hex(&original),
-        "the interrupted upload replaced the previous file"
-    );
-    assert_eq!(
-        upload_temp_files(&gw.root),
-        Vec::<std::path::PathBuf>::new(),
-        "temporary file left behind"
-    );
+    gw.assert_upload_left_no_trace("keep.bin", &original, "the interrupted upload");
     c.expect("NOOP", 200).await;
     let size = c.expect("SIZE keep.bin", 213).await;
     assert_eq!(size, format!("213 {}", original.len()));
@@ -175,22 +151,7 @@ async fn reset_upload_keeps_the_previous_file_and_leaves_no_temp_file() {
 #[tokio::test]
 async fn upload_cut_off_by_losing_the_control_connection_keeps_the_previous_file() {
     let gw = Gateway::start_default().await;
-    let original = random_bytes(64 * 1024);
-    std::fs::write(gw.disk("keep.bin"), &original).unwrap();
-
-    let mut c = gw.raw_login().await;
-    let addr = c.pasv().await;
-    let mut data = data_connect(addr).await;
-    c.send("STOR keep.bin").await;
-    let (code, text) = c.reply().await;
-    assert_eq!(code, 150, "{text:?}");
-    within(
-        "sending half an upload",
-        STEP,
-        data.write_all(&random_bytes(256 * 1024)),
-    )
-    .await
-    .unwrap();
+    let (c, mut data, original) = gw.half_upload("keep.bin", 64 * 1024, 256 * 1024).await;
     // The client goes away: the control connection is lost first...
     drop(c);
     // ...a server that notices aborts the upload and drops the data connection; give
@@ -201,15 +162,10 @@ async fn upload_cut_off_by_losing_the_control_connection_keeps_the_previous_file
     drop(data);
 
     gw.wait_ftp_sessions_closed().await;
-    assert_eq!(
-        sha256_hex(&std::fs::read(gw.disk("keep.bin")).unwrap()),
-        sha256_hex(&original),
-        "an upload whose control connection was lost replaced the previous file (contract: interrupted)"
-    );
-    assert_eq!(
-        upload_temp_files(&gw.root),
-        Vec::<std::path::PathBuf>::new(),
-        "temporary file left behind"
+    gw.assert_upload_left_no_trace(
+        "keep.bin",
+        &original,
+        "an upload whose control connection was lost (contract: interrupted)",
     );
 }
 
@@ -286,11 +242,7 @@ async fn type_a_converts_crlf_split_between_reads() {
     c.expect("TYPE A", 200).await;
     let lines = 1 << 20; // 3 MiB of text
     let text: Vec<u8> = b"x\r\n".iter().copied().cycle().take(3 * lines).collect();
-    let addr = c.pasv().await;
-    let mut data = data_connect(addr).await;
-    c.send("STOR split.txt").await;
-    let (code, reply) = c.reply().await;
-    assert_eq!(code, 150, "{reply:?}");
+    let mut data = c.start_transfer("STOR split.txt").await;
     let mut start = 0;
     while start < text.len() {
         // Piece ends at an index ≡ 2 (mod 3): just after a CR, before its LF.
@@ -333,11 +285,7 @@ async fn abor_stops_a_stalled_download_and_the_session_goes_on() {
     let gw = Gateway::start_default().await;
     write_stalling_file(&gw.disk("big.bin"));
     let mut c = gw.raw_login().await;
-    let addr = c.pasv().await;
-    let mut data = data_connect(addr).await;
-    c.send("RETR big.bin").await;
-    let (code, text) = c.reply().await;
-    assert_eq!(code, 150, "{text:?}");
+    let mut data = c.start_transfer("RETR big.bin").await;
     // The client reads nothing: the server's sending stalls. Then it aborts.
     c.send("ABOR").await;
     let (code, text) = c.reply().await;
@@ -355,21 +303,7 @@ async fn abor_stops_a_stalled_download_and_the_session_goes_on() {
 #[tokio::test]
 async fn abor_interrupts_an_upload_and_keeps_the_previous_file() {
     let gw = Gateway::start_default().await;
-    let original = random_bytes(64 * 1024);
-    std::fs::write(gw.disk("keep.bin"), &original).unwrap();
-    let mut c = gw.raw_login().await;
-    let addr = c.pasv().await;
-    let mut data = data_connect(addr).await;
-    c.send("STOR keep.bin").await;
-    let (code, text) = c.reply().await;
-    assert_eq!(code, 150, "{text:?}");
-    within(
-        "sending half an upload",
-        STEP,
-        data.write_all(&random_bytes(256 * 1024)),
-    )
-    .await
-    .unwrap();
+    let (mut c, data, original) = gw.half_upload("keep.bin", 64 * 1024, 256 * 1024).await;
     // The data connection stays open; the client aborts on the control connection.
     c.send("ABOR").await;
     let (code, text) = c.reply().await;
@@ -377,16 +311,7 @@ async fn abor_interrupts_an_upload_and_keeps_the_previous_file() {
     let (code, text) = c.reply().await;
     assert_eq!(code, 226, "ABOR of a running upload: second reply {text:?}");
     drop(data);
-    assert_eq!(
-        sha256_hex(&std::fs::read(gw.disk("keep.bin")).unwrap()),
-        sha256_hex(&original),
-        "an aborted upload replaced the previous file"
-    );
-    assert_eq!(
-        upload_temp_files(&gw.root),
-        Vec::<std::path::PathBuf>::new(),
-        "temporary file left behind"
-    );
+    gw.assert_upload_left_no_trace("keep.bin", &original, "an aborted upload");
     c.expect("NOOP", 200).await;
 }
 
@@ -407,12 +332,7 @@ async fn stou_stores_under_a_unique_name() {
     drop(data);
     let (code, text) = c.reply().await;
     assert!(code == 226 || code == 250, "STOU completion: {text:?}");
-    let mut names: Vec<String> = std::fs::read_dir(&gw.root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = gw.root_names();
     assert_eq!(names.len(), 2, "STOU must create exactly one new file: {names:?}");
     let new = names.iter().find(|n| *n != "existing.bin").unwrap();
     assert_eq!(std::fs::read(gw.disk(new)).unwrap(), b"unique content");

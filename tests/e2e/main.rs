@@ -5,7 +5,8 @@
 //! One aggregated test binary (`cargo test --test e2e`):
 //!
 //! - [`support`]: the [`Gateway`](support::Gateway) process fixture, a raw FTP control
-//!   client, a raw HTTP request helper and small parsers.
+//!   client, a raw HTTP request helper and small parsers, one module per concept,
+//!   each with self-tests of its own.
 //! - [`ftp_session`]: control-connection behaviour with exact reply codes (login,
 //!   FEAT, quoting, errors, PASV/EPSV/PORT rules, timeouts, connection limits).
 //! - [`ftp_transfer`]: data transfers (round trips, listings, REST/APPE, TYPE A,

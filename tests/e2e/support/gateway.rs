@@ -1,0 +1,367 @@
+//! The gateway process: `dualgate serve` started in a child process on loopback
+//! ports chosen by the kernel, found through the start-up block it prints, and
+//! killed (and reaped) on drop, with its log shown when a test fails.
+//!
+//! How to talk to it lives with each protocol: [`ftp`](super::ftp),
+//! [`http`](super::http), [`metrics`](super::metrics) (the admin port) and
+//! [`memory`](super::memory). This module also looks at its storage root on disk.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::RngCore;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::{STEP, sha256_hex};
+
+/// Longest wait for the start-up block.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How much of the server's log is kept for failure messages.
+const LOG_TAIL: usize = 64 * 1024;
+/// Prefix of the server's in-progress upload files (must never be visible).
+pub const UPLOAD_TEMP_PREFIX: &str = ".dualgate-upload-";
+
+/// How to start a gateway.
+#[derive(Debug, Default, Clone)]
+pub struct GatewayOptions {
+    /// YAML written to a file passed with `-c`; `None` runs the embedded default
+    /// config. Listen addresses, passive ports and the root always come from flags.
+    pub config: Option<String>,
+}
+
+impl GatewayOptions {
+    /// Options with this YAML config file.
+    pub fn with_config(yaml: &str) -> Self {
+        GatewayOptions {
+            config: Some(yaml.to_owned()),
+        }
+    }
+}
+
+/// Passive port windows handed out so far in this test process.
+static NEXT_WINDOW: AtomicU32 = AtomicU32::new(0);
+
+/// A 200-port window in 40000-59999 that no other gateway of this test run uses
+/// (the process id spreads concurrent test runs over different windows too).
+fn passive_window() -> RangeInclusive<u16> {
+    let slot = NEXT_WINDOW.fetch_add(1, Ordering::Relaxed) + std::process::id() % 100;
+    let low = 40_000 + u16::try_from(slot % 100).expect("< 100") * 200;
+    low..=low + 199
+}
+
+/// A random password for the generated user.
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..24)
+        .map(|_| char::from(ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()]))
+        .collect()
+}
+
+/// A running `dualgate serve`, killed on drop.
+pub struct Gateway {
+    child: Child,
+    /// Keeps the temporary directory (config and storage root) alive.
+    _dir: tempfile::TempDir,
+    /// The FTP control listener.
+    pub ftp_addr: SocketAddr,
+    /// The HTTP listener.
+    pub http_addr: SocketAddr,
+    /// `http://ADDR` of the HTTP listener (no trailing slash).
+    pub http_url: String,
+    /// `http://ADDR` of the admin listener (no trailing slash).
+    pub admin_url: String,
+    /// The storage root on disk.
+    pub root: PathBuf,
+    /// The login name (the generated user).
+    pub user: String,
+    /// Its password (given through `DUALGATE_PASSWORD`).
+    pub password: String,
+    /// The passive port range given to the server.
+    pub passive_ports: RangeInclusive<u16>,
+    /// The HTTP client for the HTTP and admin listeners (no proxy, no redirects).
+    pub(super) client: reqwest::Client,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// The addresses found in the start-up block.
+#[derive(Debug, Default)]
+struct StartupBlock {
+    ftp: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+}
+
+impl StartupBlock {
+    /// Reads one line of the block: `  ftp     ftp://ADDR  (...)`,
+    /// `  http    http://ADDR/`, `  admin   http://ADDR/metrics`.
+    fn take(&mut self, line: &str) {
+        let mut words = line.split_whitespace();
+        let (Some(label), Some(url)) = (words.next(), words.next()) else {
+            return;
+        };
+        let addr = |prefix: &str, suffix: &str| -> Option<SocketAddr> {
+            url.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
+        };
+        match label {
+            "ftp" => self.ftp = addr("ftp://", "").or(self.ftp),
+            "http" => self.http = addr("http://", "/").or(self.http),
+            "admin" => self.admin = addr("http://", "/metrics").or(self.admin),
+            _ => {}
+        }
+    }
+
+    fn complete(&self) -> Option<(SocketAddr, SocketAddr, SocketAddr)> {
+        Some((self.ftp?, self.http?, self.admin?))
+    }
+}
+
+/// The command line of `dualgate serve` for this storage root and passive window.
+fn serve_command(
+    opts: &GatewayOptions,
+    dir: &Path,
+    root: &Path,
+    password: &str,
+    ports: &RangeInclusive<u16>,
+) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dualgate"));
+    cmd.arg("serve");
+    if let Some(yaml) = &opts.config {
+        let path = dir.join("dualgate.yaml");
+        std::fs::write(&path, yaml).expect("writing the config file");
+        cmd.arg("-c").arg(path);
+    }
+    cmd.args(["--ftp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "127.0.0.1:0"])
+        .arg("--root")
+        .arg(root)
+        .arg("--passive-ports")
+        .arg(format!("{}-{}", ports.start(), ports.end()));
+    // Only what this test sets: no DUALGATE_* override from the environment.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("DUALGATE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("DUALGATE_PASSWORD", password)
+        .env("DUALGATE_LOG_LEVEL", "warn")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Forwards stdout lines to the returned channel: to the test until the start-up
+/// block is complete, and drained afterwards so the child never blocks on a full pipe.
+fn forward_stdout(stdout: ChildStdout) -> UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Keeps the last [`LOG_TAIL`] bytes of stderr (the log) for failure messages.
+fn keep_log_tail(mut pipe: ChildStderr) -> Arc<Mutex<String>> {
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+            s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if s.len() > LOG_TAIL {
+                let cut = s.len() - LOG_TAIL;
+                let cut = (cut..s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+                s.drain(..cut);
+            }
+        }
+    });
+    log
+}
+
+impl Gateway {
+    /// Starts a gateway and waits (at most 20 s) for its start-up block.
+    pub async fn start(opts: GatewayOptions) -> Gateway {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let root = dir.path().join("data");
+        let password = random_password();
+        let passive_ports = passive_window();
+        let mut child = serve_command(&opts, dir.path(), &root, &password, &passive_ports)
+            .spawn()
+            .expect("spawning dualgate");
+        let mut rx = forward_stdout(child.stdout.take().expect("piped stdout"));
+        let stderr = keep_log_tail(child.stderr.take().expect("piped stderr"));
+
+        let mut block = StartupBlock::default();
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(START_TIMEOUT, async {
+            while let Some(line) = rx.recv().await {
+                block.take(&line);
+                seen.push(line);
+                if let Some(addrs) = block.complete() {
+                    return Some(addrs);
+                }
+            }
+            None // stdout closed: the process ended
+        })
+        .await;
+        let (ftp_addr, http_addr, admin_addr) = match found {
+            Ok(Some(addrs)) => addrs,
+            other => {
+                let _ = child.kill();
+                let status = child.wait();
+                let log = stderr.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                panic!(
+                    "dualgate did not print its start-up block ({}; exit: {status:?})\nstdout:\n{}\nstderr:\n{log}",
+                    if other.is_err() {
+                        "timed out after 20 s"
+                    } else {
+                        "stdout closed"
+                    },
+                    seen.join("\n")
+                );
+            }
+        };
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(STEP)
+            .read_timeout(STEP)
+            .build()
+            .expect("HTTP client");
+        Gateway {
+            child,
+            _dir: dir,
+            ftp_addr,
+            http_addr,
+            http_url: format!("http://{http_addr}"),
+            admin_url: format!("http://{admin_addr}"),
+            root,
+            user: "dualgate".to_owned(),
+            password,
+            passive_ports,
+            client,
+            stderr,
+        }
+    }
+
+    /// A gateway with the embedded default config.
+    pub async fn start_default() -> Gateway {
+        Self::start(GatewayOptions::default()).await
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log so far (last 64 KiB), for failure messages.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `root/rel` on disk.
+    pub fn disk(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// The names in the storage root, sorted.
+    pub fn root_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.root)
+            .expect("reading the storage root")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Asserts that `root/rel` still holds `original` after an upload over it
+    /// failed (`what` says how), and that no temporary upload file is left.
+    pub fn assert_upload_left_no_trace(&self, rel: &str, original: &[u8], what: &str) {
+        assert_eq!(
+            sha256_hex(&std::fs::read(self.disk(rel)).expect("reading the previous file")),
+            sha256_hex(original),
+            "{what} replaced the previous file"
+        );
+        assert_eq!(
+            upload_temp_files(&self.root),
+            Vec::<PathBuf>::new(),
+            "temporary file left behind"
+        );
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() && !self.log().trim().is_empty() {
+            // Shown by the test harness next to the failure.
+            #[allow(clippy::print_stderr, reason = "diagnostics of a failed test")]
+            {
+                eprintln!("--- dualgate log (pid {}) ---\n{}", self.child.id(), self.log());
+            }
+        }
+    }
+}
+
+/// Names of in-progress upload files anywhere under `root` (symlinks not followed).
+pub fn upload_temp_files(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(UPLOAD_TEMP_PREFIX) {
+                found.push(entry.path());
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod self_tests {
+    use super::*;
+
+    #[test]
+    fn startup_block_gives_the_three_addresses() {
+        let mut block = StartupBlock::default();
+        for line in [
+            "dualgate 0.1.0 ready",
+            "  ftp     ftp://127.0.0.1:2121  (passive ports 40000-40199)",
+            "  http    http://127.0.0.1:8080/",
+        ] {
+            block.take(line);
+        }
+        assert!(block.complete().is_none(), "no admin line yet: {block:?}");
+        block.take("  admin   http://127.0.0.1:9090/metrics");
+        block.take("  storage /srv/data");
+        assert_eq!(
+            block.complete(),
+            Some((
+                "127.0.0.1:2121".parse().unwrap(),
+                "127.0.0.1:8080".parse().unwrap(),
+                "127.0.0.1:9090".parse().unwrap()
+            ))
+        );
+    }
+}

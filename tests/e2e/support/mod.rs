@@ -1,0 +1,100 @@
+//! Fixtures shared by every end-to-end test, one concept per module:
+//!
+//! - [`gateway`]: the real `dualgate serve` binary in a child process ([`Gateway`]),
+//!   on loopback ports chosen by the kernel, with its storage root in a temporary
+//!   directory and a passive port window of its own. Killed (and reaped) on drop.
+//! - [`ftp`]: a byte-exact FTP control connection ([`RawFtp`]), data connections,
+//!   and `suppaftp` transfers.
+//! - [`http`]: `reqwest` requests with the gateway's credentials, and one HTTP/1.1
+//!   request written byte for byte ([`raw_http`]) for paths that an URL library
+//!   would normalise before sending, such as `/%2e%2e/`.
+//! - [`metrics`]: the admin port and the Prometheus text it serves.
+//! - [`memory`]: the server's resident set size, sampled.
+//! - [`dates`]: RFC 3339, IMF-fixdate and MDTM timestamps, and file times.
+//!
+//! This module holds what they all share: timeouts ([`STEP`], [`TRANSFER`]),
+//! [`within`] and [`poll_until`], test data and hashing. Every network wait is
+//! bounded: [`STEP`] for one reply or one read, [`within`] for longer operations.
+
+pub mod dates;
+pub mod ftp;
+pub mod gateway;
+pub mod http;
+pub mod memory;
+pub mod metrics;
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub use dates::{mtime_secs, now_secs, parse_imf_fixdate, parse_mdtm, parse_rfc3339_utc};
+pub use ftp::{RawFtp, data_connect, ftp_get, ftp_put, read_all};
+pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, upload_temp_files};
+pub use http::raw_http;
+pub use memory::RssSampler;
+pub use metrics::{metric_value, parse_metrics};
+
+/// Longest wait for one FTP reply, one read, one connect.
+pub const STEP: Duration = Duration::from_secs(10);
+/// Longest wait for one whole transfer of a few MiB.
+pub const TRANSFER: Duration = Duration::from_secs(60);
+
+/// Awaits `fut` for at most `limit`, panicking with `what` when the time is up.
+pub async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {limit:?}: {what}"),
+    }
+}
+
+/// Polls `check` every 50 ms until it returns true; panics after `limit`.
+pub async fn poll_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("condition not reached within {limit:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `n` random bytes.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rand::rng().fill_bytes(&mut v);
+    v
+}
+
+/// SHA-256 as lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod self_tests {
+    use super::*;
+
+    #[test]
+    fn hex_and_sha256_are_lower_case_hex() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xab]), "000fab");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(random_bytes(17).len(), 17);
+    }
+}
