@@ -6,13 +6,29 @@ use std::path::{Path, PathBuf};
 use super::Config;
 use crate::path::VirtualPath;
 
-/// Environment variables that are not config-key overrides.
-const NOT_OVERRIDES: &[&str] = &[
-    "DUALGATE_CONFIG",
-    "DUALGATE_PASSWORD",
-    "DUALGATE_LOG_FORMAT",
-    "DUALGATE_LOG_LEVEL",
+/// The config's top-level sections: `DUALGATE_<SECTION>` may replace one whole.
+const SECTIONS: &[&str] = &[
+    "ftp",
+    "http",
+    "admin",
+    "storage",
+    "users",
+    "anonymous",
+    "limits",
+    "shutdown",
 ];
+
+/// Whether an environment variable is a config override: `DUALGATE_` followed by a
+/// key path with `__` between levels, or by a top-level section name. Anything
+/// else (`DUALGATE_PASSWORD`, `DUALGATE_LOG_LEVEL`, a deployment's own
+/// `DUALGATE_BIN`) is not config and is left alone; a path with `__` that names no
+/// key is an error, so typos in real overrides are still caught.
+fn is_override(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("DUALGATE_") else {
+        return false;
+    };
+    rest.contains("__") || SECTIONS.contains(&rest.to_ascii_lowercase().as_str())
+}
 
 /// One problem in a config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,10 +136,7 @@ pub fn apply_env(
     text: &str,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
-    let overrides: Vec<(String, String)> = env
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("DUALGATE_") && !NOT_OVERRIDES.contains(&k.as_str()))
-        .collect();
+    let overrides: Vec<(String, String)> = env.into_iter().filter(|(k, _)| is_override(k)).collect();
     if overrides.is_empty() {
         return Ok(config);
     }

@@ -64,11 +64,14 @@ fn environment_overrides() {
         ("DUALGATE_FTP__LISTEN".to_owned(), "127.0.0.1:2999".to_owned()),
         ("DUALGATE_LIMITS__LOGIN_FAILURES__BAN_AFTER".to_owned(), "7".to_owned()),
         ("DUALGATE_PASSWORD".to_owned(), "not-an-override".to_owned()),
+        ("DUALGATE_BIN".to_owned(), "/usr/bin/dualgate".to_owned()), // a deployment's own variable
+        ("DUALGATE_SHUTDOWN".to_owned(), "{ drain_timeout: 3s }".to_owned()), // a whole section
         ("HOME".to_owned(), "/root".to_owned()),
     ];
     let c = apply_env(load_str("", "f").unwrap(), "", env).unwrap();
     assert_eq!(c.ftp.listen.port(), 2999);
     assert_eq!(c.limits.login_failures.ban_after, 7);
+    assert_eq!(c.shutdown.drain_timeout.0, std::time::Duration::from_secs(3));
     let bad = vec![("DUALGATE_FTP__NOPE".to_owned(), "1".to_owned())];
     let err = apply_env(load_str("", "f").unwrap(), "", bad).unwrap_err().to_string();
     assert!(err.contains("DUALGATE_FTP__NOPE") && err.contains("nope"), "{err}");
