@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmarks dualgate side by side with the peers of ../shared/bench, in one run on
+# this machine (ratios within one run are what count; the machine is noisy).
+#
+#   bench/run.sh                          # dualgate + vsftpd, pure-ftpd, pyftpdlib, nginx (3 reps)
+#   REPS=1 bench/run.sh dualgate vsftpd   # a quicker pass over chosen peers
+#   WITH_UNFTP=1 bench/run.sh ...         # also build unftp for the comparison (~15 min)
+#
+# Needs root (installs the peers from Debian/PyPI with ../shared/bench/peers/install.sh
+# on first use). Builds dualgate in release mode. Results: bench/results/ (raw JSON per
+# peer and repetition, summary.md as printed by the shared report.py).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+SHARED="$(cd "$HERE/../../shared/bench" && pwd)"
+cd "$HERE/.."
+cargo build --release --locked --bin dualgate
+export DUALGATE_BIN="$PWD/target/release/dualgate"
+
+# The shared harness is read-only: run a copy of it with our peer script added.
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+cp -r "$SHARED/." "$WORK/"
+chmod -R u+w "$WORK"
+cp "$HERE/peers/dualgate.sh" "$WORK/peers/"
+
+if [ ! -d /opt/benchpeers/vsftpd ] || ! python3 -c 'import pyftpdlib' 2>/dev/null; then
+    "$WORK/peers/install.sh"
+fi
+
+# dualgate serves FTP and HTTP from one process: measure it with both harnesses by
+# listing it in both peer sets (the FTP port is the HTTP port - 1 for the HTTP pass).
+sed -i 's/^FTP_PEERS="/FTP_PEERS="dualgate /; s/^HTTP_PEERS="/HTTP_PEERS="dualgate-http /' "$WORK/run_peers.sh"
+cat > "$WORK/peers/dualgate-http.sh" <<'SH'
+#!/usr/bin/env bash
+# dualgate's HTTP listener on <port> (its FTP listener takes <port>+10).
+case "${1:-}" in
+start) DUALGATE_HTTP_PORT="$2" exec "$(dirname "$0")/dualgate.sh" start "$(( $2 + 10 ))" "${@:3}" ;;
+*) exec "$(dirname "$0")/dualgate.sh" "$@" ;;
+esac
+SH
+chmod +x "$WORK/peers/dualgate-http.sh"
+
+PEERS="${*:-dualgate vsftpd pure-ftpd pyftpdlib dualgate-http nginx}"
+OUT="${OUT:-$HERE/results}"
+mkdir -p "$OUT"
+(cd "$WORK" && OUT="$OUT" ./run_peers.sh $PEERS)
+echo "summary: $OUT/summary.md"
