@@ -161,6 +161,8 @@ pub struct Args {
     pub overwrite: bool,
     /// A name or free text (FTP `USER` name, `SITE` arguments).
     pub text: Option<String>,
+    /// Permission bits to set (FTP `SITE CHMOD`).
+    pub mode: Option<u32>,
     /// Credentials carried by the command (FTP `PASS`, HTTP `Authorization`).
     pub credentials: Option<Credentials>,
 }
@@ -174,6 +176,7 @@ impl Default for Args {
             stat_query: StatQuery::Facts,
             overwrite: true,
             text: None,
+            mode: None,
             credentials: None,
         }
     }

@@ -37,6 +37,6 @@ pub mod secret;
 
 pub use command::{Command, EpsvArg, ProtLevel, TransferType};
 pub use framer::{FrameError, Line, LineFramer};
-pub use parser::{ParseError, parse};
+pub use parser::{ParseError, parse, parse_site_chmod};
 pub use reply::{Reply, ReplyChainEntry, encode_chain, encode_reply, quote_path};
 pub use secret::Secret;

@@ -252,6 +252,30 @@ fn first_word<'a>(verb: &'static str, args: Option<&'a str>) -> Result<(String, 
     Ok((word.to_ascii_uppercase(), rest))
 }
 
+/// The arguments of `SITE CHMOD` (`<octal mode> <path>`, as ProFTPD and vsftpd take
+/// them): the permission bits and the path. Only `000`–`777` is accepted; set-id and
+/// sticky bits are refused like any other malformed mode.
+pub fn parse_site_chmod(args: &str) -> Result<(u32, &str), ParseError> {
+    const VERB: &str = "SITE CHMOD";
+    let args = args.trim_start_matches(' ');
+    let (mode, path) = args.split_once(' ').ok_or(ParseError::MissingArgument { verb: VERB })?;
+    let path = path.trim_start_matches(' ');
+    if path.is_empty() {
+        return Err(ParseError::MissingArgument { verb: VERB });
+    }
+    let bad = ParseError::InvalidArgument {
+        verb: VERB,
+        reason: "mode must be octal permission bits, 000 to 777",
+    };
+    if mode.is_empty() || mode.len() > 4 || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(bad);
+    }
+    match u32::from_str_radix(mode, 8) {
+        Ok(bits) if bits <= 0o777 => Ok((bits, path)),
+        _ => Err(bad),
+    }
+}
+
 /// LIST/NLST: strips leading ls-style option tokens (`-l`, `-la`, `-R`);
 /// what remains, if non-empty, is the path.
 fn list_path(args: Option<&str>) -> Option<String> {

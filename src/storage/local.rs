@@ -505,6 +505,24 @@ impl Storage for LocalStorage {
         .await
     }
 
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
+        if mode & !0o777 != 0 || path.is_root() {
+            // No set-id or sticky bits through a file gateway, and the root stays as deployed.
+            return Err(StorageError::new(ErrorKind::PermissionDenied));
+        }
+        let (this, path) = (self.clone(), path.clone());
+        blocking(move || {
+            refuse_temp_name(&path)?;
+            // A confined O_PATH descriptor of the object itself; chmod through its
+            // /proc/self/fd entry acts on exactly that object (fchmod refuses O_PATH
+            // descriptors, and opening for reading would fail on a mode-000 file).
+            let fd = this.beneath(&path, OFlags::PATH)?;
+            let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+            Ok(rustix::fs::chmod(proc_path.as_str(), Mode::from_raw_mode(mode))?)
+        })
+        .await
+    }
+
     async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         let (this, path) = (self.clone(), path.clone());
         blocking(move || {

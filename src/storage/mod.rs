@@ -185,6 +185,12 @@ pub trait Storage: Send + Sync + 'static {
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError>;
     /// Copies a file or, recursively, a directory; `to` must not exist.
     async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError>;
+    /// Sets the permission bits (`0o000`–`0o777`) of a file or directory. Back-ends
+    /// without modes ([`Capabilities::modes`] false) keep this default refusal.
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
+        let _ = (path, mode);
+        Err(StorageError::new(ErrorKind::Unsupported))
+    }
     /// Checks the back-end is reachable (readiness).
     async fn probe(&self) -> Result<(), StorageError>;
 }

@@ -178,6 +178,45 @@ async fn site_help_lists_its_subcommands() {
             .any(|l| l.split_whitespace().any(|w| w == "HELP")),
         "SITE HELP does not list HELP: {help:?}"
     );
+    assert!(
+        help.contains("CHMOD"),
+        "the local back-end has modes, SITE HELP should list CHMOD: {help:?}"
+    );
+}
+
+#[tokio::test]
+async fn site_chmod_sets_permission_bits_inside_the_root_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = Gateway::start_default().await;
+    std::fs::write(gw.disk("a file.txt"), b"x").unwrap();
+    std::fs::create_dir(gw.disk("dir")).unwrap();
+    let mode = |rel: &str| std::fs::metadata(gw.disk(rel)).unwrap().permissions().mode() & 0o7777;
+    let mut c = gw.raw_login().await;
+
+    c.expect("SITE CHMOD 600 a file.txt", 200).await;
+    assert_eq!(mode("a file.txt"), 0o600);
+    c.expect("SITE CHMOD 0750 /dir", 200).await;
+    assert_eq!(mode("dir"), 0o750);
+    // A mode-000 file can still be changed back (the server does not need to open it).
+    c.expect("SITE CHMOD 000 a file.txt", 200).await;
+    c.expect("SITE CHMOD 644 a file.txt", 200).await;
+    assert_eq!(mode("a file.txt"), 0o644);
+
+    c.expect("SITE CHMOD 4755 a file.txt", 501).await; // no set-id bits
+    c.expect("SITE CHMOD 9 a file.txt", 501).await;
+    c.expect("SITE CHMOD 644", 501).await;
+    c.expect("SITE CHMOD 644 missing", 550).await;
+    c.expect("SITE CHMOD 700 /", 550).await; // the root stays as deployed
+    assert_eq!(mode("a file.txt"), 0o644, "refused commands changed nothing");
+
+    // A symlink pointing outside the root is refused, its target untouched.
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(outside.path(), gw.disk("escape")).unwrap();
+    c.expect("SITE CHMOD 777 escape", 550).await;
+    let outside_mode = std::fs::metadata(outside.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(outside_mode, 0o644, "chmod followed a symlink out of the root");
+    c.expect("NOOP", 200).await;
 }
 
 #[tokio::test]

@@ -113,6 +113,18 @@ pub fn lift<'a>(
             rec.path = rename_from;
             rec.set_target(resolve(&path));
         }
+        Command::Site { sub, args } if sub == "CHMOD" => match proto_ftp::parse_site_chmod(&args) {
+            Ok((mode, path)) => {
+                rec.args.mode = Some(mode);
+                rec.set_path(resolve(path));
+            }
+            Err(e) => {
+                rec.rejected = Some(Reply {
+                    code: Code::Raw(e.reply_code()),
+                    text: Cow::Owned(e.to_string()),
+                });
+            }
+        },
         Command::Site { args, .. } => rec.args.text = Some(args),
         _ => {}
     }

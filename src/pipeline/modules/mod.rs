@@ -6,6 +6,7 @@
 //! | PRE_CMD  | any           | 10   | permissions   | refused names; user permissions        |
 //! | CMD      | USER, LOGIN   | 0    | auth          | FTP login                              |
 //! | CMD      | storage verbs | 0    | files         | storage operations and transfers       |
+//! | CMD      | SITE CHMOD    | 0    | site          | permission bits (back-ends with modes) |
 //! | CMD      | SITE HELP     | 0    | site          | lists SITE subcommands                 |
 //! | CMD      | protocol verbs| 0    | ftp / http    | front-end specific verbs               |
 //! | LOG_CMD  | any           | 0    | log           | metrics and access log                 |
@@ -91,6 +92,12 @@ pub fn core_table(storage: Arc<dyn Storage>, users: Arc<UserDb>) -> Table {
     );
     t.row("auth", Phase::Cmd, Some(&Verb::User), 0, auth.clone());
     t.row("auth", Phase::Cmd, Some(&Verb::Login), 0, auth);
+    if storage.capabilities().modes {
+        let chmod = Arc::new(site::SiteChmod {
+            storage: storage.clone(),
+        });
+        t.row("site", Phase::Cmd, Some(&Verb::Site("CHMOD".into())), 0, chmod);
+    }
     let files = Arc::new(files::Files::new(storage));
     for verb in &files::VERBS {
         t.row("files", Phase::Cmd, Some(verb), 0, files.clone());

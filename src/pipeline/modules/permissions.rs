@@ -21,6 +21,7 @@ pub fn required(verb: &Verb) -> &'static [Permission] {
         Verb::MakeDir => &[Permission::Mkdir],
         Verb::RenameFrom | Verb::Rename => &[Permission::Rename],
         Verb::Copy => &[Permission::Read, Permission::Write],
+        Verb::Site(sub) if sub == "CHMOD" => &[Permission::Write],
         _ => &[],
     }
 }
