@@ -386,7 +386,10 @@ fn the_shipped_table_has_no_duplicates() {
     let mut table = crate::pipeline::modules::core_table(storage.clone(), users);
     table.extend(crate::frontend::ftp::commands::table(storage));
     let pipeline = Pipeline::new(crate::pipeline::modules::finish(table).0).unwrap();
-    assert_eq!(pipeline.registry().cmd_verbs_with_prefix("SITE "), ["SITE HELP"]);
+    assert_eq!(
+        pipeline.registry().cmd_verbs_with_prefix("SITE "),
+        ["SITE CHMOD", "SITE HELP"]
+    );
     // Neutral and wire verbs live in separate key spaces.
     assert_ne!(Verb::Stat.key(), Verb::Protocol("STAT").key());
 }

@@ -39,6 +39,9 @@ pub enum Status {
     ServiceReady,
     /// A data transfer is about to start (FTP 150; HTTP has none: a direct FTP send only).
     TransferStarting,
+    /// Progress of the running transfer, asked by `STAT` while it runs (FTP 213; a
+    /// direct FTP send only).
+    TransferProgress,
     /// A data transfer completed (FTP 226, HTTP 200).
     TransferComplete,
     /// An upload created a new file (FTP 226, HTTP 201).
@@ -139,12 +142,13 @@ const fn m(ftp: u16, http: u16, text: &'static str) -> Mapping {
 
 impl Status {
     /// Every status, for exhaustive checks of the table.
-    pub const ALL: [Status; 40] = {
+    pub const ALL: [Status; 41] = {
         use Status::*;
         [
             Ok,
             ServiceReady,
             TransferStarting,
+            TransferProgress,
             TransferComplete,
             UploadCreated,
             UploadReplaced,
@@ -192,6 +196,7 @@ impl Status {
             Ok => m(200, 200, "Command okay."),
             ServiceReady => m(220, 200, "dualgate ready."),
             TransferStarting => m(150, 200, "Opening data connection."),
+            TransferProgress => m(213, 200, "Transfer in progress."),
             TransferComplete => m(226, 200, "Transfer complete."),
             UploadCreated => m(226, 201, "Transfer complete."),
             UploadReplaced => m(226, 204, "Transfer complete."),

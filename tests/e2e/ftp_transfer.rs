@@ -390,3 +390,57 @@ async fn ftp_paths_never_leave_the_root() {
     }
     c.expect("SIZE inside.txt", 213).await;
 }
+
+/// The byte count in a `213 Transfer in progress: N …` reply.
+fn progress_bytes(text: &str) -> u64 {
+    text.split_whitespace()
+        .skip(1) // the reply code
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in STAT reply {text:?}"))
+}
+
+#[tokio::test]
+async fn stat_during_a_download_reports_progress_and_other_commands_wait() {
+    let gw = Gateway::start_default().await;
+    write_stalling_file(&gw.disk("big.bin"));
+    let mut c = gw.raw_login().await;
+    let mut data = c.start_transfer("RETR big.bin").await;
+    let mut first = vec![0u8; 1 << 20];
+    within("the first MiB", STEP, data.read_exact(&mut first))
+        .await
+        .unwrap();
+    // NOOP must wait for the transfer; STAT is answered while it runs.
+    c.send("NOOP").await;
+    c.send("STAT").await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 213, "STAT during a transfer: {text:?}");
+    assert!(text.contains("of 67108864 bytes sent"), "{text:?}");
+    let sent = progress_bytes(&text);
+    assert!(
+        (1 << 20..=64 << 20).contains(&sent),
+        "progress {sent} out of range: {text:?}"
+    );
+    // The rest of the file arrives intact, then 226, then the queued NOOP's 200.
+    let mut rest = Vec::new();
+    within("the rest of the file", STEP * 4, data.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert_eq!(first.len() + rest.len(), 64 << 20);
+    assert_eq!(c.reply().await.0, 226);
+    assert_eq!(c.reply().await.0, 200, "the NOOP sent during the transfer");
+    // Without a transfer STAT is the server status again.
+    c.expect("STAT", 211).await;
+}
+
+#[tokio::test]
+async fn stat_during_an_upload_reports_bytes_received() {
+    let gw = Gateway::start_default().await;
+    let (mut c, data, _) = gw.half_upload("up.bin", 1024, 256 * 1024).await;
+    let (code, text) = c.cmd("STAT").await;
+    assert_eq!(code, 213, "STAT during an upload: {text:?}");
+    assert!(text.ends_with("bytes received."), "{text:?}");
+    assert!(progress_bytes(&text) <= 256 * 1024, "{text:?}");
+    drop(data); // a clean close: end of file
+    assert_eq!(c.reply().await.0, 226);
+    assert_eq!(std::fs::metadata(gw.disk("up.bin")).unwrap().len(), 256 * 1024);
+}

@@ -23,11 +23,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::FtpSettings;
+use super::progress::{Activity, Progress};
 use crate::auth::{Permission, Permissions};
 use crate::channel::{ReadPlan, TransferError};
 use crate::command::ListFormat;
 use crate::response::{self, Status};
-use crate::storage::{EntryKind, ListStream, Metadata, ReadBody, ReadHandle, Upload};
+use crate::storage::{EntryKind, FileRegion, ListStream, Metadata, ReadBody, ReadHandle, Upload};
 
 /// Read buffer for uploads and the chunk size for streamed downloads.
 const CHUNK: usize = 256 * 1024;
@@ -35,24 +36,29 @@ const CHUNK: usize = 256 * 1024;
 const LISTING_FLUSH: usize = 64 * 1024;
 
 /// The write half of the control connection, for direct sends and rendered chains.
-#[derive(Debug)]
+/// Shared (each write takes the lock for a whole reply, so replies never interleave):
+/// the running command sends its `150` while the session loop may answer a `STAT`.
+#[derive(Debug, Clone)]
 pub struct ControlWriter {
-    half: OwnedWriteHalf,
+    half: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
 }
 
 impl ControlWriter {
     /// Wraps the control connection's write half.
     pub fn new(half: OwnedWriteHalf) -> Self {
-        ControlWriter { half }
+        ControlWriter {
+            half: Arc::new(tokio::sync::Mutex::new(half)),
+        }
     }
 
     /// Writes rendered reply bytes.
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.half.write_all(bytes).await
+        self.half.lock().await.write_all(bytes).await
     }
 
-    /// A direct send (ProFTPD's `pr_response_send`): the preliminary `150`, or the
-    /// `421` before a close. Never used for a command's final reply.
+    /// A direct send (ProFTPD's `pr_response_send`): the greeting `220`, the
+    /// preliminary `150`, the `213` progress of a running transfer, or the `421`
+    /// before a close. Never used for a command's final reply.
     pub async fn send_direct(&mut self, status: Status, text: &str) -> io::Result<()> {
         let mut out = Vec::with_capacity(64);
         response::ftp::render_direct(status, text, &mut out);
@@ -134,6 +140,8 @@ pub struct FtpData {
     pub abort: CancellationToken,
     /// The name `STOU` chose, announced in its `150` reply (RFC 1123 §4.1.2.9).
     pub stou_name: Option<String>,
+    /// Progress of the running transfer, read by `STAT` while it runs.
+    pub progress: Arc<Progress>,
     /// The control connection's peer.
     pub peer: SocketAddr,
     /// The control connection's local address.
@@ -158,6 +166,7 @@ impl FtpData {
             permissions: Permissions::default(),
             abort: CancellationToken::new(),
             stou_name: None,
+            progress: Arc::new(Progress::default()),
             peer,
             local,
             settings,
@@ -185,6 +194,7 @@ impl FtpData {
     /// Opens the data connection the client set up, within the data timeout.
     async fn connect(&mut self) -> Result<TcpStream, TransferError> {
         let timeout = self.settings.data_timeout;
+        self.progress.start(Activity::Connecting, None);
         let stream = match std::mem::take(&mut self.mode) {
             DataMode::Unset => {
                 return Err(TransferError::new(
@@ -220,8 +230,9 @@ impl FtpData {
     }
 
     /// Opens the data connection and sends the preliminary `150`.
-    async fn open(&mut self, what: &str) -> Result<TcpStream, TransferError> {
+    async fn open(&mut self, what: &str, activity: Activity, total: Option<u64>) -> Result<TcpStream, TransferError> {
         let stream = self.connect().await?;
+        self.progress.start(activity, total);
         let mode = match self.transfer_type {
             TransferType::Ascii => "ASCII",
             TransferType::Image => "BINARY",
@@ -238,31 +249,34 @@ impl FtpData {
 
     /// Sends a file: `sendfile` for local files in binary mode, else a stream.
     pub async fn send_file(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
-        let abort = self.abort.clone();
-        abortable(&abort, self.send_file_inner(handle)).await
+        let (abort, progress) = (self.abort.clone(), self.progress.clone());
+        abortable(&abort, &progress, self.send_file_inner(handle)).await
     }
 
     /// Streams a listing in the requested FTP format.
     pub async fn send_listing(&mut self, format: ListFormat, entries: ListStream) -> Result<u64, TransferError> {
-        let abort = self.abort.clone();
-        abortable(&abort, self.send_listing_inner(format, entries)).await
+        let (abort, progress) = (self.abort.clone(), self.progress.clone());
+        abortable(&abort, &progress, self.send_listing_inner(format, entries)).await
     }
 
     /// Receives an upload until the client closes the data connection (a clean
     /// close is end-of-file; a reset, a stall, `ABOR` or the loss of the control
     /// connection is an aborted transfer).
     pub async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
-        let abort = self.abort.clone();
-        abortable(&abort, self.receive_inner(upload)).await
+        let (abort, progress) = (self.abort.clone(), self.progress.clone());
+        abortable(&abort, &progress, self.receive_inner(upload)).await
     }
 
     async fn send_file_inner(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
-        let mut stream = self.open("file").await?;
+        let total = match &handle.body {
+            ReadBody::File(region) => Some(region.len),
+            ReadBody::Stream(_) => None,
+        };
+        let mut stream = self.open("file", Activity::Sending, total).await?;
         let timeout = self.settings.data_timeout;
+        let progress = self.progress.clone();
         let sent = match (handle.body, self.transfer_type) {
-            (ReadBody::File(region), TransferType::Image) => {
-                sendfile_all(&stream, &region.file, region.offset, region.len, timeout).await
-            }
+            (ReadBody::File(region), TransferType::Image) => sendfile_all(&stream, &region, timeout, &progress).await,
             (body, ttype) => {
                 let mut sent = 0u64;
                 let mut chunks = body.into_stream(CHUNK);
@@ -284,6 +298,7 @@ impl FtpData {
                         break;
                     }
                     sent += out.len() as u64;
+                    progress.set_bytes(sent);
                 }
                 result.map(|_: u64| sent)
             }
@@ -296,7 +311,7 @@ impl FtpData {
     }
 
     async fn send_listing_inner(&mut self, format: ListFormat, mut entries: ListStream) -> Result<u64, TransferError> {
-        let mut stream = self.open("directory listing").await?;
+        let mut stream = self.open("directory listing", Activity::Listing, None).await?;
         let timeout = self.settings.data_timeout;
         let now = SystemTime::now();
         let mut buf = Vec::with_capacity(LISTING_FLUSH + 1024);
@@ -329,6 +344,7 @@ impl FtpData {
                     .await
                     .map_err(|e| transfer_error(Status::TransferAborted, sent, &e))?;
                 sent += buf.len() as u64;
+                self.progress.set_bytes(sent);
                 buf.clear();
             }
         }
@@ -345,8 +361,9 @@ impl FtpData {
     /// Double-buffered: while one block is written to storage (on the blocking
     /// pool), the next is read from the socket, so disk and network overlap.
     async fn receive_inner(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
-        let mut stream = self.open("upload").await?;
+        let mut stream = self.open("upload", Activity::Receiving, None).await?;
         let timeout = self.settings.data_timeout;
+        let progress = self.progress.clone();
         let mut ascii = (self.transfer_type == TransferType::Ascii).then(proto_ftp::ascii::CrlfDecoder::new);
         let mut convert = |b: Bytes| match ascii.as_mut() {
             Some(decoder) => Bytes::from(decoder.decode(&b)),
@@ -354,7 +371,7 @@ impl FtpData {
         };
         let mut received = 0u64;
         let mut buf = BytesMut::with_capacity(UPLOAD_BLOCK);
-        let mut eof = fill(&mut stream, &mut buf, timeout, &mut received).await?;
+        let mut eof = fill(&mut stream, &mut buf, timeout, &mut received, &progress).await?;
         while !buf.is_empty() {
             let block = convert(buf.split().freeze());
             if eof {
@@ -364,7 +381,7 @@ impl FtpData {
             buf.reserve(UPLOAD_BLOCK);
             let (written, read) = tokio::join!(
                 write_block(upload, block, received),
-                fill(&mut stream, &mut buf, timeout, &mut received)
+                fill(&mut stream, &mut buf, timeout, &mut received, &progress)
             );
             written?;
             eof = read?;
@@ -385,6 +402,7 @@ async fn fill(
     buf: &mut BytesMut,
     timeout: std::time::Duration,
     received: &mut u64,
+    progress: &Progress,
 ) -> Result<bool, TransferError> {
     while buf.len() < UPLOAD_BLOCK {
         match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
@@ -397,7 +415,10 @@ async fn fill(
             }
             Ok(Err(e)) => return Err(transfer_error(Status::TransferAborted, *received, &e)),
             Ok(Ok(0)) => return Ok(true),
-            Ok(Ok(n)) => *received += n as u64,
+            Ok(Ok(n)) => {
+                *received += n as u64;
+                progress.set_bytes(*received);
+            }
         }
     }
     Ok(false)
@@ -462,17 +483,17 @@ async fn finish(mut stream: TcpStream, timeout: std::time::Duration) -> io::Resu
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data connection stalled"))?
 }
 
-/// Sends `len` bytes of `file` from `offset` with `sendfile(2)`: no copy through
-/// user space. Each wait for socket space has the data timeout.
+/// Sends a file region with `sendfile(2)`: no copy through user space. Each wait
+/// for socket space has the data timeout.
 async fn sendfile_all(
     stream: &TcpStream,
-    file: &std::fs::File,
-    offset: u64,
-    len: u64,
+    region: &FileRegion,
     timeout: std::time::Duration,
+    progress: &Progress,
 ) -> Result<u64, (io::Error, u64)> {
+    let (file, offset) = (&region.file, region.offset);
     let mut pos = offset;
-    let end = offset + len;
+    let end = offset + region.len;
     while pos < end {
         match tokio::time::timeout(timeout, stream.writable()).await {
             Err(_) => {
@@ -495,7 +516,7 @@ async fn sendfile_all(
                     pos - offset,
                 ));
             }
-            Ok(_) => {}
+            Ok(_) => progress.set_bytes(pos - offset),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err((e, pos - offset)),
         }
@@ -508,10 +529,13 @@ async fn sendfile_all(
 /// connection and, for uploads, leaving the pending upload to be discarded.
 async fn abortable<T>(
     abort: &CancellationToken,
+    progress: &Progress,
     transfer: impl std::future::Future<Output = Result<T, TransferError>>,
 ) -> Result<T, TransferError> {
-    tokio::select! {
+    let result = tokio::select! {
         r = transfer => r,
         () = abort.cancelled() => Err(TransferError::new(Status::TransferAborted, 0, "aborted by the client")),
-    }
+    };
+    progress.finish();
+    result
 }

@@ -8,6 +8,7 @@
 pub mod commands;
 pub mod data;
 pub mod lift;
+pub mod progress;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -163,6 +164,14 @@ fn is_abort(line: &proto_ftp::Line) -> bool {
     matches!(proto_ftp::parse(&line.bytes), Ok(proto_ftp::Command::Abor))
 }
 
+/// `STAT` without an argument: during a transfer it asks for the transfer's progress.
+fn is_status_query(line: &proto_ftp::Line) -> bool {
+    matches!(
+        proto_ftp::parse(&line.bytes),
+        Ok(proto_ftp::Command::Stat { path: None })
+    )
+}
+
 async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> std::io::Result<()> {
     let local = stream.local_addr()?;
     let _ = stream.set_nodelay(true);
@@ -214,6 +223,9 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> s
         data.permissions = session.user.as_ref().map(|u| u.permissions).unwrap_or_default();
         data.abort = CancellationToken::new();
         let abort = data.abort.clone();
+        let (progress, control) = (data.progress.clone(), data.control.clone());
+        // A progress reply being written while the command runs (at most one at a time).
+        let mut status_reply: Option<tokio::task::JoinHandle<()>> = None;
         let mut control_lost = false;
         let mut cmd = lift::lift(parsed, &mut session, &mut data);
         let outcome = {
@@ -230,7 +242,15 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> s
                             if is_abort(&line) {
                                 abort.cancel();
                             }
-                            if queued.len() < MAX_QUEUED_LINES {
+                            let busy = status_reply.as_ref().is_some_and(|h| !h.is_finished());
+                            if let (false, true, Some(text)) = (busy, is_status_query(&line), progress.status_line()) {
+                                // Answered now, out of band of the running command, by a
+                                // task (the transfer is not paused while the client reads).
+                                let mut control = control.clone();
+                                status_reply = Some(tokio::spawn(async move {
+                                    let _ = control.send_direct(Status::TransferProgress, &text).await;
+                                }));
+                            } else if queued.len() < MAX_QUEUED_LINES {
                                 queued.push_back(line);
                             }
                         }
@@ -244,6 +264,9 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> s
         };
         let replies = cmd.responses.selected(outcome, cmd.unsupported_status()).into_owned();
         drop(cmd);
+        if let Some(pending) = status_reply {
+            let _ = pending.await; // the progress reply goes out before the final one
+        }
         if control_lost {
             break;
         }
