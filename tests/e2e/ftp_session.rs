@@ -2,13 +2,17 @@
 //! commands, 257 quoting, error codes for malformed input, passive and active
 //! data-connection setup rules, file commands that need no data connection,
 //! refused names, QUIT, the idle and login timeouts, and per-address connection
-//! limits. Every assertion is on an exact reply code (RFC 959 and the contract).
+//! limits (per address and in total), data-connection timeouts, IPv6. Every assertion is on an exact reply code (RFC 959 and the contract).
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
-use crate::support::{Gateway, GatewayOptions, RawFtp, STEP, mtime_secs, parse_mdtm, poll_until, read_all, within};
+use crate::support::{
+    Gateway, GatewayOptions, RawFtp, STEP, data_connect, mtime_secs, parse_mdtm, poll_until, raw_http, read_all, within,
+};
 
 #[tokio::test]
 async fn login_is_required_and_a_failed_login_keeps_the_session() {
@@ -416,4 +420,108 @@ async fn connections_per_address_are_limited() {
     })
     .await;
     drop(second);
+}
+
+#[tokio::test]
+async fn total_connections_are_limited_across_addresses_and_protocols() {
+    let gw = Gateway::start(GatewayOptions::with_config("limits: { max_connections: 2 }\n")).await;
+    let ip = |last: u8| std::net::IpAddr::from([127, 0, 0, last]);
+    let mut first = RawFtp::connect_from(ip(2), gw.ftp_addr).await;
+    let second = RawFtp::connect_from(ip(3), gw.ftp_addr).await;
+    assert_eq!((first.greeting.0, second.greeting.0), (220, 220));
+    let mut third = RawFtp::connect_from(ip(4), gw.ftp_addr).await;
+    assert_eq!(
+        third.greeting.0, 421,
+        "a third client over the total: {:?}",
+        third.greeting
+    );
+    third.expect_closed().await;
+    let http = raw_http(gw.http_addr, "GET", "/", &[]).await;
+    assert_eq!(http.status, 503, "HTTP over the total limit");
+
+    first.expect("QUIT", 221).await;
+    first.expect_closed().await;
+    poll_until("a client is welcomed once a slot is free", STEP, || async {
+        RawFtp::connect_from(ip(5), gw.ftp_addr).await.greeting.0 == 220
+    })
+    .await;
+    drop(second);
+}
+
+#[tokio::test]
+async fn data_connection_timeouts_answer_425_and_426_and_the_session_lives() {
+    let gw = Gateway::start(GatewayOptions::with_config("limits: { data_timeout: 2s }\n")).await;
+    std::fs::write(gw.disk("big.bin"), vec![7u8; 32 << 20]).unwrap();
+    std::fs::write(gw.disk("keep.bin"), b"previous").unwrap();
+    let mut c = gw.raw_login().await;
+
+    // PASV, then the client never connects: 425 after the data timeout.
+    c.pasv().await;
+    let t0 = Instant::now();
+    let (code, text) = within(
+        "the passive accept timeout",
+        Duration::from_secs(6),
+        c.cmd("RETR big.bin"),
+    )
+    .await;
+    assert_eq!(code, 425, "{text:?}");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1500),
+        "gave up after {:?}",
+        t0.elapsed()
+    );
+
+    // A download the client stops reading: 426 once the server has waited the timeout.
+    let _stalled = c.start_transfer("RETR big.bin").await;
+    let (code, text) = within("the stalled download timeout", Duration::from_secs(8), c.reply()).await;
+    assert_eq!(code, 426, "{text:?}");
+
+    // An upload that stops sending: 426, and the previous file stays.
+    let mut up = c.start_transfer("STOR keep.bin").await;
+    up.write_all(&[1u8; 100_000]).await.unwrap();
+    let (code, text) = within("the stalled upload timeout", Duration::from_secs(8), c.reply()).await;
+    assert_eq!(code, 426, "{text:?}");
+    drop(up);
+    gw.assert_upload_left_no_trace("keep.bin", b"previous", "an upload stalled past the data timeout");
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn ipv6_control_and_data_connections() {
+    let gw = Gateway::start(GatewayOptions {
+        ftp_listen: Some("[::1]:0"),
+        ..GatewayOptions::default()
+    })
+    .await;
+    assert!(gw.ftp_addr.is_ipv6(), "listening on {}", gw.ftp_addr);
+    std::fs::write(gw.disk("six.txt"), b"over IPv6").unwrap();
+    let mut c = gw.raw_login().await;
+
+    // Passive: EPSV on ::1; PASV cannot name an IPv6 address; EPSV 1 names the right protocol.
+    let port = c.epsv_port().await;
+    let mut data = data_connect(SocketAddr::new(gw.ftp_addr.ip(), port)).await;
+    c.send("RETR six.txt").await;
+    assert_eq!(c.reply().await.0, 150);
+    assert_eq!(read_all(&mut data, STEP).await, b"over IPv6");
+    assert_eq!(c.reply().await.0, 226);
+    let (code, text) = c.cmd("PASV").await;
+    assert!((500..600).contains(&code), "PASV on IPv6: {text:?}");
+    let (code, text) = c.cmd("EPSV 1").await;
+    assert_eq!(code, 522, "{text:?}");
+    assert!(text.contains("(2)"), "522 names the supported protocol: {text:?}");
+
+    // Active: EPRT with an IPv6 address, only the client's own one.
+    c.expect("EPRT |1|127.0.0.1|2000|", 550).await;
+    let listener = TcpListener::bind("[::1]:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    c.expect(&format!("EPRT |2|::1|{port}|"), 200).await;
+    c.send("STOR up6.txt").await;
+    let (mut data, _) = within("active IPv6 data connection", STEP, listener.accept())
+        .await
+        .unwrap();
+    assert_eq!(c.reply().await.0, 150);
+    data.write_all(b"uploaded over IPv6").await.unwrap();
+    drop(data);
+    assert_eq!(c.reply().await.0, 226);
+    assert_eq!(std::fs::read(gw.disk("up6.txt")).unwrap(), b"uploaded over IPv6");
 }

@@ -74,6 +74,23 @@ impl RawFtp {
         let stream = within("FTP connect", STEP, TcpStream::connect(addr))
             .await
             .expect("FTP connect");
+        Self::over(stream).await
+    }
+
+    /// Connects from a chosen local address (`127.0.0.2`, `127.0.0.3`: other
+    /// clients, as far as the server can tell) and reads the first reply.
+    pub async fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> RawFtp {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(local, 0))
+            .expect("binding the client address");
+        let stream = within("FTP connect", STEP, socket.connect(addr))
+            .await
+            .expect("FTP connect");
+        Self::over(stream).await
+    }
+
+    async fn over(stream: TcpStream) -> RawFtp {
         let (r, w) = stream.into_split();
         let mut c = RawFtp {
             reader: BufReader::new(r),

@@ -33,6 +33,8 @@ pub struct GatewayOptions {
     /// YAML written to a file passed with `-c`; `None` runs the embedded default
     /// config. Listen addresses, passive ports and the root always come from flags.
     pub config: Option<String>,
+    /// The FTP listen address; `None` is `127.0.0.1:0`.
+    pub ftp_listen: Option<&'static str>,
 }
 
 impl GatewayOptions {
@@ -40,6 +42,7 @@ impl GatewayOptions {
     pub fn with_config(yaml: &str) -> Self {
         GatewayOptions {
             config: Some(yaml.to_owned()),
+            ..Self::default()
         }
     }
 }
@@ -137,7 +140,8 @@ fn serve_command(
         std::fs::write(&path, yaml).expect("writing the config file");
         cmd.arg("-c").arg(path);
     }
-    cmd.args(["--ftp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+    let ftp_listen = opts.ftp_listen.unwrap_or("127.0.0.1:0");
+    cmd.args(["--ftp-listen", ftp_listen, "--http-listen", "127.0.0.1:0"])
         .args(["--admin-listen", "127.0.0.1:0"])
         .arg("--root")
         .arg(root)
