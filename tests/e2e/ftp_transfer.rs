@@ -2,7 +2,8 @@
 //! the `suppaftp` client in passive mode), `REST` in both directions and `APPE`,
 //! atomic uploads (a failed or interrupted STOR leaves the previous file and no
 //! temporary file), the refusal of passive data connections from a foreign
-//! address, `TYPE A` line-ending conversion, and confinement of FTP paths.
+//! address, `TYPE A` line-ending conversion, confinement of FTP paths, STAT during a
+//! transfer, and 10,000-entry listings.
 
 use std::time::Duration;
 
@@ -443,4 +444,38 @@ async fn stat_during_an_upload_reports_bytes_received() {
     drop(data); // a clean close: end of file
     assert_eq!(c.reply().await.0, 226);
     assert_eq!(std::fs::metadata(gw.disk("up.bin")).unwrap().len(), 256 * 1024);
+}
+
+#[tokio::test]
+async fn listings_of_ten_thousand_entries_are_complete_in_every_format() {
+    let gw = Gateway::start_default().await;
+    std::fs::create_dir(gw.disk("many")).unwrap();
+    for i in 0..10_000 {
+        std::fs::write(gw.disk(&format!("many/file-{i:05}.txt")), b"").unwrap();
+    }
+    let mut c = gw.raw_login().await;
+    for (cmd, check) in [
+        (
+            "LIST many",
+            (|l: &str| l.starts_with("-rw") && l.contains(" file-")) as fn(&str) -> bool,
+        ),
+        ("NLST many", |l: &str| l.starts_with("file-") && l.ends_with(".txt")),
+        ("MLSD many", |l: &str| l.contains("type=file;") && l.ends_with(".txt")),
+    ] {
+        let mut data = c.start_transfer(cmd).await;
+        let body = read_all(&mut data, TRANSFER).await;
+        assert_eq!(c.reply().await.0, 226, "{cmd}");
+        let text = String::from_utf8(body).unwrap();
+        let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 10_000, "{cmd}: entries");
+        assert!(
+            lines.iter().all(|l| check(l)),
+            "{cmd}: unexpected line among {:?}",
+            &lines[..3]
+        );
+        let mut names: Vec<&str> = lines.iter().map(|l| l.rsplit(' ').next().unwrap()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 10_000, "{cmd}: every name once");
+    }
 }
