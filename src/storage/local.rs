@@ -28,8 +28,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags, Sta
 use rustix::io::Errno;
 
 use super::{
-    Capabilities, DirEntry, EntryKind, ErrorKind, FileRegion, ListStream, Metadata, ReadBody, ReadHandle, Storage,
-    StorageError, Upload, WriteMode, WriteOutcome,
+    Capabilities, DirEntry, EntryKind, ErrorKind, FileRegion, FileSink, ListStream, Metadata, ReadBody, ReadHandle,
+    Storage, StorageError, Upload, WriteMode, WriteOutcome,
 };
 use crate::path::VirtualPath;
 
@@ -435,6 +435,14 @@ impl Upload for LocalUpload {
         self.pos += len;
         self.written += len;
         Ok(())
+    }
+
+    fn file_sink(&mut self) -> Option<FileSink<'_>> {
+        // splice(2) refuses files opened with O_APPEND; appends take the write path.
+        if self.mode == WriteMode::Append {
+            return None;
+        }
+        Some(FileSink::new(&self.file, &mut self.pos, &mut self.written))
     }
 
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {

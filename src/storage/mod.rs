@@ -132,12 +132,51 @@ pub struct WriteOutcome {
     pub bytes: u64,
 }
 
+/// The local file behind a pending upload, for a data path that writes it directly
+/// (`splice(2)` from a socket): the bytes never pass through user space. Whoever
+/// writes through it reports each write with [`FileSink::wrote`], so the upload's
+/// position and byte count stay true.
+#[derive(Debug)]
+pub struct FileSink<'a> {
+    file: &'a std::fs::File,
+    pos: &'a mut u64,
+    written: &'a mut u64,
+}
+
+impl<'a> FileSink<'a> {
+    /// A sink over `file` whose next byte goes to `*pos`.
+    pub fn new(file: &'a std::fs::File, pos: &'a mut u64, written: &'a mut u64) -> Self {
+        FileSink { file, pos, written }
+    }
+
+    /// The file (opened for writing, not in append mode).
+    pub fn file(&self) -> &std::fs::File {
+        self.file
+    }
+
+    /// Where the next byte goes.
+    pub fn position(&self) -> u64 {
+        *self.pos
+    }
+
+    /// Records `n` bytes written at [`FileSink::position`].
+    pub fn wrote(&mut self, n: u64) {
+        *self.pos += n;
+        *self.written += n;
+    }
+}
+
 /// A pending write. Dropping it without [`Upload::commit`] aborts it: the target is
 /// left as it was (for `Replace`/`CreateNew`) and no temporary object remains.
 #[async_trait]
 pub trait Upload: Send {
     /// Appends a chunk. Back-ends may buffer; nothing is visible before commit.
     async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError>;
+    /// The local file to write directly, where the back-end has one (zero-copy
+    /// uploads); `None` (the default) means bytes go through [`Upload::write`].
+    fn file_sink(&mut self) -> Option<FileSink<'_>> {
+        None
+    }
     /// Makes the data durable and visible under the target name.
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError>;
 }

@@ -1,9 +1,9 @@
 //! FTP data connections and transfers: the FTP side of the data channel.
 //!
 //! Holds a session's data-connection setup (passive listener or active target),
-//! transfer type and restart offset, and moves bytes: files from local disk go out
-//! with `sendfile(2)` (zero-copy) on plain connections in binary mode; everything
-//! else is streamed through a bounded buffer. Every wait has the data timeout.
+//! transfer type and restart offset, and moves bytes: between local files and plain
+//! connections in binary mode without a copy through user space (`zero_copy.rs`);
+//! everything else streamed through bounded buffers. Every wait has the data timeout.
 //!
 //! Security rules: a passive connection from any address but the control peer's is
 //! dropped (and the real client can still connect); an active target must be the
@@ -17,18 +17,19 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use proto_ftp::TransferType;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::FtpSettings;
 use super::progress::{Activity, Progress};
+use super::zero_copy;
 use crate::auth::{Permission, Permissions};
 use crate::channel::{ReadPlan, TransferError};
 use crate::command::ListFormat;
 use crate::response::{self, Status};
-use crate::storage::{EntryKind, FileRegion, ListStream, Metadata, ReadBody, ReadHandle, Upload};
+use crate::storage::{EntryKind, ListStream, Metadata, ReadBody, ReadHandle, Upload};
 
 /// Read buffer for uploads and the chunk size for streamed downloads.
 const CHUNK: usize = 256 * 1024;
@@ -276,7 +277,9 @@ impl FtpData {
         let timeout = self.settings.data_timeout;
         let progress = self.progress.clone();
         let sent = match (handle.body, self.transfer_type) {
-            (ReadBody::File(region), TransferType::Image) => sendfile_all(&stream, &region, timeout, &progress).await,
+            (ReadBody::File(region), TransferType::Image) => {
+                zero_copy::sendfile_all(&stream, &region, timeout, &progress).await
+            }
             (body, ttype) => {
                 let mut sent = 0u64;
                 let mut chunks = body.into_stream(CHUNK);
@@ -358,12 +361,18 @@ impl FtpData {
         Ok(sent)
     }
 
-    /// Double-buffered: while one block is written to storage (on the blocking
+    /// Binary uploads into a local file are spliced (zero-copy). Otherwise
+    /// double-buffered: while one block is written to storage (on the blocking
     /// pool), the next is read from the socket, so disk and network overlap.
     async fn receive_inner(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
         let mut stream = self.open("upload", Activity::Receiving, None).await?;
         let timeout = self.settings.data_timeout;
         let progress = self.progress.clone();
+        if self.transfer_type == TransferType::Image
+            && let Some(mut sink) = upload.file_sink()
+        {
+            return zero_copy::splice_to_file(&stream, &mut sink, timeout, &progress).await;
+        }
         let mut ascii = (self.transfer_type == TransferType::Ascii).then(proto_ftp::ascii::CrlfDecoder::new);
         let mut convert = |b: Bytes| match ascii.as_mut() {
             Some(decoder) => Bytes::from(decoder.decode(&b)),
@@ -481,47 +490,6 @@ async fn finish(mut stream: TcpStream, timeout: std::time::Duration) -> io::Resu
     tokio::time::timeout(timeout, stream.shutdown())
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data connection stalled"))?
-}
-
-/// Sends a file region with `sendfile(2)`: no copy through user space. Each wait
-/// for socket space has the data timeout.
-async fn sendfile_all(
-    stream: &TcpStream,
-    region: &FileRegion,
-    timeout: std::time::Duration,
-    progress: &Progress,
-) -> Result<u64, (io::Error, u64)> {
-    let (file, offset) = (&region.file, region.offset);
-    let mut pos = offset;
-    let end = offset + region.len;
-    while pos < end {
-        match tokio::time::timeout(timeout, stream.writable()).await {
-            Err(_) => {
-                return Err((
-                    io::Error::new(io::ErrorKind::TimedOut, "data connection stalled"),
-                    pos - offset,
-                ));
-            }
-            Ok(Err(e)) => return Err((e, pos - offset)),
-            Ok(Ok(())) => {}
-        }
-        let count = usize::try_from(end - pos).unwrap_or(usize::MAX).min(1 << 30);
-        let res = stream.try_io(Interest::WRITABLE, || {
-            rustix::fs::sendfile(stream, file, Some(&mut pos), count).map_err(io::Error::from)
-        });
-        match res {
-            Ok(0) => {
-                return Err((
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during transfer"),
-                    pos - offset,
-                ));
-            }
-            Ok(_) => progress.set_bytes(pos - offset),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err((e, pos - offset)),
-        }
-    }
-    Ok(pos - offset)
 }
 
 /// Runs a transfer unless the client aborts it first (`ABOR`, or the control

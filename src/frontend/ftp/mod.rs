@@ -9,6 +9,7 @@ pub mod commands;
 pub mod data;
 pub mod lift;
 pub mod progress;
+pub mod zero_copy;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
