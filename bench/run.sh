@@ -5,6 +5,7 @@
 #   bench/run.sh                          # dualgate + vsftpd, pure-ftpd, pyftpdlib, nginx (3 reps)
 #   REPS=1 bench/run.sh dualgate vsftpd   # a quicker pass over chosen peers
 #   WITH_UNFTP=1 bench/run.sh ...         # also build unftp for the comparison (~15 min)
+#   IDLE=1 bench/run.sh dualgate vsftpd   # only idle memory per session, on fresh servers
 #
 # Needs root (installs the peers from Debian/PyPI with ../shared/bench/peers/install.sh
 # on first use). Builds dualgate in release mode. Results: bench/results/ (raw JSON per
@@ -43,5 +44,11 @@ chmod +x "$WORK/peers/dualgate-http.sh"
 PEERS="${*:-dualgate vsftpd pure-ftpd pyftpdlib dualgate-http nginx}"
 OUT="${OUT:-$HERE/results}"
 mkdir -p "$OUT"
-(cd "$WORK" && OUT="$OUT" ./run_peers.sh $PEERS)
+if [ -n "${IDLE:-}" ]; then
+    OUT="${IDLE_OUT:-$HERE/results-idle}"
+    mkdir -p "$OUT"
+    (cd "$WORK" && OUT="$OUT" ./run_idle_fresh.sh $PEERS)
+else
+    (cd "$WORK" && OUT="$OUT" ./run_peers.sh $PEERS)
+fi
 echo "summary: $OUT/summary.md"
