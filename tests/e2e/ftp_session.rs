@@ -162,9 +162,37 @@ async fn core_verbs_listed_by_the_contract_are_implemented() {
     check(&mut c, "XCUP", &[250]).await;
     check(&mut c, "XRMD x", &[250]).await;
     check(&mut c, "OPTS UTF8 ON", &[200]).await;
+    check(&mut c, "SITE NOSUCH", &[502]).await; // a SITE subcommand nobody registered
+    check(&mut c, "AUTH TLS", &[502, 504, 534]).await; // no TLS configured
     check(&mut c, "REIN", &[220]).await;
     check(&mut c, "PWD", &[530]).await; // REIN logged the user out
     assert!(wrong.is_empty(), "core verbs answered wrongly:\n{}", wrong.join("\n"));
+}
+
+/// The `perm` fact of `MLST` and `MLSD` (RFC 3659 §7.5.5) from the user's permissions.
+#[tokio::test]
+async fn mlst_and_mlsd_perm_facts_follow_the_users_permissions() {
+    let gw = Gateway::start_default().await;
+    std::fs::write(gw.disk("f.txt"), b"x").unwrap();
+    std::fs::create_dir(gw.disk("d")).unwrap();
+    let mut c = gw.raw_login().await;
+    let fact = |text: &str| -> String {
+        let line = text.lines().nth(1).unwrap_or_default();
+        line.split(';')
+            .find_map(|f| f.trim().strip_prefix("perm="))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // The generated user has every permission.
+    assert_eq!(fact(&c.expect("MLST f.txt", 250).await), "rawdf");
+    assert_eq!(fact(&c.expect("MLST d", 250).await), "elcdfm");
+    let mut data = c.start_transfer("MLSD").await;
+    let listing = String::from_utf8(read_all(&mut data, STEP).await).unwrap();
+    assert_eq!(c.reply().await.0, 226);
+    for (name, perm) in [("f.txt", "rawdf"), ("d", "elcdfm")] {
+        let line = listing.lines().find(|l| l.ends_with(&format!(" {name}"))).unwrap();
+        assert!(line.contains(&format!("perm={perm};")), "MLSD {name}: {line:?}");
+    }
 }
 
 #[tokio::test]

@@ -302,6 +302,20 @@ async fn abor_stops_a_stalled_download_and_the_session_goes_on() {
 }
 
 #[tokio::test]
+async fn abor_with_telnet_ip_and_synch_stops_a_download() {
+    let gw = Gateway::start_default().await;
+    write_stalling_file(&gw.disk("big.bin"));
+    let mut c = gw.raw_login().await;
+    let _data = c.start_transfer("RETR big.bin").await;
+    // Sent at once: the server's read stops at the urgent mark with "ABOR" queued
+    // behind it, and must still see it (a short read is not an empty socket).
+    c.send_abor_with_synch().await;
+    assert_eq!(c.reply().await.0, 426, "first reply to ABOR after IP/Synch");
+    assert_eq!(c.reply().await.0, 226, "second reply to ABOR after IP/Synch");
+    c.expect("NOOP", 200).await; // the Telnet bytes left nothing behind on the control connection
+}
+
+#[tokio::test]
 async fn abor_interrupts_an_upload_and_keeps_the_previous_file() {
     let gw = Gateway::start_default().await;
     let (mut c, data, original) = gw.half_upload("keep.bin", 64 * 1024, 256 * 1024).await;

@@ -89,7 +89,8 @@ impl FtpModule {
             },
             StatQuery::Facts => {
                 let path = cmd.path.clone().unwrap_or_else(crate::path::VirtualPath::root);
-                let perm = if meta.is_dir() { "el" } else { "r" };
+                let granted = cmd.session.user.as_ref().map(|u| u.permissions).unwrap_or_default();
+                let perm = super::data::mlsx_perm(meta.kind, granted);
                 let unique = meta.unique.map(|u| format!("{u:x}"));
                 let entry = proto_ftp::listing::ListEntry {
                     name: path.as_str(),
@@ -102,7 +103,7 @@ impl FtpModule {
                     modified: meta.modified,
                     mode: meta.mode,
                     unique: unique.as_deref(),
-                    perm,
+                    perm: &perm,
                 };
                 let mut line = Vec::new();
                 proto_ftp::listing::mlst_line(&entry, &mut line);

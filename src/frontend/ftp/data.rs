@@ -454,7 +454,7 @@ pub fn check_active_target(peer: SocketAddr, target: SocketAddr) -> bool {
 }
 
 /// The MLSx `perm` fact for an entry given the user's permissions (RFC 3659 §7.5.5).
-fn mlsx_perm(kind: EntryKind, p: Permissions) -> String {
+pub fn mlsx_perm(kind: EntryKind, p: Permissions) -> String {
     let mut s = String::with_capacity(8);
     let pairs: &[(Permission, &str)] = match kind {
         EntryKind::File => &[

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use proto_ftp::LineFramer;
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -127,13 +126,28 @@ async fn next_line(
         buf.reserve(512);
         let read = tokio::select! {
             () = shutdown.cancelled() => return Ok(NextLine::Shutdown),
-            r = tokio::time::timeout_at(deadline, reader.read_buf(buf)) => r,
+            r = tokio::time::timeout_at(deadline, read_some(reader, buf)) => r,
         };
         match read {
             Err(_) => return Ok(NextLine::TimedOut),
             Ok(Ok(0)) => return Ok(NextLine::Closed),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e),
+        }
+    }
+}
+
+/// Reads what the control connection has into `buf` (cancel-safe). Unlike
+/// `AsyncReadExt::read_buf`, a short read does not mark the socket drained: a read
+/// stops at the TCP urgent mark of the Synch that clients send with `ABOR` although
+/// the command is already queued behind it, and with edge-triggered readiness no
+/// new wake-up would come for those bytes.
+async fn read_some(reader: &tokio::net::tcp::OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    loop {
+        reader.readable().await?;
+        match reader.try_read_buf(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => return other,
         }
     }
 }
@@ -154,7 +168,7 @@ async fn watch_control(
             return Some(line);
         }
         buf.reserve(512);
-        match reader.read_buf(buf).await {
+        match read_some(reader, buf).await {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }

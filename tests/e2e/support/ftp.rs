@@ -107,6 +107,16 @@ impl RawFtp {
         self.send_raw(format!("{line}\r\n").as_bytes()).await;
     }
 
+    /// Sends `ABOR` the RFC 959 way (§4.1.3, as Python's ftplib and legacy clients
+    /// do): Telnet IP, then Synch (`IAC DM` with the `DM` byte sent as TCP urgent
+    /// data), then the command line.
+    pub async fn send_abor_with_synch(&mut self) {
+        self.send_raw(b"\xff\xf4\xff").await; // IAC IP, IAC
+        let urgent = rustix::net::send(self.writer.as_ref(), b"\xf2", rustix::net::SendFlags::OOB); // DM
+        assert_eq!(urgent, Ok(1), "sending the urgent DM byte");
+        self.send("ABOR").await;
+    }
+
     /// Sends bytes exactly as given.
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.last_sent = String::from_utf8_lossy(bytes).trim_end().chars().take(80).collect();
