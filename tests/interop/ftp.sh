@@ -94,6 +94,7 @@ check "lftp: downloaded tree is identical" same_tree "$SRC" "$WORK/lftp-down"
 check "wget: recursive download (LIST parsing)" wget -q -r -nH --cut-dirs=1 -P "$WORK/wget" "ftp://$USER:$PASSWORD@$FTP/lftp-up/"
 check "wget: tree is identical" same_tree "$SRC" "$WORK/wget"
 
+check "lftp: chmod (SITE CHMOD)" bash -c "lftp -u '$USER,$PASSWORD' -p '$PORT' -e '$LFTP_SETUP; chmod 640 lftp-up/small.txt; quit' '$HOST' && test \"\$(stat -c %a '$ROOT/lftp-up/small.txt')\" = 640"
 check "lftp: rename, mkdir, rmdir, rm" lftp -u "$USER,$PASSWORD" -p "$PORT" -e "$LFTP_SETUP; mv lftp-up/small.txt lftp-up/renamed.txt; mkdir lftp-tmp; rmdir lftp-tmp; rm lftp-up/renamed.txt; quit" "$HOST"
 check "lftp: rename and delete took effect" bash -c "test ! -e '$ROOT/lftp-up/small.txt' && test ! -e '$ROOT/lftp-up/renamed.txt' && test ! -e '$ROOT/lftp-tmp'"
 
@@ -129,6 +130,23 @@ f.delete("moved.bin")
 f.delete("text.txt")
 f.cwd("/")
 f.rmd("py")
+f.quit()
+PY
+check "python ftplib: abort() (ABOR as TCP urgent data) during a download; session goes on" python3 - "$HOST" "$PORT" "$USER" "$PASSWORD" <<'PY'
+import ftplib, io, sys
+host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+f = ftplib.FTP()
+f.connect(host, port, timeout=20)
+f.login(user, pw)
+f.storbinary("STOR abort.bin", io.BytesIO(b"\0" * (64 << 20)))
+conn = f.transfercmd("RETR abort.bin")
+assert len(conn.recv(65536)) > 0
+resp = f.abort()  # ftplib accepts 426, 225 and 226 here, else raises
+assert resp.startswith("426"), resp  # the RETR's reply: aborted
+assert f.getresp().startswith("226")  # the ABOR's own reply
+conn.close()
+assert f.voidcmd("NOOP").startswith("200")
+f.delete("abort.bin")
 f.quit()
 PY
 
