@@ -15,7 +15,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SHARED="$(cd "$HERE/../../shared/bench" && pwd)"
 cd "$HERE/.."
-cargo build --release --locked --bin dualgate -p dualgate -p ftpload
+cargo build --release --locked -p dualgate -p ftpload
 export DUALGATE_BIN="$PWD/target/release/dualgate"
 LOAD="$PWD/target/release/ftpload"
 export FTP_USER="${FTP_USER:-ftpbench}" FTP_PASS="${FTP_PASS:-ftpbench}"

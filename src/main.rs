@@ -98,7 +98,14 @@ fn apply_flags(mut config: Config, args: &ServeArgs) -> anyhow::Result<Config> {
         config.ftp.passive_ports = config::parse_port_range(r).map_err(|e| anyhow::anyhow!("--passive-ports: {e}"))?;
     }
     if let Some(root) = &args.root {
-        config.storage = StorageConfig::Local { root: root.clone() };
+        let inline_metadata = match config.storage {
+            StorageConfig::Local { inline_metadata, .. } => inline_metadata,
+            _ => true,
+        };
+        config.storage = StorageConfig::Local {
+            root: root.clone(),
+            inline_metadata,
+        };
     }
     Ok(config)
 }

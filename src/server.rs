@@ -48,10 +48,25 @@ pub enum StartError {
     Other(String),
 }
 
+/// Accept queue length of the listeners. Legacy clients reconnect for every file,
+/// and after a restart hundreds arrive at once: std's default of 128 drops SYNs
+/// (clients then stall a full second on the retransmit). The kernel caps it at
+/// `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { what, addr, source })
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As std and tokio's own bind do: a restart must not wait out TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|source| StartError::Bind { what, addr, source })
 }
 
 fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, StartError> {
@@ -131,7 +146,10 @@ fn random_password() -> String {
 pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(), StartError> {
     let metrics_handle = crate::metrics::install()?;
     let (storage, storage_desc): (Arc<dyn Storage>, String) = match &config.storage {
-        StorageConfig::Local { root } => (Arc::new(LocalStorage::open(root)?), format!("local {}", root.display())),
+        StorageConfig::Local { root, inline_metadata } => (
+            Arc::new(LocalStorage::open(root)?.with_inline_metadata(*inline_metadata)),
+            format!("local {}", root.display()),
+        ),
         _ => {
             return Err(StartError::Other(
                 "only local storage is available in this build".into(),

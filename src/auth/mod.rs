@@ -8,12 +8,19 @@
 //! list changes. A wrong password always pays the full check; an unknown user is
 //! checked against a dummy hash so that both take the same time and get the same
 //! reply.
+//!
+//! An argon2id check also takes 19 MiB of memory, so at most one check per core
+//! runs at a time ([`UserDb::verify`] queues the rest): a burst of logins (200
+//! scanners reconnecting after a restart, or a password-guessing flood) costs a
+//! queue, not gigabytes. A queued check looks at the cache again once its turn
+//! comes, so a burst with the same credentials pays for one check, not hundreds.
 
 mod cache;
 mod credentials;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 
@@ -98,6 +105,10 @@ pub struct UserDb {
     anonymous: Option<Arc<User>>,
     dummy_hash: String,
     cache: VerifyCache,
+    /// One permit per concurrent argon2 check.
+    hash_slots: tokio::sync::Semaphore,
+    /// argon2 checks run so far (cache misses).
+    hash_checks: AtomicU64,
 }
 
 /// Names that log in anonymously over FTP when anonymous access is enabled.
@@ -112,7 +123,14 @@ impl UserDb {
             // Verified against when the user is unknown, so that both cases cost the same.
             dummy_hash: hash_password("dualgate-dummy-password").unwrap_or_default(),
             cache: VerifyCache::new(4096, std::time::Duration::from_secs(300)),
+            hash_slots: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            hash_checks: AtomicU64::new(0),
         }
+    }
+
+    /// How many argon2 checks have run (logins the cache did not answer).
+    pub fn hash_checks(&self) -> u64 {
+        self.hash_checks.load(Ordering::Relaxed)
     }
 
     /// The anonymous user, if enabled.
@@ -121,7 +139,7 @@ impl UserDb {
     }
 
     /// Checks credentials; `None` for an unknown user or a wrong password alike.
-    /// Runs the hash on the blocking pool.
+    /// Runs the hash on the blocking pool, at most one per core at a time.
     pub async fn verify(self: &Arc<Self>, creds: &Credentials) -> Option<Arc<User>> {
         if let Some(anon) = &self.anonymous
             && ANONYMOUS_NAMES.contains(&creds.user.as_str())
@@ -133,6 +151,14 @@ impl UserDb {
         if let Some(user) = self.cache.get(&key) {
             return Some(user);
         }
+        // The semaphore is never closed; an error would only mean "no queue".
+        let _slot = self.hash_slots.acquire().await.ok();
+        // Another login with the same credentials may have been verified while this
+        // one waited for its turn.
+        if let Some(user) = self.cache.get(&key) {
+            return Some(user);
+        }
+        self.hash_checks.fetch_add(1, Ordering::Relaxed);
         let this = self.clone();
         let creds = creds.clone();
         let user = tokio::task::spawn_blocking(move || this.verify_blocking(&creds))
@@ -213,6 +239,29 @@ mod tests {
         // Cached now; a wrong password still fails.
         assert!(db.verify(&creds("alice", "s3cret")).await.is_some());
         assert!(db.verify(&creds("alice", "s3cret ")).await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_logins_with_the_same_credentials_pays_for_one_check() {
+        let db = db();
+        let logins: Vec<_> = (0..32)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move { db.verify(&creds("alice", "s3cret")).await.is_some() })
+            })
+            .collect();
+        for login in logins {
+            assert!(login.await.unwrap());
+        }
+        let slots = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        // At most the checks that started together before the first one finished.
+        assert!(db.hash_checks() <= slots, "{} checks for 32 logins", db.hash_checks());
+        // Wrong passwords are never answered from the cache.
+        let before = db.hash_checks();
+        for _ in 0..3 {
+            assert!(db.verify(&creds("alice", "guess")).await.is_none());
+        }
+        assert_eq!(db.hash_checks(), before + 3);
     }
 
     #[test]

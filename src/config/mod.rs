@@ -160,6 +160,11 @@ pub enum StorageConfig {
     Local {
         /// Root directory (created if missing).
         root: PathBuf,
+        /// Run `stat` and the `open` of a download on the I/O threads instead of the
+        /// blocking pool (see [`crate::storage::local`]). On by default; turn it off
+        /// for network file systems, where one slow `stat` would stall other sessions.
+        #[serde(default = "default_true")]
+        inline_metadata: bool,
     },
     /// An S3-compatible object store.
     S3 {
@@ -212,6 +217,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig::Local {
             root: PathBuf::from("./data"),
+            inline_metadata: true,
         }
     }
 }

@@ -13,12 +13,19 @@
 //! old file or the complete new one, never a partial one. Temporary names are
 //! hidden from listings and cannot be named by clients.
 //!
-//! All calls are blocking syscalls run on tokio's blocking pool.
+//! Calls are blocking syscalls. Those that can take long — listings, uploads
+//! (fsync), copies, renames, deletes — run on tokio's blocking pool. `stat` and the
+//! `open` of a download run inline on the I/O thread by default (`inline_metadata`),
+//! as nginx does: on a local disk they are answered from the dentry and inode caches
+//! in microseconds, and the hand-off to a pool thread and back (two futex wake-ups)
+//! cost more than the call itself — 40% of the server's CPU in a load of small
+//! downloads (bench/RESULTS.md). On a network file system a `stat` can hang for
+//! seconds; `inline_metadata: false` moves them to the pool too.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -42,7 +49,8 @@ const LIST_BATCH: usize = 256;
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
     root: Arc<OwnedFd>,
-    root_path: PathBuf,
+    root_path: Arc<Path>,
+    inline_metadata: bool,
 }
 
 impl LocalStorage {
@@ -53,7 +61,8 @@ impl LocalStorage {
         let fd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
         let storage = LocalStorage {
             root: Arc::new(fd),
-            root_path: root.to_path_buf(),
+            root_path: Arc::from(root),
+            inline_metadata: true,
         };
         match storage.beneath(&VirtualPath::root(), OFlags::PATH | OFlags::DIRECTORY) {
             Err(Errno::NOSYS) => Err(StorageError::with_source(
@@ -63,6 +72,22 @@ impl LocalStorage {
             Err(e) => Err(e.into()),
             Ok(_) => Ok(storage),
         }
+    }
+
+    /// Whether `stat` and the `open` of a download run inline (see the module docs).
+    #[must_use]
+    pub fn with_inline_metadata(mut self, inline: bool) -> Self {
+        self.inline_metadata = inline;
+        self
+    }
+
+    /// Runs a short metadata call inline, or on the blocking pool when
+    /// `inline_metadata` is off.
+    async fn metadata_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        if self.inline_metadata { f() } else { blocking(f).await }
     }
 
     /// The root directory on disk.
@@ -469,7 +494,7 @@ impl Storage for LocalStorage {
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
         let (this, path) = (self.clone(), path.clone());
-        blocking(move || this.stat_blocking(&path)).await
+        self.metadata_call(move || this.stat_blocking(&path)).await
     }
 
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
@@ -491,7 +516,7 @@ impl Storage for LocalStorage {
 
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
         let (this, path) = (self.clone(), path.clone());
-        blocking(move || this.read_blocking(&path, offset, len)).await
+        self.metadata_call(move || this.read_blocking(&path, offset, len)).await
     }
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {

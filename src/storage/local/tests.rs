@@ -37,6 +37,18 @@ fn read_disk(s: &LocalStorage, rel: &str) -> Vec<u8> {
 #[tokio::test]
 async fn symlink_pointing_outside_is_refused_not_followed() {
     let (tmp, s) = setup();
+    symlinks_out_of_the_root_are_refused(&tmp, &s).await;
+}
+
+#[tokio::test]
+async fn metadata_calls_on_the_blocking_pool_confine_and_fail_alike() {
+    let (tmp, s) = setup();
+    let s = s.with_inline_metadata(false);
+    symlinks_out_of_the_root_are_refused(&tmp, &s).await;
+    ranged_reads_and_their_errors(&s).await;
+}
+
+async fn symlinks_out_of_the_root_are_refused(tmp: &tempfile::TempDir, s: &LocalStorage) {
     std::fs::write(tmp.path().join("secret"), b"top secret").unwrap();
     std::os::unix::fs::symlink(tmp.path().join("secret"), s.root_path().join("abs")).unwrap();
     std::os::unix::fs::symlink("../secret", s.root_path().join("rel")).unwrap();
@@ -53,7 +65,11 @@ async fn symlink_pointing_outside_is_refused_not_followed() {
     let err = s.write(&vp("/outdir/new"), WriteMode::Replace).await.err().unwrap();
     assert_eq!(err.kind, ErrorKind::PermissionDenied);
     // Escaping links are not listed at all.
-    assert!(names(&s, "/").await.is_empty());
+    assert!(names(s, "/").await.is_empty());
+    assert_eq!(
+        s.stat(&vp("/outdir/secret")).await.unwrap_err().kind,
+        ErrorKind::PermissionDenied
+    );
 }
 
 #[tokio::test]
@@ -141,7 +157,12 @@ async fn write_modes_append_at_and_create_new() {
 #[tokio::test]
 async fn ranged_read_and_errors() {
     let (_tmp, s) = setup();
-    put(&s, "/f", b"0123456789").await;
+    ranged_reads_and_their_errors(&s).await;
+}
+
+async fn ranged_reads_and_their_errors(s: &LocalStorage) {
+    put(s, "/f", b"0123456789").await;
+    assert_eq!(s.stat(&vp("/f")).await.unwrap().size, 10);
     let h = s.read(&vp("/f"), 3, Some(4)).await.unwrap();
     let ReadBody::File(region) = h.body else {
         panic!("local reads are file regions")
