@@ -134,7 +134,10 @@ fn describe() {
         "Sessions open now (FTP control connections, HTTP connections)."
     );
     describe_counter!(CONNECTIONS_TOTAL, "Connections accepted.");
-    describe_counter!(LOGINS_TOTAL, "Login attempts by result.");
+    describe_counter!(
+        LOGINS_TOTAL,
+        "Login attempts by result: success, failure, banned (refused unchecked: too many failures from the address)."
+    );
     describe_counter!(BACKEND_OPERATIONS_TOTAL, "Storage back-end operations by result.");
     describe_histogram!(BACKEND_DURATION, Unit::Seconds, "Storage back-end operation latency.");
     describe_gauge!(PASSIVE_PORTS_IN_USE, "FTP passive data ports currently held.");

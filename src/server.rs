@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
-use crate::auth::{Account, Permissions, User, UserDb};
+use crate::auth::{Account, LoginThrottle, Permissions, User, UserDb};
 use crate::config::{Config, StorageConfig};
 use crate::frontend::{ConnectionLimiter, ftp, http};
 use crate::path::VirtualPath;
@@ -169,7 +169,8 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
     };
     let users = Arc::new(user_db(&config, generated.as_ref().map(|(p, _)| p.as_str()))?);
 
-    let mut table = modules::core_table(storage.clone(), users);
+    let throttle = Arc::new(LoginThrottle::new(config.limits.login_failures.policy()));
+    let mut table = modules::core_table(storage.clone(), users, throttle.clone());
     table.extend(ftp::commands::table(storage.clone()));
     let pipeline = Arc::new(Pipeline::new(modules::finish(table).0)?);
 
@@ -195,6 +196,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             max_command_line: l.max_command_line,
         }),
         limiter: limiter.clone(),
+        throttle,
         shutdown: shutdown.clone(),
     });
     let http_ctx = Arc::new(http::HttpContext {

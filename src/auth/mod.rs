@@ -17,6 +17,7 @@
 
 mod cache;
 mod credentials;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash}
 use crate::path::VirtualPath;
 pub use cache::VerifyCache;
 pub use credentials::{Credentials, Password};
+pub use throttle::{LoginThrottle, Penalty, ThrottlePolicy};
 
 /// One permission a user can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]

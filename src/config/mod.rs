@@ -283,6 +283,17 @@ pub struct LoginFailures {
     pub ban_for: ConfigDuration,
 }
 
+impl LoginFailures {
+    /// The throttle's policy.
+    pub fn policy(&self) -> crate::auth::ThrottlePolicy {
+        crate::auth::ThrottlePolicy {
+            delay_after: self.delay_after,
+            ban_after: self.ban_after,
+            ban_for: self.ban_for.0,
+        }
+    }
+}
+
 impl Default for LoginFailures {
     fn default() -> Self {
         LoginFailures {

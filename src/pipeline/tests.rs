@@ -383,7 +383,10 @@ fn the_shipped_table_has_no_duplicates() {
     let storage: Arc<dyn crate::storage::Storage> =
         Arc::new(crate::storage::local::LocalStorage::open(dir.path()).unwrap());
     let users = Arc::new(crate::auth::UserDb::new(Vec::new(), None));
-    let mut table = crate::pipeline::modules::core_table(storage.clone(), users);
+    let throttle = Arc::new(crate::auth::LoginThrottle::new(
+        crate::config::LoginFailures::default().policy(),
+    ));
+    let mut table = crate::pipeline::modules::core_table(storage.clone(), users, throttle);
     table.extend(crate::frontend::ftp::commands::table(storage));
     let pipeline = Pipeline::new(crate::pipeline::modules::finish(table).0).unwrap();
     assert_eq!(

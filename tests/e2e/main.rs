@@ -27,3 +27,4 @@ mod cross_protocol;
 mod ftp_session;
 mod ftp_transfer;
 mod http_api;
+mod security;

@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use self::data::{ControlWriter, FtpData};
 use super::{ConnectionLimiter, Refusal};
+use crate::auth::LoginThrottle;
 use crate::command::Protocol;
 use crate::pipeline::Pipeline;
 use crate::response::{self, Status};
@@ -55,6 +56,8 @@ pub struct FtpContext {
     pub settings: Arc<FtpSettings>,
     /// Connection limits shared with HTTP.
     pub limiter: Arc<ConnectionLimiter>,
+    /// Login failures per address (a banned address is turned away at connect).
+    pub throttle: Arc<LoginThrottle>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
 }
@@ -69,11 +72,24 @@ pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTra
         tracker.spawn(async move {
             let slot = match ctx.limiter.acquire(peer.ip()) {
                 Ok(slot) => slot,
-                Err(refusal) => {
-                    refuse(stream, refusal).await;
-                    return;
+                Err(Refusal::TooManyConnections) => {
+                    return refuse(
+                        stream,
+                        Status::ServiceUnavailable,
+                        "Too many connections; try again later.",
+                    )
+                    .await;
+                }
+                Err(Refusal::TooManyFromAddress) => {
+                    let text = "Too many connections from your address; try again later.";
+                    return refuse(stream, Status::ServiceUnavailable, text).await;
                 }
             };
+            if ctx.throttle.banned(peer.ip()).is_some() {
+                tracing::debug!(%peer, "connection from a banned address refused");
+                metrics::counter!(crate::metrics::LOGINS_TOTAL, "protocol" => "ftp", "result" => "banned").increment(1);
+                return refuse(stream, Status::LoginBanned, "").await;
+            }
             metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "ftp").increment(1.0);
             let span = tracing::info_span!("ftp", %peer);
             if let Err(e) = run_session(stream, peer, &ctx).instrument(span).await {
@@ -85,15 +101,11 @@ pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTra
     }
 }
 
-/// Tells a client over the limit why it is turned away (a direct `421`), then closes.
-async fn refuse(stream: TcpStream, refusal: Refusal) {
-    let text = match refusal {
-        Refusal::TooManyConnections => "Too many connections; try again later.",
-        Refusal::TooManyFromAddress => "Too many connections from your address; try again later.",
-    };
+/// Tells a client that is turned away why (a direct `421`), then closes.
+async fn refuse(stream: TcpStream, status: Status, text: &str) {
     let (_, writer) = stream.into_split();
     let mut w = ControlWriter::new(writer);
-    let _ = tokio::time::timeout(Duration::from_secs(5), w.send_direct(Status::ServiceUnavailable, text)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), w.send_direct(status, text)).await;
 }
 
 /// How reading the next control line ended.

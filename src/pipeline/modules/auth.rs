@@ -7,52 +7,90 @@
 //! - CMD `Login` (FTP `PASS`): checks the password; `LoggedIn` or `LoginFailed`.
 //!
 //! An unknown user and a wrong password get the same reply after the same work.
+//! Failures count against the client's address in the [`LoginThrottle`]: past
+//! `delay_after` the failure reply waits (1 s, 2 s, 4 s …), at `ban_after` the
+//! address is banned and its logins get `LoginBanned` (FTP 421 and close, HTTP
+//! 429) without a password check, for both protocols alike.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::auth::{ANONYMOUS_NAMES, Credentials, UserDb};
+use crate::auth::{ANONYMOUS_NAMES, Credentials, LoginThrottle, Penalty, UserDb};
 use crate::command::{CommandRecord, Protocol, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::{Handler, HandlerResult};
 use crate::response::Status;
 
-/// Marks a command whose credentials were checked, for the log phase.
+/// How a login attempt ended, noted on the command for the log phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginAttempt {
-    /// Whether the credentials were accepted.
-    pub success: bool,
+pub enum LoginAttempt {
+    /// The credentials were accepted.
+    Success,
+    /// They were not.
+    Failure,
+    /// The address is banned; nothing was checked.
+    Banned,
+}
+
+impl LoginAttempt {
+    /// The `result` label of `dualgate_logins_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            LoginAttempt::Success => "success",
+            LoginAttempt::Failure => "failure",
+            LoginAttempt::Banned => "banned",
+        }
+    }
+
+    /// The failure status to answer with, if it failed.
+    fn failure_status(self) -> Option<Status> {
+        match self {
+            LoginAttempt::Success => None,
+            LoginAttempt::Failure => Some(Status::LoginFailed),
+            LoginAttempt::Banned => Some(Status::LoginBanned),
+        }
+    }
 }
 
 /// The auth module.
 #[derive(Debug)]
 pub struct Auth {
     users: Arc<UserDb>,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl Auth {
-    /// The module over a user database.
-    pub fn new(users: Arc<UserDb>) -> Self {
-        Auth { users }
+    /// The module over a user database and the login throttle.
+    pub fn new(users: Arc<UserDb>, throttle: Arc<LoginThrottle>) -> Self {
+        Auth { users, throttle }
     }
 
-    async fn login(&self, cmd: &mut CommandRecord<'_>, creds: &Credentials) -> bool {
-        let user = self.users.verify(creds).await;
-        cmd.notes.insert(LoginAttempt {
-            success: user.is_some(),
-        });
-        match user {
-            Some(u) => {
-                cmd.session.user = Some(u);
-                cmd.session.cwd = VirtualPath::root();
-                true
+    async fn login(&self, cmd: &mut CommandRecord<'_>, creds: &Credentials) -> LoginAttempt {
+        let peer = cmd.session.peer.ip();
+        let attempt = if self.throttle.banned(peer).is_some() {
+            LoginAttempt::Banned
+        } else if let Some(user) = self.users.verify(creds).await {
+            self.throttle.success(peer);
+            cmd.session.user = Some(user);
+            cmd.session.cwd = VirtualPath::root();
+            LoginAttempt::Success
+        } else {
+            match self.throttle.failure(peer) {
+                Penalty::Banned => {
+                    tracing::warn!(session = cmd.session.id, %peer, user = %creds.user, "login failed; too many failures, address banned");
+                    LoginAttempt::Banned
+                }
+                Penalty::Delay(delay) => {
+                    tracing::info!(session = cmd.session.id, %peer, user = %creds.user, delay_ms = delay.as_millis() as u64, "login failed");
+                    // Held back, not refused: the guesser's next try waits too.
+                    tokio::time::sleep(delay).await;
+                    LoginAttempt::Failure
+                }
             }
-            None => {
-                tracing::info!(session = cmd.session.id, peer = %cmd.session.peer, user = %creds.user, "login failed");
-                false
-            }
-        }
+        };
+        cmd.notes.insert(attempt);
+        attempt
     }
 
     async fn pre_cmd(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
@@ -61,10 +99,9 @@ impl Auth {
         }
         if cmd.protocol == Protocol::Http {
             if let Some(creds) = cmd.args.credentials.take() {
-                return if self.login(cmd, &creds).await {
-                    HandlerResult::Declined
-                } else {
-                    cmd.fail(Status::LoginFailed, "")
+                return match self.login(cmd, &creds).await.failure_status() {
+                    None => HandlerResult::Declined,
+                    Some(status) => cmd.fail(status, ""),
                 };
             }
             if let Some(anon) = self.users.anonymous() {
@@ -98,12 +135,15 @@ impl Auth {
             user,
             password: creds.password,
         };
-        if self.login(cmd, &creds).await {
-            cmd.responses.add(Status::LoggedIn, "");
-            HandlerResult::Handled
-        } else {
-            cmd.session.logout();
-            cmd.fail(Status::LoginFailed, "")
+        match self.login(cmd, &creds).await.failure_status() {
+            None => {
+                cmd.responses.add(Status::LoggedIn, "");
+                HandlerResult::Handled
+            }
+            Some(status) => {
+                cmd.session.logout();
+                cmd.fail(status, "")
+            }
         }
     }
 }

@@ -60,8 +60,7 @@ impl Handler for LogCommand {
                 .increment(t.bytes);
         }
         if let Some(login) = cmd.notes.get::<LoginAttempt>() {
-            let result = if login.success { "success" } else { "failure" };
-            metrics::counter!(m::LOGINS_TOTAL, "protocol" => protocol, "result" => result).increment(1);
+            metrics::counter!(m::LOGINS_TOTAL, "protocol" => protocol, "result" => login.label()).increment(1);
         }
         tracing::info!(
             target: "dualgate::access",

@@ -22,7 +22,7 @@ pub mod site;
 
 use std::sync::Arc;
 
-use crate::auth::UserDb;
+use crate::auth::{LoginThrottle, UserDb};
 use crate::command::Verb;
 use crate::pipeline::{Handler, Phase, Registration, VerbMatch};
 use crate::storage::Storage;
@@ -73,9 +73,9 @@ impl Table {
 }
 
 /// The shared modules' rows.
-pub fn core_table(storage: Arc<dyn Storage>, users: Arc<UserDb>) -> Table {
+pub fn core_table(storage: Arc<dyn Storage>, users: Arc<UserDb>, throttle: Arc<LoginThrottle>) -> Table {
     let mut t = Table::default();
-    let auth = Arc::new(auth::Auth::new(users));
+    let auth = Arc::new(auth::Auth::new(users, throttle));
     t.row(
         "auth",
         Phase::PreCmd,

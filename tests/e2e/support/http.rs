@@ -106,14 +106,35 @@ impl RawResponse {
 /// Sends one HTTP/1.1 request with `target` exactly as given (no normalisation)
 /// and `Connection: close`, and reads the whole response.
 pub async fn raw_http(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> RawResponse {
+    raw_http_from(None, addr, method, target, headers).await
+}
+
+/// [`raw_http`] from the local address `local` (e.g. 127.0.0.2, a client of its own).
+pub async fn raw_http_from(
+    local: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> RawResponse {
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    let mut stream = within("HTTP connect", STEP, TcpStream::connect(addr))
-        .await
-        .expect("HTTP connect");
+    let connect = async {
+        let Some(ip) = local else {
+            return TcpStream::connect(addr).await;
+        };
+        let socket = if ip.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(ip, 0))?;
+        socket.connect(addr).await
+    };
+    let mut stream = within("HTTP connect", STEP, connect).await.expect("HTTP connect");
     within("HTTP send", STEP, stream.write_all(req.as_bytes()))
         .await
         .expect("HTTP send");
