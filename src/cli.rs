@@ -37,7 +37,7 @@ pub enum Command {
 }
 
 /// Options of `serve`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Config file (default: the embedded default config).
     #[arg(short, long, env = "DUALGATE_CONFIG")]

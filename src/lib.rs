@@ -12,7 +12,8 @@
 //! | [`channel`] | the data channel: FTP data connection or HTTP body |
 //! | [`storage`] | the back-end trait and the local-disk back-end |
 //! | [`path`] | typed virtual paths confined to the user's root |
-//! | [`auth`], [`session`] | users, permissions, password checks; per-connection state |
+//! | [`auth`], [`session`] | users, permissions, password checks, login throttling; per-connection state |
+//! | [`tls`] | certificates (reloadable) and rustls server configs for FTPS and HTTPS |
 //! | [`config`], [`cli`], [`server`], [`admin`], [`metrics`], [`telemetry`], [`shutdown`] | running it |
 //!
 //! The protocol codecs live in the sans-IO crates `proto_ftp` and `proto_http`.
@@ -38,3 +39,4 @@ pub mod session;
 pub mod shutdown;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;

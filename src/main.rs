@@ -15,9 +15,12 @@ use dualgate::cli::{Cli, Command, ServeArgs};
 use dualgate::config::{self, Config, ConfigError, StorageConfig};
 
 fn main() -> ExitCode {
+    // One crypto provider for every TLS config in the process (ECOSYSTEM §1.1).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { config } => match config::load(config.as_deref(), std::env::vars()) {
+            Ok(loaded) if !tls_pairs_load(&loaded) => ExitCode::from(2),
             Ok(_) => {
                 println!(
                     "{}: ok",
@@ -47,6 +50,20 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Loads every configured TLS certificate and key, printing why one does not.
+fn tls_pairs_load(config: &Config) -> bool {
+    let ftp = config.ftp.tls.as_ref().map(|t| (&t.cert, &t.key));
+    let http = config.http.tls.as_ref().map(|t| (&t.cert, &t.key));
+    let mut ok = true;
+    for (cert, key) in ftp.into_iter().chain(http) {
+        if let Err(e) = dualgate::tls::load_pair(cert, key) {
+            eprintln!("{e}");
+            ok = false;
+        }
+    }
+    ok
 }
 
 fn hash_password() -> anyhow::Result<()> {
@@ -112,6 +129,12 @@ fn apply_flags(mut config: Config, args: &ServeArgs) -> anyhow::Result<Config> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     dualgate::telemetry::init(args.log_format, args.log_level.as_deref());
+    let reload_args = args.clone();
+    // SIGHUP: the same file, environment and flags as at start-up.
+    let reload: dualgate::server::Reloader = Box::new(move || {
+        let config = config::load(reload_args.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+        apply_flags(config, &reload_args).map_err(|e| format!("{e:#}"))
+    });
     let config = match config::load(args.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(ConfigError::Invalid(problems)) => {
@@ -128,7 +151,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        dualgate::server::run(config, dualgate::shutdown::signal())
+        dualgate::server::run(config, dualgate::shutdown::signal(), reload)
             .await
             .map_err(anyhow::Error::from)
     })

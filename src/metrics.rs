@@ -147,3 +147,9 @@ fn describe() {
     );
     describe_gauge!(BUILD_INFO, "Build information; the value is always 1.");
 }
+
+/// Counts a completed TLS handshake (`protocol` is `ftp` or `http`).
+pub fn tls_handshake(protocol: &'static str, resumed: bool) {
+    let resumed = if resumed { "true" } else { "false" };
+    metrics::counter!(TLS_HANDSHAKES_TOTAL, "protocol" => protocol, "resumed" => resumed).increment(1);
+}

@@ -11,12 +11,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
-use crate::auth::{Account, LoginThrottle, Permissions, User, UserDb};
+use crate::auth::{Account, LoginThrottle, Permissions, User, UserDb, UserStore};
 use crate::config::{Config, StorageConfig};
 use crate::frontend::{ConnectionLimiter, ftp, http};
 use crate::path::VirtualPath;
 use crate::pipeline::{Pipeline, modules};
 use crate::storage::{Storage, StorageError, local::LocalStorage};
+use crate::tls::ReloadableCert;
+
+/// Longest TLS handshake on an FTP control or data connection.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Name of the user created when none is configured.
 pub const GENERATED_USER: &str = "dualgate";
@@ -43,6 +47,9 @@ pub enum StartError {
     /// The metrics recorder could not be installed.
     #[error("cannot install the metrics recorder: {0}")]
     Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    /// A TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// Something else.
     #[error("{0}")]
     Other(String),
@@ -142,8 +149,68 @@ fn random_password() -> String {
         .collect()
 }
 
-/// Runs the gateway until `signal` completes, then drains and returns.
-pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(), StartError> {
+/// Reads the configuration again for a reload (file, environment and flags, as at
+/// start-up); the error is the reason, for the log.
+pub type Reloader = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// On each SIGHUP, reads the configuration again and puts its users and anonymous
+/// settings in force for new logins (other settings need a restart). A config that
+/// does not load leaves the users in force as they were.
+async fn reload_users_on_sighup(
+    reload: Reloader,
+    users: Arc<UserStore>,
+    storage: Arc<dyn Storage>,
+    generated_password: Option<String>,
+    shutdown: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; users will not be reloaded");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            got = hangups.recv() => if got.is_none() { return },
+        }
+        match reload_users(&reload, &users, storage.as_ref(), generated_password.as_deref()).await {
+            Ok(n) => tracing::info!(accounts = n, "SIGHUP: users reloaded"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous users stay in force"),
+        }
+    }
+}
+
+async fn reload_users(
+    reload: &Reloader,
+    users: &UserStore,
+    storage: &dyn Storage,
+    generated_password: Option<&str>,
+) -> Result<usize, String> {
+    let config = reload()?;
+    // The generated account exists only while no user is configured, as at start-up.
+    let generated = generated_password
+        .filter(|_| config.users.is_empty())
+        .map(str::to_owned);
+    let db = {
+        let config = config.clone();
+        // Hashing the generated password is CPU work: keep it off the I/O threads.
+        tokio::task::spawn_blocking(move || user_db(&config, generated.as_deref()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    create_homes(storage, &config).await.map_err(|e| e.to_string())?;
+    let n = db.len();
+    users.replace(db);
+    Ok(n)
+}
+
+/// Runs the gateway until `signal` completes, then drains and returns. SIGHUP
+/// reloads the users through `reload`.
+pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloader) -> Result<(), StartError> {
     let metrics_handle = crate::metrics::install()?;
     let (storage, storage_desc): (Arc<dyn Storage>, String) = match &config.storage {
         StorageConfig::Local { root, inline_metadata } => (
@@ -167,10 +234,13 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
     } else {
         None
     };
-    let users = Arc::new(user_db(&config, generated.as_ref().map(|(p, _)| p.as_str()))?);
+    let users = Arc::new(UserStore::new(user_db(
+        &config,
+        generated.as_ref().map(|(p, _)| p.as_str()),
+    )?));
 
     let throttle = Arc::new(LoginThrottle::new(config.limits.login_failures.policy()));
-    let mut table = modules::core_table(storage.clone(), users, throttle.clone());
+    let mut table = modules::core_table(storage.clone(), users.clone(), throttle.clone());
     table.extend(ftp::commands::table(storage.clone()));
     let pipeline = Arc::new(Pipeline::new(modules::finish(table).0)?);
 
@@ -179,7 +249,35 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
     let limiter = ConnectionLimiter::new(config.limits.max_connections, config.limits.max_connections_per_address);
     let l = &config.limits;
 
+    // TLS: one reloadable certificate per protocol, swapped inside long-lived configs.
+    let mut certs = Vec::new();
+    let ftp_tls = match &config.ftp.tls {
+        Some(t) => {
+            let cert = Arc::new(ReloadableCert::load(&t.cert, &t.key)?);
+            certs.push(cert.clone());
+            Some(Arc::new(ftp::tls::FtpTls {
+                config: crate::tls::server_config(cert, &[])?,
+                require: t.require,
+                data_session_reuse: t.data_session_reuse,
+                handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+            }))
+        }
+        None => None,
+    };
+    let http_tls = match &config.http.tls {
+        Some(t) => {
+            let cert = Arc::new(ReloadableCert::load(&t.cert, &t.key)?);
+            certs.push(cert.clone());
+            Some(crate::tls::server_config(cert, &[b"h2", b"http/1.1"])?)
+        }
+        None => None,
+    };
+
     let ftp_listener = bind("FTP", config.ftp.listen).await?;
+    let implicit_listener = match config.ftp.tls.as_ref().and_then(|t| t.implicit_listen) {
+        Some(addr) => Some(bind("implicit FTPS", addr).await?),
+        None => None,
+    };
     let http_listener = bind("HTTP", config.http.listen).await?;
     let admin_listener = bind("admin", config.admin.listen).await?;
     let addr = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Other(e.to_string()));
@@ -194,6 +292,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             login_timeout: l.login_timeout.0,
             data_timeout: l.data_timeout.0,
             max_command_line: l.max_command_line,
+            tls: ftp_tls,
         }),
         limiter: limiter.clone(),
         throttle,
@@ -208,6 +307,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             realm: config.http.realm.clone(),
         },
         limiter,
+        tls: http_tls,
         shutdown: shutdown.clone(),
     });
     let admin_state = Arc::new(AdminState {
@@ -229,15 +329,36 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
             }
         })
     };
-    let servers = [
-        tokio::spawn(ftp::serve(ftp_listener, ftp_ctx, tracker.clone())),
+    let reloads = tokio::spawn(reload_users_on_sighup(
+        reload,
+        users,
+        admin_state.storage.clone(),
+        generated.as_ref().map(|(p, _)| p.clone()),
+        shutdown.clone(),
+    ));
+    let implicit_addr = implicit_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let mut servers = vec![
+        reloads,
+        tokio::spawn(crate::tls::watch(certs, crate::tls::WATCH_INTERVAL, shutdown.clone())),
+    ];
+    if let Some(listener) = implicit_listener {
+        servers.push(tokio::spawn(ftp::serve(
+            listener,
+            ftp_ctx.clone(),
+            tracker.clone(),
+            true,
+        )));
+    }
+    servers.extend([
+        tokio::spawn(ftp::serve(ftp_listener, ftp_ctx, tracker.clone(), false)),
         tokio::spawn(http::serve(http_listener, http_ctx, tracker.clone())),
         tokio::spawn(admin::serve(admin_listener, admin_state.clone(), shutdown.clone())),
-    ];
+    ]);
     admin_state.ready.store(true, Ordering::Release);
     print_startup(
         &config,
         ftp_addr,
+        implicit_addr,
         http_addr,
         admin_addr,
         &storage_desc,
@@ -268,18 +389,27 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(),
 fn print_startup(
     config: &Config,
     ftp: SocketAddr,
+    implicit: Option<SocketAddr>,
     http: SocketAddr,
     admin: SocketAddr,
     storage: &str,
     generated: Option<&(String, bool)>,
 ) {
     let p = &config.ftp.passive_ports;
+    let explicit = if config.ftp.tls.is_some() { ", AUTH TLS" } else { "" };
+    let scheme = if config.http.tls.is_some() { "https" } else { "http" };
     let mut block = format!(
-        "dualgate {} ready\n  ftp     ftp://{ftp}  (passive ports {}-{})\n  http    http://{http}/\n  admin   http://{admin}/metrics\n  storage {storage}\n",
+        "dualgate {} ready\n  ftp     ftp://{ftp}  (passive ports {}-{}{explicit})\n",
         env!("CARGO_PKG_VERSION"),
         p.low,
         p.high
     );
+    if let Some(addr) = implicit {
+        block.push_str(&format!("  ftps    ftps://{addr}  (implicit TLS)\n"));
+    }
+    block.push_str(&format!(
+        "  http    {scheme}://{http}/\n  admin   http://{admin}/metrics\n  storage {storage}\n"
+    ));
     match generated {
         Some((pw, true)) => block.push_str(&format!(
             "  login   user \"{GENERATED_USER}\" password \"{pw}\"  (generated, shown once; set DUALGATE_PASSWORD or configure users)\n"

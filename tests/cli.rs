@@ -174,3 +174,51 @@ fn configured_homes_are_created_at_startup() {
     assert!(root.join("homes/al").is_dir());
     assert!(root.join("pub").is_dir());
 }
+
+#[test]
+fn a_tls_pair_that_does_not_load_is_reported_by_check_config_and_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::fs::write(
+        &cert,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(&key, "").unwrap();
+    let path = write_config(
+        &dir,
+        &format!(
+            "http:\n  tls: {{ cert: \"{}\", key: \"{}\" }}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let out = dualgate(&["check-config", "-c", &path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&cert.display().to_string()), "names the file: {err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_dualgate"))
+        .args([
+            "serve",
+            "-c",
+            &path,
+            "--ftp-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--admin-listen", "127.0.0.1:0"])
+        .arg("--root")
+        .arg(dir.path().join("data"))
+        .env("DUALGATE_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("TLS") && err.contains(&cert.display().to_string()),
+        "{err}"
+    );
+}

@@ -20,8 +20,8 @@ mod credentials;
 pub mod throttle;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 
@@ -113,6 +113,30 @@ pub struct UserDb {
     hash_checks: AtomicU64,
 }
 
+/// The user database in force, replaced whole when the configuration is reloaded
+/// (SIGHUP). A replacement starts with an empty verification cache; sessions
+/// logged in before it keep their user until they log out.
+#[derive(Debug)]
+pub struct UserStore(RwLock<Arc<UserDb>>);
+
+impl UserStore {
+    /// A store holding `db`.
+    pub fn new(db: UserDb) -> Self {
+        UserStore(RwLock::new(Arc::new(db)))
+    }
+
+    /// The database in force now.
+    pub fn current(&self) -> Arc<UserDb> {
+        // A poisoned lock still holds a complete Arc: replacing it cannot half-fail.
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Puts `db` in force for every login from now on.
+    pub fn replace(&self, db: UserDb) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(db);
+    }
+}
+
 /// Names that log in anonymously over FTP when anonymous access is enabled.
 pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 
@@ -133,6 +157,16 @@ impl UserDb {
     /// How many argon2 checks have run (logins the cache did not answer).
     pub fn hash_checks(&self) -> u64 {
         self.hash_checks.load(Ordering::Relaxed)
+    }
+
+    /// How many accounts there are (the generated one included).
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// True when there are no accounts.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
     }
 
     /// The anonymous user, if enabled.

@@ -257,12 +257,6 @@ impl Config {
         if self.http.max_header_bytes < 1024 {
             problem("http.max_header_bytes", "must be at least 1024");
         }
-        if self.ftp.tls.is_some() || self.http.tls.is_some() {
-            problem(
-                "tls",
-                "TLS is not available in this build yet (explicit/implicit FTPS and HTTPS are planned); remove the tls settings",
-            );
-        }
         if !matches!(self.storage, super::StorageConfig::Local { .. }) {
             problem(
                 "storage.kind",

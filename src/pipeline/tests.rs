@@ -382,7 +382,7 @@ fn the_shipped_table_has_no_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn crate::storage::Storage> =
         Arc::new(crate::storage::local::LocalStorage::open(dir.path()).unwrap());
-    let users = Arc::new(crate::auth::UserDb::new(Vec::new(), None));
+    let users = Arc::new(crate::auth::UserStore::new(crate::auth::UserDb::new(Vec::new(), None)));
     let throttle = Arc::new(crate::auth::LoginThrottle::new(
         crate::config::LoginFailures::default().policy(),
     ));

@@ -553,3 +553,113 @@ async fn ipv6_control_and_data_connections() {
     assert_eq!(c.reply().await.0, 226);
     assert_eq!(std::fs::read(gw.disk("up6.txt")).unwrap(), b"uploaded over IPv6");
 }
+
+#[tokio::test]
+async fn codes_left_open_by_the_rfcs_and_status_of_a_path() {
+    let gw = Gateway::start_default().await;
+    std::fs::write(gw.disk("f.txt"), b"12345").unwrap();
+    std::fs::create_dir(gw.disk("dir")).unwrap();
+    let mut c = gw.raw_login().await;
+    // Refused before any data connection is needed.
+    c.expect("MLSD f.txt", 501).await;
+    c.expect("SIZE dir", 550).await;
+    c.expect("STRU R", 504).await;
+    c.expect("OPTS MLST type;size;", 200).await;
+    // LIST of a missing path: 450 or 550 (the contract allows either).
+    c.pasv().await;
+    let (code, text) = c.cmd("LIST missing-dir").await;
+    assert!(code == 450 || code == 550, "LIST of a missing path: {code} {text:?}");
+    // HOST is only allowed before USER (RFC 7151).
+    c.expect("HOST localhost", 503).await;
+    // STAT of a path answers over the control connection, multi-line.
+    let text = c.expect("STAT f.txt", 213).await;
+    assert!(text.starts_with("213-"), "STAT f.txt is multi-line: {text:?}");
+    assert!(
+        text.contains("f.txt") && text.contains(" 5 "),
+        "STAT f.txt lists the file: {text:?}"
+    );
+    c.expect("STAT missing.txt", 550).await;
+}
+
+#[tokio::test]
+async fn transfer_commands_without_a_data_connection_get_425() {
+    let gw = Gateway::start_default().await;
+    std::fs::write(gw.disk("f.txt"), b"12345").unwrap();
+    let mut c = gw.raw_login().await;
+    for line in ["RETR f.txt", "LIST", "NLST", "MLSD", "STOR new.txt"] {
+        c.expect(line, 425).await;
+    }
+    assert!(
+        !gw.disk("new.txt").exists(),
+        "STOR without a data connection created the file"
+    );
+    // An active connection that cannot be made: 425 too, and the session lives.
+    let closed_port = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    c.expect(
+        &format!("PORT 127,0,0,1,{},{}", closed_port / 256, closed_port % 256),
+        200,
+    )
+    .await;
+    let (code, text) = within("RETR over a refused active connection", STEP, async {
+        let (code, text) = c.cmd("RETR f.txt").await;
+        // Some servers say 150 before connecting; the failure then follows.
+        if code == 150 { c.reply().await } else { (code, text) }
+    })
+    .await;
+    assert_eq!(code, 425, "{text:?}");
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn rnto_must_follow_rnfr_at_once() {
+    let gw = Gateway::start_default().await;
+    std::fs::write(gw.disk("a.txt"), b"a").unwrap();
+    let mut c = gw.raw_login().await;
+    c.expect("RNFR a.txt", 350).await;
+    c.expect("NOOP", 200).await;
+    c.expect("RNTO b.txt", 503).await;
+    assert!(gw.disk("a.txt").exists() && !gw.disk("b.txt").exists());
+    c.expect("RNFR a.txt", 350).await;
+    c.expect("RNTO b.txt", 250).await;
+    assert!(gw.disk("b.txt").exists());
+}
+
+#[tokio::test]
+async fn commands_before_login_do_not_extend_the_login_timeout() {
+    let gw = Gateway::start(GatewayOptions::with_config(
+        "limits: { login_timeout: 2s, idle_timeout: 60s }\n",
+    ))
+    .await;
+    let mut c = gw.raw_ftp().await;
+    let t0 = Instant::now();
+    let closed = within("the login timeout despite NOOPs", Duration::from_secs(6), async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            c.send("NOOP").await;
+            let (code, _) = c.reply().await;
+            if code == 421 {
+                return t0.elapsed();
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed >= Duration::from_millis(1500) && closed < Duration::from_millis(3500),
+        "421 after {closed:?} with a 2 s login timeout"
+    );
+    c.expect_closed().await;
+}
+
+#[tokio::test]
+async fn pasv_advertises_the_public_address() {
+    let gw = Gateway::start(GatewayOptions::with_config("ftp: { public_address: 203.0.113.7 }\n")).await;
+    let mut c = gw.raw_login().await;
+    let addr = c.pasv().await;
+    assert_eq!(addr.ip().to_string(), "203.0.113.7", "PASV behind NAT");
+    assert!(gw.passive_ports.contains(&addr.port()));
+    // EPSV carries no address; the client reuses the control connection's.
+    assert!(gw.passive_ports.contains(&c.epsv_port().await));
+}

@@ -493,3 +493,50 @@ async fn listings_of_ten_thousand_entries_are_complete_in_every_format() {
         assert_eq!(names.len(), 10_000, "{cmd}: every name once");
     }
 }
+
+#[tokio::test]
+async fn an_interrupted_upload_to_a_new_name_leaves_nothing() {
+    let gw = Gateway::start_default().await;
+    let mut c = gw.raw_login().await;
+    let mut data = c.start_transfer("STOR fresh.bin").await;
+    within("half an upload", STEP, data.write_all(&random_bytes(256 * 1024)))
+        .await
+        .unwrap();
+    data.set_zero_linger().unwrap();
+    drop(data);
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 426, "{text:?}");
+    assert!(!gw.disk("fresh.bin").exists(), "a cut-off upload became visible");
+    assert!(upload_temp_files(&gw.root).is_empty(), "temporary files left behind");
+    c.expect("SIZE fresh.bin", 550).await;
+}
+
+#[tokio::test]
+async fn abor_while_the_server_waits_for_the_passive_connection() {
+    let gw = Gateway::start(crate::support::GatewayOptions::with_config(
+        "limits: { data_timeout: 30s }\n",
+    ))
+    .await;
+    std::fs::write(gw.disk("f.txt"), b"data").unwrap();
+    let mut c = gw.raw_login().await;
+    c.pasv().await;
+    c.send("RETR f.txt").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.send("ABOR").await;
+    // Long before the 30 s data timeout: the transfer command fails (425 or 426,
+    // after a 150 if one was sent), then ABOR answers 226.
+    let codes = within("replies to ABOR while waiting", Duration::from_secs(5), async {
+        let mut codes = Vec::new();
+        loop {
+            let (code, _) = c.reply().await;
+            codes.push(code);
+            if code == 226 || codes.len() > 3 {
+                return codes;
+            }
+        }
+    })
+    .await;
+    let failed = codes.iter().filter(|&&code| code == 425 || code == 426).count();
+    assert!(failed == 1 && codes.last() == Some(&226), "replies {codes:?}");
+    c.expect("NOOP", 200).await;
+}

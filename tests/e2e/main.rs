@@ -13,6 +13,10 @@
 //!   interrupted uploads, foreign data connections, confinement).
 //! - [`http_api`]: the HTTP API (auth, PUT/GET/HEAD/DELETE, conditionals, ranges,
 //!   listings, path escapes, unknown methods).
+//! - [`ftps`]: explicit and implicit FTPS, data-connection session resumption,
+//!   HTTPS with ALPN, certificate reload.
+//! - [`security`]: one policy on both protocols: login throttling, homes,
+//!   permissions, anonymous access, users reloaded on SIGHUP.
 //! - [`cross_protocol`]: the same files and listings through both protocols.
 //! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
 //!
@@ -26,5 +30,6 @@ mod big_transfer;
 mod cross_protocol;
 mod ftp_session;
 mod ftp_transfer;
+mod ftps;
 mod http_api;
 mod security;

@@ -132,3 +132,169 @@ async fn http_failures_count_towards_the_same_ban_as_ftp() {
     assert_eq!(ftp.greeting.0, 421, "{:?}", ftp.greeting);
     ftp.expect_closed().await;
 }
+
+/// An argon2id hash made by `dualgate hash-password`, as an operator would.
+fn hash_password(password: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dualgate"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn homes_and_permissions_hold_on_both_protocols() {
+    let config = format!(
+        "users:\n  - {{ name: alice, password_hash: \"{}\", home: /alice }}\n  - {{ name: reader, password_hash: \"{}\", home: /shared, permissions: [read] }}\nanonymous: {{ enabled: true, home: /pub }}\n",
+        hash_password("alice-pw"),
+        hash_password("reader-pw")
+    );
+    let gw = Gateway::start(GatewayOptions::with_config(&config)).await;
+    std::fs::write(gw.disk("top.txt"), b"top secret").unwrap();
+    std::fs::write(gw.disk("alice/a.txt"), b"alice's").unwrap();
+    std::fs::write(gw.disk("shared/s.txt"), b"shared").unwrap();
+    std::fs::write(gw.disk("pub/p.txt"), b"public").unwrap();
+
+    // alice's home is her root: "/" is /alice, and nothing above it can be named.
+    let mut alice = gw.raw_ftp().await;
+    alice.login("alice", "alice-pw").await;
+    assert!(alice.expect("PWD", 257).await.starts_with("257 \"/\" "));
+    alice.expect("CDUP", 250).await;
+    assert!(alice.expect("PWD", 257).await.starts_with("257 \"/\""));
+    for line in [
+        "SIZE ../top.txt",
+        "SIZE /top.txt",
+        "SIZE ../../top.txt",
+        "SIZE ../shared/s.txt",
+    ] {
+        alice.expect(line, 550).await;
+    }
+    assert_eq!(alice.expect("SIZE a.txt", 213).await, "213 7");
+    let http = |method: &str, path: &str, who: Option<(&str, &str)>| {
+        let auth = who.map(|(u, p)| basic(u, p));
+        let (addr, method, path) = (gw.http_addr, method.to_owned(), path.to_owned());
+        async move {
+            let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+            raw_http_from(None, addr, &method, &path, &headers).await.status
+        }
+    };
+    let alice_creds = Some(("alice", "alice-pw"));
+    assert_eq!(http("GET", "/a.txt", alice_creds).await, 200);
+    for path in ["/top.txt", "/../top.txt", "/%2e%2e/top.txt", "/..%2ftop.txt"] {
+        let status = http("GET", path, alice_creds).await;
+        assert!(status == 404 || status == 400, "alice GET {path}: {status}");
+    }
+    assert_eq!(http("PUT", "/new.txt", alice_creds).await, 201);
+    assert!(gw.disk("alice/new.txt").exists() && !gw.disk("new.txt").exists());
+
+    // reader may read, and nothing else: FTP 550, HTTP 403, and nothing changes.
+    let mut reader = gw.raw_ftp().await;
+    reader.login("reader", "reader-pw").await;
+    assert_eq!(reader.expect("SIZE s.txt", 213).await, "213 6");
+    for line in ["DELE s.txt", "MKD d", "RNFR s.txt", "SITE CHMOD 600 s.txt"] {
+        reader.expect(line, 550).await;
+    }
+    reader.pasv().await;
+    reader.expect("STOR w.txt", 550).await;
+    let reader_creds = Some(("reader", "reader-pw"));
+    assert_eq!(http("GET", "/s.txt", reader_creds).await, 200);
+    for (method, path) in [("PUT", "/w.txt"), ("DELETE", "/s.txt"), ("MKCOL", "/d")] {
+        assert_eq!(http(method, path, reader_creds).await, 403, "reader {method} {path}");
+    }
+    assert!(gw.disk("shared/s.txt").exists() && !gw.disk("shared/w.txt").exists() && !gw.disk("shared/d").exists());
+
+    // Anonymous: /pub read-only on both protocols.
+    let mut anon = gw.raw_ftp().await;
+    anon.expect("USER anonymous", 331).await;
+    anon.expect("PASS guest@example.com", 230).await;
+    assert_eq!(anon.expect("SIZE p.txt", 213).await, "213 6");
+    anon.expect("SIZE ../top.txt", 550).await;
+    anon.expect("DELE p.txt", 550).await;
+    anon.expect("MKD d", 550).await;
+    assert_eq!(http("GET", "/p.txt", None).await, 200);
+    assert_eq!(http("PUT", "/w.txt", None).await, 403);
+    assert_eq!(http("DELETE", "/p.txt", None).await, 403);
+    assert!(gw.disk("pub/p.txt").exists() && !gw.disk("pub/w.txt").exists());
+}
+
+fn users_yaml(users: &[(&str, &str)]) -> String {
+    let mut yaml = String::from("users:\n");
+    for (name, password) in users {
+        yaml.push_str(&format!(
+            "  - {{ name: {name}, password_hash: \"{}\" }}\n",
+            hash_password(password)
+        ));
+    }
+    yaml
+}
+
+/// Polls until `user` can (or cannot) log in over FTP, at most 5 s.
+async fn wait_login(gw: &Gateway, user: &str, password: &str, works: bool) {
+    within(&format!("{user} login works={works}"), Duration::from_secs(5), async {
+        loop {
+            let mut c = gw.raw_ftp().await;
+            c.expect(&format!("USER {user}"), 331).await;
+            let ok = c.cmd(&format!("PASS {password}")).await.0 == 230;
+            if ok == works {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sighup_reloads_users_and_a_bad_config_keeps_the_old_ones() {
+    // Generous throttling: this test fails logins on purpose.
+    let limits = "limits: { login_failures: { delay_after: 100, ban_after: 0 } }\n";
+    let gw = Gateway::start(GatewayOptions::with_config(&format!(
+        "{limits}{}",
+        users_yaml(&[("alice", "alice-pw")])
+    )))
+    .await;
+    let mut session = gw.raw_ftp().await;
+    session.login("alice", "alice-pw").await;
+
+    // bob replaces alice; new logins see it, alice's open session goes on.
+    std::fs::write(
+        gw.config_path(),
+        format!("{limits}{}", users_yaml(&[("bob", "bob-pw")])),
+    )
+    .unwrap();
+    gw.sighup();
+    wait_login(&gw, "bob", "bob-pw", true).await;
+    wait_login(&gw, "alice", "alice-pw", false).await;
+    session.expect("PWD", 257).await;
+    let http = raw_http_from(
+        None,
+        gw.http_addr,
+        "GET",
+        "/",
+        &[("Authorization", &basic("bob", "bob-pw"))],
+    )
+    .await;
+    assert_eq!(http.status, 200, "bob over HTTP after the reload");
+
+    // A config with an error is refused as a whole: bob stays, the server lives.
+    std::fs::write(
+        gw.config_path(),
+        "users: [ { name: carol, password_hash: not-a-hash } ]\n",
+    )
+    .unwrap();
+    gw.sighup();
+    within("the failed reload's log line", Duration::from_secs(5), async {
+        while !gw.log().contains("reload failed") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    wait_login(&gw, "bob", "bob-pw", true).await;
+    session.expect("NOOP", 200).await;
+}

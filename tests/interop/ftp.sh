@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # FTP interoperability: the real dualgate binary against real clients — curl, lftp
 # (mirror up and down), wget, Python's ftplib and rclone's :ftp: back-end — with
-# every transferred file compared by SHA-256. Loopback only; every client call has
-# a time limit. Installs missing clients from Debian when run as root.
+# every transferred file compared by SHA-256; then FTPS (explicit with curl
+# --ssl-reqd, lftp ftp:ssl-force, ftplib.FTP_TLS and rclone; implicit with curl)
+# and HTTPS with curl against a second gateway with a certificate made by openssl.
+# Loopback only; every client call has a time limit. Installs missing clients from
+# Debian when run as root.
 #
 # Usage: tests/interop/ftp.sh [path/to/dualgate]   (default: target/debug/dualgate, built if missing)
 # Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
@@ -13,20 +16,24 @@ BIN=${1:-target/debug/dualgate}
 LIMIT=${INTEROP_TIMEOUT:-120}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need lftp || ! need rclone || ! need wget || ! need curl; then
+if ! need lftp || ! need rclone || ! need wget || ! need curl || ! need openssl; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
-    echo "== installing FTP clients (lftp rclone wget curl)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lftp rclone wget curl >/dev/null
+    echo "== installing FTP clients (lftp rclone wget curl openssl)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lftp rclone wget curl openssl >/dev/null
   fi
 fi
-for tool in lftp rclone wget curl python3; do
+for tool in lftp rclone wget curl python3 openssl; do
   need "$tool" || { echo "missing client: $tool (install it, or run as root to let this script install it)"; echo "0 passed, 1 failed"; exit 1; }
 done
 [ -x "$BIN" ] || cargo build --quiet --bin dualgate || exit 1
 
 WORK=$(mktemp -d)
 SERVER_PID=
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+TLS_PID=
+cleanup() {
+  for pid in $SERVER_PID $TLS_PID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 PASSED=0
@@ -160,7 +167,66 @@ check "rclone: sync down" rclone sync --contimeout 10s --timeout 30s :ftp:rclone
 check "rclone: synced tree is identical" same_tree "$SRC" "$WORK/rclone-down"
 check "rclone: sync up deletes what the source lacks" bash -c "cp -r '$SRC' '$WORK/less' && rm '$WORK/less/small.txt' && rclone sync '$WORK/less' :ftp:rclone && test ! -e '$ROOT/rclone/small.txt' && test -e '$ROOT/rclone/empty.txt'"
 
+# --- TLS: FTPS (explicit and implicit) and HTTPS -----------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+CA=$WORK/tls.crt
+cat >"$WORK/tls.yaml" <<YAML
+ftp:
+  tls: { cert: "$WORK/tls.crt", key: "$WORK/tls.key", implicit_listen: "127.0.0.1:0" }
+http:
+  tls: { cert: "$WORK/tls.crt", key: "$WORK/tls.key" }
+YAML
+TLS_ROOT=$WORK/tls-root
+DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve -c "$WORK/tls.yaml" --ftp-listen 127.0.0.1:0 \
+  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$TLS_ROOT" --passive-ports 46000-46999 \
+  >"$WORK/tls.out" 2>"$WORK/tls.err" &
+TLS_PID=$!
+for _ in $(seq 100); do grep -q '^  admin' "$WORK/tls.out" 2>/dev/null && break; sleep 0.1; done
+TFTP=$(sed -n 's#^  ftp *ftp://\([0-9.:]*\).*#\1#p' "$WORK/tls.out")
+TFTPS=$(sed -n 's#^  ftps *ftps://\([0-9.:]*\).*#\1#p' "$WORK/tls.out")
+THTTPS=$(sed -n 's#^  http *https://\([0-9.:]*\)/.*#\1#p' "$WORK/tls.out")
+echo "== dualgate with TLS at $TFTP (explicit), $TFTPS (implicit), https://$THTTPS"
+FIVE="$SRC/sub dir/five-mib.bin"
+check "curl: explicit FTPS (--ssl-reqd) upload and download" bash -c "curl -sS --ssl-reqd --cacert '$CA' -T '$FIVE' 'ftp://$USER:$PASSWORD@$TFTP/tls/five.bin' --ftp-create-dirs && curl -sS --ssl-reqd --cacert '$CA' 'ftp://$USER:$PASSWORD@$TFTP/tls/five.bin' -o '$WORK/t1' && cmp '$WORK/t1' '$FIVE' && cmp '$TLS_ROOT/tls/five.bin' '$FIVE'"
+check "curl: implicit FTPS (ftps://) download" bash -c "curl -sS --cacert '$CA' 'ftps://$USER:$PASSWORD@$TFTPS/tls/five.bin' -o '$WORK/t2' && cmp '$WORK/t2' '$FIVE'"
+LFTP_TLS="set cmd:fail-exit true; set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file $CA; set net:max-retries 1; set net:timeout 20"
+check "lftp: ftp:ssl-force mirror up and down" bash -c "lftp -u '$USER,$PASSWORD' -p '${TFTP##*:}' -e \"$LFTP_TLS; mirror -R '$SRC' lftp-tls; mirror lftp-tls '$WORK/lftp-tls-down'; quit\" '$HOST' && diff -r '$SRC' '$TLS_ROOT/lftp-tls' && diff -r '$SRC' '$WORK/lftp-tls-down'"
+check "python ftplib.FTP_TLS: PROT P store and retrieve" python3 - "$TFTP" "$USER" "$PASSWORD" "$CA" "$FIVE" <<'PY'
+import ftplib, hashlib, io, ssl, sys
+addr, user, pw, ca, path = sys.argv[1:6]
+host, port = addr.rsplit(":", 1)
+data = open(path, "rb").read()
+f = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=ca))
+f.connect(host, int(port), timeout=20)
+f.login(user, pw)  # AUTH TLS first
+f.prot_p()
+f.storbinary("STOR py-tls.bin", io.BytesIO(data))
+out = io.BytesIO()
+f.retrbinary("RETR py-tls.bin", out.write)
+assert hashlib.sha256(out.getvalue()).digest() == hashlib.sha256(data).digest()
+assert "py-tls.bin" in f.nlst()
+f.quit()
+PY
+check "rclone: explicit TLS copy up and check" bash -c "RCLONE_FTP_PORT='${TFTP##*:}' RCLONE_FTP_EXPLICIT_TLS=true RCLONE_FTP_NO_CHECK_CERTIFICATE=true rclone copy --contimeout 10s --timeout 30s '$SRC' :ftp:rclone-tls && RCLONE_FTP_PORT='${TFTP##*:}' RCLONE_FTP_EXPLICIT_TLS=true RCLONE_FTP_NO_CHECK_CERTIFICATE=true rclone check --download '$SRC' :ftp:rclone-tls"
+check "curl: HTTPS download over HTTP/2 (ALPN)" bash -c "test \"\$(curl -sS --cacert '$CA' --http2 -u '$USER:$PASSWORD' -o '$WORK/t3' -w '%{http_version}' 'https://$THTTPS/tls/five.bin')\" = 2 && cmp '$WORK/t3' '$FIVE'"
+check "curl: HTTPS upload over HTTP/1.1" bash -c "curl -sS --fail --cacert '$CA' --http1.1 -u '$USER:$PASSWORD' -T '$FIVE' 'https://$THTTPS/tls/put.bin' && cmp '$TLS_ROOT/tls/put.bin' '$FIVE'"
+
+# data_session_reuse: require — clients that resume the control session on their
+# data connections (curl/OpenSSL, lftp/GnuTLS) keep working.
+sed 's/implicit_listen: "127.0.0.1:0"/data_session_reuse: require/' "$WORK/tls.yaml" >"$WORK/require.yaml"
+DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve -c "$WORK/require.yaml" --ftp-listen 127.0.0.1:0 \
+  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$TLS_ROOT" --passive-ports 46000-46999 \
+  >"$WORK/require.out" 2>"$WORK/require.err" &
+REQUIRE_PID=$!
+TLS_PID="$TLS_PID $REQUIRE_PID"
+for _ in $(seq 100); do grep -q '^  admin' "$WORK/require.out" 2>/dev/null && break; sleep 0.1; done
+RFTP=$(sed -n 's#^  ftp *ftp://\([0-9.:]*\).*#\1#p' "$WORK/require.out")
+check "curl: data connections resume the TLS session (require)" bash -c "curl -sS --ssl-reqd --cacert '$CA' -T '$FIVE' 'ftp://$USER:$PASSWORD@$RFTP/req/five.bin' --ftp-create-dirs && curl -sS --ssl-reqd --cacert '$CA' 'ftp://$USER:$PASSWORD@$RFTP/req/five.bin' -o '$WORK/t4' && cmp '$WORK/t4' '$FIVE'"
+check "lftp: data connections resume the TLS session (require)" bash -c "lftp -u '$USER,$PASSWORD' -p '${RFTP##*:}' -e \"$LFTP_TLS; mirror -R '$SRC' lftp-req; mirror lftp-req '$WORK/lftp-req-down'; quit\" '$HOST' && diff -r '$SRC' '$WORK/lftp-req-down'"
+
 echo "== server log (warnings and errors)"
-grep -E 'WARN|ERROR' "$WORK/server.err" | tail -n 20 || true
+grep -E 'WARN|ERROR' "$WORK/server.err" "$WORK/tls.err" "$WORK/require.err" | tail -n 20 || true
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use proto_ftp::{Command, EpsvArg, TransferType};
+use proto_ftp::{Command, EpsvArg, ProtLevel, TransferType};
 
 use super::data::{DataMode, FtpData, PassiveListener, check_active_target};
 use crate::channel::Channel;
@@ -19,11 +19,14 @@ use crate::storage::Storage;
 /// Verbs handled here.
 pub const VERBS: &[&str] = &[
     "SYST", "FEAT", "OPTS", "TYPE", "MODE", "STRU", "PASV", "EPSV", "PORT", "EPRT", "REST", "ALLO", "HELP", "ABOR",
-    "HOST", "ACCT", "REIN", "STAT",
+    "HOST", "ACCT", "REIN", "STAT", "AUTH", "PBSZ", "PROT", "CCC",
 ];
 
 /// Most entries `STAT path` lists over the control connection.
 const STAT_MAX_ENTRIES: usize = 10_000;
+
+/// `FEAT` lines added when FTPS is configured (RFC 4217 §6).
+const TLS_FEATURES: &[&str] = &["AUTH TLS", "PBSZ", "PROT"];
 
 /// The `FEAT` lines (RFC 2389): only what is implemented.
 const FEATURES: &[&str] = &[
@@ -60,7 +63,82 @@ pub fn table(storage: Arc<dyn Storage>) -> Table {
     for v in [Verb::PrintDir, Verb::Stat, Verb::Noop, Verb::Logout] {
         t.row("ftp", Phase::Cmd, Some(&v), 0, module.clone());
     }
+    t.row("ftp-tls", Phase::PreCmd, Some(&Verb::User), 0, Arc::new(RequireTls));
     t
+}
+
+/// PRE_CMD of `USER`: with `ftp.tls.require`, no login before `AUTH TLS`
+/// (RFC 4217 §10: a server may insist on protection before the password is sent).
+#[derive(Debug)]
+struct RequireTls;
+
+#[async_trait]
+impl Handler for RequireTls {
+    async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let Channel::Ftp(data) = &cmd.channel else {
+            return HandlerResult::Declined;
+        };
+        let required = data.settings.tls.as_ref().is_some_and(|t| t.require);
+        if required && !cmd.session.tls {
+            return cmd.fail(Status::NotLoggedIn, "TLS required: use AUTH TLS before logging in.");
+        }
+        HandlerResult::Declined
+    }
+}
+
+/// `AUTH`, `PBSZ`, `PROT` and `CCC` (RFC 2228, RFC 4217).
+fn security(cmd: &mut CommandRecord<'_>, raw: &Command) -> HandlerResult {
+    let Channel::Ftp(data) = &mut cmd.channel else {
+        return HandlerResult::Declined;
+    };
+    let Some(tls) = data.settings.tls.clone() else {
+        return cmd.fail(Status::NotImplemented, "TLS is not configured.");
+    };
+    match raw {
+        Command::Auth { mechanism } if !matches!(mechanism.as_str(), "TLS" | "TLS-C" | "SSL") => {
+            ok(cmd, 504, "Only AUTH TLS is supported.")
+        }
+        Command::Auth { .. } if data.tls.is_some() => cmd.fail(Status::BadSequence, "Already using TLS."),
+        Command::Auth { .. } => {
+            // RFC 4217 §4: a new AUTH resets the session as REIN would.
+            cmd.session.logout();
+            data.reset();
+            data.tls = Some(super::tls::SessionTls::new(&tls, false));
+            data.upgrade_requested = true;
+            ok(cmd, 234, "AUTH TLS successful; start the handshake.")
+        }
+        _ if data.tls.is_none() => cmd.fail(Status::BadSequence, "Use AUTH TLS first."),
+        Command::Pbsz { .. } => {
+            if let Some(state) = data.tls.as_mut() {
+                state.pbsz = true;
+            }
+            // RFC 4217 §9: the only buffer size for TLS is 0.
+            ok(cmd, 200, "PBSZ=0")
+        }
+        Command::Prot(level) => {
+            let Some(state) = data.tls.as_mut() else {
+                return HandlerResult::Declined;
+            };
+            if !state.pbsz {
+                return cmd.fail(Status::BadSequence, "PBSZ must come before PROT.");
+            }
+            match level {
+                ProtLevel::Clear => {
+                    state.protect_data = false;
+                    ok(cmd, 200, "Data connections in the clear.")
+                }
+                ProtLevel::Private => {
+                    state.protect_data = true;
+                    ok(cmd, 200, "Data connections protected by TLS.")
+                }
+                // RFC 2228: 536 "Requested PROT level not supported by mechanism."
+                ProtLevel::Safe | ProtLevel::Confidential => ok(cmd, 536, "Only PROT C and PROT P are supported."),
+            }
+        }
+        // RFC 4217 §12.3: the server may refuse to clear the command channel.
+        Command::Ccc => ok(cmd, 534, "CCC is not allowed: the control connection stays protected."),
+        _ => HandlerResult::Declined,
+    }
 }
 
 fn ok(cmd: &mut CommandRecord<'_>, code: u16, text: impl Into<std::borrow::Cow<'static, str>>) -> HandlerResult {
@@ -343,12 +421,19 @@ impl Handler for FtpModule {
         match &raw {
             Command::Syst => ok(cmd, 215, "UNIX Type: L8"),
             Command::Feat => {
+                let tls = matches!(&cmd.channel, Channel::Ftp(d) if d.settings.tls.is_some());
+                let mut lines: Vec<&str> = FEATURES.to_vec();
+                if tls {
+                    lines.extend_from_slice(TLS_FEATURES);
+                    lines.sort_unstable();
+                }
                 let _ = cmd.responses.add_raw(211, "Features:");
-                for f in FEATURES {
-                    cmd.responses.dup(*f);
+                for f in lines {
+                    cmd.responses.dup(f);
                 }
                 ok(cmd, 211, "End")
             }
+            Command::Auth { .. } | Command::Pbsz { .. } | Command::Prot(_) | Command::Ccc => security(cmd, &raw),
             Command::Opts { option, value } => match (option.as_str(), value.as_deref()) {
                 ("UTF8", Some(v)) if v.eq_ignore_ascii_case("ON") => ok(cmd, 200, "UTF8 mode is always on."),
                 ("MLST", _) => ok(cmd, 200, "MLST OPTS type;size;modify;perm;unique;"),

@@ -18,54 +18,24 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use proto_ftp::TransferType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::FtpSettings;
+pub use super::control::ControlWriter;
 use super::progress::{Activity, Progress};
+use super::tls::{DataStream, SessionTls, accept_data};
 use super::zero_copy;
 use crate::auth::{Permission, Permissions};
 use crate::channel::{ReadPlan, TransferError};
 use crate::command::ListFormat;
-use crate::response::{self, Status};
+use crate::response::Status;
 use crate::storage::{EntryKind, ListStream, Metadata, ReadBody, ReadHandle, Upload};
 
 /// Read buffer for uploads and the chunk size for streamed downloads.
 const CHUNK: usize = 256 * 1024;
 /// Listing output is flushed in blocks of about this size.
 const LISTING_FLUSH: usize = 64 * 1024;
-
-/// The write half of the control connection, for direct sends and rendered chains.
-/// Shared (each write takes the lock for a whole reply, so replies never interleave):
-/// the running command sends its `150` while the session loop may answer a `STAT`.
-#[derive(Debug, Clone)]
-pub struct ControlWriter {
-    half: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
-}
-
-impl ControlWriter {
-    /// Wraps the control connection's write half.
-    pub fn new(half: OwnedWriteHalf) -> Self {
-        ControlWriter {
-            half: Arc::new(tokio::sync::Mutex::new(half)),
-        }
-    }
-
-    /// Writes rendered reply bytes.
-    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.half.lock().await.write_all(bytes).await
-    }
-
-    /// A direct send (ProFTPD's `pr_response_send`): the greeting `220`, the
-    /// preliminary `150`, the `213` progress of a running transfer, or the `421`
-    /// before a close. Never used for a command's final reply.
-    pub async fn send_direct(&mut self, status: Status, text: &str) -> io::Result<()> {
-        let mut out = Vec::with_capacity(64);
-        response::ftp::render_direct(status, text, &mut out);
-        self.write(&out).await
-    }
-}
 
 /// How the next data connection is made.
 #[derive(Debug, Default)]
@@ -149,6 +119,10 @@ pub struct FtpData {
     pub local: SocketAddr,
     /// Settings.
     pub settings: Arc<FtpSettings>,
+    /// TLS state once `AUTH TLS` succeeded (or on the implicit listener).
+    pub tls: Option<SessionTls>,
+    /// Set by `AUTH TLS` after its `234`: the session loop upgrades the connection.
+    pub upgrade_requested: bool,
 }
 
 fn transfer_error(status: Status, bytes: u64, e: &io::Error) -> TransferError {
@@ -171,6 +145,8 @@ impl FtpData {
             peer,
             local,
             settings,
+            tls: None,
+            upgrade_requested: false,
         }
     }
 
@@ -230,8 +206,9 @@ impl FtpData {
         Ok(stream)
     }
 
-    /// Opens the data connection and sends the preliminary `150`.
-    async fn open(&mut self, what: &str, activity: Activity, total: Option<u64>) -> Result<TcpStream, TransferError> {
+    /// Opens the data connection and sends the preliminary `150`; under `PROT P`
+    /// the TLS handshake follows the `150` (clients wait for it before starting).
+    async fn open(&mut self, what: &str, activity: Activity, total: Option<u64>) -> Result<DataStream, TransferError> {
         let stream = self.connect().await?;
         self.progress.start(activity, total);
         let mode = match self.transfer_type {
@@ -245,7 +222,15 @@ impl FtpData {
             )
             .await
             .map_err(|e| transfer_error(Status::TransferAborted, 0, &e))?;
-        Ok(stream)
+        match (&self.tls, &self.settings.tls) {
+            (Some(session), Some(tls)) if session.protect_data => {
+                accept_data(stream, session, tls, activity == Activity::Receiving)
+                    .await
+                    .map(|s| DataStream::Tls(Box::new(s)))
+                    .map_err(|e| TransferError::new(Status::NoDataConnection, 0, e.to_string()))
+            }
+            _ => Ok(DataStream::Plain(stream)),
+        }
     }
 
     /// Sends a file: `sendfile` for local files in binary mode, else a stream.
@@ -276,11 +261,11 @@ impl FtpData {
         let mut stream = self.open("file", Activity::Sending, total).await?;
         let timeout = self.settings.data_timeout;
         let progress = self.progress.clone();
-        let sent = match (handle.body, self.transfer_type) {
-            (ReadBody::File(region), TransferType::Image) => {
-                zero_copy::sendfile_all(&stream, &region, timeout, &progress).await
+        let sent = match (handle.body, self.transfer_type, stream.plain()) {
+            (ReadBody::File(region), TransferType::Image, Some(tcp)) => {
+                zero_copy::sendfile_all(tcp, &region, timeout, &progress).await
             }
-            (body, ttype) => {
+            (body, ttype, _) => {
                 let mut sent = 0u64;
                 let mut chunks = body.into_stream(CHUNK);
                 let mut result = Ok(0);
@@ -369,9 +354,10 @@ impl FtpData {
         let timeout = self.settings.data_timeout;
         let progress = self.progress.clone();
         if self.transfer_type == TransferType::Image
+            && let Some(tcp) = stream.plain()
             && let Some(mut sink) = upload.file_sink()
         {
-            return zero_copy::splice_to_file(&stream, &mut sink, timeout, &progress).await;
+            return zero_copy::splice_to_file(tcp, &mut sink, timeout, &progress).await;
         }
         let mut ascii = (self.transfer_type == TransferType::Ascii).then(proto_ftp::ascii::CrlfDecoder::new);
         let mut convert = |b: Bytes| match ascii.as_mut() {
@@ -398,6 +384,9 @@ impl FtpData {
         if let Some(cr) = ascii.as_mut().and_then(proto_ftp::ascii::CrlfDecoder::finish) {
             write_block(upload, Bytes::from(vec![cr]), received).await?;
         }
+        // Under TLS, answer the client's close_notify with ours: clients such as
+        // Python's ftplib wait for it (SSL unwrap) before reading the 226.
+        let _ = finish(stream, timeout).await;
         Ok(received)
     }
 }
@@ -407,7 +396,7 @@ const UPLOAD_BLOCK: usize = 1024 * 1024;
 
 /// Reads into `buf` until it holds a block or the client closes; `Ok(true)` at end-of-file.
 async fn fill(
-    stream: &mut TcpStream,
+    stream: &mut DataStream,
     buf: &mut BytesMut,
     timeout: std::time::Duration,
     received: &mut u64,
@@ -479,14 +468,14 @@ pub fn mlsx_perm(kind: EntryKind, p: Permissions) -> String {
     s
 }
 
-async fn write_timed(stream: &mut TcpStream, bytes: &[u8], timeout: std::time::Duration) -> io::Result<()> {
+async fn write_timed(stream: &mut DataStream, bytes: &[u8], timeout: std::time::Duration) -> io::Result<()> {
     tokio::time::timeout(timeout, stream.write_all(bytes))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data connection stalled"))?
 }
 
 /// Closes the data connection cleanly (FIN after all data): the client's end-of-file.
-async fn finish(mut stream: TcpStream, timeout: std::time::Duration) -> io::Result<()> {
+async fn finish(mut stream: DataStream, timeout: std::time::Duration) -> io::Result<()> {
     tokio::time::timeout(timeout, stream.shutdown())
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data connection stalled"))?

@@ -21,6 +21,9 @@ pub fn lift<'a>(
     session: &'a mut Session,
     data: &'a mut FtpData,
 ) -> CommandRecord<'a> {
+    // RNTO must follow RNFR at once (RFC 959 §4.1.3): any other line in between,
+    // even a malformed one, forgets the pending rename, and RNTO then answers 503.
+    let rename_from = session.rename_from.take();
     let cmd = match parsed {
         Ok(cmd) => cmd,
         Err(e) => {
@@ -43,11 +46,6 @@ pub fn lift<'a>(
     let (verb, requires_login) = verb_of(&cmd);
     let raw = RawCommand::Ftp(cmd.clone());
     let cwd = session.cwd.clone();
-    let rename_from = if matches!(cmd, Command::Rnto { .. }) {
-        session.rename_from.take()
-    } else {
-        None
-    };
     let mut rec = CommandRecord::new(Protocol::Ftp, verb, raw, session, Channel::Ftp(data));
     rec.requires_login = requires_login;
     let resolve = |p: &str| VirtualPath::resolve(&cwd, p);
@@ -167,6 +165,7 @@ fn verb_of(cmd: &Command) -> (Verb, bool) {
         | Command::Auth { .. }
         | Command::Pbsz { .. }
         | Command::Prot(_)
+        | Command::Ccc
         | Command::Host { .. } => (Verb::Protocol(cmd.verb()), false),
         _ => (Verb::Protocol(cmd.verb()), true),
     }

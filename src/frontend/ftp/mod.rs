@@ -6,9 +6,11 @@
 //! beyond the kernel socket: the read buffer is released when empty.
 
 pub mod commands;
+pub mod control;
 pub mod data;
 pub mod lift;
 pub mod progress;
+pub mod tls;
 pub mod zero_copy;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -22,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use self::data::{ControlWriter, FtpData};
+use self::control::{ControlRead, ControlWriter};
+use self::data::FtpData;
 use super::{ConnectionLimiter, Refusal};
 use crate::auth::LoginThrottle;
 use crate::command::Protocol;
@@ -45,6 +48,8 @@ pub struct FtpSettings {
     pub data_timeout: Duration,
     /// Longest accepted command line, in bytes.
     pub max_command_line: usize,
+    /// FTPS, when configured.
+    pub tls: Option<Arc<tls::FtpTls>>,
 }
 
 /// What every FTP session shares.
@@ -62,8 +67,9 @@ pub struct FtpContext {
     pub shutdown: CancellationToken,
 }
 
-/// Accepts control connections until shutdown; each gets its own task.
-pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTracker) {
+/// Accepts control connections until shutdown; each gets its own task. On the
+/// implicit FTPS listener (`implicit`) every connection starts with a TLS handshake.
+pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTracker, implicit: bool) {
     loop {
         let Some((stream, peer)) = super::accept(&listener, &ctx.shutdown, "ftp").await else {
             break;
@@ -92,7 +98,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTra
             }
             metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "ftp").increment(1.0);
             let span = tracing::info_span!("ftp", %peer);
-            if let Err(e) = run_session(stream, peer, &ctx).instrument(span).await {
+            if let Err(e) = run_session(stream, peer, &ctx, implicit).instrument(span).await {
                 tracing::debug!(error = %e, %peer, "ftp session ended with an error");
             }
             metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "ftp").decrement(1.0);
@@ -118,7 +124,7 @@ enum NextLine {
 }
 
 async fn next_line(
-    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    reader: &mut ControlRead,
     buf: &mut BytesMut,
     framer: &mut LineFramer,
     timeout: Duration,
@@ -138,28 +144,13 @@ async fn next_line(
         buf.reserve(512);
         let read = tokio::select! {
             () = shutdown.cancelled() => return Ok(NextLine::Shutdown),
-            r = tokio::time::timeout_at(deadline, read_some(reader, buf)) => r,
+            r = tokio::time::timeout_at(deadline, reader.read_some(buf)) => r,
         };
         match read {
             Err(_) => return Ok(NextLine::TimedOut),
             Ok(Ok(0)) => return Ok(NextLine::Closed),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e),
-        }
-    }
-}
-
-/// Reads what the control connection has into `buf` (cancel-safe). Unlike
-/// `AsyncReadExt::read_buf`, a short read does not mark the socket drained: a read
-/// stops at the TCP urgent mark of the Synch that clients send with `ABOR` although
-/// the command is already queued behind it, and with edge-triggered readiness no
-/// new wake-up would come for those bytes.
-async fn read_some(reader: &tokio::net::tcp::OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
-    loop {
-        reader.readable().await?;
-        match reader.try_read_buf(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            other => return other,
         }
     }
 }
@@ -171,7 +162,7 @@ const MAX_QUEUED_LINES: usize = 16;
 /// connection is gone. Over-long lines are discarded silently here (the framer
 /// skips them); cancel-safe, because bytes read stay in `buf`.
 async fn watch_control(
-    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    reader: &mut ControlRead,
     buf: &mut BytesMut,
     framer: &mut LineFramer,
 ) -> Option<proto_ftp::Line> {
@@ -180,7 +171,7 @@ async fn watch_control(
             return Some(line);
         }
         buf.reserve(512);
-        match read_some(reader, buf).await {
+        match reader.read_some(buf).await {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
@@ -199,25 +190,52 @@ fn is_status_query(line: &proto_ftp::Line) -> bool {
     )
 }
 
-async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> std::io::Result<()> {
+async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, implicit: bool) -> std::io::Result<()> {
     let local = stream.local_addr()?;
     let _ = stream.set_nodelay(true);
     // Telnet "urgent" bytes that clients send with ABOR stay in the stream.
     let _ = rustix::net::sockopt::set_socket_oobinline(&stream, true);
-    let (mut reader, writer) = stream.into_split();
     let mut session = Session::new(Protocol::Ftp, peer, local);
-    let mut data = FtpData::new(ControlWriter::new(writer), peer, local, ctx.settings.clone());
+    let (mut reader, writer, session_tls) = match (implicit, &ctx.settings.tls) {
+        (true, Some(tls)) => {
+            let state = tls::SessionTls::new(tls, true);
+            let stream = match control::handshake(stream, tls, &state).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "implicit FTPS handshake failed");
+                    return Ok(());
+                }
+            };
+            let (r, w) = tokio::io::split(stream);
+            (ControlRead::Tls(r), ControlWriter::new_tls(w), Some(state))
+        }
+        _ => {
+            let (r, w) = stream.into_split();
+            (ControlRead::Plain(r), ControlWriter::new(w), None)
+        }
+    };
+    session.tls = session_tls.is_some();
+    let mut data = FtpData::new(writer, peer, local, ctx.settings.clone());
+    data.tls = session_tls;
     tracing::debug!(session = session.id, "connected");
     data.control.send_direct(Status::ServiceReady, "").await?;
     let mut framer = LineFramer::new(ctx.settings.max_command_line);
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
     let mut queued: std::collections::VecDeque<proto_ftp::Line> = std::collections::VecDeque::new();
+    // Logged out (at connect, after REIN or a failed login), the client has
+    // login_timeout in all to log in: commands while logged out do not extend it.
+    let mut login_deadline: Option<tokio::time::Instant> = None;
     loop {
         let timeout = if session.user.is_some() {
+            login_deadline = None;
             ctx.settings.idle_timeout
         } else {
-            ctx.settings.login_timeout
+            let deadline =
+                *login_deadline.get_or_insert_with(|| tokio::time::Instant::now() + ctx.settings.login_timeout);
+            deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(ctx.settings.idle_timeout)
         };
         let next = match queued.pop_front() {
             Some(line) => NextLine::Line(line),
@@ -300,6 +318,20 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext) -> s
         out.clear();
         response::ftp::render(&replies, &mut out);
         data.control.write(&out).await?;
+        if std::mem::take(&mut data.upgrade_requested)
+            && let (Some(tls), Some(state)) = (&ctx.settings.tls, &data.tls)
+        {
+            // After the 234: the next bytes are the client's TLS handshake; a
+            // client that pipelined commands behind AUTH TLS cannot be upgraded.
+            if !queued.is_empty() {
+                break;
+            }
+            if let Err(e) = control::upgrade(&mut reader, &data.control, &buf, tls, state).await {
+                tracing::debug!(session = session.id, error = %e, "AUTH TLS failed; closing");
+                break;
+            }
+            session.tls = true;
+        }
         if !keeps_rest {
             data.rest = 0; // REST applies to the next transfer command only
         }

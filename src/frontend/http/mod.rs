@@ -56,9 +56,14 @@ pub struct HttpContext {
     pub settings: HttpSettings,
     /// Connection limits shared with FTP.
     pub limiter: Arc<ConnectionLimiter>,
+    /// HTTPS (ALPN h2 and http/1.1), when configured.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
 }
+
+/// Longest TLS handshake on an HTTPS connection.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections until shutdown, then lets open requests finish.
 pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTracker) {
@@ -77,28 +82,56 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTr
             let Ok(local) = stream.local_addr() else { return };
             let _ = stream.set_nodelay(true);
             metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").increment(1.0);
-            let svc_ctx = ctx.clone();
-            let svc = service_fn(move |req| handle(req, svc_ctx.clone(), peer, local));
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(ctx.settings.idle_timeout)
-                .keep_alive(true)
-                .max_buf_size(ctx.settings.max_header_bytes.max(8192));
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .keep_alive_interval(Some(ctx.settings.idle_timeout));
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(error = %e, %peer, "http connection ended with an error");
+            match ctx.tls.clone() {
+                None => serve_connection(TokioIo::new(stream), &ctx, watcher, peer, local, false).await,
+                Some(config) => {
+                    let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+                        Ok(Ok(tls)) => {
+                            let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                            crate::metrics::tls_handshake("http", resumed);
+                            serve_connection(TokioIo::new(tls), &ctx, watcher, peer, local, true).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").decrement(1.0);
             drop(slot);
         });
     }
     graceful.shutdown().await;
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (by prior knowledge or ALPN) on one connection.
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    ctx: &Arc<HttpContext>,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc_ctx = ctx.clone();
+    let svc = service_fn(move |req| handle(req, svc_ctx.clone(), peer, local, tls));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(ctx.settings.idle_timeout)
+        .keep_alive(true)
+        .max_buf_size(ctx.settings.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(ctx.settings.idle_timeout));
+    let conn = builder.serve_connection(io, svc);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, %peer, "http connection ended with an error");
+    }
 }
 
 async fn refuse(mut stream: TcpStream) {
@@ -130,6 +163,7 @@ async fn handle(
     ctx: Arc<HttpContext>,
     peer: SocketAddr,
     local: SocketAddr,
+    tls: bool,
 ) -> Result<Response<Body>, Infallible> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (parts, body) = req.into_parts();
@@ -144,7 +178,7 @@ async fn handle(
         ctx.settings.realm.clone(),
     );
     // Its own task: the pipeline (and its LOG_CMD) runs to completion even if the client goes away.
-    tokio::spawn(run_request(exchange, ctx, peer, local));
+    tokio::spawn(run_request(exchange, ctx, peer, local, tls));
     match rx.await {
         Ok(resp) => Ok(resp),
         Err(_) => {
@@ -155,8 +189,15 @@ async fn handle(
     }
 }
 
-async fn run_request(mut exchange: HttpExchange, ctx: Arc<HttpContext>, peer: SocketAddr, local: SocketAddr) {
+async fn run_request(
+    mut exchange: HttpExchange,
+    ctx: Arc<HttpContext>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+) {
     let mut session = Session::new(Protocol::Http, peer, local);
+    session.tls = tls;
     let mut cmd = lift::lift(&mut session, &mut exchange);
     let outcome = ctx.pipeline.dispatch(&mut cmd).await;
     let replies = cmd.responses.selected(outcome, cmd.unsupported_status()).into_owned();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::auth::{ANONYMOUS_NAMES, Credentials, LoginThrottle, Penalty, UserDb};
+use crate::auth::{ANONYMOUS_NAMES, Credentials, LoginThrottle, Penalty, UserStore};
 use crate::command::{CommandRecord, Protocol, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::{Handler, HandlerResult};
@@ -56,13 +56,13 @@ impl LoginAttempt {
 /// The auth module.
 #[derive(Debug)]
 pub struct Auth {
-    users: Arc<UserDb>,
+    users: Arc<UserStore>,
     throttle: Arc<LoginThrottle>,
 }
 
 impl Auth {
     /// The module over a user database and the login throttle.
-    pub fn new(users: Arc<UserDb>, throttle: Arc<LoginThrottle>) -> Self {
+    pub fn new(users: Arc<UserStore>, throttle: Arc<LoginThrottle>) -> Self {
         Auth { users, throttle }
     }
 
@@ -70,7 +70,7 @@ impl Auth {
         let peer = cmd.session.peer.ip();
         let attempt = if self.throttle.banned(peer).is_some() {
             LoginAttempt::Banned
-        } else if let Some(user) = self.users.verify(creds).await {
+        } else if let Some(user) = self.users.current().verify(creds).await {
             self.throttle.success(peer);
             cmd.session.user = Some(user);
             cmd.session.cwd = VirtualPath::root();
@@ -104,7 +104,7 @@ impl Auth {
                     Some(status) => cmd.fail(status, ""),
                 };
             }
-            if let Some(anon) = self.users.anonymous() {
+            if let Some(anon) = self.users.current().anonymous() {
                 cmd.session.user = Some(anon);
                 return HandlerResult::Declined;
             }

@@ -22,7 +22,7 @@ pub mod site;
 
 use std::sync::Arc;
 
-use crate::auth::{LoginThrottle, UserDb};
+use crate::auth::{LoginThrottle, UserStore};
 use crate::command::Verb;
 use crate::pipeline::{Handler, Phase, Registration, VerbMatch};
 use crate::storage::Storage;
@@ -73,7 +73,7 @@ impl Table {
 }
 
 /// The shared modules' rows.
-pub fn core_table(storage: Arc<dyn Storage>, users: Arc<UserDb>, throttle: Arc<LoginThrottle>) -> Table {
+pub fn core_table(storage: Arc<dyn Storage>, users: Arc<UserStore>, throttle: Arc<LoginThrottle>) -> Table {
     let mut t = Table::default();
     let auth = Arc::new(auth::Auth::new(users, throttle));
     t.row(

@@ -76,7 +76,9 @@ pub struct Gateway {
     pub ftp_addr: SocketAddr,
     /// The HTTP listener.
     pub http_addr: SocketAddr,
-    /// `http://ADDR` of the HTTP listener (no trailing slash).
+    /// The implicit FTPS listener, when configured.
+    pub ftps_addr: Option<SocketAddr>,
+    /// `http://ADDR` (or `https://`) of the HTTP listener (no trailing slash).
     pub http_url: String,
     /// `http://ADDR` of the admin listener (no trailing slash).
     pub admin_url: String,
@@ -97,13 +99,16 @@ pub struct Gateway {
 #[derive(Debug, Default)]
 struct StartupBlock {
     ftp: Option<SocketAddr>,
+    ftps: Option<SocketAddr>,
     http: Option<SocketAddr>,
+    https: bool,
     admin: Option<SocketAddr>,
 }
 
 impl StartupBlock {
     /// Reads one line of the block: `  ftp     ftp://ADDR  (...)`,
-    /// `  http    http://ADDR/`, `  admin   http://ADDR/metrics`.
+    /// `  ftps    ftps://ADDR  (...)` (implicit FTPS), `  http    http(s)://ADDR/`,
+    /// `  admin   http://ADDR/metrics`.
     fn take(&mut self, line: &str) {
         let mut words = line.split_whitespace();
         let (Some(label), Some(url)) = (words.next(), words.next()) else {
@@ -114,7 +119,14 @@ impl StartupBlock {
         };
         match label {
             "ftp" => self.ftp = addr("ftp://", "").or(self.ftp),
-            "http" => self.http = addr("http://", "/").or(self.http),
+            "ftps" => self.ftps = addr("ftps://", "").or(self.ftps),
+            "http" => {
+                if let Some(a) = addr("https://", "/") {
+                    (self.http, self.https) = (Some(a), true);
+                } else {
+                    self.http = addr("http://", "/").or(self.http);
+                }
+            }
             "admin" => self.admin = addr("http://", "/metrics").or(self.admin),
             _ => {}
         }
@@ -240,6 +252,8 @@ impl Gateway {
                 );
             }
         };
+        // reqwest's rustls needs the process's provider even for plain http.
+        super::tls::install_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -252,7 +266,8 @@ impl Gateway {
             _dir: dir,
             ftp_addr,
             http_addr,
-            http_url: format!("http://{http_addr}"),
+            ftps_addr: block.ftps,
+            http_url: format!("{}://{http_addr}", if block.https { "https" } else { "http" }),
             admin_url: format!("http://{admin_addr}"),
             root,
             user: "dualgate".to_owned(),
@@ -266,6 +281,17 @@ impl Gateway {
     /// A gateway with the embedded default config.
     pub async fn start_default() -> Gateway {
         Self::start(GatewayOptions::default()).await
+    }
+
+    /// The config file the gateway was started with (when it was given one).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("dualgate.yaml")
+    }
+
+    /// Sends the server SIGHUP (reload).
+    pub fn sighup(&self) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid()).expect("pid fits i32")).expect("pid > 0");
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP).expect("sending SIGHUP");
     }
 
     /// The server's process id.

@@ -9,6 +9,8 @@
 //!   request written byte for byte ([`raw_http`]) for paths that an URL library
 //!   would normalise before sending, such as `/%2e%2e/`.
 //! - [`metrics`]: the admin port and the Prometheus text it serves.
+//! - [`tls`]: self-signed test certificates and rustls client configs (with and
+//!   without session resumption).
 //! - [`memory`]: the server's resident set size, sampled.
 //! - [`dates`]: RFC 3339, IMF-fixdate and MDTM timestamps, and file times.
 //!
@@ -22,6 +24,7 @@ pub mod gateway;
 pub mod http;
 pub mod memory;
 pub mod metrics;
+pub mod tls;
 
 use std::future::Future;
 use std::time::Duration;
