@@ -14,6 +14,9 @@
 //! scanners reconnecting after a restart, or a password-guessing flood) costs a
 //! queue, not gigabytes. A queued check looks at the cache again once its turn
 //! comes, so a burst with the same credentials pays for one check, not hundreds.
+//! The checks' memory is allocated once per slot and reused: freed and allocated
+//! again for every check, the allocator kept it in per-thread arenas and a flood
+//! of wrong passwords grew the server to 840 MiB.
 
 mod cache;
 mod credentials;
@@ -21,9 +24,11 @@ pub mod throttle;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::password_hash::{PasswordHasher, phc};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::path::VirtualPath;
 pub use cache::VerifyCache;
@@ -109,6 +114,8 @@ pub struct UserDb {
     cache: VerifyCache,
     /// One permit per concurrent argon2 check.
     hash_slots: tokio::sync::Semaphore,
+    /// argon2 working memory, one set per slot, reused between checks.
+    hash_memory: Mutex<Vec<Vec<Block>>>,
     /// argon2 checks run so far (cache misses).
     hash_checks: AtomicU64,
 }
@@ -151,6 +158,7 @@ impl UserDb {
             cache: VerifyCache::new(4096, std::time::Duration::from_secs(300)),
             hash_slots: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
             hash_checks: AtomicU64::new(0),
+            hash_memory: Mutex::new(Vec::new()),
         }
     }
 
@@ -208,7 +216,18 @@ impl UserDb {
     fn verify_blocking(&self, creds: &Credentials) -> Option<Arc<User>> {
         let account = self.accounts.get(&creds.user);
         let hash = account.map_or(self.dummy_hash.as_str(), |a| a.password_hash.as_str());
-        let ok = verify_password(creds.password.expose(), hash);
+        // A slot's memory (at most one set per semaphore permit exists).
+        let mut memory = self
+            .hash_memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        let ok = verify_password_in(creds.password.expose(), hash, &mut memory);
+        self.hash_memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(memory);
         match (account, ok) {
             (Some(a), true) => Some(a.user.clone()),
             _ => None,
@@ -229,14 +248,44 @@ pub fn is_valid_hash(phc: &str) -> bool {
     PasswordHash::new(phc).is_ok() && phc.starts_with("$argon2")
 }
 
-/// Verifies `password` against a PHC string (constant time inside the crate).
+/// Verifies `password` against a PHC string.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+    verify_password_in(password, phc, &mut Vec::new())
+}
+
+/// Verifies `password` against a PHC string with `memory` as argon2's working
+/// memory (grown to the hash's cost if needed, and left allocated for the next
+/// check). The comparison of the outputs is constant-time.
+pub fn verify_password_in(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let (Ok(params), Ok(algorithm)) = (Params::try_from(&parsed), Algorithm::new(parsed.algorithm.as_str())) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
     }
+    let mut buffer = [0u8; phc::Output::MAX_LENGTH];
+    let Some(out) = buffer.get_mut(..expected.len()) else {
+        return false;
+    };
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        out,
+        &mut memory[..blocks],
+    );
+    // `Output`'s equality is constant-time.
+    hashed.is_ok() && Output::new(out).is_ok_and(|computed| computed == *expected)
 }
 
 #[cfg(test)]
@@ -298,6 +347,37 @@ mod tests {
             assert!(db.verify(&creds("alice", "guess")).await.is_none());
         }
         assert_eq!(db.hash_checks(), before + 3);
+    }
+
+    #[test]
+    fn reused_memory_verifies_like_the_crate() {
+        let phc = hash_password("correct horse").unwrap();
+        let mut memory = Vec::new();
+        for _ in 0..2 {
+            assert!(verify_password_in("correct horse", &phc, &mut memory));
+            assert!(!verify_password_in("correct horse!", &phc, &mut memory));
+        }
+        assert_eq!(
+            memory.len(),
+            Params::DEFAULT_M_COST as usize,
+            "one KiB block per KiB of m_cost"
+        );
+        // Other parameters in the PHC string are honoured.
+        let light = argon2::Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert!(verify_password_in("pw", &light, &mut memory));
+        assert!(!verify_password_in(
+            "pw",
+            "$argon2id$v=19$m=1024,t=1,p=1$bad",
+            &mut memory
+        ));
+        assert!(!verify_password_in("pw", "not a phc string", &mut memory));
     }
 
     #[test]
