@@ -47,6 +47,11 @@ mkdir -p "$OUT"
 if [ -n "${IDLE:-}" ]; then
     OUT="${IDLE_OUT:-$HERE/results-idle}"
     mkdir -p "$OUT"
+fi
+# One run per directory: results of an earlier run (other peers, other days) would
+# be mixed into this run's medians and limits table.
+rm -f "$OUT"/*.json "$OUT"/summary.md
+if [ -n "${IDLE:-}" ]; then
     (cd "$WORK" && OUT="$OUT" ./run_idle_fresh.sh $PEERS)
 else
     (cd "$WORK" && OUT="$OUT" ./run_peers.sh $PEERS)

@@ -10,6 +10,8 @@
 //! - `conc`: N clients loop connect, USER/PASS, TYPE I, PASV, RETR of a small
 //!   file (read to the end and its length checked), QUIT — for a fixed time.
 //! - `login`: W workers loop connect, USER/PASS, TYPE I, QUIT.
+//! - `bad-login`: W workers loop connect, USER, a wrong PASS (530), QUIT — the
+//!   cost of a password check that no cache answers (a first login).
 //!
 //! Every network wait has a timeout; a failed transaction counts as an error and
 //! the client backs off 10 ms, as the Python harness does. It prints one JSON
@@ -37,6 +39,10 @@ enum Op {
     Conc,
     /// Connect, log in, QUIT.
     Login,
+    /// Connect, USER, PASS with a wrong password (530 expected), QUIT: every try
+    /// pays the server's full password check, as a first login does on a server
+    /// that caches verified logins. Turn the server's login throttling off for it.
+    BadLogin,
 }
 
 /// FTP load client (loopback only).
@@ -188,6 +194,12 @@ impl Control {
 async fn transaction(args: &Args) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(args.timeout);
     let mut c = Control::connect(args.addr, timeout).await?;
+    if args.op == Op::BadLogin {
+        c.cmd(&format!("USER {}", args.user), 3).await?;
+        c.cmd(&format!("PASS {}-wrong", args.password), 5).await?;
+        c.cmd("QUIT", 2).await?;
+        return Ok(());
+    }
     c.login(&args.user, &args.password).await?;
     if args.op == Op::Conc {
         let data_addr = c.pasv().await?;
