@@ -85,6 +85,19 @@ async fn explicit_ftps_transfers_with_protected_data_that_resumes_the_session() 
     // suppaftp resumes the control session on its data connections (rustls keeps
     // a session cache per server name): upload, download and listing all work.
     let mut ftp = ftps_login(&gw, cert.client_config(true)).await;
+    // Under TLS: CCC is refused (534), PROT S/E are not TLS levels (536), a second
+    // AUTH is out of sequence (503); the session goes on.
+    for (line, code) in [("CCC", "534"), ("PROT S", "536"), ("PROT E", "536")] {
+        let reply = ftp
+            .custom_command(line, &[suppaftp::Status::Unknown])
+            .await
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        assert!(text.starts_with(code), "{line} -> {text:?}");
+    }
+    ftp.custom_command("AUTH TLS", &[suppaftp::Status::BadSequence])
+        .await
+        .expect("a second AUTH TLS is a bad sequence");
     let data = random_bytes(3 << 20);
     put(&mut ftp, "secret.bin", &data).await.expect("STOR under PROT P");
     assert_eq!(std::fs::read(gw.disk("secret.bin")).unwrap(), data, "the stored file");
@@ -238,6 +251,22 @@ async fn https_serves_files_with_alpn_h2_and_http11() {
     );
 }
 
+/// Polls new TLS connections to `addr` until the server presents `cert`.
+async fn wait_for_certificate(addr: std::net::SocketAddr, cert: &TestCert, what: &str, limit: Duration) {
+    let trust = cert.client_config(false);
+    within(what, limit, async {
+        loop {
+            if let Ok(tls) = connect(addr, trust.clone()).await
+                && presented(&tls) == cert.der
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn certificates_reload_on_sighup_and_on_change_while_sessions_stay_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -260,17 +289,12 @@ async fn certificates_reload_on_sighup_and_on_change_while_sessions_stay_up() {
     // Rotation by SIGHUP: new handshakes get the second certificate.
     second.install_as(&first);
     gw.sighup();
-    let trust_second = second.client_config(false);
-    within("the reloaded certificate", Duration::from_secs(10), async {
-        loop {
-            if let Ok(tls) = connect(implicit, trust_second.clone()).await
-                && presented(&tls) == second.der
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+    wait_for_certificate(
+        implicit,
+        &second,
+        "the certificate reloaded by SIGHUP",
+        Duration::from_secs(10),
+    )
     .await;
     // The old session lives, and its data connections still resume its TLS session.
     assert_eq!(
@@ -280,28 +304,14 @@ async fn certificates_reload_on_sighup_and_on_change_while_sessions_stay_up() {
 
     // Rotation by file change alone (no signal), picked up by the watcher.
     third.install_as(&first);
-    let trust_third = third.client_config(false);
-    within("the file watcher's reload", Duration::from_secs(30), async {
-        loop {
-            if let Ok(tls) = connect(implicit, trust_third.clone()).await
-                && presented(&tls) == third.der
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    })
-    .await;
+    wait_for_certificate(implicit, &third, "the file watcher's reload", Duration::from_secs(30)).await;
     // A broken pair is refused; the third certificate stays in force.
     std::fs::write(&first.cert, "not a certificate").unwrap();
     gw.sighup();
-    within("the failed reload's log line", Duration::from_secs(5), async {
-        while !gw.log().contains("TLS certificate reload failed") {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    let tls = connect(implicit, trust_third).await.expect("TLS after a failed reload");
+    gw.wait_for_log("TLS certificate reload failed").await;
+    let tls = connect(implicit, third.client_config(false))
+        .await
+        .expect("TLS after a failed reload");
     assert_eq!(presented(&tls), third.der);
     ftp.noop().await.expect("the first session is still up");
 }

@@ -190,6 +190,7 @@ THTTPS=$(sed -n 's#^  http *https://\([0-9.:]*\)/.*#\1#p' "$WORK/tls.out")
 echo "== dualgate with TLS at $TFTP (explicit), $TFTPS (implicit), https://$THTTPS"
 FIVE="$SRC/sub dir/five-mib.bin"
 check "curl: explicit FTPS (--ssl-reqd) upload and download" bash -c "curl -sS --ssl-reqd --cacert '$CA' -T '$FIVE' 'ftp://$USER:$PASSWORD@$TFTP/tls/five.bin' --ftp-create-dirs && curl -sS --ssl-reqd --cacert '$CA' 'ftp://$USER:$PASSWORD@$TFTP/tls/five.bin' -o '$WORK/t1' && cmp '$WORK/t1' '$FIVE' && cmp '$TLS_ROOT/tls/five.bin' '$FIVE'"
+check "curl: TLS control, clear data (PROT C via --ftp-ssl-control)" bash -c "curl -sS --ftp-ssl-control --cacert '$CA' 'ftp://$USER:$PASSWORD@$TFTP/tls/five.bin' -o '$WORK/t5' && cmp '$WORK/t5' '$FIVE'"
 check "curl: implicit FTPS (ftps://) download" bash -c "curl -sS --cacert '$CA' 'ftps://$USER:$PASSWORD@$TFTPS/tls/five.bin' -o '$WORK/t2' && cmp '$WORK/t2' '$FIVE'"
 LFTP_TLS="set cmd:fail-exit true; set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file $CA; set net:max-retries 1; set net:timeout 20"
 check "lftp: ftp:ssl-force mirror up and down" bash -c "lftp -u '$USER,$PASSWORD' -p '${TFTP##*:}' -e \"$LFTP_TLS; mirror -R '$SRC' lftp-tls; mirror lftp-tls '$WORK/lftp-tls-down'; quit\" '$HOST' && diff -r '$SRC' '$TLS_ROOT/lftp-tls' && diff -r '$SRC' '$WORK/lftp-tls-down'"

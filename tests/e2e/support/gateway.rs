@@ -304,6 +304,16 @@ impl Gateway {
         self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Waits (at most 5 s) until the server's log contains `needle`.
+    pub async fn wait_for_log(&self, needle: &str) {
+        super::within(&format!("the log line {needle:?}"), Duration::from_secs(5), async {
+            while !self.log().contains(needle) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+    }
+
     /// `root/rel` on disk.
     pub fn disk(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
