@@ -3,6 +3,7 @@
 //! Probe requests are not logged, so health checks do not flood the log.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -59,6 +60,41 @@ async fn route(req: Request<Incoming>, state: Arc<AdminState>) -> Result<Respons
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ctype));
     Ok(resp)
+}
+
+/// Asks the admin port at `addr` for `path` (`/healthz`, `/readyz`) with a plain
+/// HTTP/1.1 request, within `timeout`; the status code. An unspecified address
+/// (`0.0.0.0`, `::`) is asked on loopback.
+pub fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match target.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 64];
+    let mut len = 0;
+    while len < 12 {
+        match stream.read(&mut head[len..])? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    // "HTTP/1.1 200 ..."
+    std::str::from_utf8(&head[..len])
+        .ok()
+        .and_then(|s| s.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response"))
 }
 
 /// Serves the admin endpoints until shutdown.

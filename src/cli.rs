@@ -1,4 +1,4 @@
-//! The command line (clap derive): `serve`, `check-config`, `hash-password`.
+//! The command line (clap derive): `serve`, `check-config`, `hash-password`, `healthcheck`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +34,20 @@ pub enum Command {
     /// Read a password from standard input (no echo on a terminal) and print its
     /// argon2id PHC string for `users[].password_hash`.
     HashPassword,
+    /// Ask a running gateway's admin port for /healthz (or /readyz); exit 0 when it
+    /// answers 200, 1 otherwise. For container HEALTHCHECKs, which have no curl.
+    Healthcheck {
+        /// Config file, to find `admin.listen` (default: the embedded default config).
+        #[arg(short, long, env = "DUALGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The admin address, instead of the config's (an unspecified address such
+        /// as 0.0.0.0 is asked on loopback).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
+        /// Ask /readyz instead of /healthz.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 /// Options of `serve`.

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Healthcheck { config, admin, ready } => healthcheck(config.as_deref(), admin, ready),
         Command::HashPassword => match hash_password() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -49,6 +50,32 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// `dualgate healthcheck`: exit 0 when the admin port answers 200.
+fn healthcheck(config: Option<&std::path::Path>, admin: Option<std::net::SocketAddr>, ready: bool) -> ExitCode {
+    let addr = match admin {
+        Some(a) => a,
+        None => match config::load(config, std::env::vars()) {
+            Ok(c) => c.admin.listen,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let path = if ready { "/readyz" } else { "/healthz" };
+    match dualgate::admin::probe(addr, path, std::time::Duration::from_secs(5)) {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(code) => {
+            eprintln!("{path} on {addr}: {code}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{path} on {addr}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

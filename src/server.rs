@@ -316,8 +316,11 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         ready: false.into(),
     });
 
+    // The admin port (and the exporter's upkeep) outlive the drain: /readyz must
+    // answer "not ready" while connections drain, and metrics stay scrapeable.
+    let admin_stop = CancellationToken::new();
     let upkeep = {
-        let shutdown = shutdown.clone();
+        let shutdown = admin_stop.clone();
         tokio::spawn(async move {
             // The exporter does not run its own upkeep: histograms would grow without it.
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -352,7 +355,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     servers.extend([
         tokio::spawn(ftp::serve(ftp_listener, ftp_ctx, tracker.clone(), false)),
         tokio::spawn(http::serve(http_listener, http_ctx, tracker.clone())),
-        tokio::spawn(admin::serve(admin_listener, admin_state.clone(), shutdown.clone())),
+        tokio::spawn(admin::serve(admin_listener, admin_state.clone(), admin_stop.clone())),
     ]);
     admin_state.ready.store(true, Ordering::Release);
     print_startup(
@@ -366,8 +369,14 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     );
 
     signal.await;
-    tracing::info!("shutting down: not ready, no new connections; draining");
+    // Not ready first, so load balancers stop sending; then no new connections, idle
+    // sessions are told 421, and running transfers may finish until the deadline.
     admin_state.ready.store(false, Ordering::Release);
+    tracing::info!(
+        deadline_s = config.shutdown.drain_timeout.0.as_secs(),
+        open = tracker.len(),
+        "shutting down: not ready, no new connections; draining"
+    );
     shutdown.cancel();
     tracker.close();
     let drain = config.shutdown.drain_timeout.0;
@@ -377,6 +386,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             "drain deadline reached; closing the remaining connections"
         );
     }
+    admin_stop.cancel();
     for s in servers {
         s.abort();
     }

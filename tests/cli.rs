@@ -26,7 +26,7 @@ fn help_documents_every_subcommand() {
     let out = dualgate(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for sub in ["serve", "check-config", "hash-password"] {
+    for sub in ["serve", "check-config", "hash-password", "healthcheck"] {
         assert!(text.contains(sub), "--help lacks {sub}: {text}");
     }
     let serve = String::from_utf8(dualgate(&["serve", "--help"]).stdout).unwrap();

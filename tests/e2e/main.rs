@@ -17,6 +17,7 @@
 //!   HTTPS with ALPN, certificate reload.
 //! - [`security`]: one policy on both protocols: login throttling, homes,
 //!   permissions, anonymous access, users reloaded on SIGHUP.
+//! - [`shutdown`]: SIGTERM drains a running upload, then the process exits 0.
 //! - [`cross_protocol`]: the same files and listings through both protocols.
 //! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
 //!
@@ -33,3 +34,4 @@ mod ftp_transfer;
 mod ftps;
 mod http_api;
 mod security;
+mod shutdown;

@@ -290,8 +290,30 @@ impl Gateway {
 
     /// Sends the server SIGHUP (reload).
     pub fn sighup(&self) {
+        self.signal(rustix::process::Signal::HUP);
+    }
+
+    /// Sends the server SIGTERM (drain and exit).
+    pub fn sigterm(&self) {
+        self.signal(rustix::process::Signal::TERM);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid()).expect("pid fits i32")).expect("pid > 0");
-        rustix::process::kill_process(pid, rustix::process::Signal::HUP).expect("sending SIGHUP");
+        rustix::process::kill_process(pid, signal).expect("signalling the server");
+    }
+
+    /// Waits (at most `limit`) for the server to exit; its exit status.
+    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        super::within("the server to exit", limit, async {
+            loop {
+                if let Some(status) = self.child.try_wait().expect("waiting for the server") {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
     }
 
     /// The server's process id.
