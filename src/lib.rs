@@ -14,6 +14,7 @@
 //! | [`path`] | typed virtual paths confined to the user's root |
 //! | [`auth`], [`session`] | users, permissions, password checks, login throttling; per-connection state |
 //! | [`tls`] | certificates (reloadable) and rustls server configs for FTPS and HTTPS |
+//! | [`xferlog`] | the optional transfer log in xferlog(5) format |
 //! | [`config`], [`cli`], [`server`], [`admin`], [`metrics`], [`telemetry`], [`shutdown`] | running it |
 //!
 //! The protocol codecs live in the sans-IO crates `proto_ftp` and `proto_http`.
@@ -40,3 +41,4 @@ pub mod shutdown;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod xferlog;

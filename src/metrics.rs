@@ -30,6 +30,8 @@ pub const PASSIVE_PORTS_IN_USE: &str = "dualgate_passive_ports_in_use";
 pub const TLS_HANDSHAKES_TOTAL: &str = "dualgate_tls_handshakes_total";
 /// Build information (value 1).
 pub const BUILD_INFO: &str = "dualgate_build_info";
+/// Transfer-log lines dropped because the writer fell behind.
+pub const XFERLOG_DROPPED_TOTAL: &str = "dualgate_xferlog_dropped_total";
 
 /// Buckets for command latency: 100 µs … 60 s.
 const COMMAND_BUCKETS: &[f64] = &[
@@ -146,6 +148,10 @@ fn describe() {
         "TLS handshakes completed, by whether the session was resumed."
     );
     describe_gauge!(BUILD_INFO, "Build information; the value is always 1.");
+    describe_counter!(
+        XFERLOG_DROPPED_TOTAL,
+        "Transfer-log (xferlog) lines dropped because the disk writer fell behind."
+    );
 }
 
 /// Counts a completed TLS handshake (`protocol` is `ftp` or `http`).

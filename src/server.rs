@@ -240,7 +240,16 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     )?));
 
     let throttle = Arc::new(LoginThrottle::new(config.limits.login_failures.policy()));
-    let mut table = modules::core_table(storage.clone(), users.clone(), throttle.clone());
+    // Its writer outlives the drain (it is stopped with the admin port).
+    let log_stop = CancellationToken::new();
+    let transfer_log = match &config.xferlog {
+        Some(path) => Some(Arc::new(
+            crate::xferlog::TransferLog::start(path, log_stop.clone())
+                .map_err(|e| StartError::Other(format!("xferlog {}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
+    let mut table = modules::core_table(storage.clone(), users.clone(), throttle.clone(), transfer_log);
     table.extend(ftp::commands::table(storage.clone()));
     let pipeline = Arc::new(Pipeline::new(modules::finish(table).0)?);
 
@@ -387,6 +396,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         );
     }
     admin_stop.cancel();
+    log_stop.cancel();
     for s in servers {
         s.abort();
     }

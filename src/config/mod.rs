@@ -33,6 +33,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Storage back-end.
     pub storage: StorageConfig,
+    /// A transfer log in xferlog(5) format at this path (appended to; reopened on SIGHUP).
+    pub xferlog: Option<PathBuf>,
     /// User accounts.
     pub users: Vec<UserConfig>,
     /// Anonymous read-only access.

@@ -386,7 +386,7 @@ fn the_shipped_table_has_no_duplicates() {
     let throttle = Arc::new(crate::auth::LoginThrottle::new(
         crate::config::LoginFailures::default().policy(),
     ));
-    let mut table = crate::pipeline::modules::core_table(storage.clone(), users, throttle);
+    let mut table = crate::pipeline::modules::core_table(storage.clone(), users, throttle, None);
     table.extend(crate::frontend::ftp::commands::table(storage));
     let pipeline = Pipeline::new(crate::pipeline::modules::finish(table).0).unwrap();
     assert_eq!(

@@ -1,7 +1,7 @@
-//! Graceful shutdown: on SIGTERM `/readyz` fails first (the admin port keeps
-//! answering through the drain), the listeners stop accepting, idle sessions get
-//! `421`, a running upload completes intact within the drain deadline, and the
-//! process exits 0.
+//! Operations: graceful shutdown (on SIGTERM `/readyz` fails first while the admin
+//! port keeps answering, the listeners stop accepting, idle sessions get `421`, a
+//! running upload completes intact within the drain deadline, the process exits 0),
+//! the `healthcheck` subcommand, and the xferlog transfer log (reopened on SIGHUP).
 
 use std::time::{Duration, Instant};
 
@@ -99,4 +99,119 @@ async fn the_healthcheck_subcommand_follows_healthz_and_readyz() {
     // Nobody listening: unhealthy, with the reason.
     let (ok, err) = check(&[]);
     assert!(!ok && err.contains(&admin), "{err}");
+}
+
+#[tokio::test]
+async fn the_transfer_log_has_an_xferlog_line_per_file_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("xferlog");
+    let mut gw = Gateway::start(GatewayOptions::with_config(&format!(
+        "xferlog: \"{}\"\n",
+        log.display()
+    )))
+    .await;
+    let mut ftp = gw.ftp().await;
+    crate::support::ftp_put(&mut ftp, "up load.bin", &random_bytes(4096)).await;
+    ftp.transfer_type(suppaftp::types::FileType::Ascii(
+        suppaftp::types::FormatControl::Default,
+    ))
+    .await
+    .unwrap();
+    let _ = crate::support::ftp_get(&mut ftp, "up load.bin").await;
+    let _ = ftp.list(None).await.unwrap(); // a listing is not a file transfer
+    let resp = gw.get("/up%20load.bin").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let _ = resp.bytes().await.unwrap();
+    // An upload cut off half-way: incomplete.
+    let (mut c, data, _) = gw.half_upload("cut.bin", 10, 65536).await;
+    data.set_zero_linger().unwrap();
+    drop(data);
+    assert_eq!(c.reply().await.0, 426);
+
+    let lines = within("four xferlog lines", Duration::from_secs(5), async {
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().count() >= 4 {
+                return text.lines().map(str::to_owned).collect::<Vec<_>>();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    // Fields (split on blanks): 0-4 time, 5 seconds, 6 client, 7 bytes, 8 file, 9 type,
+    // 10 action flag, 11 direction, 12 access mode, 13 user, 14 service, 15 auth method,
+    // 16 auth user id, 17 status.
+    let fields: Vec<Vec<&str>> = lines.iter().map(|l| l.split_whitespace().collect()).collect();
+    for f in &fields {
+        assert_eq!(f.len(), 18, "five time words and thirteen fields: {f:?}");
+        assert_eq!(
+            (f[6], f[10], f[12], f[13], f[15], f[16]),
+            ("127.0.0.1", "_", "r", "dualgate", "0", "*")
+        );
+    }
+    let pick = |f: &Vec<&str>| {
+        (
+            f[8].to_owned(),
+            f[9].to_owned(),
+            f[11].to_owned(),
+            f[14].to_owned(),
+            f[17].to_owned(),
+        )
+    };
+    let own = |a: &str, b: &str, c: &str, d: &str, e: &str| {
+        (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned(), e.to_owned())
+    };
+    assert_eq!(
+        pick(&fields[0]),
+        own("/up_load.bin", "b", "i", "ftp", "c"),
+        "FTP upload: {}",
+        lines[0]
+    );
+    assert_eq!(fields[0][7], "4096");
+    assert_eq!(
+        pick(&fields[1]),
+        own("/up_load.bin", "a", "o", "ftp", "c"),
+        "FTP download, TYPE A: {}",
+        lines[1]
+    );
+    assert_eq!(
+        pick(&fields[2]),
+        own("/up_load.bin", "b", "o", "http", "c"),
+        "HTTP GET: {}",
+        lines[2]
+    );
+    assert_eq!(fields[2][7], "4096");
+    let cut = pick(&fields[3]);
+    assert_eq!(
+        (cut.0.as_str(), cut.2.as_str(), cut.4.as_str()),
+        ("/cut.bin", "i", "i"),
+        "cut upload: {}",
+        lines[3]
+    );
+
+    // logrotate: the file is moved away, SIGHUP reopens the path.
+    std::fs::rename(&log, dir.path().join("xferlog.1")).unwrap();
+    gw.sighup();
+    // Reopening creates the file again; only then is the next line meant for it.
+    within("the reopened transfer log", Duration::from_secs(5), async {
+        while !log.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let _ = gw.get("/up%20load.bin").await.bytes().await;
+    within("a line in the reopened transfer log", Duration::from_secs(5), async {
+        while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains(" http 0 * c")) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let rotated = std::fs::read_to_string(dir.path().join("xferlog.1")).unwrap();
+    assert_eq!(
+        rotated.lines().count(),
+        4,
+        "written to the moved file after SIGHUP: {rotated}"
+    );
+    gw.sigterm();
+    assert!(gw.wait_exit(Duration::from_secs(30)).await.success());
 }

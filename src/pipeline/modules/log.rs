@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 
 use super::auth::LoginAttempt;
-use crate::command::{CommandRecord, Protocol, RawCommand};
+use crate::channel::Channel;
+use crate::command::{CommandRecord, Protocol, RawCommand, Verb};
 use crate::metrics as m;
 use crate::pipeline::{Handler, HandlerResult};
 use crate::response::{Code, Outcome, ResultClass, class_of_ftp, class_of_http, ftp::ftp_code, http::http_code};
@@ -38,9 +39,40 @@ pub fn final_code(cmd: &CommandRecord<'_>) -> (u16, ResultClass) {
     }
 }
 
-/// Records metrics and the access log.
+/// Records metrics, the access log and, when configured, the transfer log.
 #[derive(Debug, Default)]
-pub struct LogCommand;
+pub struct LogCommand {
+    /// The xferlog, if configured.
+    pub transfer_log: Option<std::sync::Arc<crate::xferlog::TransferLog>>,
+}
+
+impl LogCommand {
+    /// One xferlog line for a file transfer (not for listings).
+    fn log_transfer(&self, cmd: &CommandRecord<'_>, class: ResultClass, elapsed: std::time::Duration) {
+        let (Some(log), Some(t)) = (&self.transfer_log, cmd.transfer) else {
+            return;
+        };
+        if !matches!(cmd.verb, Verb::Read | Verb::Write) {
+            return;
+        }
+        let Some(user) = &cmd.session.user else { return };
+        let path = cmd.storage_path();
+        let ascii = matches!(&cmd.channel, Channel::Ftp(d) if d.transfer_type == proto_ftp::TransferType::Ascii);
+        log.record(&crate::xferlog::TransferRecord {
+            finished: std::time::SystemTime::now(),
+            duration: elapsed,
+            client: cmd.session.peer.ip(),
+            bytes: t.bytes,
+            path: path.as_ref().map_or("-", |p| p.as_str()),
+            ascii,
+            inbound: t.inbound,
+            anonymous: user.anonymous,
+            user: &user.name,
+            service: cmd.protocol.label(),
+            complete: class == ResultClass::Ok,
+        });
+    }
+}
 
 #[async_trait]
 impl Handler for LogCommand {
@@ -59,6 +91,7 @@ impl Handler for LogCommand {
             metrics::counter!(m::TRANSFER_BYTES_TOTAL, "protocol" => protocol, "direction" => direction)
                 .increment(t.bytes);
         }
+        self.log_transfer(cmd, class, elapsed);
         if let Some(login) = cmd.notes.get::<LoginAttempt>() {
             metrics::counter!(m::LOGINS_TOTAL, "protocol" => protocol, "result" => login.label()).increment(1);
         }

@@ -73,7 +73,12 @@ impl Table {
 }
 
 /// The shared modules' rows.
-pub fn core_table(storage: Arc<dyn Storage>, users: Arc<UserStore>, throttle: Arc<LoginThrottle>) -> Table {
+pub fn core_table(
+    storage: Arc<dyn Storage>,
+    users: Arc<UserStore>,
+    throttle: Arc<LoginThrottle>,
+    transfer_log: Option<Arc<crate::xferlog::TransferLog>>,
+) -> Table {
     let mut t = Table::default();
     let auth = Arc::new(auth::Auth::new(users, throttle));
     t.row(
@@ -102,7 +107,13 @@ pub fn core_table(storage: Arc<dyn Storage>, users: Arc<UserStore>, throttle: Ar
     for verb in &files::VERBS {
         t.row("files", Phase::Cmd, Some(verb), 0, files.clone());
     }
-    t.row("log", Phase::LogCmd, None, 0, Arc::new(log::LogCommand));
+    t.row(
+        "log",
+        Phase::LogCmd,
+        None,
+        0,
+        Arc::new(log::LogCommand { transfer_log }),
+    );
     t
 }
 
