@@ -292,6 +292,9 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     let addr = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Other(e.to_string()));
     let (ftp_addr, http_addr, admin_addr) = (addr(&ftp_listener)?, addr(&http_listener)?, addr(&admin_listener)?);
 
+    let proxy = crate::frontend::proxy::ProxyPolicy {
+        trusted: config.proxy_protocol.trusted_networks.clone(),
+    };
     let ftp_ctx = Arc::new(ftp::FtpContext {
         pipeline: pipeline.clone(),
         settings: Arc::new(ftp::FtpSettings {
@@ -302,6 +305,8 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             data_timeout: l.data_timeout.0,
             max_command_line: l.max_command_line,
             tls: ftp_tls,
+            proxy: proxy.clone(),
+            public_address_by_network: config.ftp.public_address_by_network.clone(),
         }),
         limiter: limiter.clone(),
         throttle,
@@ -317,6 +322,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         },
         limiter,
         tls: http_tls,
+        proxy,
         shutdown: shutdown.clone(),
     });
     let admin_state = Arc::new(AdminState {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::auth::{Password, Permission};
 pub use load::{ConfigError, Problem, apply_env, load, load_str};
-pub use values::{ConfigDuration, PortRange, parse_duration, parse_port_range};
+pub use values::{ConfigDuration, IpNetwork, PortRange, parse_duration, parse_port_range};
 
 /// The embedded default config (`configs/dualgate.yaml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../configs/dualgate.yaml");
@@ -35,6 +35,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// A transfer log in xferlog(5) format at this path (appended to; reopened on SIGHUP).
     pub xferlog: Option<PathBuf>,
+    /// PROXY protocol from trusted load balancers.
+    pub proxy_protocol: ProxyProtocolConfig,
     /// User accounts.
     pub users: Vec<UserConfig>,
     /// Anonymous read-only access.
@@ -95,6 +97,8 @@ pub struct FtpConfig {
     pub passive_ports: PortRange,
     /// Address advertised in PASV replies; `null` = the control connection's local address.
     pub public_address: Option<Ipv4Addr>,
+    /// Per client network, the address advertised instead (first match wins).
+    pub public_address_by_network: Vec<NetworkAddress>,
     /// FTPS (explicit `AUTH TLS`, optional implicit listener).
     pub tls: Option<FtpTlsConfig>,
 }
@@ -108,9 +112,28 @@ impl Default for FtpConfig {
                 high: 30099,
             },
             public_address: None,
+            public_address_by_network: Vec::new(),
             tls: None,
         }
     }
+}
+
+/// An advertised passive address for the clients of one network.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAddress {
+    /// The clients' network.
+    pub network: IpNetwork,
+    /// The IPv4 address PASV replies give them.
+    pub address: Ipv4Addr,
+}
+
+/// The `proxy_protocol:` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyProtocolConfig {
+    /// Peers that must send a PROXY protocol header (v1 or v2) on every listener.
+    pub trusted_networks: Vec<IpNetwork>,
 }
 
 /// The `http:` section.

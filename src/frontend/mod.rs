@@ -2,10 +2,12 @@
 //! lift wire input into command records, and render the replies the pipeline
 //! leaves; they never touch storage, users or metrics policy themselves.
 //!
-//! Shared here: the connection limiter that applies to all protocols together.
+//! Shared here: the connection limiter that applies to all protocols together;
+//! the PROXY protocol ([`proxy`]) on every listener.
 
 pub mod ftp;
 pub mod http;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -17,6 +17,8 @@
 //!   HTTPS with ALPN, certificate reload.
 //! - [`security`]: one policy on both protocols: login throttling, homes,
 //!   permissions, anonymous access, users reloaded on SIGHUP.
+//! - [`proxy`]: PROXY protocol v1/v2 from a trusted proxy on FTP control, passive
+//!   data and HTTP; refused without a header or from untrusted peers.
 //! - [`shutdown`]: SIGTERM drains a running upload, then the process exits 0.
 //! - [`cross_protocol`]: the same files and listings through both protocols.
 //! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
@@ -33,5 +35,6 @@ mod ftp_session;
 mod ftp_transfer;
 mod ftps;
 mod http_api;
+mod proxy;
 mod security;
 mod shutdown;

@@ -348,7 +348,7 @@ impl FtpModule {
         if !is_pasv {
             return Answer::Ok(229, proto_ftp::address::epsv_reply_text(port).into());
         }
-        let ip = match (data.settings.public_address, data.local.ip()) {
+        let ip = match (data.settings.public_address_for(data.peer.ip()), data.local.ip()) {
             (Some(ip), _) => ip,
             (None, std::net::IpAddr::V4(v4)) => v4,
             (None, std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {

@@ -186,9 +186,15 @@ impl FtpData {
                 .map_err(|e| transfer_error(Status::NoDataConnection, 0, &e))?,
             DataMode::Passive(passive) => {
                 let peer_ip = self.peer.ip();
+                let proxy = &self.settings.proxy;
                 let accept = async {
                     loop {
-                        let (stream, from) = passive.listener.accept().await?;
+                        let (mut stream, socket_from) = passive.listener.accept().await?;
+                        // Through a trusted proxy, the client its PROXY header names.
+                        let Ok(from) = proxy.client(&mut stream, socket_from).await else {
+                            tracing::warn!(from = %socket_from, "passive data connection from a trusted proxy without a valid PROXY header");
+                            continue;
+                        };
                         if canonical(from.ip()) == canonical(peer_ip) {
                             return Ok::<_, io::Error>(stream);
                         }

@@ -50,6 +50,21 @@ pub struct FtpSettings {
     pub max_command_line: usize,
     /// FTPS, when configured.
     pub tls: Option<Arc<tls::FtpTls>>,
+    /// PROXY protocol on the control and passive data connections.
+    pub proxy: super::proxy::ProxyPolicy,
+    /// Per client network, the address PASV advertises instead of `public_address`.
+    pub public_address_by_network: Vec<crate::config::NetworkAddress>,
+}
+
+impl FtpSettings {
+    /// The IPv4 address PASV advertises to `client`, if one is configured.
+    pub fn public_address_for(&self, client: std::net::IpAddr) -> Option<Ipv4Addr> {
+        self.public_address_by_network
+            .iter()
+            .find(|n| n.network.contains(client))
+            .map(|n| n.address)
+            .or(self.public_address)
+    }
 }
 
 /// What every FTP session shares.
@@ -71,11 +86,19 @@ pub struct FtpContext {
 /// implicit FTPS listener (`implicit`) every connection starts with a TLS handshake.
 pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTracker, implicit: bool) {
     loop {
-        let Some((stream, peer)) = super::accept(&listener, &ctx.shutdown, "ftp").await else {
+        let Some((mut stream, socket_peer)) = super::accept(&listener, &ctx.shutdown, "ftp").await else {
             break;
         };
         let ctx = ctx.clone();
         tracker.spawn(async move {
+            // From a trusted proxy, the client is the one its PROXY header names.
+            let peer = match ctx.settings.proxy.client(&mut stream, socket_peer).await {
+                Ok(peer) => peer,
+                Err(e) => {
+                    tracing::warn!(peer = %socket_peer, error = %e, "connection from a trusted proxy without a valid PROXY header closed");
+                    return;
+                }
+            };
             let slot = match ctx.limiter.acquire(peer.ip()) {
                 Ok(slot) => slot,
                 Err(Refusal::TooManyConnections) => {
@@ -226,6 +249,7 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
     // Logged out (at connect, after REIN or a failed login), the client has
     // login_timeout in all to log in: commands while logged out do not extend it.
     let mut login_deadline: Option<tokio::time::Instant> = None;
+    let mut first_line = true;
     loop {
         let timeout = if session.user.is_some() {
             login_deadline = None;
@@ -263,6 +287,18 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
                 break;
             }
         };
+        if std::mem::take(&mut first_line) && super::proxy::looks_like_header(&line.bytes) {
+            // Only a trusted proxy may say who the client is (its header was read
+            // before the greeting); from anyone else it is refused.
+            tracing::warn!(session = session.id, %peer, "PROXY protocol header from an untrusted address refused");
+            data.control
+                .send_direct(
+                    Status::ServiceUnavailable,
+                    "PROXY protocol is not accepted from your address.",
+                )
+                .await?;
+            break;
+        }
         let parsed = proto_ftp::parse(&line.bytes);
         let keeps_rest = matches!(parsed, Ok(proto_ftp::Command::Rest { .. }));
         data.permissions = session.user.as_ref().map(|u| u.permissions).unwrap_or_default();

@@ -58,6 +58,8 @@ pub struct HttpContext {
     pub limiter: Arc<ConnectionLimiter>,
     /// HTTPS (ALPN h2 and http/1.1), when configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// PROXY protocol from trusted load balancers.
+    pub proxy: super::proxy::ProxyPolicy,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
 }
@@ -69,12 +71,20 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTracker) {
     let graceful = GracefulShutdown::new();
     loop {
-        let Some((stream, peer)) = super::accept(&listener, &ctx.shutdown, "http").await else {
+        let Some((mut stream, socket_peer)) = super::accept(&listener, &ctx.shutdown, "http").await else {
             break;
         };
         let ctx = ctx.clone();
         let watcher = graceful.watcher();
         tracker.spawn(async move {
+            // From a trusted proxy, the client is the one its PROXY header names.
+            let peer = match ctx.proxy.client(&mut stream, socket_peer).await {
+                Ok(peer) => peer,
+                Err(e) => {
+                    tracing::warn!(peer = %socket_peer, error = %e, "connection from a trusted proxy without a valid PROXY header closed");
+                    return;
+                }
+            };
             let Ok(slot) = ctx.limiter.acquire(peer.ip()) else {
                 refuse(stream).await;
                 return;

@@ -90,6 +90,16 @@ impl RawFtp {
         Self::over(stream).await
     }
 
+    /// A control connection from `local` that first sends `header` (a PROXY
+    /// protocol header, as a load balancer would), then reads the greeting.
+    pub async fn connect_with_header(local: std::net::IpAddr, addr: SocketAddr, header: &[u8]) -> RawFtp {
+        let mut stream = connect_from(local, addr).await;
+        within("sending the PROXY header", STEP, stream.write_all(header))
+            .await
+            .expect("sending the PROXY header");
+        Self::over(stream).await
+    }
+
     async fn over(stream: TcpStream) -> RawFtp {
         let (r, w) = stream.into_split();
         let mut c = RawFtp {
@@ -217,6 +227,17 @@ impl RawFtp {
             assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "closing: {e}");
         }
     }
+}
+
+/// A TCP connection to `addr` from the local address `local`.
+pub async fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(local, 0))
+        .expect("binding the client address");
+    within("TCP connect", STEP, socket.connect(addr))
+        .await
+        .expect("TCP connect")
 }
 
 /// The code of a reply's first line (`ddd ` or `ddd-`).

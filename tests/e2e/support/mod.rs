@@ -33,7 +33,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 pub use dates::{mtime_secs, now_secs, parse_imf_fixdate, parse_mdtm, parse_rfc3339_utc};
-pub use ftp::{RawFtp, data_connect, ftp_get, ftp_put, read_all};
+pub use ftp::{RawFtp, connect_from, data_connect, ftp_get, ftp_put, read_all};
 pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, upload_temp_files};
 pub use http::{raw_http, raw_http_from};
 pub use memory::RssSampler;
