@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # FTP interoperability: the real dualgate binary against real clients — curl, lftp
 # (mirror up and down), wget, Python's ftplib and rclone's :ftp: back-end — with
-# every transferred file compared by SHA-256; then FTPS (explicit with curl
+# every transferred file compared by SHA-256; promtool on the metrics after that
+# traffic; then FTPS (explicit with curl
 # --ssl-reqd, lftp ftp:ssl-force, ftplib.FTP_TLS and rclone; implicit with curl)
 # and HTTPS with curl against a second gateway with a certificate made by openssl.
 # Loopback only; every client call has a time limit. Installs missing clients from
@@ -16,13 +17,13 @@ BIN=${1:-target/debug/dualgate}
 LIMIT=${INTEROP_TIMEOUT:-120}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need lftp || ! need rclone || ! need wget || ! need curl || ! need openssl; then
+if ! need lftp || ! need rclone || ! need wget || ! need curl || ! need openssl || ! need promtool; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
-    echo "== installing FTP clients (lftp rclone wget curl openssl)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lftp rclone wget curl openssl >/dev/null
+    echo "== installing clients (lftp rclone wget curl openssl; promtool from prometheus)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lftp rclone wget curl openssl prometheus >/dev/null
   fi
 fi
-for tool in lftp rclone wget curl python3 openssl; do
+for tool in lftp rclone wget curl python3 openssl promtool; do
   need "$tool" || { echo "missing client: $tool (install it, or run as root to let this script install it)"; echo "0 passed, 1 failed"; exit 1; }
 done
 [ -x "$BIN" ] || cargo build --quiet --bin dualgate || exit 1
@@ -166,6 +167,10 @@ check "rclone: check (download and compare)" rclone check --download "$SRC" :ftp
 check "rclone: sync down" rclone sync --contimeout 10s --timeout 30s :ftp:rclone "$WORK/rclone-down"
 check "rclone: synced tree is identical" same_tree "$SRC" "$WORK/rclone-down"
 check "rclone: sync up deletes what the source lacks" bash -c "cp -r '$SRC' '$WORK/less' && rm '$WORK/less/small.txt' && rclone sync '$WORK/less' :ftp:rclone && test ! -e '$ROOT/rclone/small.txt' && test -e '$ROOT/rclone/empty.txt'"
+
+# --- metrics after all that traffic -----------------------------------------------------
+ADMIN=$(sed -n 's#^  admin *http://\([0-9.:]*\)/metrics.*#\1#p' "$WORK/server.out")
+check "promtool check metrics: /metrics is clean" bash -c "curl -sS 'http://$ADMIN/metrics' >'$WORK/metrics.txt' && grep -q dualgate_commands_total '$WORK/metrics.txt' && out=\$(promtool check metrics <'$WORK/metrics.txt' 2>&1) && test -z \"\$out\" || { echo \"\$out\"; false; }"
 
 # --- TLS: FTPS (explicit and implicit) and HTTPS -----------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
