@@ -223,6 +223,8 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             ));
         }
     };
+    // Every back-end is measured the same way (dualgate_backend_operation_*).
+    let storage: Arc<dyn Storage> = Arc::new(crate::storage::metered::Metered::new(storage));
     create_homes(storage.as_ref(), &config).await?;
     let generated = if config.users.is_empty() {
         Some(

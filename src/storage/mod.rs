@@ -10,6 +10,7 @@
 
 mod error;
 pub mod local;
+pub mod metered;
 
 use std::pin::Pin;
 use std::time::SystemTime;

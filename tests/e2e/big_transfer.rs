@@ -218,6 +218,26 @@ async fn admin_health_readiness_and_metrics() {
         .is_some_and(|v| v >= 1.0),
         "{text}"
     );
+    // Back-end operations, measured for whichever back-end runs: SIZE of a missing
+    // file is a stat that found nothing (a client error), GET / a listing.
+    let backend = |operation: &str, result: &str| {
+        metric_value(
+            &text,
+            "dualgate_backend_operations_total",
+            &[("backend", "fs"), ("operation", operation), ("result", result)],
+        )
+        .is_some_and(|v| v >= 1.0)
+    };
+    assert!(backend("stat", "client_error") && backend("list", "ok"), "{text}");
+    assert!(
+        metric_value(
+            &text,
+            "dualgate_backend_operation_duration_seconds_count",
+            &[("backend", "fs"), ("operation", "stat")]
+        )
+        .is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
     // Bounded labels only: never a path or a user name.
     for sample in parse_metrics(&text) {
         assert!(
