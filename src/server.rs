@@ -19,9 +19,6 @@ use crate::pipeline::{Pipeline, modules};
 use crate::storage::{Storage, StorageError, local::LocalStorage};
 use crate::tls::ReloadableCert;
 
-/// Longest TLS handshake on an FTP control or data connection.
-const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Name of the user created when none is configured.
 pub const GENERATED_USER: &str = "dualgate";
 
@@ -242,11 +239,12 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     )?));
 
     let throttle = Arc::new(LoginThrottle::new(config.limits.login_failures.policy()));
-    // Its writer outlives the drain (it is stopped with the admin port).
-    let log_stop = CancellationToken::new();
+    // What outlives the drain — the transfer log's writer, the admin port, the
+    // exporter's upkeep — stops with this, after it.
+    let after_drain = CancellationToken::new();
     let transfer_log = match &config.xferlog {
         Some(path) => Some(Arc::new(
-            crate::xferlog::TransferLog::start(path, log_stop.clone())
+            crate::xferlog::TransferLog::start(path, after_drain.clone())
                 .map_err(|e| StartError::Other(format!("xferlog {}: {e}", path.display())))?,
         )),
         None => None,
@@ -270,7 +268,6 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
                 config: crate::tls::server_config(cert, &[])?,
                 require: t.require,
                 data_session_reuse: t.data_session_reuse,
-                handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
             }))
         }
         None => None,
@@ -333,11 +330,10 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         ready: false.into(),
     });
 
-    // The admin port (and the exporter's upkeep) outlive the drain: /readyz must
-    // answer "not ready" while connections drain, and metrics stay scrapeable.
-    let admin_stop = CancellationToken::new();
+    // /readyz must answer "not ready" while connections drain, and metrics stay
+    // scrapeable: the admin port and the upkeep stop with `after_drain`.
     let upkeep = {
-        let shutdown = admin_stop.clone();
+        let shutdown = after_drain.clone();
         tokio::spawn(async move {
             // The exporter does not run its own upkeep: histograms would grow without it.
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -372,7 +368,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     servers.extend([
         tokio::spawn(ftp::serve(ftp_listener, ftp_ctx, tracker.clone(), false)),
         tokio::spawn(http::serve(http_listener, http_ctx, tracker.clone())),
-        tokio::spawn(admin::serve(admin_listener, admin_state.clone(), admin_stop.clone())),
+        tokio::spawn(admin::serve(admin_listener, admin_state.clone(), after_drain.clone())),
     ]);
     admin_state.ready.store(true, Ordering::Release);
     print_startup(
@@ -403,8 +399,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             "drain deadline reached; closing the remaining connections"
         );
     }
-    admin_stop.cancel();
-    log_stop.cancel();
+    after_drain.cancel();
     for s in servers {
         s.abort();
     }

@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 const SESSION_CACHE: usize = 4096;
 /// How often the certificate files are checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest server handshake on any connection (FTP control and data, HTTPS): a
+/// client that stalls or sends garbage loses only its own connection.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a certificate pair could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -147,16 +150,6 @@ impl ReloadableCert {
     pub fn cert_path(&self) -> &Path {
         &self.cert
     }
-
-    /// The leaf certificate in force (DER), e.g. to tell a reload happened.
-    pub fn leaf(&self) -> Option<CertificateDer<'static>> {
-        let pair = self
-            .current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        pair.cert.first().cloned()
-    }
 }
 
 impl ResolvesServerCert for ReloadableCert {
@@ -185,6 +178,23 @@ pub fn server_config(cert: Arc<ReloadableCert>, alpn: &[&[u8]]) -> Result<Arc<Se
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
     Ok(Arc::new(config))
+}
+
+/// The server handshake on `tcp` under `config`, within [`HANDSHAKE_TIMEOUT`],
+/// counted in `dualgate_tls_handshakes_total{protocol, resumed}`. The stream and
+/// whether it resumed an earlier session; the reason when it failed.
+pub async fn accept(
+    config: Arc<ServerConfig>,
+    tcp: tokio::net::TcpStream,
+    protocol: &'static str,
+) -> Result<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, bool), String> {
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_rustls::TlsAcceptor::from(config).accept(tcp))
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let resumed = stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    crate::metrics::tls_handshake(protocol, resumed);
+    Ok((stream, resumed))
 }
 
 /// Reloads `certs` on SIGHUP and when their files change, until `shutdown`.

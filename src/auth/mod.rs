@@ -248,11 +248,6 @@ pub fn is_valid_hash(phc: &str) -> bool {
     PasswordHash::new(phc).is_ok() && phc.starts_with("$argon2")
 }
 
-/// Verifies `password` against a PHC string.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    verify_password_in(password, phc, &mut Vec::new())
-}
-
 /// Verifies `password` against a PHC string with `memory` as argon2's working
 /// memory (grown to the hash's cost if needed, and left allocated for the next
 /// check). The comparison of the outputs is constant-time.

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::server::TlsStream;
 
-use super::tls::{FtpTls, SessionTls};
+use super::tls::SessionTls;
 use crate::response::{self, Status};
 
 /// The read half of the control connection.
@@ -48,11 +48,6 @@ impl ControlRead {
                 "control connection upgrading",
             )),
         }
-    }
-
-    /// True once the connection is under TLS.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, ControlRead::Tls(_))
     }
 }
 
@@ -113,15 +108,6 @@ impl ControlWriter {
         response::ftp::render_direct(status, text, &mut out);
         self.write(&out).await
     }
-
-    /// Closes the connection cleanly (`close_notify` under TLS).
-    pub async fn shutdown(&mut self) {
-        let _ = match &mut *self.half.lock().await {
-            ControlWrite::Plain(w) => w.shutdown().await,
-            ControlWrite::Tls(w) => w.shutdown().await,
-            ControlWrite::Upgrading => Ok(()),
-        };
-    }
 }
 
 /// Why `AUTH TLS` could not complete; the connection is closed either way.
@@ -144,7 +130,6 @@ pub async fn upgrade(
     reader: &mut ControlRead,
     writer: &ControlWriter,
     pending: &BytesMut,
-    tls: &FtpTls,
     session: &SessionTls,
 ) -> Result<(), UpgradeError> {
     if !pending.is_empty() {
@@ -161,7 +146,7 @@ pub async fn upgrade(
         return Err(UpgradeError::NotPlain);
     };
     let tcp = r.reunite(w).map_err(|_| UpgradeError::NotPlain)?;
-    let stream = handshake(tcp, tls, session).await.map_err(UpgradeError::Handshake)?;
+    let stream = handshake(tcp, session).await.map_err(UpgradeError::Handshake)?;
     let (r, w) = tokio::io::split(stream);
     *reader = ControlRead::Tls(r);
     *write = ControlWrite::Tls(w);
@@ -169,14 +154,9 @@ pub async fn upgrade(
 }
 
 /// The server handshake of a control connection (after `AUTH TLS`, or at once on
-/// the implicit listener), under the session's own config, within the timeout.
-pub async fn handshake(tcp: TcpStream, tls: &FtpTls, session: &SessionTls) -> Result<TlsStream<TcpStream>, String> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(session.control_config.clone());
-    let stream = tokio::time::timeout(tls.handshake_timeout, acceptor.accept(tcp))
+/// the implicit listener), under the session's own config.
+pub async fn handshake(tcp: TcpStream, session: &SessionTls) -> Result<TlsStream<TcpStream>, String> {
+    crate::tls::accept(session.control_config.clone(), tcp, "ftp")
         .await
-        .map_err(|_| "timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    let resumed = stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-    crate::metrics::tls_handshake("ftp", resumed);
-    Ok(stream)
+        .map(|(stream, _)| stream)
 }

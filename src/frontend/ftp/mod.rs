@@ -222,7 +222,7 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
     let (mut reader, writer, session_tls) = match (implicit, &ctx.settings.tls) {
         (true, Some(tls)) => {
             let state = tls::SessionTls::new(tls, true);
-            let stream = match control::handshake(stream, tls, &state).await {
+            let stream = match control::handshake(stream, &state).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(%peer, error = %e, "implicit FTPS handshake failed");
@@ -355,14 +355,14 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
         response::ftp::render(&replies, &mut out);
         data.control.write(&out).await?;
         if std::mem::take(&mut data.upgrade_requested)
-            && let (Some(tls), Some(state)) = (&ctx.settings.tls, &data.tls)
+            && let Some(state) = &data.tls
         {
             // After the 234: the next bytes are the client's TLS handshake; a
             // client that pipelined commands behind AUTH TLS cannot be upgraded.
             if !queued.is_empty() {
                 break;
             }
-            if let Err(e) = control::upgrade(&mut reader, &data.control, &buf, tls, state).await {
+            if let Err(e) = control::upgrade(&mut reader, &data.control, &buf, state).await {
                 tracing::debug!(session = session.id, error = %e, "AUTH TLS failed; closing");
                 break;
             }

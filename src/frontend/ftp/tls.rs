@@ -28,7 +28,6 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls::server::StoresServerSessions;
@@ -54,8 +53,6 @@ pub struct FtpTls {
     pub require: bool,
     /// Whether data connections must resume the control connection's session.
     pub data_session_reuse: DataSessionReuse,
-    /// Longest TLS handshake.
-    pub handshake_timeout: Duration,
 }
 
 /// The TLS sessions of one FTPS control connection, reusable by its data
@@ -203,13 +200,9 @@ pub async fn accept_data(
     } else {
         &session.data_send_config
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-    let stream = tokio::time::timeout(tls.handshake_timeout, acceptor.accept(tcp))
+    let (stream, resumed) = crate::tls::accept(config.clone(), tcp, "ftp")
         .await
-        .map_err(|_| DataTlsError::Handshake("timed out".into()))?
-        .map_err(|e| DataTlsError::Handshake(e.to_string()))?;
-    let resumed = stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-    crate::metrics::tls_handshake("ftp", resumed);
+        .map_err(DataTlsError::Handshake)?;
     if tls.data_session_reuse == DataSessionReuse::Require && !resumed {
         return Err(DataTlsError::NotResumed);
     }

@@ -64,9 +64,6 @@ pub struct HttpContext {
     pub shutdown: CancellationToken,
 }
 
-/// Longest TLS handshake on an HTTPS connection.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Accepts connections until shutdown, then lets open requests finish.
 pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTracker) {
     let graceful = GracefulShutdown::new();
@@ -94,18 +91,10 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTr
             metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").increment(1.0);
             match ctx.tls.clone() {
                 None => serve_connection(TokioIo::new(stream), &ctx, watcher, peer, local, false).await,
-                Some(config) => {
-                    let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
-                        Ok(Ok(tls)) => {
-                            let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-                            crate::metrics::tls_handshake("http", resumed);
-                            serve_connection(TokioIo::new(tls), &ctx, watcher, peer, local, true).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
+                Some(config) => match crate::tls::accept(config, stream, "http").await {
+                    Ok((tls, _)) => serve_connection(TokioIo::new(tls), &ctx, watcher, peer, local, true).await,
+                    Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                },
             }
             metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").decrement(1.0);
             drop(slot);
