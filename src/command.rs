@@ -159,6 +159,13 @@ pub struct Args {
     pub stat_query: StatQuery,
     /// Whether `Copy`/`Rename` may replace an existing target (WebDAV `Overwrite`).
     pub overwrite: bool,
+    /// Collection semantics (WebDAV): `Delete` removes a directory with everything
+    /// in it, and a `Copy`/`Rename` that may overwrite replaces a whole tree. FTP
+    /// leaves it off: `DELE` of a directory and `RNTO` onto one fail.
+    pub recursive: bool,
+    /// `Copy` of a directory creates only the directory, not its members
+    /// (WebDAV `Depth: 0`).
+    pub shallow: bool,
     /// A name or free text (FTP `USER` name, `SITE` arguments).
     pub text: Option<String>,
     /// Permission bits to set (FTP `SITE CHMOD`).
@@ -175,6 +182,8 @@ impl Default for Args {
             list_format: ListFormat::FtpLong,
             stat_query: StatQuery::Facts,
             overwrite: true,
+            recursive: false,
+            shallow: false,
             text: None,
             mode: None,
             credentials: None,

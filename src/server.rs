@@ -251,6 +251,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     };
     let mut table = modules::core_table(storage.clone(), users.clone(), throttle.clone(), transfer_log);
     table.extend(ftp::commands::table(storage.clone()));
+    table.extend(crate::frontend::http::webdav::table(storage.clone()));
     let pipeline = Arc::new(Pipeline::new(modules::finish(table).0)?);
 
     let shutdown = CancellationToken::new();

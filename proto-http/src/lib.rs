@@ -19,6 +19,8 @@
 //! - [`listing`]: streamed HTML and JSON directory listings, `Accept`
 //!   negotiation between them, human-readable sizes.
 //! - [`mime`]: `Content-Type` from a file name.
+//! - [`webdav`]: WebDAV class 1 headers, `PROPFIND`/`PROPPATCH` bodies and
+//!   `207 Multi-Status` responses (RFC 4918).
 
 pub mod auth;
 pub mod conditional;
@@ -28,6 +30,7 @@ pub mod mime;
 pub mod path;
 pub mod range;
 mod timefmt;
+pub mod webdav;
 
 pub use auth::{BasicCredentials, basic_challenge, parse_basic};
 pub use conditional::{Precondition, Validators, evaluate_preconditions, http_date, if_range_allows, strong_etag};

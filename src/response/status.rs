@@ -116,6 +116,12 @@ pub enum Status {
     TransferAborted,
     /// The service is closing this connection (FTP 421, HTTP 503; closes).
     ServiceUnavailable,
+    /// The request carries a body this method does not take (HTTP 415; `MKCOL`).
+    UnsupportedMediaType,
+    /// The request body is larger than the server accepts (HTTP 413).
+    PayloadTooLarge,
+    /// A copy or move target on another server (HTTP 502, RFC 4918 §9.8.5).
+    OtherServer,
 }
 
 /// One row of the table.
@@ -142,7 +148,7 @@ const fn m(ftp: u16, http: u16, text: &'static str) -> Mapping {
 
 impl Status {
     /// Every status, for exhaustive checks of the table.
-    pub const ALL: [Status; 41] = {
+    pub const ALL: [Status; 44] = {
         use Status::*;
         [
             Ok,
@@ -186,6 +192,9 @@ impl Status {
             NoDataConnection,
             TransferAborted,
             ServiceUnavailable,
+            UnsupportedMediaType,
+            PayloadTooLarge,
+            OtherServer,
         ]
     };
 
@@ -244,6 +253,10 @@ impl Status {
                 close: true,
                 ..m(421, 503, "Service not available, closing control connection.")
             },
+            // HTTP-only statuses; the FTP codes are what FTP would say to the same request.
+            UnsupportedMediaType => m(504, 415, "This method takes no request body."),
+            PayloadTooLarge => m(552, 413, "The request body is too large."),
+            OtherServer => m(553, 502, "The destination is on another server."),
         }
     }
 
@@ -251,7 +264,9 @@ impl Status {
     pub fn class(self) -> ResultClass {
         match self {
             // HTTP-only statuses carry a placeholder FTP code; classify them by HTTP.
-            Status::NotModified => class_of_http(self.mapping().http),
+            Status::NotModified | Status::UnsupportedMediaType | Status::PayloadTooLarge | Status::OtherServer => {
+                class_of_http(self.mapping().http)
+            }
             _ => class_of_ftp(self.mapping().ftp),
         }
     }

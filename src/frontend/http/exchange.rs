@@ -63,6 +63,8 @@ pub struct HttpExchange {
     extra: HeaderMap,
     /// The single range a read was planned for (206).
     partial: Option<proto_http::ByteRange>,
+    /// The ranges of a multi-range read (206 `multipart/byteranges`), ascending.
+    multipart: Vec<proto_http::ByteRange>,
     body_timeout: Duration,
     realm: String,
 }
@@ -86,6 +88,7 @@ impl HttpExchange {
             responder,
             extra: HeaderMap::new(),
             partial: None,
+            multipart: Vec::new(),
             body_timeout,
             realm,
         }
@@ -113,7 +116,8 @@ impl HttpExchange {
         self.responder.send(status.as_u16(), response)
     }
 
-    fn validators(meta: &Metadata) -> Validators {
+    /// The validators (strong ETag, Last-Modified) of a file.
+    pub fn validators(meta: &Metadata) -> Validators {
         let modified = meta.modified.unwrap_or(UNIX_EPOCH);
         Validators {
             etag: proto_http::strong_etag(meta.size, modified, meta.unique),
@@ -152,8 +156,18 @@ impl HttpExchange {
                     len: Some(r.len()),
                 }
             }
-            // Several ranges: a full 200 is a valid answer (RFC 9110 §14.2).
-            RangeOutcome::Partial(_) | RangeOutcome::Full => ReadPlan::Send { offset: 0, len: None },
+            RangeOutcome::Partial(mut ranges) => {
+                // Parts go out in ascending order (RFC 9110 §14.6 only says SHOULD keep
+                // the request's order), so one read of the span serves any back-end.
+                ranges.sort_by_key(|r| r.start);
+                let (first, last) = (ranges[0].start, ranges[ranges.len() - 1].end);
+                self.multipart = ranges;
+                ReadPlan::Send {
+                    offset: first,
+                    len: Some(last - first + 1),
+                }
+            }
+            RangeOutcome::Full => ReadPlan::Send { offset: 0, len: None },
             RangeOutcome::Unsatisfiable => {
                 if let Ok(v) = HeaderValue::from_str(&proto_http::unsatisfied_content_range(meta.size)) {
                     let _ = self.set_header(header::CONTENT_RANGE, v);
@@ -165,6 +179,9 @@ impl HttpExchange {
 
     /// Sends a file: 200 or 206 with its headers, then the body (none for HEAD).
     pub async fn send_file(&mut self, path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
+        if !self.multipart.is_empty() {
+            return self.send_multipart(path, handle).await;
+        }
         let size = handle.meta.size;
         let len = match &handle.body {
             crate::storage::ReadBody::File(r) => r.len,
@@ -195,6 +212,146 @@ impl HttpExchange {
         stream_into(&tx, handle.body.into_stream(CHUNK)).await
     }
 
+    /// Sends several ranges of a file as one `multipart/byteranges` body (RFC 9110
+    /// §14.6) with an exact `Content-Length`. `handle` covers the span from the
+    /// first range's start to the last range's end.
+    async fn send_multipart(&mut self, path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
+        let ranges = std::mem::take(&mut self.multipart);
+        let size = handle.meta.size;
+        let content_type = proto_http::content_type_for(path.file_name().unwrap_or_default());
+        let boundary = multipart_boundary();
+        let mut headers = HeaderMap::new();
+        let multipart_type = proto_http::range::multipart_content_type(&boundary);
+        if let Ok(v) = HeaderValue::from_str(&multipart_type) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        let length = proto_http::range::multipart_length(&boundary, &content_type, &ranges, size);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        let Some(mut sink) = self.stream(StatusCode::PARTIAL_CONTENT, headers)? else {
+            return Ok(0);
+        };
+        let span_start = ranges[0].start;
+        match handle.body {
+            // A local file: each part is read on its own, so the gaps are never read.
+            crate::storage::ReadBody::File(region) => {
+                for r in &ranges {
+                    sink.write(proto_http::range::multipart_part_header(
+                        &boundary,
+                        &content_type,
+                        r,
+                        size,
+                    ))
+                    .await?;
+                    let file = region
+                        .file
+                        .try_clone()
+                        .map_err(|e| TransferError::new(Status::LocalError, sink.sent, e.to_string()))?;
+                    let part = crate::storage::FileRegion {
+                        file,
+                        offset: r.start,
+                        len: r.len(),
+                    };
+                    sink.copy(crate::storage::region_stream(part, CHUNK), r.len()).await?;
+                }
+            }
+            // Any other back-end: one pass over the span, skipping the gaps.
+            crate::storage::ReadBody::Stream(stream) => {
+                let mut span = SpanReader::new(stream, span_start);
+                for r in &ranges {
+                    sink.write(proto_http::range::multipart_part_header(
+                        &boundary,
+                        &content_type,
+                        r,
+                        size,
+                    ))
+                    .await?;
+                    span.skip_to(r.start, sink.sent).await?;
+                    let mut left = r.len();
+                    while left > 0 {
+                        let chunk = span.next(left, sink.sent).await?;
+                        left -= chunk.len() as u64;
+                        sink.write(chunk).await?;
+                    }
+                }
+            }
+        }
+        sink.write(proto_http::range::multipart_trailer(&boundary)).await?;
+        Ok(sink.sent)
+    }
+
+    /// Sends the status and headers of a streamed response and returns the sink
+    /// for its body; `None` for `HEAD`, whose response has no body.
+    pub fn stream(&mut self, status: StatusCode, headers: HeaderMap) -> Result<Option<BodySink>, TransferError> {
+        if self.method == Method::HEAD {
+            self.send(status, headers, empty()).map_err(send_failed)?;
+            return Ok(None);
+        }
+        let (tx, body) = channel_body();
+        self.send(status, headers, body).map_err(send_failed)?;
+        Ok(Some(BodySink { tx, sent: 0 }))
+    }
+
+    /// Whether the request has a body (a non-zero `Content-Length` or any
+    /// `Transfer-Encoding`).
+    pub fn has_body(&self) -> bool {
+        self.headers.contains_key(header::TRANSFER_ENCODING)
+            || self
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() != "0")
+    }
+
+    /// Reads a whole small request body (WebDAV XML) of at most `limit` bytes,
+    /// each wait bounded by the body timeout; a larger body fails with
+    /// `PayloadTooLarge` (413).
+    pub async fn read_body(&mut self, limit: usize) -> Result<Bytes, TransferError> {
+        let declared = self
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(TransferError::new(Status::PayloadTooLarge, 0, "request body too large"));
+        }
+        let Some(mut body) = self.body.take() else {
+            return Ok(Bytes::new());
+        };
+        let mut buf = bytes::BytesMut::new();
+        loop {
+            let frame = match tokio::time::timeout(self.body_timeout, body.frame()).await {
+                Err(_) => {
+                    return Err(TransferError::new(
+                        Status::TransferAborted,
+                        buf.len() as u64,
+                        "request body stalled",
+                    ));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err(TransferError::new(
+                        Status::TransferAborted,
+                        buf.len() as u64,
+                        e.to_string(),
+                    ));
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(TransferError::new(
+                        Status::PayloadTooLarge,
+                        buf.len() as u64,
+                        "request body too large",
+                    ));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf.freeze())
+    }
+
     /// Streams a listing as HTML or JSON.
     pub async fn send_listing(
         &mut self,
@@ -210,25 +367,21 @@ impl HttpExchange {
         };
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        if self.method == Method::HEAD {
-            self.send(StatusCode::OK, headers, empty()).map_err(send_failed)?;
+        let Some(mut sink) = self.stream(StatusCode::OK, headers)? else {
             return Ok(0);
-        }
-        let (tx, body) = channel_body();
-        self.send(StatusCode::OK, headers, body).map_err(send_failed)?;
+        };
         let dir_path = format!("{}/", dir.as_str().trim_end_matches('/'));
         let html = proto_http::HtmlListing::new(&dir_path);
         let mut json = proto_http::JsonListing::new();
-        let mut sent = 0u64;
         let mut count = 0u64;
         let head = if format == ListFormat::Json {
             json.head().to_owned()
         } else {
             html.head()
         };
-        sent += push(&tx, Bytes::from(head), sent).await?;
+        sink.write(head).await?;
         while let Some(batch) = entries.next().await {
-            let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sent, e.to_string()))?;
+            let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sink.sent, e.to_string()))?;
             let mut text = String::new();
             for e in &batch {
                 let entry = ListingEntry {
@@ -244,15 +397,15 @@ impl HttpExchange {
                 }
                 count += 1;
             }
-            sent += push(&tx, Bytes::from(text), sent).await?;
+            sink.write(text).await?;
         }
         let tail = if format == ListFormat::Json {
             json.tail().to_owned()
         } else {
             html.tail(count)
         };
-        sent += push(&tx, Bytes::from(tail), sent).await?;
-        Ok(sent)
+        sink.write(tail).await?;
+        Ok(sink.sent)
     }
 
     /// Streams the request body into `upload`, each wait bounded by the body timeout.
@@ -300,7 +453,7 @@ impl HttpExchange {
             is_head: self.method == Method::HEAD,
             raw_path: &self.raw_path,
             realm: &self.realm,
-            allow: "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL",
+            allow: super::webdav::ALLOW,
         };
         let rendered = match crate::response::http::render(replies, &info) {
             Ok(r) => r,
@@ -318,6 +471,100 @@ impl HttpExchange {
             tracing::warn!(error = %e, "second status for one request refused");
         }
     }
+}
+
+/// The body of a streamed response: counts what it sends, fails with
+/// `TransferAborted` when the client has gone.
+#[derive(Debug)]
+pub struct BodySink {
+    tx: FrameSender,
+    sent: u64,
+}
+
+impl BodySink {
+    /// Sends one piece of the body.
+    pub async fn write(&mut self, bytes: impl Into<Bytes>) -> Result<(), TransferError> {
+        self.sent += push(&self.tx, bytes.into(), self.sent).await?;
+        Ok(())
+    }
+
+    /// Sends a byte stream that must yield exactly `len` bytes.
+    async fn copy(&mut self, chunks: crate::storage::ByteStream, len: u64) -> Result<(), TransferError> {
+        let before = self.sent;
+        self.sent += stream_into(&self.tx, chunks).await.map_err(|mut e| {
+            e.bytes += before;
+            e
+        })?;
+        if self.sent - before != len {
+            let _ = self
+                .tx
+                .send(Err(io::Error::other("file changed while it was sent")))
+                .await;
+            return Err(TransferError::new(Status::LocalError, self.sent, "short read"));
+        }
+        Ok(())
+    }
+
+    /// Bytes sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+}
+
+/// Reads a byte stream that starts at `pos` in a file, skipping to offsets and
+/// taking bounded pieces (multi-range responses from streaming back-ends).
+struct SpanReader {
+    stream: crate::storage::ByteStream,
+    pos: u64,
+    pending: Bytes,
+}
+
+impl SpanReader {
+    fn new(stream: crate::storage::ByteStream, pos: u64) -> Self {
+        SpanReader {
+            stream,
+            pos,
+            pending: Bytes::new(),
+        }
+    }
+
+    async fn fill(&mut self, sent: u64) -> Result<(), TransferError> {
+        while self.pending.is_empty() {
+            match self.stream.next().await {
+                Some(Ok(chunk)) => self.pending = chunk,
+                Some(Err(e)) => return Err(TransferError::new(Status::LocalError, sent, e.to_string())),
+                None => return Err(TransferError::new(Status::LocalError, sent, "file ended early")),
+            }
+        }
+        Ok(())
+    }
+
+    async fn skip_to(&mut self, offset: u64, sent: u64) -> Result<(), TransferError> {
+        while self.pos < offset {
+            self.fill(sent).await?;
+            let n = usize::try_from(offset - self.pos)
+                .unwrap_or(usize::MAX)
+                .min(self.pending.len());
+            let _ = self.pending.split_to(n);
+            self.pos += n as u64;
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self, max: u64, sent: u64) -> Result<Bytes, TransferError> {
+        self.fill(sent).await?;
+        let n = usize::try_from(max).unwrap_or(usize::MAX).min(self.pending.len());
+        self.pos += n as u64;
+        Ok(self.pending.split_to(n))
+    }
+}
+
+/// A boundary for a `multipart/byteranges` body: random enough never to occur
+/// in the data by chance.
+fn multipart_boundary() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    format!("dualgate-{random:016x}")
 }
 
 fn send_failed(e: SendError) -> TransferError {

@@ -4,7 +4,8 @@
 
 use std::borrow::Cow;
 
-use http::{Method, header};
+use http::{HeaderMap, Method, header};
+use proto_http::webdav::{Depth, DestinationError};
 
 use super::exchange::HttpExchange;
 use crate::auth::{Credentials, Password};
@@ -25,7 +26,9 @@ fn verb_of(method: &Method, trailing_slash: bool) -> Verb {
         Method::OPTIONS => Verb::Protocol("OPTIONS"),
         _ => match method.as_str() {
             "MKCOL" => Verb::MakeDir,
-            "PROPFIND" | "PROPPATCH" | "COPY" | "MOVE" | "LOCK" | "UNLOCK" | "POST" | "PATCH" | "TRACE" => {
+            "COPY" => Verb::Copy,
+            "MOVE" => Verb::Rename,
+            "PROPFIND" | "PROPPATCH" | "LOCK" | "UNLOCK" | "POST" | "PATCH" | "TRACE" => {
                 Verb::Protocol(static_name(method.as_str()))
             }
             other => Verb::Custom(other.to_owned()),
@@ -65,6 +68,7 @@ pub fn lift<'a>(session: &'a mut Session, exchange: &'a mut HttpExchange) -> Com
         method: method.clone(),
         path: raw_path,
     };
+    let dav = webdav_args(&verb, &exchange.headers);
     let mut rec = CommandRecord::new(Protocol::Http, verb, raw, session, Channel::Http(exchange));
     rec.args.credentials = credentials;
     rec.args.list_format = list_format;
@@ -72,11 +76,77 @@ pub fn lift<'a>(session: &'a mut Session, exchange: &'a mut HttpExchange) -> Com
     match decoded {
         Ok(d) => rec.set_path(VirtualPath::parse_absolute(&d.path)),
         Err(e) => {
-            rec.rejected = Some(Reply {
-                code: Code::Status(Status::BadFileName),
-                text: Cow::Owned(format!("Bad request path: {e}.")),
-            });
+            rec.rejected = Some(reject(Status::BadFileName, format!("Bad request path: {e}.")));
+        }
+    }
+    match dav {
+        Ok(dav) => {
+            rec.args.recursive = dav.recursive;
+            rec.args.shallow = dav.shallow;
+            rec.args.overwrite = dav.overwrite;
+            if let Some(target) = dav.target {
+                rec.set_target(target);
+            }
+        }
+        Err(reply) => {
+            rec.rejected.get_or_insert(reply);
         }
     }
     rec
+}
+
+fn reject(status: Status, text: String) -> Reply {
+    Reply {
+        code: Code::Status(status),
+        text: Cow::Owned(text),
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The WebDAV headers of `DELETE`, `COPY` and `MOVE` (RFC 4918 §9.6, §9.8, §9.9):
+/// `Depth`, `Overwrite` and `Destination` become typed arguments and a target;
+/// a header that cannot be used rejects the request (400, or 502 for another server).
+fn webdav_args(verb: &Verb, headers: &HeaderMap) -> Result<DavArgs, Reply> {
+    let mut dav = DavArgs {
+        recursive: false,
+        shallow: false,
+        overwrite: true,
+        target: None,
+    };
+    if !matches!(verb, Verb::Delete | Verb::Copy | Verb::Rename) {
+        return Ok(dav);
+    }
+    let bad = |what: &str| reject(Status::BadArguments, format!("Invalid {what} header."));
+    dav.recursive = true;
+    let depth = proto_http::webdav::parse_depth(header(headers, "depth")).map_err(|()| bad("Depth"))?;
+    match (verb, depth) {
+        // COPY of a collection may be shallow; nothing else takes a depth but infinity.
+        (Verb::Copy, Some(Depth::Zero)) => dav.shallow = true,
+        (_, None | Some(Depth::Infinity)) => {}
+        _ => return Err(bad("Depth")),
+    }
+    if *verb == Verb::Delete {
+        return Ok(dav);
+    }
+    dav.overwrite = proto_http::webdav::parse_overwrite(header(headers, "overwrite")).map_err(|()| bad("Overwrite"))?;
+    let destination = header(headers, "destination").ok_or_else(|| bad("Destination"))?;
+    let raw = proto_http::webdav::destination_path(destination, header(headers, "host")).map_err(|e| match e {
+        DestinationError::OtherServer => reject(Status::OtherServer, String::new()),
+        DestinationError::Invalid => bad("Destination"),
+    })?;
+    let decoded = proto_http::decode_request_path(raw, MAX_PATH_LEN)
+        .map_err(|e| reject(Status::BadFileName, format!("Bad destination path: {e}.")))?;
+    dav.target = Some(VirtualPath::parse_absolute(&decoded.path));
+    Ok(dav)
+}
+
+/// The WebDAV arguments of a request.
+struct DavArgs {
+    recursive: bool,
+    shallow: bool,
+    overwrite: bool,
+    target: Option<Result<VirtualPath, crate::path::PathError>>,
 }

@@ -11,6 +11,7 @@
 
 pub mod exchange;
 pub mod lift;
+pub mod webdav;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -165,7 +166,15 @@ async fn handle(
     tls: bool,
 ) -> Result<Response<Body>, Infallible> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // HTTP/2 names the server in `:authority`, not `Host`; WebDAV compares
+    // `Destination` against it.
+    if !parts.headers.contains_key(http::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(v) = http::HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(http::header::HOST, v);
+    }
     let raw_path = parts.uri.path().to_owned();
     let exchange = HttpExchange::new(
         parts.method,

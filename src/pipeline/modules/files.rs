@@ -10,12 +10,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 
+use crate::auth::Permission;
 use crate::channel::ReadPlan;
 use crate::command::{CommandRecord, ListFormat, Transfer, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::{Handler, HandlerResult};
 use crate::response::Status;
-use crate::storage::{DirEntry, ListStream, Storage, WriteMode};
+use crate::storage::{DirEntry, ErrorKind, ListStream, Storage, StorageError, WriteMode};
 
 /// The files module.
 pub struct Files {
@@ -29,7 +30,7 @@ impl std::fmt::Debug for Files {
 }
 
 /// The verbs this module implements (for the registration table).
-pub const VERBS: [Verb; 9] = [
+pub const VERBS: [Verb; 10] = [
     Verb::Read,
     Verb::Write,
     Verb::List,
@@ -38,6 +39,7 @@ pub const VERBS: [Verb; 9] = [
     Verb::RemoveDir,
     Verb::RenameFrom,
     Verb::Rename,
+    Verb::Copy,
     Verb::ChangeDir,
 ];
 
@@ -176,6 +178,10 @@ impl Files {
             Err(r) => return r,
         };
         match cmd.verb {
+            Verb::Delete if cmd.args.recursive => {
+                try_storage!(cmd, remove_tree(self.storage.as_ref(), &spath).await);
+                cmd.responses.add(Status::ActionOk, "Deleted.");
+            }
             Verb::Delete => {
                 try_storage!(cmd, self.storage.delete(&spath).await);
                 cmd.responses.add(Status::ActionOk, "File deleted.");
@@ -208,24 +214,100 @@ impl Files {
         HandlerResult::Handled
     }
 
-    async fn rename(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+    /// `Rename` (FTP `RNTO`, WebDAV `MOVE`) and `Copy` (WebDAV `COPY`): the target
+    /// is replaced only when the command allows it — a whole tree only with
+    /// collection semantics, and only for a user who may delete.
+    async fn transfer_tree(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let copy = cmd.verb == Verb::Copy;
         let (Some(from), Some(to)) = (cmd.path.clone(), cmd.target.clone()) else {
-            return cmd.fail(Status::BadSequence, "Use RNFR first.");
+            return if copy {
+                cmd.fail(Status::BadArguments, "A destination is required.")
+            } else {
+                cmd.fail(Status::BadSequence, "Use RNFR first.")
+            };
         };
-        let (sfrom, sto) = (cmd.session.storage_path(&from), cmd.session.storage_path(&to));
-        let existed = self.storage.stat(&sto).await.is_ok();
-        if existed && !cmd.args.overwrite {
-            return cmd.fail(Status::PreconditionFailed, "The destination exists.");
+        if from == to {
+            return cmd.fail(Status::PermissionDenied, "The source and the destination are the same.");
         }
-        try_storage!(cmd, self.storage.rename(&sfrom, &sto).await);
-        let status = if existed {
+        let (sfrom, sto) = (cmd.session.storage_path(&from), cmd.session.storage_path(&to));
+        let source = try_storage!(cmd, self.storage.stat(&sfrom).await);
+        let existing = self.storage.stat(&sto).await.ok();
+        if let Some(target) = &existing {
+            if !cmd.args.overwrite {
+                return cmd.fail(Status::PreconditionFailed, "The destination exists.");
+            }
+            // A file may replace a file in one step (rename(2)); anything involving a
+            // directory needs the old target gone first, which only collection
+            // semantics allow (FTP RNTO onto a directory fails as it always did).
+            if copy || target.is_dir() || source.is_dir() {
+                if !cmd.args.recursive {
+                    return cmd.fail(
+                        Status::from_storage(ErrorKind::AlreadyExists),
+                        "The destination exists.",
+                    );
+                }
+                let may_delete = cmd
+                    .session
+                    .user
+                    .as_ref()
+                    .is_some_and(|u| u.permissions.allows(Permission::Delete));
+                if !may_delete {
+                    return cmd.fail(
+                        Status::PermissionDenied,
+                        "Replacing the destination needs delete permission.",
+                    );
+                }
+                try_storage!(cmd, remove_tree(self.storage.as_ref(), &sto).await);
+            }
+        }
+        if !copy {
+            try_storage!(cmd, self.storage.rename(&sfrom, &sto).await);
+        } else if cmd.args.shallow && source.is_dir() {
+            try_storage!(cmd, self.storage.mkdir(&sto).await);
+        } else {
+            try_storage!(cmd, self.storage.copy(&sfrom, &sto).await);
+        }
+        let status = if existing.is_some() {
             Status::ActionOk
         } else {
             Status::ActionCreated
         };
-        cmd.responses.add(status, "Rename successful.");
+        cmd.responses
+            .add(status, if copy { "Copy successful." } else { "Rename successful." });
         HandlerResult::Handled
     }
+}
+
+/// Removes a file, or a directory with everything beneath it (WebDAV `DELETE`
+/// and the overwrite of `COPY`/`MOVE`), through any back-end: depth-first with an
+/// explicit stack, so a deep tree cannot overflow the call stack, and listings
+/// streamed batch by batch.
+pub async fn remove_tree(storage: &dyn Storage, root: &VirtualPath) -> Result<(), StorageError> {
+    if !storage.stat(root).await?.is_dir() {
+        return storage.delete(root).await;
+    }
+    let mut stack = vec![(root.clone(), false)];
+    while let Some((dir, emptied)) = stack.pop() {
+        if emptied {
+            storage.rmdir(&dir).await?;
+            continue;
+        }
+        stack.push((dir.clone(), true));
+        let mut entries = storage.list(&dir).await?;
+        while let Some(batch) = entries.next().await {
+            for entry in batch? {
+                let path = dir
+                    .join_name(&entry.name)
+                    .map_err(|_| StorageError::new(ErrorKind::InvalidName))?;
+                if entry.meta.is_dir() {
+                    stack.push((path, false));
+                } else {
+                    storage.delete(&path).await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -235,7 +317,7 @@ impl Handler for Files {
             Verb::Read => self.read(cmd).await,
             Verb::Write => self.write(cmd).await,
             Verb::List => self.list(cmd).await,
-            Verb::Rename => self.rename(cmd).await,
+            Verb::Rename | Verb::Copy => self.transfer_tree(cmd).await,
             _ => self.simple(cmd).await,
         }
     }

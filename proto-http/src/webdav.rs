@@ -1,0 +1,648 @@
+//! WebDAV class 1 (RFC 4918), sans-IO: the request headers (`Depth`,
+//! `Overwrite`, `Destination`), the `PROPFIND` and `PROPPATCH` bodies, and the
+//! `207 Multi-Status` XML the server streams back.
+//!
+//! Request bodies are parsed with quick-xml's namespace-aware reader into a
+//! small element tree with hard limits on nesting and element count (the
+//! caller also caps the body size), so a hostile body costs bounded memory and
+//! time. Anything that is not well-formed XML with well-formed namespaces —
+//! including an undeclared prefix or `xmlns:p=""` — is an [`XmlError`], which
+//! the server answers with `400`.
+//!
+//! Responses are written as text: the live properties of one resource
+//! ([`LiveProps`]) rendered for one request ([`PropfindRequest`]) into one
+//! `<D:response>` element ([`propfind_response`]); the caller streams
+//! [`MULTISTATUS_HEAD`], one response per resource, then [`MULTISTATUS_TAIL`].
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+
+/// The WebDAV namespace.
+pub const DAV_NS: &str = "DAV:";
+
+/// Deepest element nesting accepted in a request body.
+const MAX_NESTING: usize = 32;
+/// Most elements accepted in a request body.
+const MAX_ELEMENTS: usize = 4096;
+
+/// The start of a `207 Multi-Status` body.
+pub const MULTISTATUS_HEAD: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">\n";
+/// The end of a `207 Multi-Status` body.
+pub const MULTISTATUS_TAIL: &str = "</D:multistatus>\n";
+/// The `Content-Type` of WebDAV XML bodies.
+pub const XML_CONTENT_TYPE: &str = "application/xml; charset=utf-8";
+
+/// The body of the `403` that refuses `PROPFIND` with `Depth: infinity`
+/// (RFC 4918 §9.1, §16 `propfind-finite-depth`).
+pub const PROPFIND_FINITE_DEPTH: &str =
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>\n";
+
+/// A request body that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    /// Not well-formed XML, or malformed namespaces.
+    #[error("malformed XML: {0}")]
+    Malformed(String),
+    /// Well-formed, but not the element this method expects.
+    #[error("unexpected XML: {0}")]
+    Unexpected(&'static str),
+    /// Nested too deeply or too many elements.
+    #[error("XML body too complex")]
+    TooComplex,
+}
+
+/// A property name: namespace URI and local name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PropName {
+    /// The namespace URI (`DAV:` for WebDAV's own, empty for none).
+    pub ns: String,
+    /// The local name.
+    pub local: String,
+}
+
+impl PropName {
+    /// A property in the `DAV:` namespace.
+    pub fn dav(local: &str) -> Self {
+        PropName {
+            ns: DAV_NS.into(),
+            local: local.into(),
+        }
+    }
+}
+
+/// What a `PROPFIND` asks for (RFC 4918 §9.1, §14.20).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropfindRequest {
+    /// `<allprop/>` or an empty body: every live property.
+    AllProp,
+    /// `<propname/>`: the names only.
+    PropName,
+    /// `<prop>…</prop>`: these properties.
+    Prop(Vec<PropName>),
+}
+
+/// One instruction of a `PROPPATCH` (RFC 4918 §14.26, §14.23).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchOp {
+    /// Set the property (its value is not kept here).
+    Set(PropName),
+    /// Remove the property.
+    Remove(PropName),
+}
+
+impl PatchOp {
+    /// The property the instruction is about.
+    pub fn name(&self) -> &PropName {
+        match self {
+            PatchOp::Set(n) | PatchOp::Remove(n) => n,
+        }
+    }
+}
+
+/// The `Depth` header (RFC 4918 §10.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// `0`: the resource only.
+    Zero,
+    /// `1`: the resource and its members.
+    One,
+    /// `infinity`: the whole tree.
+    Infinity,
+}
+
+/// Parses a `Depth` value; `Ok(None)` when absent, `Err(())` for anything but
+/// `0`, `1` or `infinity`.
+#[allow(clippy::result_unit_err, reason = "the only error is \"not a Depth\"")]
+pub fn parse_depth(value: Option<&str>) -> Result<Option<Depth>, ()> {
+    match value.map(str::trim) {
+        None => Ok(None),
+        Some("0") => Ok(Some(Depth::Zero)),
+        Some("1") => Ok(Some(Depth::One)),
+        Some(v) if v.eq_ignore_ascii_case("infinity") => Ok(Some(Depth::Infinity)),
+        Some(_) => Err(()),
+    }
+}
+
+/// Parses an `Overwrite` value (RFC 4918 §10.6): `T` (the default when absent)
+/// or `F`; `Err(())` for anything else.
+#[allow(clippy::result_unit_err, reason = "the only error is \"not T or F\"")]
+pub fn parse_overwrite(value: Option<&str>) -> Result<bool, ()> {
+    match value.map(str::trim) {
+        None => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("T") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("F") => Ok(false),
+        Some(_) => Err(()),
+    }
+}
+
+/// Why a `Destination` header cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DestinationError {
+    /// It names another server (`502 Bad Gateway`, RFC 4918 §9.8.5).
+    #[error("the destination is on another server")]
+    OtherServer,
+    /// It is not an absolute URI or an absolute path.
+    #[error("the Destination header is not a URI of this server")]
+    Invalid,
+}
+
+/// The (still percent-encoded) path of a `Destination` header (RFC 4918
+/// §10.3: an absolute URI, or — as many clients send — an absolute path).
+/// `host` is the request's `Host` (or `:authority`); a URI whose authority
+/// differs names another server.
+pub fn destination_path<'a>(destination: &'a str, host: Option<&str>) -> Result<&'a str, DestinationError> {
+    let destination = destination.trim();
+    let path = if destination.starts_with('/') {
+        destination
+    } else {
+        let (scheme, rest) = destination.split_once("://").ok_or(DestinationError::Invalid)?;
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(DestinationError::OtherServer);
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        // Credentials in the URI are not part of the server's identity.
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        if let Some(host) = host
+            && !authority.eq_ignore_ascii_case(host.trim())
+        {
+            return Err(DestinationError::OtherServer);
+        }
+        path
+    };
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    Ok(&path[..end])
+}
+
+/// One parsed element: its expanded name and child elements (text is not
+/// needed by anything this server does with request bodies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Element {
+    name: PropName,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn is_dav(&self, local: &str) -> bool {
+        self.name.ns == DAV_NS && self.name.local == local
+    }
+}
+
+fn malformed(e: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed(e.to_string())
+}
+
+/// Rejects `xmlns:p=""` (Namespaces in XML 1.0 §3: a prefixed declaration
+/// must not be empty) and checks the attributes are well-formed.
+fn check_attributes(start: &BytesStart<'_>) -> Result<(), XmlError> {
+    for attribute in start.attributes() {
+        let attribute = attribute.map_err(malformed)?;
+        if attribute.key.as_ref().starts_with("xmlns:") && attribute.value.is_empty() {
+            return Err(XmlError::Malformed("empty namespace prefix declaration".into()));
+        }
+    }
+    Ok(())
+}
+
+fn element_name(resolved: ResolveResult<'_>, local: &str) -> Result<PropName, XmlError> {
+    let ns = match resolved {
+        ResolveResult::Bound(ns) => ns.as_ref().to_owned(),
+        ResolveResult::Unbound => String::new(),
+        ResolveResult::Unknown(prefix) => {
+            return Err(XmlError::Malformed(format!("undeclared namespace prefix {prefix:?}")));
+        }
+    };
+    Ok(PropName {
+        ns,
+        local: local.to_owned(),
+    })
+}
+
+/// Parses a whole body into its root element (bounded).
+fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
+    let mut reader = NsReader::from_reader(body);
+    reader.config_mut().trim_text(true);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut count = 0usize;
+    loop {
+        let (resolved, event) = reader.read_resolved_event().map_err(malformed)?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                if root.is_some() {
+                    return Err(XmlError::Malformed("content after the root element".into()));
+                }
+                check_attributes(e)?;
+                count += 1;
+                if count > MAX_ELEMENTS || stack.len() >= MAX_NESTING {
+                    return Err(XmlError::TooComplex);
+                }
+                let element = Element {
+                    name: element_name(resolved, e.local_name().as_ref())?,
+                    children: Vec::new(),
+                };
+                if matches!(event, Event::Start(_)) {
+                    stack.push(element);
+                } else {
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(element),
+                        None => root = Some(element),
+                    }
+                }
+            }
+            Event::End(_) => {
+                let done = stack.pop().ok_or_else(|| malformed("unbalanced end tag"))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(done),
+                    None => root = Some(done),
+                }
+            }
+            Event::Text(ref t) if stack.is_empty() && !t.as_ref().trim().is_empty() => {
+                return Err(XmlError::Malformed("text outside the root element".into()));
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Malformed("unclosed element".into()));
+    }
+    root.ok_or_else(|| XmlError::Malformed("no root element".into()))
+}
+
+/// Parses a `PROPFIND` body (RFC 4918 §9.1): empty means `allprop`.
+pub fn parse_propfind(body: &[u8]) -> Result<PropfindRequest, XmlError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(PropfindRequest::AllProp);
+    }
+    let root = parse_tree(body)?;
+    if !root.is_dav("propfind") {
+        return Err(XmlError::Unexpected("the root element is not DAV:propfind"));
+    }
+    for child in &root.children {
+        if child.is_dav("allprop") {
+            return Ok(PropfindRequest::AllProp);
+        }
+        if child.is_dav("propname") {
+            return Ok(PropfindRequest::PropName);
+        }
+        if child.is_dav("prop") {
+            return Ok(PropfindRequest::Prop(
+                child.children.iter().map(|p| p.name.clone()).collect(),
+            ));
+        }
+    }
+    Err(XmlError::Unexpected("DAV:propfind needs allprop, propname or prop"))
+}
+
+/// Parses a `PROPPATCH` body (RFC 4918 §9.2): the set and remove
+/// instructions, in document order.
+pub fn parse_proppatch(body: &[u8]) -> Result<Vec<PatchOp>, XmlError> {
+    let root = parse_tree(body)?;
+    if !root.is_dav("propertyupdate") {
+        return Err(XmlError::Unexpected("the root element is not DAV:propertyupdate"));
+    }
+    let mut ops = Vec::new();
+    for instruction in &root.children {
+        let set = instruction.is_dav("set");
+        if !set && !instruction.is_dav("remove") {
+            continue;
+        }
+        for prop in instruction.children.iter().filter(|c| c.is_dav("prop")) {
+            for p in &prop.children {
+                ops.push(if set {
+                    PatchOp::Set(p.name.clone())
+                } else {
+                    PatchOp::Remove(p.name.clone())
+                });
+            }
+        }
+    }
+    if ops.is_empty() {
+        return Err(XmlError::Unexpected("DAV:propertyupdate sets or removes nothing"));
+    }
+    Ok(ops)
+}
+
+/// The live properties of one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveProps {
+    /// A collection (directory) rather than a file.
+    pub collection: bool,
+    /// Size in bytes (files).
+    pub content_length: u64,
+    /// Last modification.
+    pub last_modified: Option<SystemTime>,
+    /// Strong entity tag, quoted (files).
+    pub etag: Option<String>,
+    /// Media type (files).
+    pub content_type: Option<String>,
+}
+
+/// The live properties this server knows, in `allprop` order.
+const LIVE: [&str; 5] = [
+    "resourcetype",
+    "getcontentlength",
+    "getlastmodified",
+    "getetag",
+    "getcontenttype",
+];
+
+impl LiveProps {
+    /// The value of a live property as XML content (`None`: not defined for
+    /// this resource).
+    fn value(&self, name: &PropName) -> Option<String> {
+        if name.ns != DAV_NS {
+            return None;
+        }
+        match name.local.as_str() {
+            "resourcetype" => Some(if self.collection {
+                "<D:collection/>".into()
+            } else {
+                String::new()
+            }),
+            "getcontentlength" if !self.collection => Some(self.content_length.to_string()),
+            "getlastmodified" => self.last_modified.map(crate::http_date),
+            "getetag" if !self.collection => self.etag.as_deref().map(escape_text),
+            "getcontenttype" if !self.collection => self.content_type.as_deref().map(escape_text),
+            _ => None,
+        }
+    }
+
+    fn defined(&self) -> impl Iterator<Item = PropName> + '_ {
+        LIVE.iter()
+            .map(|l| PropName::dav(l))
+            .filter(|n| self.value(n).is_some())
+    }
+}
+
+/// Escapes text content.
+fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes `<name>content</name>` (or the empty form) with the namespace
+/// declared as the name needs it.
+fn write_element(out: &mut String, name: &PropName, content: &str) {
+    let (open, close) = if name.ns == DAV_NS {
+        (format!("D:{}", name.local), format!("D:{}", name.local))
+    } else if name.ns.is_empty() {
+        (format!("{} xmlns=\"\"", name.local), name.local.clone())
+    } else {
+        (
+            format!("R:{} xmlns:R=\"{}\"", name.local, escape_text(&name.ns)),
+            format!("R:{}", name.local),
+        )
+    };
+    if content.is_empty() {
+        let _ = write!(out, "<{open}/>");
+    } else {
+        let _ = write!(out, "<{open}>{content}</{close}>");
+    }
+}
+
+fn status_line(status: u16) -> String {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("HTTP/1.1 {status} {reason}")
+}
+
+/// Writes one `<D:propstat>` with `(name, content)` pairs and a status.
+fn write_propstat<'a>(out: &mut String, status: u16, props: impl Iterator<Item = (&'a PropName, &'a str)>) {
+    out.push_str("<D:propstat><D:prop>");
+    for (name, content) in props {
+        write_element(out, name, content);
+    }
+    let _ = write!(
+        out,
+        "</D:prop><D:status>{}</D:status></D:propstat>",
+        status_line(status)
+    );
+}
+
+/// The `<D:response>` of one resource for a `PROPFIND`: found properties
+/// under `200`, unknown ones under `404`. `href` must already be
+/// percent-encoded (see [`encode_href`](crate::encode_href)).
+pub fn propfind_response(href: &str, props: &LiveProps, request: &PropfindRequest) -> String {
+    let mut out = String::with_capacity(512);
+    let _ = write!(out, "<D:response><D:href>{}</D:href>", escape_text(href));
+    match request {
+        PropfindRequest::AllProp => {
+            let found: Vec<(PropName, String)> = props
+                .defined()
+                .filter_map(|n| props.value(&n).map(|v| (n, v)))
+                .collect();
+            write_propstat(&mut out, 200, found.iter().map(|(n, v)| (n, v.as_str())));
+        }
+        PropfindRequest::PropName => {
+            let names: Vec<PropName> = props.defined().collect();
+            write_propstat(&mut out, 200, names.iter().map(|n| (n, "")));
+        }
+        PropfindRequest::Prop(wanted) => {
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for name in wanted {
+                match props.value(name) {
+                    Some(v) => found.push((name, v)),
+                    None => missing.push(name),
+                }
+            }
+            if !found.is_empty() {
+                write_propstat(&mut out, 200, found.iter().map(|(n, v)| (*n, v.as_str())));
+            }
+            if !missing.is_empty() {
+                write_propstat(&mut out, 404, missing.iter().map(|n| (*n, "")));
+            }
+        }
+    }
+    out.push_str("</D:response>\n");
+    out
+}
+
+/// A complete `207` body for a `PROPPATCH` that changes nothing: every
+/// property with `status` (`403`: this server keeps no dead properties).
+pub fn proppatch_refused(href: &str, ops: &[PatchOp], status: u16) -> String {
+    let mut out = String::from(MULTISTATUS_HEAD);
+    let _ = write!(out, "<D:response><D:href>{}</D:href>", escape_text(href));
+    write_propstat(&mut out, status, ops.iter().map(|op| (op.name(), "")));
+    let _ = write!(
+        out,
+        "<D:responsedescription>This server does not store properties.</D:responsedescription></D:response>\n{MULTISTATUS_TAIL}"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn depth_and_overwrite() {
+        assert_eq!(parse_depth(None), Ok(None));
+        assert_eq!(parse_depth(Some("0")), Ok(Some(Depth::Zero)));
+        assert_eq!(parse_depth(Some(" 1 ")), Ok(Some(Depth::One)));
+        assert_eq!(parse_depth(Some("Infinity")), Ok(Some(Depth::Infinity)));
+        assert_eq!(parse_depth(Some("2")), Err(()));
+        assert_eq!(parse_overwrite(None), Ok(true));
+        assert_eq!(parse_overwrite(Some("F")), Ok(false));
+        assert_eq!(parse_overwrite(Some("t")), Ok(true));
+        assert_eq!(parse_overwrite(Some("yes")), Err(()));
+    }
+
+    #[test]
+    fn destinations() {
+        let host = Some("127.0.0.1:8080");
+        assert_eq!(destination_path("http://127.0.0.1:8080/a/b%20c", host), Ok("/a/b%20c"));
+        assert_eq!(destination_path("https://user@127.0.0.1:8080/x?q#f", host), Ok("/x"));
+        assert_eq!(destination_path("/rel/path", host), Ok("/rel/path"));
+        assert_eq!(destination_path("http://127.0.0.1:8080", host), Ok("/"));
+        assert_eq!(
+            destination_path("http://example.com/a", host),
+            Err(DestinationError::OtherServer)
+        );
+        assert_eq!(
+            destination_path("ftp://127.0.0.1:8080/a", host),
+            Err(DestinationError::OtherServer)
+        );
+        assert_eq!(destination_path("a/b", host), Err(DestinationError::Invalid));
+    }
+
+    #[test]
+    fn propfind_bodies() {
+        assert_eq!(parse_propfind(b""), Ok(PropfindRequest::AllProp));
+        assert_eq!(
+            parse_propfind(br#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#),
+            Ok(PropfindRequest::AllProp)
+        );
+        assert_eq!(
+            parse_propfind(br#"<propfind xmlns="DAV:"><propname/></propfind>"#),
+            Ok(PropfindRequest::PropName)
+        );
+        let req = parse_propfind(
+            br#"<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><x:color xmlns:x="http://example.com/"/><plain xmlns=""/></D:prop></D:propfind>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            req,
+            PropfindRequest::Prop(vec![
+                PropName::dav("getetag"),
+                PropName {
+                    ns: "http://example.com/".into(),
+                    local: "color".into()
+                },
+                PropName {
+                    ns: String::new(),
+                    local: "plain".into()
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors() {
+        // litmus props: propfind_invalid and propfind_invalid2.
+        assert!(parse_propfind(b"<foo>").is_err());
+        assert!(
+            parse_propfind(br#"<D:propfind xmlns:D="DAV:"><D:prop><bar:foo xmlns:bar=""/></D:prop></D:propfind>"#)
+                .is_err()
+        );
+        assert!(parse_propfind(br#"<D:propfind xmlns:D="DAV:"><x:prop/></D:propfind>"#).is_err());
+        assert!(parse_propfind(br#"<D:propfind xmlns:D="DAV:"></D:other>"#).is_err());
+        assert!(parse_propfind(br#"<D:propfind xmlns:D="DAV:"/><second/>"#).is_err());
+        assert_eq!(
+            parse_propfind(br#"<propfind xmlns="urn:other"><allprop/></propfind>"#),
+            Err(XmlError::Unexpected("the root element is not DAV:propfind"))
+        );
+        let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
+        assert_eq!(parse_propfind(deep.as_bytes()), Err(XmlError::TooComplex));
+    }
+
+    #[test]
+    fn proppatch_bodies() {
+        let ops = parse_proppatch(
+            br#"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="http://example.com/ns"><D:set><D:prop><Z:author>x</Z:author></D:prop></D:set><D:remove><D:prop><Z:old/></D:prop></D:remove></D:propertyupdate>"#,
+        )
+        .unwrap();
+        assert_eq!(ops.len(), 2);
+        assert!(matches!(&ops[0], PatchOp::Set(n) if n.local == "author" && n.ns == "http://example.com/ns"));
+        assert!(matches!(&ops[1], PatchOp::Remove(n) if n.local == "old"));
+        assert!(parse_proppatch(b"<D:propertyupdate xmlns:D=\"DAV:\"/>").is_err());
+    }
+
+    fn file_props() -> LiveProps {
+        LiveProps {
+            collection: false,
+            content_length: 42,
+            last_modified: Some(SystemTime::UNIX_EPOCH),
+            etag: Some("\"abc\"".into()),
+            content_type: Some("text/plain".into()),
+        }
+    }
+
+    #[test]
+    fn responses_split_found_and_missing_properties() {
+        let req = PropfindRequest::Prop(vec![
+            PropName::dav("getcontentlength"),
+            PropName {
+                ns: "urn:x".into(),
+                local: "nope".into(),
+            },
+        ]);
+        let xml = propfind_response("/a%20b.txt", &file_props(), &req);
+        assert!(xml.starts_with("<D:response><D:href>/a%20b.txt</D:href>"), "{xml}");
+        assert!(xml.contains("<D:getcontentlength>42</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK"));
+        assert!(xml.contains("<R:nope xmlns:R=\"urn:x\"/></D:prop><D:status>HTTP/1.1 404 Not Found"));
+    }
+
+    #[test]
+    fn allprop_lists_what_is_defined() {
+        let xml = propfind_response("/f", &file_props(), &PropfindRequest::AllProp);
+        for p in [
+            "<D:resourcetype/>",
+            "<D:getetag>&quot;abc&quot;</D:getetag>",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+        ] {
+            assert!(xml.contains(p), "{p} missing in {xml}");
+        }
+        let dir = LiveProps {
+            collection: true,
+            ..file_props()
+        };
+        let xml = propfind_response("/d/", &dir, &PropfindRequest::AllProp);
+        assert!(xml.contains("<D:resourcetype><D:collection/></D:resourcetype>"));
+        assert!(!xml.contains("getcontentlength"));
+        let names = propfind_response("/d/", &dir, &PropfindRequest::PropName);
+        assert!(names.contains("<D:resourcetype/><D:getlastmodified/>"), "{names}");
+    }
+
+    #[test]
+    fn refused_proppatch_names_every_property() {
+        let ops = vec![PatchOp::Set(PropName {
+            ns: String::new(),
+            local: "nullns".into(),
+        })];
+        let xml = proppatch_refused("/f", &ops, 403);
+        assert!(xml.contains("<nullns xmlns=\"\"/>"));
+        assert!(xml.contains("HTTP/1.1 403 Forbidden"));
+        assert!(xml.ends_with(MULTISTATUS_TAIL));
+    }
+}

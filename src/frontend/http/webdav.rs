@@ -1,0 +1,295 @@
+//! Module `webdav`: the WebDAV class 1 verbs only HTTP has (RFC 4918) — `OPTIONS`,
+//! `PROPFIND`, `PROPPATCH` — and the `MKCOL` body rule, as ordinary pipeline
+//! handlers in the same table as everything else: they get the same login,
+//! permission and path checks in PRE_CMD and the same LOG_CMD.
+//!
+//! `COPY`, `MOVE`, `DELETE` and `MKCOL` themselves are the shared `Copy`,
+//! `Rename`, `Delete` and `MakeDir` verbs of the `files` module (the lift sets
+//! collection semantics and the target from `Destination`); nothing about
+//! storage is implemented twice.
+//!
+//! `PROPFIND` answers depth 0 and 1, streaming one `<D:response>` per listing
+//! batch; depth infinity is refused (403 `propfind-finite-depth`), as RFC 4918
+//! §9.1 allows. `PROPPATCH` is parsed and refused per property (207 with 403):
+//! this server keeps no dead properties.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use proto_http::webdav::{self as dav, Depth, LiveProps, PropfindRequest};
+
+use super::exchange::HttpExchange;
+use crate::channel::{Channel, TransferError};
+use crate::command::{CommandRecord, Verb};
+use crate::path::VirtualPath;
+use crate::pipeline::modules::Table;
+use crate::pipeline::{Handler, HandlerResult, Phase};
+use crate::response::Status;
+use crate::storage::{Metadata, Storage};
+
+/// The methods this server allows, for `Allow` (OPTIONS and 405 replies).
+pub const ALLOW: &str = "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH";
+
+/// Largest `PROPFIND`/`PROPPATCH` body accepted.
+const MAX_XML_BODY: usize = 256 * 1024;
+
+/// Verbs handled here.
+pub const VERBS: &[&str] = &["OPTIONS", "PROPFIND", "PROPPATCH"];
+
+/// Registers the WebDAV module's rows.
+pub fn table(storage: Arc<dyn Storage>) -> Table {
+    let mut t = Table::default();
+    let module = Arc::new(WebDav { storage });
+    for v in VERBS {
+        t.row("webdav", Phase::Cmd, Some(&Verb::Protocol(v)), 0, module.clone());
+    }
+    // After auth (0) and permissions (10): a client without rights hears that first.
+    t.row("webdav", Phase::PreCmd, Some(&Verb::MakeDir), 20, Arc::new(MkcolBody));
+    t
+}
+
+/// PRE_CMD of `MKCOL`: a request body is a media type this server does not know
+/// (RFC 4918 §9.3.1: 415).
+#[derive(Debug)]
+struct MkcolBody;
+
+#[async_trait]
+impl Handler for MkcolBody {
+    async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        match &cmd.channel {
+            Channel::Http(ex) if ex.has_body() => cmd.fail(Status::UnsupportedMediaType, ""),
+            _ => HandlerResult::Declined,
+        }
+    }
+}
+
+/// The WebDAV module.
+struct WebDav {
+    storage: Arc<dyn Storage>,
+}
+
+impl std::fmt::Debug for WebDav {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebDav")
+    }
+}
+
+#[async_trait]
+impl Handler for WebDav {
+    async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        match cmd.verb {
+            Verb::Protocol("OPTIONS") => options(cmd),
+            Verb::Protocol("PROPFIND") => self.propfind(cmd).await,
+            Verb::Protocol("PROPPATCH") => self.proppatch(cmd).await,
+            _ => HandlerResult::Declined,
+        }
+    }
+}
+
+/// The exchange of an HTTP command (the module is registered for HTTP verbs only).
+fn exchange<'c>(cmd: &'c mut CommandRecord<'_>) -> Option<&'c mut HttpExchange> {
+    match &mut cmd.channel {
+        Channel::Http(ex) => Some(ex),
+        _ => None,
+    }
+}
+
+/// `OPTIONS`: class 1 compliance and the allowed methods (RFC 4918 §10.1, §18.1).
+fn options(cmd: &mut CommandRecord<'_>) -> HandlerResult {
+    let Some(ex) = exchange(cmd) else {
+        return HandlerResult::Declined;
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert("dav", HeaderValue::from_static("1"));
+    headers.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+    // Makes Microsoft's clients use WebDAV rather than FrontPage extensions.
+    headers.insert("ms-author-via", HeaderValue::from_static("DAV"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+    match ex.send(StatusCode::OK, headers, super::exchange::full("")) {
+        Ok(()) => {
+            cmd.responses.add(Status::Ok, "");
+            HandlerResult::Handled
+        }
+        Err(e) => cmd.fail(Status::LocalError, e.to_string()),
+    }
+}
+
+/// The href of a resource: its percent-encoded path, collections with a
+/// trailing slash.
+fn href(path: &VirtualPath, is_dir: bool) -> String {
+    let mut href = proto_http::encode_href(path.as_str());
+    if is_dir && !href.ends_with('/') {
+        href.push('/');
+    }
+    href
+}
+
+/// The live properties of a resource from its metadata.
+fn live_props(name: &str, meta: &Metadata) -> LiveProps {
+    let validators = HttpExchange::validators(meta);
+    LiveProps {
+        collection: meta.is_dir(),
+        content_length: meta.size,
+        last_modified: meta.modified,
+        etag: Some(validators.etag),
+        content_type: Some(proto_http::content_type_for(name)),
+    }
+}
+
+impl WebDav {
+    /// The user-visible path, its storage path and metadata; or the failed result.
+    async fn resource(&self, cmd: &mut CommandRecord<'_>) -> Result<(VirtualPath, Metadata), HandlerResult> {
+        let (Some(path), Some(spath)) = (cmd.path.clone(), cmd.storage_path()) else {
+            return Err(cmd.fail(Status::BadArguments, "A path is required."));
+        };
+        match self.storage.stat(&spath).await {
+            Ok(meta) => Ok((path, meta)),
+            Err(e) => Err(cmd.fail_storage(&e)),
+        }
+    }
+
+    /// Reads a small XML body, or fails the command with 413/400.
+    async fn xml_body(cmd: &mut CommandRecord<'_>) -> Result<bytes::Bytes, HandlerResult> {
+        let Some(ex) = exchange(cmd) else {
+            return Err(HandlerResult::Declined);
+        };
+        match ex.read_body(MAX_XML_BODY).await {
+            Ok(body) => Ok(body),
+            Err(e) => Err(cmd.fail(e.status, "")),
+        }
+    }
+
+    async fn propfind(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let Some(ex) = exchange(cmd) else {
+            return HandlerResult::Declined;
+        };
+        let depth = dav::parse_depth(ex.headers.get("depth").and_then(|v| v.to_str().ok()));
+        let depth = match depth {
+            Ok(Some(d @ (Depth::Zero | Depth::One))) => d,
+            Ok(None | Some(Depth::Infinity)) => {
+                let mut headers = HeaderMap::new();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(dav::XML_CONTENT_TYPE));
+                let sent = ex.send(
+                    StatusCode::FORBIDDEN,
+                    headers,
+                    super::exchange::full(dav::PROPFIND_FINITE_DEPTH),
+                );
+                if let Err(e) = sent {
+                    return cmd.fail(Status::LocalError, e.to_string());
+                }
+                let _ = cmd
+                    .responses
+                    .add_raw_err(403, "PROPFIND with Depth: infinity is not supported; use 0 or 1.");
+                return HandlerResult::Error;
+            }
+            Err(()) => return cmd.fail(Status::BadArguments, "Invalid Depth header."),
+        };
+        let body = match Self::xml_body(cmd).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let request = match dav::parse_propfind(&body) {
+            Ok(r) => r,
+            Err(e) => return cmd.fail(Status::BadArguments, format!("PROPFIND body: {e}.")),
+        };
+        let (path, meta) = match self.resource(cmd).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        let members = if depth == Depth::One && meta.is_dir() {
+            let Some(spath) = cmd.storage_path() else {
+                return cmd.fail(Status::BadArguments, "A path is required.");
+            };
+            match self.storage.list(&spath).await {
+                Ok(entries) => Some(entries),
+                Err(e) => return cmd.fail_storage(&e),
+            }
+        } else {
+            None
+        };
+        let Some(ex) = exchange(cmd) else {
+            return HandlerResult::Declined;
+        };
+        let result = stream_multistatus(ex, &path, &meta, &request, members).await;
+        match result {
+            Ok(_) => {
+                let _ = cmd.responses.add_raw(207, "Multi-Status");
+                HandlerResult::Handled
+            }
+            Err(e) => {
+                tracing::info!(session = cmd.session.id, detail = %e.detail, "PROPFIND response cut short");
+                cmd.fail(e.status, "")
+            }
+        }
+    }
+
+    async fn proppatch(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let body = match Self::xml_body(cmd).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let ops = match dav::parse_proppatch(&body) {
+            Ok(ops) => ops,
+            Err(e) => return cmd.fail(Status::BadArguments, format!("PROPPATCH body: {e}.")),
+        };
+        let (path, meta) = match self.resource(cmd).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        let xml = dav::proppatch_refused(&href(&path, meta.is_dir()), &ops, 403);
+        let Some(ex) = exchange(cmd) else {
+            return HandlerResult::Declined;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(dav::XML_CONTENT_TYPE));
+        if let Err(e) = ex.send(StatusCode::MULTI_STATUS, headers, super::exchange::full(xml)) {
+            return cmd.fail(Status::LocalError, e.to_string());
+        }
+        let _ = cmd.responses.add_raw(207, "Multi-Status: properties are not stored");
+        HandlerResult::Handled
+    }
+}
+
+/// Streams the `207` of a `PROPFIND`: the resource, then its members batch by batch.
+async fn stream_multistatus(
+    ex: &mut HttpExchange,
+    path: &VirtualPath,
+    meta: &Metadata,
+    request: &PropfindRequest,
+    members: Option<crate::storage::ListStream>,
+) -> Result<u64, TransferError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(dav::XML_CONTENT_TYPE));
+    let Some(mut sink) = ex.stream(StatusCode::MULTI_STATUS, headers)? else {
+        return Ok(0);
+    };
+    let mut text = String::from(dav::MULTISTATUS_HEAD);
+    let name = path.file_name().unwrap_or_default();
+    text.push_str(&dav::propfind_response(
+        &href(path, meta.is_dir()),
+        &live_props(name, meta),
+        request,
+    ));
+    sink.write(text).await?;
+    if let Some(mut entries) = members {
+        while let Some(batch) = entries.next().await {
+            let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sink.sent(), e.to_string()))?;
+            let mut text = String::new();
+            for entry in &batch {
+                let Ok(child) = path.join_name(&entry.name) else {
+                    continue;
+                };
+                text.push_str(&dav::propfind_response(
+                    &href(&child, entry.meta.is_dir()),
+                    &live_props(&entry.name, &entry.meta),
+                    request,
+                ));
+            }
+            sink.write(text).await?;
+        }
+    }
+    sink.write(dav::MULTISTATUS_TAIL).await?;
+    Ok(sink.sent())
+}
