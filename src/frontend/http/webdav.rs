@@ -41,13 +41,64 @@ pub const VERBS: &[&str] = &["OPTIONS", "PROPFIND", "PROPPATCH"];
 /// Registers the WebDAV module's rows.
 pub fn table(storage: Arc<dyn Storage>) -> Table {
     let mut t = Table::default();
-    let module = Arc::new(WebDav { storage });
+    let module = Arc::new(WebDav {
+        storage: storage.clone(),
+    });
     for v in VERBS {
         t.row("webdav", Phase::Cmd, Some(&Verb::Protocol(v)), 0, module.clone());
     }
     // After auth (0) and permissions (10): a client without rights hears that first.
     t.row("webdav", Phase::PreCmd, Some(&Verb::MakeDir), 20, Arc::new(MkcolBody));
+    let preconditions = Arc::new(WritePreconditions { storage });
+    for verb in [Verb::Write, Verb::Delete, Verb::Copy, Verb::Rename, Verb::MakeDir] {
+        t.row("webdav", Phase::PreCmd, Some(&verb), 30, preconditions.clone());
+    }
     t
+}
+
+/// PRE_CMD of the HTTP methods that change something: `If-Match`,
+/// `If-None-Match` and `If-Unmodified-Since` against the target's current state
+/// (RFC 9110 §13.2: a failed precondition is 412 and the method is not
+/// performed) — e.g. `PUT` with `If-None-Match: *` creates but never replaces.
+/// Reads evaluate the same headers in the exchange's read plan.
+struct WritePreconditions {
+    storage: Arc<dyn Storage>,
+}
+
+impl std::fmt::Debug for WritePreconditions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WritePreconditions")
+    }
+}
+
+#[async_trait]
+impl Handler for WritePreconditions {
+    async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
+        let Channel::Http(ex) = &cmd.channel else {
+            return HandlerResult::Declined;
+        };
+        let conditional = [header::IF_MATCH, header::IF_NONE_MATCH, header::IF_UNMODIFIED_SINCE]
+            .iter()
+            .any(|h| ex.headers.contains_key(h));
+        if !conditional {
+            return HandlerResult::Declined;
+        }
+        let Some(spath) = cmd.storage_path() else {
+            return HandlerResult::Declined;
+        };
+        let current = match self.storage.stat(&spath).await {
+            Ok(meta) => Some(HttpExchange::validators(&meta)),
+            Err(e) if e.kind == crate::storage::ErrorKind::NotFound => None,
+            Err(e) => return cmd.fail_storage(&e),
+        };
+        let Channel::Http(ex) = &cmd.channel else {
+            return HandlerResult::Declined;
+        };
+        match proto_http::evaluate_preconditions(&ex.method, &ex.headers, current.as_ref()) {
+            proto_http::Precondition::Proceed => HandlerResult::Declined,
+            _ => cmd.fail(Status::PreconditionFailed, ""),
+        }
+    }
 }
 
 /// PRE_CMD of `MKCOL`: a request body is a media type this server does not know

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The HTTP directory listing page in a real browser: the dualgate binary serves a
+# small tree and tests/interop/browser.py drives headless Chromium over the
+# DevTools protocol (--remote-debugging-pipe): Basic login, the root listing at
+# 1280x800 and at a 390x844 phone viewport (screenshots, no horizontal overflow),
+# escaped names, human sizes, column sorting, following a directory link and
+# downloading a file whose SHA-256 must match. Loopback only; every step has a
+# time limit. Installs Chromium from Debian when run as root.
+#
+# Usage: tests/interop/browser.sh [path/to/dualgate]   (default: target/debug/dualgate, built if missing)
+# Screenshots go to $BROWSER_SHOTS (default target/interop/browser/).
+# Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=${1:-target/debug/dualgate}
+LIMIT=${INTEROP_TIMEOUT:-120}
+SHOTS=${BROWSER_SHOTS:-target/interop/browser}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need chromium && [ "$(id -u)" = 0 ] && need apt-get; then
+  # Another process may be installing it already: give that a moment, then install.
+  for _ in $(seq 60); do
+    need chromium && break
+    pgrep -x apt-get >/dev/null || pgrep -x apt >/dev/null || pgrep -x dpkg >/dev/null || break
+    sleep 5
+  done
+  if ! need chromium; then
+    echo "== installing chromium"
+    if ! out=$(timeout 600 apt-get -o DPkg::Lock::Timeout=300 update -qq 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium 2>&1); then
+      echo "$out" | tail -n 15
+    fi
+  fi
+fi
+for tool in chromium python3 curl; do
+  need "$tool" || { echo "missing: $tool (install it, or run as root to let this script install it)"; echo "0 passed, 1 failed"; exit 1; }
+done
+[ -x "$BIN" ] || cargo build --quiet --bin dualgate || exit 1
+
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  # browser.py kills its Chromium itself; this is for when it was killed first.
+  if [ -s "$WORK/chromium.pid" ]; then kill -KILL -- "-$(cat "$WORK/chromium.pid")" 2>/dev/null; fi
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PASSED=0
+FAILED=0
+check() { # check NAME COMMAND... : runs the command with a time limit, records the result
+  local name=$1; shift
+  local run=(timeout "$LIMIT")
+  declare -F "$1" >/dev/null && run=() # local comparisons (shell functions) need no time limit
+  if "${run[@]}" "$@" >"$WORK/last.log" 2>&1; then
+    PASSED=$((PASSED + 1)); echo "ok   $name"
+  else
+    FAILED=$((FAILED + 1)); echo "FAIL $name"; sed 's/^/     | /' "$WORK/last.log" | tail -n 15
+  fi
+}
+
+# The served tree: a 5 MiB random file to size and download, small files of known
+# sizes, a name that is HTML, a long name with no break opportunity, a directory
+# whose name needs percent-encoding.
+ROOT=$WORK/root
+mkdir -p "$ROOT/sub dir/deeper"
+head -c 5242880 /dev/urandom >"$ROOT/data.bin"
+head -c 1536 /dev/urandom >"$ROOT/half.txt"
+printf '0123456789' >"$ROOT/small.txt"
+printf 'escaped\n' >"$ROOT/<b>&\"x.txt"
+printf 'long\n' >"$ROOT/a_very_long_file_name_without_any_break_opportunity_that_has_to_wrap_on_a_phone_0123456789.txt"
+printf 'inner\n' >"$ROOT/sub dir/inner.txt"
+cp "$ROOT/data.bin" "$WORK/data.orig"
+
+# Start the gateway on free loopback ports; read the addresses from its start-up block.
+PASSWORD=interop-$RANDOM$RANDOM
+USER=dualgate
+DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve --ftp-listen 127.0.0.1:0 \
+  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$ROOT" \
+  >"$WORK/server.out" 2>"$WORK/server.err" &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q '^  admin' "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
+HTTP=$(sed -n 's#^  http *http://\([0-9.:]*\)/.*#\1#p' "$WORK/server.out")
+[ -n "$HTTP" ] || { echo "the server did not start"; cat "$WORK/server.err"; echo "0 passed, 1 failed"; exit 1; }
+echo "== dualgate at http://$HTTP/, $(chromium --version 2>/dev/null | head -n 1)"
+
+check "curl: the listing needs a login (401 without credentials)" \
+  bash -c "test \"\$(curl -sS -o /dev/null -w '%{http_code}' 'http://$HTTP/')\" = 401"
+check "curl: the listing is HTML with a viewport meta tag" \
+  bash -c "curl -sS --fail -u '$USER:$PASSWORD' -H 'Accept: text/html' 'http://$HTTP/' | grep -q '<meta name=\"viewport\"'"
+
+# The browser steps: browser.py prints "ok   NAME" / "FAIL NAME" (details below a
+# failure, indented with "|"); each of those lines counts as one check here. Every
+# protocol command and awaited event has its own limit (20 s; 40 s for the download).
+mkdir -p "$SHOTS"
+timeout -k 5 "${BROWSER_TIMEOUT:-90}" python3 tests/interop/browser.py --url "http://$HTTP/" --user "$USER" \
+  --password "$PASSWORD" --out "$SHOTS" --data "$WORK/data.orig" --pid-file "$WORK/chromium.pid" \
+  2>&1 | tee "$WORK/browser.log"
+STATUS=${PIPESTATUS[0]}
+OK=$(grep -c '^ok   ' "$WORK/browser.log")
+BAD=$(grep -c '^FAIL ' "$WORK/browser.log")
+PASSED=$((PASSED + OK))
+FAILED=$((FAILED + BAD))
+if [ "$STATUS" != 0 ] && [ "$BAD" = 0 ]; then
+  FAILED=$((FAILED + 1)); echo "FAIL browser.py exited with status $STATUS"
+fi
+check "the download left the served file unchanged" cmp "$ROOT/data.bin" "$WORK/data.orig"
+echo "== screenshots in $SHOTS: $(cd "$SHOTS" && ls -- *.png 2>/dev/null | tr '\n' ' ')"
+
+echo "== server log (warnings and errors)"
+grep -E 'WARN|ERROR' "$WORK/server.err" | tail -n 20 || true
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
