@@ -94,13 +94,29 @@ impl Verb {
     /// The name handlers are registered under. Canonical verbs are lower-case
     /// (`read`, `stat`), protocol and custom verbs upper-case as on the wire
     /// (`PASV`, `STAT`, `XFOO`), so the two namespaces never collide.
-    pub fn key(&self) -> String {
-        match self {
-            Verb::Protocol(p) => (*p).to_owned(),
-            Verb::Site(s) => format!("SITE {s}"),
-            Verb::Custom(c) => c.clone(),
-            other => format!("{other:?}").to_ascii_lowercase(),
-        }
+    pub fn key(&self) -> std::borrow::Cow<'static, str> {
+        use std::borrow::Cow;
+        Cow::Borrowed(match self {
+            Verb::Protocol(p) => p,
+            Verb::Site(s) => return Cow::Owned(format!("SITE {s}")),
+            Verb::Custom(c) => return Cow::Owned(c.clone()),
+            Verb::User => "user",
+            Verb::Login => "login",
+            Verb::Logout => "logout",
+            Verb::Noop => "noop",
+            Verb::Read => "read",
+            Verb::Write => "write",
+            Verb::List => "list",
+            Verb::Stat => "stat",
+            Verb::Delete => "delete",
+            Verb::MakeDir => "makedir",
+            Verb::RemoveDir => "removedir",
+            Verb::RenameFrom => "renamefrom",
+            Verb::Rename => "rename",
+            Verb::Copy => "copy",
+            Verb::ChangeDir => "changedir",
+            Verb::PrintDir => "printdir",
+        })
     }
 }
 

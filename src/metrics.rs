@@ -105,6 +105,39 @@ pub fn command_label(name: &str) -> &'static str {
     KNOWN_COMMANDS.iter().find(|k| **k == name).copied().unwrap_or("other")
 }
 
+/// The position of a command name in [`KNOWN_COMMANDS`], or its length for "other".
+pub fn command_index(name: &str) -> usize {
+    KNOWN_COMMANDS
+        .iter()
+        .position(|k| *k == name)
+        .unwrap_or(KNOWN_COMMANDS.len())
+}
+
+/// Metric handles registered on first use and kept, one slot per label
+/// combination: a hot path (a command, a back-end call) then costs an atomic
+/// update instead of a registry lookup that hashes and clones its labels. A slot
+/// registers lazily, so series appear in `/metrics` exactly as they would without
+/// the cache — when first used.
+#[derive(Debug)]
+pub struct HandleSlots<T> {
+    slots: Box<[std::sync::OnceLock<T>]>,
+}
+
+impl<T> HandleSlots<T> {
+    /// `n` empty slots.
+    pub fn new(n: usize) -> Self {
+        HandleSlots {
+            slots: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
+    /// The handle in slot `i`, registered by `register` on first use; `None` when
+    /// `i` is out of range (the caller then registers directly).
+    pub fn get(&self, i: usize, register: impl FnOnce() -> T) -> Option<&T> {
+        self.slots.get(i).map(|slot| slot.get_or_init(register))
+    }
+}
+
 /// Installs the global recorder and describes every metric. Call once.
 pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let handle = PrometheusBuilder::new()

@@ -23,6 +23,24 @@ pub enum Phase {
     LogCmd,
 }
 
+impl Phase {
+    /// How many phases there are.
+    pub const COUNT: usize = 5;
+    /// Every phase, in order.
+    pub const ALL: [Phase; Phase::COUNT] = [
+        Phase::PreCmd,
+        Phase::Cmd,
+        Phase::PostCmd,
+        Phase::PostCmdErr,
+        Phase::LogCmd,
+    ];
+
+    /// The phase's position in [`Phase::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// A handler's answer (ProFTPD's `PR_HANDLED` / `PR_DECLINED` / `PR_ERROR`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandlerResult {

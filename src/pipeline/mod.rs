@@ -55,7 +55,7 @@ impl Pipeline {
         let outcome = self.run_command_phases(cmd, &key).await;
         cmd.outcome = Some(outcome);
         // The single exit point: logging cannot be skipped by an early return above.
-        for h in self.registry.handlers(Phase::LogCmd, &key) {
+        for h in self.registry.handlers(Phase::LogCmd, &key).iter() {
             h.handle(cmd).await;
         }
         outcome
@@ -67,14 +67,14 @@ impl Pipeline {
             self.run_post(cmd, key, Phase::PostCmdErr).await;
             return Outcome::Failed;
         }
-        for h in self.registry.handlers(Phase::PreCmd, key) {
+        for h in self.registry.handlers(Phase::PreCmd, key).iter() {
             if h.handle(cmd).await == HandlerResult::Error {
                 self.run_post(cmd, key, Phase::PostCmdErr).await;
                 return Outcome::Failed;
             }
         }
         let mut handled = false;
-        for h in self.registry.handlers(Phase::Cmd, key) {
+        for h in self.registry.handlers(Phase::Cmd, key).iter() {
             match h.handle(cmd).await {
                 HandlerResult::Handled => {
                     handled = true;
@@ -95,7 +95,7 @@ impl Pipeline {
     }
 
     async fn run_post(&self, cmd: &mut CommandRecord<'_>, key: &str, phase: Phase) {
-        for h in self.registry.handlers(phase, key) {
+        for h in self.registry.handlers(phase, key).iter() {
             if h.handle(cmd).await == HandlerResult::Error {
                 tracing::debug!(?phase, verb = key, "a post-command handler reported an error; ignored");
             }

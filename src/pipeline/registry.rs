@@ -56,11 +56,28 @@ pub struct DuplicateHandler {
 }
 
 /// The built table.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Registry {
     any: HashMap<Phase, Vec<Registration>>,
     by_verb: HashMap<(Phase, String), Vec<Registration>>,
+    /// The merged, ordered handler lists, computed once at build time so that a
+    /// command's dispatch allocates nothing: per verb key, one list per phase.
+    merged: HashMap<String, PhaseLists>,
+    /// The lists for a verb without specific handlers (catch-all only).
+    catch_all: PhaseLists,
 }
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("any", &self.any)
+            .field("by_verb", &self.by_verb)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One ordered handler list per phase.
+type PhaseLists = [Arc<[Arc<dyn Handler>]>; Phase::COUNT];
 
 impl Registry {
     /// Builds the table from registrations, refusing duplicates.
@@ -83,22 +100,34 @@ impl Registry {
             list.push(row);
             list.sort_by_key(|r| r.priority);
         }
+        let verbs: Vec<String> = reg.by_verb.keys().map(|(_, v)| v.clone()).collect();
+        for verb in verbs {
+            let lists = Phase::ALL.map(|phase| reg.merge(phase, Some(&verb)));
+            reg.merged.insert(verb, lists);
+        }
+        reg.catch_all = Phase::ALL.map(|phase| reg.merge(phase, None));
         Ok(reg)
+    }
+
+    /// Verb-specific and catch-all handlers interleaved by priority; at equal
+    /// priority the specific one runs first (the sort is stable).
+    fn merge(&self, phase: Phase, verb_key: Option<&str>) -> Arc<[Arc<dyn Handler>]> {
+        let any = self.any.get(&phase).map(Vec::as_slice).unwrap_or_default();
+        let specific = verb_key
+            .and_then(|v| self.by_verb.get(&(phase, v.to_owned())))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut merged: Vec<&Registration> = specific.iter().chain(any.iter()).collect();
+        merged.sort_by_key(|r| r.priority);
+        merged.into_iter().map(|r| r.handler.clone()).collect()
     }
 
     /// The handlers for a phase and verb key, in priority order (verb-specific and
     /// catch-all handlers interleaved by priority; at equal priority the specific
     /// one runs first).
-    pub fn handlers(&self, phase: Phase, verb_key: &str) -> Vec<Arc<dyn Handler>> {
-        let any = self.any.get(&phase).map(Vec::as_slice).unwrap_or_default();
-        let specific = self
-            .by_verb
-            .get(&(phase, verb_key.to_owned()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let mut merged: Vec<&Registration> = specific.iter().chain(any.iter()).collect();
-        merged.sort_by_key(|r| r.priority); // stable: specific before catch-all at equal priority
-        merged.into_iter().map(|r| r.handler.clone()).collect()
+    pub fn handlers(&self, phase: Phase, verb_key: &str) -> Arc<[Arc<dyn Handler>]> {
+        let lists = self.merged.get(verb_key).unwrap_or(&self.catch_all);
+        lists[phase.index()].clone()
     }
 
     /// Verb keys that have a `Cmd` handler and start with `prefix` (e.g. `"SITE "`),

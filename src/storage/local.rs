@@ -223,6 +223,7 @@ impl LocalStorage {
                 file: File::from(fd),
                 offset,
                 len,
+                inline_reads: self.inline_metadata,
             }),
         })
     }

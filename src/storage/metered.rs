@@ -22,6 +22,37 @@ use crate::response::Status;
 /// A back-end with metrics.
 pub struct Metered {
     inner: Arc<dyn Storage>,
+    handles: Arc<Handles>,
+}
+
+/// The operations measured, in the order of their handle slots.
+const OPERATIONS: [&str; 12] = [
+    "stat", "list", "read", "write", "commit", "delete", "mkdir", "rmdir", "rename", "copy", "set_mode", "probe",
+];
+/// Result labels, in the order of their handle slots.
+const RESULTS: [&str; 3] = ["ok", "client_error", "server_error"];
+
+/// Cached metric handles: a back-end call costs two atomic updates, not two
+/// registry lookups (see [`m::HandleSlots`]).
+#[derive(Debug)]
+struct Handles {
+    backend: &'static str,
+    counters: m::HandleSlots<metrics::Counter>,
+    durations: m::HandleSlots<metrics::Histogram>,
+}
+
+impl Handles {
+    fn record(&self, op: usize, result: usize, seconds: f64) {
+        let (backend, operation, label) = (self.backend, OPERATIONS[op], RESULTS[result]);
+        let count = || metrics::counter!(m::BACKEND_OPERATIONS_TOTAL, "backend" => backend, "operation" => operation, "result" => label);
+        if let Some(c) = self.counters.get(op * RESULTS.len() + result, count) {
+            c.increment(1);
+        }
+        let duration = || metrics::histogram!(m::BACKEND_DURATION, "backend" => backend, "operation" => operation);
+        if let Some(h) = self.durations.get(op, duration) {
+            h.record(seconds);
+        }
+    }
 }
 
 impl std::fmt::Debug for Metered {
@@ -33,27 +64,30 @@ impl std::fmt::Debug for Metered {
 impl Metered {
     /// Measures `inner`.
     pub fn new(inner: Arc<dyn Storage>) -> Self {
-        Metered { inner }
+        let handles = Arc::new(Handles {
+            backend: inner.name(),
+            counters: m::HandleSlots::new(OPERATIONS.len() * RESULTS.len()),
+            durations: m::HandleSlots::new(OPERATIONS.len()),
+        });
+        Metered { inner, handles }
     }
 }
 
 /// Times one operation and counts its result (`ok`, `client_error` for a missing
 /// file and the like, `server_error` for a failing back-end).
 async fn measure<T>(
-    backend: &'static str,
+    handles: &Handles,
     operation: &'static str,
     call: impl Future<Output = Result<T, StorageError>>,
 ) -> Result<T, StorageError> {
     let started = Instant::now();
     let result = call.await;
-    let label = match &result {
-        Ok(_) => "ok",
-        Err(e) => Status::from_storage(e.kind).class().label(),
+    let class = match &result {
+        Ok(_) => crate::response::ResultClass::Ok,
+        Err(e) => Status::from_storage(e.kind).class(),
     };
-    metrics::counter!(m::BACKEND_OPERATIONS_TOTAL, "backend" => backend, "operation" => operation, "result" => label)
-        .increment(1);
-    metrics::histogram!(m::BACKEND_DURATION, "backend" => backend, "operation" => operation)
-        .record(started.elapsed().as_secs_f64());
+    let op = OPERATIONS.iter().position(|o| *o == operation).unwrap_or(0);
+    handles.record(op, class as usize, started.elapsed().as_secs_f64());
     result
 }
 
@@ -68,56 +102,58 @@ impl Storage for Metered {
     }
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
-        measure(self.name(), "stat", self.inner.stat(path)).await
+        measure(&self.handles, "stat", self.inner.stat(path)).await
     }
 
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
-        measure(self.name(), "list", self.inner.list(path)).await
+        measure(&self.handles, "list", self.inner.list(path)).await
     }
 
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
-        measure(self.name(), "read", self.inner.read(path, offset, len)).await
+        measure(&self.handles, "read", self.inner.read(path, offset, len)).await
     }
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
-        let backend = self.name();
-        let inner = measure(backend, "write", self.inner.write(path, mode)).await?;
-        Ok(Box::new(MeteredUpload { inner, backend }))
+        let inner = measure(&self.handles, "write", self.inner.write(path, mode)).await?;
+        Ok(Box::new(MeteredUpload {
+            inner,
+            handles: self.handles.clone(),
+        }))
     }
 
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        measure(self.name(), "delete", self.inner.delete(path)).await
+        measure(&self.handles, "delete", self.inner.delete(path)).await
     }
 
     async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        measure(self.name(), "mkdir", self.inner.mkdir(path)).await
+        measure(&self.handles, "mkdir", self.inner.mkdir(path)).await
     }
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        measure(self.name(), "rmdir", self.inner.rmdir(path)).await
+        measure(&self.handles, "rmdir", self.inner.rmdir(path)).await
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
-        measure(self.name(), "rename", self.inner.rename(from, to)).await
+        measure(&self.handles, "rename", self.inner.rename(from, to)).await
     }
 
     async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
-        measure(self.name(), "copy", self.inner.copy(from, to)).await
+        measure(&self.handles, "copy", self.inner.copy(from, to)).await
     }
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
-        measure(self.name(), "set_mode", self.inner.set_mode(path, mode)).await
+        measure(&self.handles, "set_mode", self.inner.set_mode(path, mode)).await
     }
 
     async fn probe(&self) -> Result<(), StorageError> {
-        measure(self.name(), "probe", self.inner.probe()).await
+        measure(&self.handles, "probe", self.inner.probe()).await
     }
 }
 
 /// An upload whose commit is measured.
 struct MeteredUpload {
     inner: Box<dyn Upload>,
-    backend: &'static str,
+    handles: Arc<Handles>,
 }
 
 #[async_trait]
@@ -132,6 +168,6 @@ impl Upload for MeteredUpload {
     }
 
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {
-        measure(self.backend, "commit", self.inner.commit()).await
+        measure(&self.handles, "commit", self.inner.commit()).await
     }
 }

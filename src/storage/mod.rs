@@ -81,6 +81,31 @@ pub struct FileRegion {
     pub offset: u64,
     /// Number of bytes to send.
     pub len: u64,
+    /// A small read of this file may run on the I/O thread (a local disk with
+    /// `inline_metadata`): a page-cache read costs less than a hand-off to the
+    /// blocking pool.
+    pub inline_reads: bool,
+}
+
+/// Largest region [`FileRegion::read_inline`] reads on the I/O thread.
+pub const INLINE_READ_MAX: u64 = 64 * 1024;
+
+impl FileRegion {
+    /// Reads the whole region on the calling thread, when it is small and the
+    /// back-end allows inline reads; `None` otherwise (stream it instead).
+    pub fn read_inline(&self) -> Option<Result<Bytes, StorageError>> {
+        use std::os::unix::fs::FileExt;
+        if !self.inline_reads || self.len > INLINE_READ_MAX {
+            return None;
+        }
+        let len = usize::try_from(self.len).ok()?;
+        let mut buf = vec![0u8; len];
+        Some(match self.file.read_exact_at(&mut buf, self.offset) {
+            Ok(()) => Ok(Bytes::from(buf)),
+            // The file shrank under us.
+            Err(e) => Err(StorageError::with_source(ErrorKind::Other, e)),
+        })
+    }
 }
 
 /// The body of a read: a local file region (zero-copy capable) or a byte stream.
@@ -271,6 +296,24 @@ pub fn region_stream(region: FileRegion, chunk: usize) -> ByteStream {
         st.pos += buf.len() as u64;
         Ok(Some((Bytes::from(buf), st)))
     }))
+}
+
+impl ReadHandle {
+    /// Narrows a handle opened on the whole file to `len` bytes (to the end when
+    /// `None`) from `offset`: lets a zero-copy back-end open a file once for both
+    /// its metadata and its body. Only local file regions can be narrowed.
+    pub fn narrow(mut self, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
+        let ReadBody::File(region) = &mut self.body else {
+            return Err(StorageError::new(ErrorKind::Unsupported));
+        };
+        if offset > self.meta.size {
+            return Err(StorageError::new(ErrorKind::InvalidOffset));
+        }
+        let avail = self.meta.size - offset;
+        region.offset = offset;
+        region.len = len.map_or(avail, |l| l.min(avail));
+        Ok(self)
+    }
 }
 
 impl ReadBody {

@@ -207,6 +207,16 @@ impl HttpExchange {
             self.send(status, headers, empty()).map_err(send_failed)?;
             return Ok(0);
         }
+        // A small local file goes out as one buffer read on this thread: no hand-off
+        // to the blocking pool and no body channel (most of a small request's cost).
+        if let crate::storage::ReadBody::File(region) = &handle.body
+            && let Some(read) = region.read_inline()
+        {
+            let bytes = read.map_err(|e| TransferError::new(Status::LocalError, 0, e.to_string()))?;
+            let n = bytes.len() as u64;
+            self.send(status, headers, full(bytes)).map_err(send_failed)?;
+            return Ok(n);
+        }
         let (tx, body) = channel_body();
         self.send(status, headers, body).map_err(send_failed)?;
         stream_into(&tx, handle.body.into_stream(CHUNK)).await
@@ -251,6 +261,7 @@ impl HttpExchange {
                         file,
                         offset: r.start,
                         len: r.len(),
+                        inline_reads: false,
                     };
                     sink.copy(crate::storage::region_stream(part, CHUNK), r.len()).await?;
                 }

@@ -185,8 +185,15 @@ async fn handle(
         ctx.settings.body_timeout,
         ctx.settings.realm.clone(),
     );
-    // Its own task: the pipeline (and its LOG_CMD) runs to completion even if the client goes away.
-    tokio::spawn(run_request(exchange, ctx, peer, local, tls));
+    // The pipeline (and its LOG_CMD) must run to completion even if the client goes
+    // away, which hyper signals by dropping this future: so it gets its own task —
+    // unless its first poll finishes it (a cached login and a small file from the
+    // page cache), which saves the task and two cross-thread wake-ups per request.
+    let mut pipeline = Box::pin(run_request(exchange, ctx, peer, local, tls));
+    let first_poll = std::future::poll_fn(|cx| std::task::Poll::Ready(pipeline.as_mut().poll(cx))).await;
+    if first_poll.is_pending() {
+        tokio::spawn(pipeline);
+    }
     match rx.await {
         Ok(resp) => Ok(resp),
         Err(_) => {

@@ -40,10 +40,30 @@ pub fn final_code(cmd: &CommandRecord<'_>) -> (u16, ResultClass) {
 }
 
 /// Records metrics, the access log and, when configured, the transfer log.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LogCommand {
     /// The xferlog, if configured.
     pub transfer_log: Option<std::sync::Arc<crate::xferlog::TransferLog>>,
+    /// Cached command counters by (protocol, command, result).
+    counters: m::HandleSlots<metrics::Counter>,
+    /// Cached command duration histograms by (protocol, command).
+    durations: m::HandleSlots<metrics::Histogram>,
+}
+
+/// Label combinations of the command metrics.
+const PROTOCOLS: usize = 2;
+const COMMANDS: usize = m::KNOWN_COMMANDS.len() + 1;
+const RESULTS: usize = 3;
+
+impl LogCommand {
+    /// The module, writing transfers to `transfer_log` if there is one.
+    pub fn new(transfer_log: Option<std::sync::Arc<crate::xferlog::TransferLog>>) -> Self {
+        LogCommand {
+            transfer_log,
+            counters: m::HandleSlots::new(PROTOCOLS * COMMANDS * RESULTS),
+            durations: m::HandleSlots::new(PROTOCOLS * COMMANDS),
+        }
+    }
 }
 
 impl LogCommand {
@@ -82,10 +102,18 @@ impl Handler for LogCommand {
         let command = m::command_label(name);
         let (code, class) = final_code(cmd);
         let elapsed = cmd.started.elapsed();
-        metrics::counter!(m::COMMANDS_TOTAL, "protocol" => protocol, "command" => command, "result" => class.label())
-            .increment(1);
-        metrics::histogram!(m::COMMAND_DURATION, "protocol" => protocol, "command" => command)
-            .record(elapsed.as_secs_f64());
+        let slot = (cmd.protocol as usize) * COMMANDS + m::command_index(command);
+        let result = class as usize;
+        let count = || metrics::counter!(m::COMMANDS_TOTAL, "protocol" => protocol, "command" => command, "result" => class.label());
+        match self.counters.get(slot * RESULTS + result, count) {
+            Some(c) => c.increment(1),
+            None => count().increment(1),
+        }
+        let duration = || metrics::histogram!(m::COMMAND_DURATION, "protocol" => protocol, "command" => command);
+        match self.durations.get(slot, duration) {
+            Some(h) => h.record(elapsed.as_secs_f64()),
+            None => duration().record(elapsed.as_secs_f64()),
+        }
         if let Some(t) = cmd.transfer {
             let direction = if t.inbound { "in" } else { "out" };
             metrics::counter!(m::TRANSFER_BYTES_TOTAL, "protocol" => protocol, "direction" => direction)

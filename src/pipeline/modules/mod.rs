@@ -44,7 +44,7 @@ impl Table {
         self.0.push(Registration {
             module,
             phase,
-            verb: verb.map_or(VerbMatch::Any, |v| VerbMatch::Verb(v.key())),
+            verb: verb.map_or(VerbMatch::Any, |v| VerbMatch::Verb(v.key().into_owned())),
             priority,
             handler,
         });
@@ -112,7 +112,7 @@ pub fn core_table(
         Phase::LogCmd,
         None,
         0,
-        Arc::new(log::LogCommand { transfer_log }),
+        Arc::new(log::LogCommand::new(transfer_log)),
     );
     t
 }
