@@ -56,7 +56,7 @@ pub enum XmlError {
 }
 
 /// A property name: namespace URI and local name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PropName {
     /// The namespace URI (`DAV:` for WebDAV's own, empty for none).
     pub ns: String,
@@ -88,8 +88,8 @@ pub enum PropfindRequest {
 /// One instruction of a `PROPPATCH` (RFC 4918 §14.26, §14.23).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatchOp {
-    /// Set the property (its value is not kept here).
-    Set(PropName),
+    /// Set the property to this value.
+    Set(DeadProp),
     /// Remove the property.
     Remove(PropName),
 }
@@ -98,9 +98,65 @@ impl PatchOp {
     /// The property the instruction is about.
     pub fn name(&self) -> &PropName {
         match self {
-            PatchOp::Set(n) | PatchOp::Remove(n) => n,
+            PatchOp::Set(p) => &p.name,
+            PatchOp::Remove(n) => n,
         }
     }
+}
+
+/// A dead property (RFC 4918 §4.1): its name and the property element
+/// exactly as the client sent it, made self-contained (every namespace it
+/// uses declared on it), so it can be stored and returned verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadProp {
+    /// The property's name.
+    pub name: PropName,
+    /// The whole property element, e.g. `<Z:author xmlns:Z="urn:z">Ann</Z:author>`.
+    pub xml: String,
+}
+
+/// Applies `ops` in order to a resource's dead properties (a set replaces a
+/// property of the same name; removing a missing one is not an error).
+pub fn apply_patch(props: &mut Vec<DeadProp>, ops: &[PatchOp]) {
+    for op in ops {
+        props.retain(|p| &p.name != op.name());
+        if let PatchOp::Set(p) = op {
+            props.push(p.clone());
+        }
+    }
+}
+
+/// Encodes dead properties for storage (empty when there are none).
+pub fn encode_dead_props(props: &[DeadProp]) -> Vec<u8> {
+    if props.is_empty() {
+        return Vec::new();
+    }
+    serde_json::to_vec(props).unwrap_or_default()
+}
+
+/// Decodes stored dead properties; anything unreadable counts as none.
+pub fn decode_dead_props(blob: &[u8]) -> Vec<DeadProp> {
+    if blob.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_slice(blob).unwrap_or_default()
+}
+
+/// Whether a property is one of the live properties a client may not set or
+/// remove (RFC 4918 §15: computed by the server).
+pub fn is_protected(name: &PropName) -> bool {
+    name.ns == DAV_NS
+        && matches!(
+            name.local.as_str(),
+            "resourcetype"
+                | "getcontentlength"
+                | "getlastmodified"
+                | "getetag"
+                | "getcontenttype"
+                | "creationdate"
+                | "lockdiscovery"
+                | "supportedlock"
+        )
 }
 
 /// The `Depth` header (RFC 4918 §10.2).
@@ -186,6 +242,12 @@ pub fn destination_path<'a>(destination: &'a str, host: Option<&str>) -> Result<
 struct Element {
     name: PropName,
     children: Vec<Element>,
+    /// Byte range of the whole element (start tag to end tag) in the body.
+    span: (usize, usize),
+    /// Namespace declarations in scope at this element but made on an
+    /// ancestor (`prefix` empty for the default namespace): what its raw text
+    /// needs to mean the same thing elsewhere.
+    inherited: Vec<(String, String)>,
 }
 
 impl Element {
@@ -198,16 +260,29 @@ fn malformed(e: impl std::fmt::Display) -> XmlError {
     XmlError::Malformed(e.to_string())
 }
 
-/// Rejects `xmlns:p=""` (Namespaces in XML 1.0 §3: a prefixed declaration
-/// must not be empty) and checks the attributes are well-formed.
-fn check_attributes(start: &BytesStart<'_>) -> Result<(), XmlError> {
+/// The namespace declarations an element makes (`prefix` empty for the
+/// default namespace). Rejects `xmlns:p=""` (Namespaces in XML 1.0 §3: a
+/// prefixed declaration must not be empty) and malformed attributes.
+fn declarations(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, XmlError> {
+    let mut out = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(malformed)?;
-        if attribute.key.as_ref().starts_with("xmlns:") && attribute.value.is_empty() {
+        let key: &str = attribute.key.as_ref();
+        let prefix = if key == "xmlns" {
+            ""
+        } else if let Some(p) = key.strip_prefix("xmlns:") {
+            p
+        } else {
+            continue;
+        };
+        // Kept as written (escaped): it is only ever written back into XML.
+        let value: &str = attribute.value.as_ref();
+        if !prefix.is_empty() && value.is_empty() {
             return Err(XmlError::Malformed("empty namespace prefix declaration".into()));
         }
+        out.push((prefix.to_owned(), value.to_owned()));
     }
-    Ok(())
+    Ok(out)
 }
 
 fn element_name(resolved: ResolveResult<'_>, local: &str) -> Result<PropName, XmlError> {
@@ -228,38 +303,56 @@ fn element_name(resolved: ResolveResult<'_>, local: &str) -> Result<PropName, Xm
 fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_reader(body);
     reader.config_mut().trim_text(true);
-    let mut stack: Vec<Element> = Vec::new();
+    // Open elements, each with the declarations in scope inside it.
+    let mut stack: Vec<(Element, Vec<(String, String)>)> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
+        let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let (resolved, event) = reader.read_resolved_event().map_err(malformed)?;
+        let name = match &event {
+            Event::Start(e) | Event::Empty(e) => Some(element_name(resolved, e.local_name().as_ref())?),
+            _ => None,
+        };
+        let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if root.is_some() {
                     return Err(XmlError::Malformed("content after the root element".into()));
                 }
-                check_attributes(e)?;
+                let own = declarations(e)?;
                 count += 1;
                 if count > MAX_ELEMENTS || stack.len() >= MAX_NESTING {
                     return Err(XmlError::TooComplex);
                 }
+                let outer: &[(String, String)] = stack.last().map_or(&[], |(_, scope)| scope.as_slice());
+                let inherited: Vec<(String, String)> = outer
+                    .iter()
+                    .filter(|(p, _)| !own.iter().any(|(q, _)| q == p))
+                    .cloned()
+                    .collect();
+                let mut scope = inherited.clone();
+                scope.extend(own);
                 let element = Element {
-                    name: element_name(resolved, e.local_name().as_ref())?,
+                    name: name.ok_or_else(|| malformed("element without a name"))?,
                     children: Vec::new(),
+                    span: (before, after),
+                    inherited,
                 };
                 if matches!(event, Event::Start(_)) {
-                    stack.push(element);
+                    stack.push((element, scope));
                 } else {
                     match stack.last_mut() {
-                        Some(parent) => parent.children.push(element),
+                        Some((parent, _)) => parent.children.push(element),
                         None => root = Some(element),
                     }
                 }
             }
             Event::End(_) => {
-                let done = stack.pop().ok_or_else(|| malformed("unbalanced end tag"))?;
+                let (mut done, _) = stack.pop().ok_or_else(|| malformed("unbalanced end tag"))?;
+                done.span.1 = after;
                 match stack.last_mut() {
-                    Some(parent) => parent.children.push(done),
+                    Some((parent, _)) => parent.children.push(done),
                     None => root = Some(done),
                 }
             }
@@ -274,6 +367,34 @@ fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
         return Err(XmlError::Malformed("unclosed element".into()));
     }
     root.ok_or_else(|| XmlError::Malformed("no root element".into()))
+}
+
+/// The element's text as sent, made self-contained: the namespace
+/// declarations it inherited are added to its start tag.
+fn standalone_xml(body: &[u8], element: &Element) -> Result<String, XmlError> {
+    let raw = body
+        .get(element.span.0..element.span.1)
+        .ok_or_else(|| malformed("element outside the body"))?;
+    let raw = std::str::from_utf8(raw).map_err(malformed)?.trim();
+    // The qualified name ends at the first blank, `/` or `>` after `<`.
+    let name_end = raw
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| c.is_ascii_whitespace() || *c == '/' || *c == '>')
+        .map_or(raw.len(), |(i, _)| i);
+    let mut out = String::with_capacity(raw.len() + 64);
+    out.push_str(&raw[..name_end]);
+    for (prefix, uri) in &element.inherited {
+        // `uri` is still escaped as sent; only a quote could break our quoting.
+        let uri = uri.replace('"', "&quot;");
+        if prefix.is_empty() {
+            let _ = write!(out, " xmlns=\"{uri}\"");
+        } else {
+            let _ = write!(out, " xmlns:{prefix}=\"{uri}\"");
+        }
+    }
+    out.push_str(&raw[name_end..]);
+    Ok(out)
 }
 
 /// Parses a `PROPFIND` body (RFC 4918 §9.1): empty means `allprop`.
@@ -317,7 +438,10 @@ pub fn parse_proppatch(body: &[u8]) -> Result<Vec<PatchOp>, XmlError> {
         for prop in instruction.children.iter().filter(|c| c.is_dav("prop")) {
             for p in &prop.children {
                 ops.push(if set {
-                    PatchOp::Set(p.name.clone())
+                    PatchOp::Set(DeadProp {
+                        name: p.name.clone(),
+                        xml: standalone_xml(body, p)?,
+                    })
                 } else {
                     PatchOp::Remove(p.name.clone())
                 });
@@ -438,35 +562,55 @@ fn write_propstat<'a>(out: &mut String, status: u16, props: impl Iterator<Item =
     );
 }
 
+/// Whether answering `request` needs the resources' dead properties.
+pub fn needs_dead_props(request: &PropfindRequest) -> bool {
+    match request {
+        PropfindRequest::AllProp | PropfindRequest::PropName => true,
+        PropfindRequest::Prop(names) => names
+            .iter()
+            .any(|n| !LIVE.iter().any(|l| n.ns == DAV_NS && n.local == *l)),
+    }
+}
+
 /// The `<D:response>` of one resource for a `PROPFIND`: found properties
-/// under `200`, unknown ones under `404`. `href` must already be
-/// percent-encoded (see [`encode_href`](crate::encode_href)).
-pub fn propfind_response(href: &str, props: &LiveProps, request: &PropfindRequest) -> String {
+/// (live, then dead) under `200`, unknown ones under `404`. `href` must
+/// already be percent-encoded (see [`encode_href`](crate::encode_href)).
+pub fn propfind_response(href: &str, props: &LiveProps, dead: &[DeadProp], request: &PropfindRequest) -> String {
     let mut out = String::with_capacity(512);
     let _ = write!(out, "<D:response><D:href>{}</D:href>", escape_text(href));
     match request {
         PropfindRequest::AllProp => {
-            let found: Vec<(PropName, String)> = props
-                .defined()
-                .filter_map(|n| props.value(&n).map(|v| (n, v)))
-                .collect();
-            write_propstat(&mut out, 200, found.iter().map(|(n, v)| (n, v.as_str())));
+            out.push_str("<D:propstat><D:prop>");
+            for name in props.defined() {
+                if let Some(v) = props.value(&name) {
+                    write_element(&mut out, &name, &v);
+                }
+            }
+            for p in dead {
+                out.push_str(&p.xml);
+            }
+            close_propstat(&mut out, 200);
         }
         PropfindRequest::PropName => {
-            let names: Vec<PropName> = props.defined().collect();
+            let names: Vec<PropName> = props.defined().chain(dead.iter().map(|p| p.name.clone())).collect();
             write_propstat(&mut out, 200, names.iter().map(|n| (n, "")));
         }
         PropfindRequest::Prop(wanted) => {
-            let mut found = Vec::new();
+            let mut found = String::new();
             let mut missing = Vec::new();
             for name in wanted {
-                match props.value(name) {
-                    Some(v) => found.push((name, v)),
-                    None => missing.push(name),
+                if let Some(v) = props.value(name) {
+                    write_element(&mut found, name, &v);
+                } else if let Some(p) = dead.iter().find(|p| &p.name == name) {
+                    found.push_str(&p.xml);
+                } else {
+                    missing.push(name);
                 }
             }
             if !found.is_empty() {
-                write_propstat(&mut out, 200, found.iter().map(|(n, v)| (*n, v.as_str())));
+                out.push_str("<D:propstat><D:prop>");
+                out.push_str(&found);
+                close_propstat(&mut out, 200);
             }
             if !missing.is_empty() {
                 write_propstat(&mut out, 404, missing.iter().map(|n| (*n, "")));
@@ -477,16 +621,31 @@ pub fn propfind_response(href: &str, props: &LiveProps, request: &PropfindReques
     out
 }
 
-/// A complete `207` body for a `PROPPATCH` that changes nothing: every
-/// property with `status` (`403`: this server keeps no dead properties).
-pub fn proppatch_refused(href: &str, ops: &[PatchOp], status: u16) -> String {
-    let mut out = String::from(MULTISTATUS_HEAD);
-    let _ = write!(out, "<D:response><D:href>{}</D:href>", escape_text(href));
-    write_propstat(&mut out, status, ops.iter().map(|op| (op.name(), "")));
+fn close_propstat(out: &mut String, status: u16) {
     let _ = write!(
         out,
-        "<D:responsedescription>This server does not store properties.</D:responsedescription></D:response>\n{MULTISTATUS_TAIL}"
+        "</D:prop><D:status>{}</D:status></D:propstat>",
+        status_line(status)
     );
+}
+
+/// A complete `207` body for a `PROPPATCH`: each property with its status
+/// (`200` done, `403` protected or not stored, `424` not done because
+/// another instruction failed, `507` no room), grouped by status.
+pub fn proppatch_response(href: &str, results: &[(&PropName, u16)]) -> String {
+    let mut out = String::from(MULTISTATUS_HEAD);
+    let _ = write!(out, "<D:response><D:href>{}</D:href>", escape_text(href));
+    let mut statuses: Vec<u16> = results.iter().map(|(_, s)| *s).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    for status in statuses {
+        write_propstat(
+            &mut out,
+            status,
+            results.iter().filter(|(_, s)| *s == status).map(|(n, _)| (*n, "")),
+        );
+    }
+    let _ = write!(out, "</D:response>\n{MULTISTATUS_TAIL}");
     out
 }
 
@@ -583,7 +742,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ops.len(), 2);
-        assert!(matches!(&ops[0], PatchOp::Set(n) if n.local == "author" && n.ns == "http://example.com/ns"));
+        assert!(matches!(&ops[0], PatchOp::Set(p) if p.name.local == "author" && p.name.ns == "http://example.com/ns"));
+        // The value is kept verbatim, with the prefix it inherited declared on it.
+        let PatchOp::Set(p) = &ops[0] else { panic!() };
+        assert_eq!(
+            p.xml,
+            r#"<Z:author xmlns:D="DAV:" xmlns:Z="http://example.com/ns">x</Z:author>"#
+        );
         assert!(matches!(&ops[1], PatchOp::Remove(n) if n.local == "old"));
         assert!(parse_proppatch(b"<D:propertyupdate xmlns:D=\"DAV:\"/>").is_err());
     }
@@ -607,7 +772,7 @@ mod tests {
                 local: "nope".into(),
             },
         ]);
-        let xml = propfind_response("/a%20b.txt", &file_props(), &req);
+        let xml = propfind_response("/a%20b.txt", &file_props(), &[], &req);
         assert!(xml.starts_with("<D:response><D:href>/a%20b.txt</D:href>"), "{xml}");
         assert!(xml.contains("<D:getcontentlength>42</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK"));
         assert!(xml.contains("<R:nope xmlns:R=\"urn:x\"/></D:prop><D:status>HTTP/1.1 404 Not Found"));
@@ -615,7 +780,7 @@ mod tests {
 
     #[test]
     fn allprop_lists_what_is_defined() {
-        let xml = propfind_response("/f", &file_props(), &PropfindRequest::AllProp);
+        let xml = propfind_response("/f", &file_props(), &[], &PropfindRequest::AllProp);
         for p in [
             "<D:resourcetype/>",
             "<D:getetag>&quot;abc&quot;</D:getetag>",
@@ -627,22 +792,70 @@ mod tests {
             collection: true,
             ..file_props()
         };
-        let xml = propfind_response("/d/", &dir, &PropfindRequest::AllProp);
+        let xml = propfind_response("/d/", &dir, &[], &PropfindRequest::AllProp);
         assert!(xml.contains("<D:resourcetype><D:collection/></D:resourcetype>"));
         assert!(!xml.contains("getcontentlength"));
-        let names = propfind_response("/d/", &dir, &PropfindRequest::PropName);
+        let names = propfind_response("/d/", &dir, &[], &PropfindRequest::PropName);
         assert!(names.contains("<D:resourcetype/><D:getlastmodified/>"), "{names}");
     }
 
     #[test]
-    fn refused_proppatch_names_every_property() {
-        let ops = vec![PatchOp::Set(PropName {
+    fn proppatch_results_are_grouped_by_status() {
+        let a = PropName {
             ns: String::new(),
             local: "nullns".into(),
-        })];
-        let xml = proppatch_refused("/f", &ops, 403);
-        assert!(xml.contains("<nullns xmlns=\"\"/>"));
-        assert!(xml.contains("HTTP/1.1 403 Forbidden"));
+        };
+        let b = PropName::dav("getetag");
+        let xml = proppatch_response("/f", &[(&a, 424), (&b, 403)]);
+        assert!(
+            xml.contains("<nullns xmlns=\"\"/></D:prop><D:status>HTTP/1.1 424 Failed Dependency"),
+            "{xml}"
+        );
+        assert!(xml.contains("<D:getetag/></D:prop><D:status>HTTP/1.1 403 Forbidden"));
         assert!(xml.ends_with(MULTISTATUS_TAIL));
+    }
+
+    #[test]
+    fn dead_properties_are_stored_and_returned_verbatim() {
+        let ops = parse_proppatch(
+            br#"<propertyupdate xmlns="DAV:"><set><prop><x:color xmlns:x="urn:x">red <b xmlns="urn:b">!</b></x:color><plain xmlns="">1</plain></prop></set><remove><prop><x:gone xmlns:x="urn:x"/></prop></remove></propertyupdate>"#,
+        )
+        .unwrap();
+        let mut props = decode_dead_props(b"");
+        apply_patch(&mut props, &ops);
+        assert_eq!(props.len(), 2);
+        let blob = encode_dead_props(&props);
+        let back = decode_dead_props(&blob);
+        assert_eq!(back, props);
+        let req = PropfindRequest::Prop(vec![props[0].name.clone(), PropName::dav("nothing")]);
+        assert!(needs_dead_props(&req));
+        assert!(!needs_dead_props(&PropfindRequest::Prop(vec![PropName::dav(
+            "getetag"
+        )])));
+        let xml = propfind_response("/f", &file_props(), &back, &req);
+        // The default namespace it inherited is declared on it too.
+        assert!(
+            xml.contains(r#"<x:color xmlns="DAV:" xmlns:x="urn:x">red <b xmlns="urn:b">!</b></x:color>"#),
+            "{xml}"
+        );
+        assert!(xml.contains("<D:nothing/></D:prop><D:status>HTTP/1.1 404"));
+        let all = propfind_response("/f", &file_props(), &back, &PropfindRequest::AllProp);
+        assert!(all.contains(r#"<plain xmlns="">1</plain>"#), "{all}");
+        assert!(is_protected(&PropName::dav("getetag")));
+        assert!(!is_protected(&PropName::dav("displayname")));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn request_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_propfind(&body);
+            let _ = parse_proppatch(&body);
+        }
+
+        #[test]
+        fn xml_like_bodies_never_panic(body in "[<>/=\"a-zD:xmlns ]{0,200}") {
+            let _ = parse_propfind(body.as_bytes());
+            let _ = parse_proppatch(body.as_bytes());
+        }
     }
 }

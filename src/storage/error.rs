@@ -77,7 +77,14 @@ impl From<io::Error> for StorageError {
             Some(rustix::io::Errno::NOTDIR) => ErrorKind::NotADirectory,
             Some(rustix::io::Errno::ISDIR) => ErrorKind::IsADirectory,
             Some(rustix::io::Errno::NOTEMPTY) => ErrorKind::DirectoryNotEmpty,
-            Some(rustix::io::Errno::NOSPC | rustix::io::Errno::DQUOT | rustix::io::Errno::FBIG) => ErrorKind::NoSpace,
+            // E2BIG: an extended attribute (WebDAV dead properties) larger than the file system allows.
+            Some(
+                rustix::io::Errno::NOSPC
+                | rustix::io::Errno::DQUOT
+                | rustix::io::Errno::FBIG
+                | rustix::io::Errno::TOOBIG,
+            ) => ErrorKind::NoSpace,
+            Some(rustix::io::Errno::NOTSUP) => ErrorKind::Unsupported,
             Some(rustix::io::Errno::NAMETOOLONG | rustix::io::Errno::INVAL) => ErrorKind::InvalidName,
             _ => ErrorKind::Other,
         };

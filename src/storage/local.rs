@@ -23,7 +23,7 @@
 //! seconds; `inline_metadata: false` moves them to the pool too.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -327,6 +327,7 @@ impl LocalStorage {
             }
             copied += n as u64;
         }
+        copy_dead_props(&src, &*upload.file)?;
         upload.commit_blocking().map(|_| ())
     }
 
@@ -345,6 +346,8 @@ impl LocalStorage {
             let (parent, name) = self.parent_of(&dst)?;
             rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))?;
             let dir = self.beneath(&src, OFlags::RDONLY | OFlags::DIRECTORY)?;
+            let made = self.beneath(&dst, OFlags::RDONLY | OFlags::DIRECTORY)?;
+            copy_dead_props(&dir, &made)?;
             let mut reader = rustix::fs::Dir::read_from(&dir)?;
             while let Some(entry) = reader.read() {
                 let entry = entry?;
@@ -490,6 +493,7 @@ impl Storage for LocalStorage {
             real_directories: true,
             modes: true,
             zero_copy: true,
+            dead_properties: true,
         }
     }
 
@@ -593,6 +597,26 @@ impl Storage for LocalStorage {
         blocking(move || this.copy_blocking(&from, &to)).await
     }
 
+    async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {
+        let (this, path) = (self.clone(), path.clone());
+        self.metadata_call(move || {
+            refuse_temp_name(&path).map_err(|_| StorageError::new(ErrorKind::NotFound))?;
+            let fd = this.beneath(&path, OFlags::RDONLY | OFlags::NONBLOCK)?;
+            read_dead_props(&fd)
+        })
+        .await
+    }
+
+    async fn set_dead_props(&self, path: &VirtualPath, blob: Vec<u8>) -> Result<(), StorageError> {
+        let (this, path) = (self.clone(), path.clone());
+        blocking(move || {
+            refuse_temp_name(&path).map_err(|_| StorageError::new(ErrorKind::NotFound))?;
+            let fd = this.beneath(&path, OFlags::RDONLY | OFlags::NONBLOCK)?;
+            write_dead_props(&fd, &blob)
+        })
+        .await
+    }
+
     async fn probe(&self) -> Result<(), StorageError> {
         let this = self.clone();
         blocking(move || {
@@ -600,6 +624,49 @@ impl Storage for LocalStorage {
             Ok(())
         })
         .await
+    }
+}
+
+/// The extended attribute that holds a file's WebDAV dead properties.
+const DEAD_PROPS_XATTR: &str = "user.dualgate.dav";
+
+/// Reads the dead-property blob of an open file or directory (empty: none).
+fn read_dead_props(fd: &impl AsFd) -> Result<Vec<u8>, StorageError> {
+    let size = match rustix::fs::fgetxattr_query(fd, DEAD_PROPS_XATTR) {
+        Ok(n) => n,
+        Err(Errno::NODATA) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut buf = vec![0u8; size];
+    let n = rustix::fs::fgetxattr(fd, DEAD_PROPS_XATTR, &mut buf[..])?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Stores (or, for an empty blob, removes) the dead-property blob.
+fn write_dead_props(fd: &impl AsFd, blob: &[u8]) -> Result<(), StorageError> {
+    if blob.is_empty() {
+        return match rustix::fs::fremovexattr(fd, DEAD_PROPS_XATTR) {
+            Ok(()) | Err(Errno::NODATA) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    Ok(rustix::fs::fsetxattr(
+        fd,
+        DEAD_PROPS_XATTR,
+        blob,
+        rustix::fs::XattrFlags::empty(),
+    )?)
+}
+
+/// Carries dead properties along with a copy (a file system without user
+/// extended attributes has none to carry).
+fn copy_dead_props(from: &impl AsFd, to: &impl AsFd) -> Result<(), StorageError> {
+    match read_dead_props(from) {
+        Ok(blob) if blob.is_empty() => Ok(()),
+        Ok(blob) => write_dead_props(to, &blob),
+        Err(e) if e.kind == ErrorKind::Unsupported => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

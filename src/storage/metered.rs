@@ -26,8 +26,21 @@ pub struct Metered {
 }
 
 /// The operations measured, in the order of their handle slots.
-const OPERATIONS: [&str; 12] = [
-    "stat", "list", "read", "write", "commit", "delete", "mkdir", "rmdir", "rename", "copy", "set_mode", "probe",
+const OPERATIONS: [&str; 14] = [
+    "stat",
+    "list",
+    "read",
+    "write",
+    "commit",
+    "delete",
+    "mkdir",
+    "rmdir",
+    "rename",
+    "copy",
+    "set_mode",
+    "probe",
+    "dead_props",
+    "set_dead_props",
 ];
 /// Result labels, in the order of their handle slots.
 const RESULTS: [&str; 3] = ["ok", "client_error", "server_error"];
@@ -143,6 +156,14 @@ impl Storage for Metered {
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
         measure(&self.handles, "set_mode", self.inner.set_mode(path, mode)).await
+    }
+
+    async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {
+        measure(&self.handles, "dead_props", self.inner.dead_props(path)).await
+    }
+
+    async fn set_dead_props(&self, path: &VirtualPath, blob: Vec<u8>) -> Result<(), StorageError> {
+        measure(&self.handles, "set_dead_props", self.inner.set_dead_props(path, blob)).await
     }
 
     async fn probe(&self) -> Result<(), StorageError> {

@@ -222,6 +222,8 @@ pub struct Capabilities {
     pub modes: bool,
     /// Reads may come back as [`ReadBody::File`] (zero-copy capable).
     pub zero_copy: bool,
+    /// WebDAV dead properties can be stored ([`Storage::dead_props`]).
+    pub dead_properties: bool,
 }
 
 /// One storage back-end. Every path is beneath the back-end's root; implementations
@@ -254,6 +256,19 @@ pub trait Storage: Send + Sync + 'static {
     /// without modes ([`Capabilities::modes`] false) keep this default refusal.
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
         let _ = (path, mode);
+        Err(StorageError::new(ErrorKind::Unsupported))
+    }
+    /// The WebDAV dead properties stored with a file or directory, as the opaque
+    /// blob [`Storage::set_dead_props`] stored (empty: none). Back-ends without
+    /// ([`Capabilities::dead_properties`] false) keep this default refusal.
+    async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {
+        let _ = path;
+        Err(StorageError::new(ErrorKind::Unsupported))
+    }
+    /// Replaces the dead-property blob of a file or directory (empty removes it).
+    /// Copies carry it along; a rename keeps it; a delete removes it.
+    async fn set_dead_props(&self, path: &VirtualPath, blob: Vec<u8>) -> Result<(), StorageError> {
+        let _ = (path, blob);
         Err(StorageError::new(ErrorKind::Unsupported))
     }
     /// Checks the back-end is reachable (readiness).

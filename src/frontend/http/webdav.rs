@@ -10,8 +10,9 @@
 //!
 //! `PROPFIND` answers depth 0 and 1, streaming one `<D:response>` per listing
 //! batch; depth infinity is refused (403 `propfind-finite-depth`), as RFC 4918
-//! §9.1 allows. `PROPPATCH` is parsed and refused per property (207 with 403):
-//! this server keeps no dead properties.
+//! §9.1 allows. `PROPPATCH` stores dead properties all or nothing through the
+//! back-end (local disk: one extended attribute per file); a back-end that
+//! cannot store them answers 403 per property.
 
 use std::sync::Arc;
 
@@ -260,10 +261,14 @@ impl WebDav {
         } else {
             None
         };
+        let home = (dav::needs_dead_props(&request) && self.storage.capabilities().dead_properties)
+            .then(|| cmd.session.storage_path(&VirtualPath::root()));
+        let storage = self.storage.clone();
         let Some(ex) = exchange(cmd) else {
             return HandlerResult::Declined;
         };
-        let result = stream_multistatus(ex, &path, &meta, &request, members).await;
+        let props = DeadProps { storage, home };
+        let result = stream_multistatus(ex, &path, &meta, &request, members, &props).await;
         match result {
             Ok(_) => {
                 let _ = cmd.responses.add_raw(207, "Multi-Status");
@@ -289,7 +294,12 @@ impl WebDav {
             Ok(r) => r,
             Err(r) => return r,
         };
-        let xml = dav::proppatch_refused(&href(&path, meta.is_dir()), &ops, 403);
+        let Some(spath) = cmd.storage_path() else {
+            return cmd.fail(Status::BadArguments, "A path is required.");
+        };
+        let statuses = self.apply_proppatch(&spath, &ops).await;
+        let results: Vec<(&dav::PropName, u16)> = ops.iter().map(|op| op.name()).zip(statuses).collect();
+        let xml = dav::proppatch_response(&href(&path, meta.is_dir()), &results);
         let Some(ex) = exchange(cmd) else {
             return HandlerResult::Declined;
         };
@@ -298,8 +308,64 @@ impl WebDav {
         if let Err(e) = ex.send(StatusCode::MULTI_STATUS, headers, super::exchange::full(xml)) {
             return cmd.fail(Status::LocalError, e.to_string());
         }
-        let _ = cmd.responses.add_raw(207, "Multi-Status: properties are not stored");
+        let _ = cmd.responses.add_raw(207, "Multi-Status");
         HandlerResult::Handled
+    }
+
+    /// Carries out a `PROPPATCH` all or nothing (RFC 4918 §9.2): the status of
+    /// each instruction — 200 when all were stored; else the failing ones with
+    /// their reason (403 protected or not storable here, 507 no room) and the
+    /// others 424.
+    async fn apply_proppatch(&self, spath: &VirtualPath, ops: &[dav::PatchOp]) -> Vec<u16> {
+        if !self.storage.capabilities().dead_properties {
+            return vec![403; ops.len()];
+        }
+        if ops.iter().any(|op| dav::is_protected(op.name())) {
+            return ops
+                .iter()
+                .map(|op| if dav::is_protected(op.name()) { 403 } else { 424 })
+                .collect();
+        }
+        let stored = match self.storage.dead_props(spath).await {
+            Ok(blob) => blob,
+            Err(e) => return vec![storage_status(&e); ops.len()],
+        };
+        let mut props = dav::decode_dead_props(&stored);
+        dav::apply_patch(&mut props, ops);
+        match self.storage.set_dead_props(spath, dav::encode_dead_props(&props)).await {
+            Ok(()) => vec![200; ops.len()],
+            Err(e) => vec![storage_status(&e); ops.len()],
+        }
+    }
+}
+
+/// The per-property status for a storage failure of a `PROPPATCH`.
+fn storage_status(e: &crate::storage::StorageError) -> u16 {
+    match e.kind {
+        crate::storage::ErrorKind::NoSpace => 507,
+        crate::storage::ErrorKind::Unsupported | crate::storage::ErrorKind::PermissionDenied => 403,
+        _ => Status::from_storage(e.kind).mapping().http,
+    }
+}
+
+/// Where a `PROPFIND` finds dead properties: `home` is the user's home in the
+/// back-end, `None` when the request needs none (or the back-end keeps none).
+struct DeadProps {
+    storage: Arc<dyn Storage>,
+    home: Option<VirtualPath>,
+}
+
+impl DeadProps {
+    /// The dead properties of the resource the user sees at `path` (none when
+    /// they cannot be read: a listing is not failed for them).
+    async fn of(&self, path: &VirtualPath) -> Vec<dav::DeadProp> {
+        let Some(home) = &self.home else {
+            return Vec::new();
+        };
+        match self.storage.dead_props(&home.nest(path)).await {
+            Ok(blob) => dav::decode_dead_props(&blob),
+            Err(_) => Vec::new(),
+        }
     }
 }
 
@@ -310,6 +376,7 @@ async fn stream_multistatus(
     meta: &Metadata,
     request: &PropfindRequest,
     members: Option<crate::storage::ListStream>,
+    dead: &DeadProps,
 ) -> Result<u64, TransferError> {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(dav::XML_CONTENT_TYPE));
@@ -321,6 +388,7 @@ async fn stream_multistatus(
     text.push_str(&dav::propfind_response(
         &href(path, meta.is_dir()),
         &live_props(name, meta),
+        &dead.of(path).await,
         request,
     ));
     sink.write(text).await?;
@@ -335,6 +403,7 @@ async fn stream_multistatus(
                 text.push_str(&dav::propfind_response(
                     &href(&child, entry.meta.is_dir()),
                     &live_props(&entry.name, &entry.meta),
+                    &dead.of(&child).await,
                     request,
                 ));
             }

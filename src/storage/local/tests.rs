@@ -233,3 +233,31 @@ async fn large_listing_comes_in_batches() {
     assert_eq!(total, 1000);
     assert!(batches >= 4);
 }
+
+#[tokio::test]
+async fn dead_properties_are_stored_copied_and_moved_with_their_file() {
+    let (_tmp, s) = setup();
+    put(&s, "/f.txt", b"x").await;
+    s.mkdir(&vp("/d")).await.unwrap();
+    put(&s, "/d/inner", b"y").await;
+    assert_eq!(s.dead_props(&vp("/f.txt")).await.unwrap(), b"");
+    s.set_dead_props(&vp("/f.txt"), b"file-props".to_vec()).await.unwrap();
+    s.set_dead_props(&vp("/d"), b"dir-props".to_vec()).await.unwrap();
+    assert_eq!(s.dead_props(&vp("/f.txt")).await.unwrap(), b"file-props");
+    // A copy carries them, for files and (recursively) directories.
+    s.copy(&vp("/f.txt"), &vp("/g.txt")).await.unwrap();
+    s.copy(&vp("/d"), &vp("/e")).await.unwrap();
+    assert_eq!(s.dead_props(&vp("/g.txt")).await.unwrap(), b"file-props");
+    assert_eq!(s.dead_props(&vp("/e")).await.unwrap(), b"dir-props");
+    // A rename keeps them; an empty blob removes them (twice is fine).
+    s.rename(&vp("/g.txt"), &vp("/h.txt")).await.unwrap();
+    assert_eq!(s.dead_props(&vp("/h.txt")).await.unwrap(), b"file-props");
+    s.set_dead_props(&vp("/h.txt"), Vec::new()).await.unwrap();
+    s.set_dead_props(&vp("/h.txt"), Vec::new()).await.unwrap();
+    assert_eq!(s.dead_props(&vp("/h.txt")).await.unwrap(), b"");
+    // Confined like everything else.
+    assert_eq!(
+        s.dead_props(&vp("/missing")).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+}
