@@ -318,6 +318,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             idle_timeout: l.idle_timeout.0,
             body_timeout: l.data_timeout.0,
             max_header_bytes: config.http.max_header_bytes,
+            max_headers: config.http.max_headers,
             realm: config.http.realm.clone(),
         },
         limiter,

@@ -254,6 +254,9 @@ impl Config {
                 problem(key, "must be longer than zero");
             }
         }
+        if !(8..=1000).contains(&self.http.max_headers) {
+            problem("http.max_headers", "must be between 8 and 1000");
+        }
         if self.http.max_header_bytes < 1024 {
             problem("http.max_header_bytes", "must be at least 1024");
         }

@@ -148,6 +148,8 @@ pub struct HttpConfig {
     pub realm: String,
     /// Largest request head (request line and headers), in bytes.
     pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
 }
 
 impl Default for HttpConfig {
@@ -157,6 +159,7 @@ impl Default for HttpConfig {
             tls: None,
             realm: "dualgate".to_owned(),
             max_header_bytes: 16 * 1024,
+            max_headers: 100,
         }
     }
 }

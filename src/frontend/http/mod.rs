@@ -44,6 +44,8 @@ pub struct HttpSettings {
     pub body_timeout: Duration,
     /// Largest request head, in bytes.
     pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
     /// Basic auth realm.
     pub realm: String,
 }
@@ -123,10 +125,12 @@ async fn serve_connection<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(ctx.settings.idle_timeout)
         .keep_alive(true)
-        .max_buf_size(ctx.settings.max_header_bytes.max(8192));
+        .max_buf_size(ctx.settings.max_header_bytes.max(8192))
+        .max_headers(ctx.settings.max_headers);
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(ctx.settings.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(ctx.settings.idle_timeout));
     let conn = builder.serve_connection(io, svc);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
