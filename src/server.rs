@@ -325,6 +325,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         tls: http_tls,
         proxy,
         shutdown: shutdown.clone(),
+        requests: TaskTracker::new(),
     });
     let admin_state = Arc::new(AdminState {
         metrics: metrics_handle.clone(),
@@ -369,9 +370,17 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     }
     servers.extend([
         tokio::spawn(ftp::serve(ftp_listener, ftp_ctx, tracker.clone(), false)),
-        tokio::spawn(http::serve(http_listener, http_ctx, tracker.clone())),
         tokio::spawn(admin::serve(admin_listener, admin_state.clone(), after_drain.clone())),
     ]);
+    let http_threads = match config.http.threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    http::serve_on_threads(http_listener, http_ctx, &tracker, http_threads).map_err(|source| StartError::Bind {
+        what: "HTTP",
+        addr: http_addr,
+        source,
+    })?;
     admin_state.ready.store(true, Ordering::Release);
     print_startup(
         &config,

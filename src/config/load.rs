@@ -254,6 +254,9 @@ impl Config {
                 problem(key, "must be longer than zero");
             }
         }
+        if self.http.threads > 1024 {
+            problem("http.threads", "must be at most 1024 (0: one per core)");
+        }
         if !(8..=1000).contains(&self.http.max_headers) {
             problem("http.max_headers", "must be between 8 and 1000");
         }

@@ -150,6 +150,8 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// Most header fields in one request.
     pub max_headers: usize,
+    /// Threads serving HTTP, each with its own runtime; 0: one per core.
+    pub threads: usize,
 }
 
 impl Default for HttpConfig {
@@ -160,6 +162,7 @@ impl Default for HttpConfig {
             realm: "dualgate".to_owned(),
             max_header_bytes: 16 * 1024,
             max_headers: 100,
+            threads: 0,
         }
     }
 }

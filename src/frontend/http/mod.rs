@@ -2,6 +2,11 @@
 //! knowledge) whose every request is lifted into a command record and run through
 //! the same pipeline as FTP.
 //!
+//! Connections are served by [`serve_on_threads`]: one thread per core, each with
+//! its own single-threaded runtime accepting from the shared listener (nginx's
+//! worker model). A request then never crosses threads: no work stealing and no
+//! cross-core wake-ups, which on a small request cost as much as the request.
+//!
 //! Each request's pipeline runs in its own task and answers through a one-shot
 //! [`Responder`](crate::response::http::Responder): the status and headers go out
 //! as soon as a handler sends them, the body streams while the handler is still
@@ -65,6 +70,47 @@ pub struct HttpContext {
     pub proxy: super::proxy::ProxyPolicy,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
+    /// Pipelines that outlive their first poll (streamed bodies, uploads): every
+    /// HTTP thread waits for them before its runtime stops, so LOG_CMD always runs.
+    pub requests: TaskTracker,
+}
+
+/// Serves `listener` on `threads` threads (at least one), each running its own
+/// single-threaded runtime that accepts from the same socket. Each thread holds a
+/// token of `tracker` until its connections and its requests are done, so the
+/// server's drain waits for HTTP as for FTP.
+pub fn serve_on_threads(
+    listener: TcpListener,
+    ctx: Arc<HttpContext>,
+    tracker: &TaskTracker,
+    threads: usize,
+) -> std::io::Result<()> {
+    let listener = listener.into_std()?;
+    for i in 0..threads.max(1) {
+        let listener = listener.try_clone()?;
+        let ctx = ctx.clone();
+        let token = tracker.token();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new().name(format!("http-{i}")).spawn(move || {
+            runtime.block_on(async move {
+                let listener = match TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "HTTP thread could not use the listener");
+                        return;
+                    }
+                };
+                let connections = TaskTracker::new();
+                serve(listener, ctx.clone(), connections.clone()).await;
+                connections.close();
+                connections.wait().await;
+                ctx.requests.close();
+                ctx.requests.wait().await;
+            });
+            drop(token);
+        })?;
+    }
+    Ok(())
 }
 
 /// Accepts connections until shutdown, then lets open requests finish.
@@ -92,10 +138,17 @@ pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTr
             let Ok(local) = stream.local_addr() else { return };
             let _ = stream.set_nodelay(true);
             metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").increment(1.0);
+            let idle = ctx.settings.idle_timeout;
             match ctx.tls.clone() {
-                None => serve_connection(TokioIo::new(stream), &ctx, watcher, peer, local, false).await,
+                None => {
+                    let io = TokioIo::new(FirstByteDeadline::new(stream, idle));
+                    serve_connection(io, &ctx, watcher, peer, local, false).await;
+                }
                 Some(config) => match crate::tls::accept(config, stream, "http").await {
-                    Ok((tls, _)) => serve_connection(TokioIo::new(tls), &ctx, watcher, peer, local, true).await,
+                    Ok((tls, _)) => {
+                        let io = TokioIo::new(FirstByteDeadline::new(tls, idle));
+                        serve_connection(io, &ctx, watcher, peer, local, true).await;
+                    }
                     Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                 },
             }
@@ -138,6 +191,97 @@ async fn serve_connection<I>(
     }
 }
 
+/// Bounds the wait for a connection's first byte. hyper's header-read timeout
+/// starts only once it knows the protocol version, which it learns from the
+/// first bytes: without this, a client that connects and sends nothing would hold
+/// its connection (and a connection slot) forever.
+struct FirstByteDeadline<I> {
+    inner: I,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> FirstByteDeadline<I> {
+    fn new(inner: I, wait: Duration) -> Self {
+        FirstByteDeadline {
+            inner,
+            deadline: Some(Box::pin(tokio::time::sleep(wait))),
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstByteDeadline<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.deadline = None;
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => match this.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no request within the idle timeout",
+                ))),
+                _ => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstByteDeadline<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The size of a request head as sent on HTTP/1.1 (request line, header lines and
+/// the blank line): `http.max_header_bytes` below hyper's smallest buffer (8 KiB)
+/// is enforced with it, and on HTTP/2 it bounds the decoded header list.
+fn head_len(parts: &http::request::Parts) -> usize {
+    let target = parts.uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = parts.method.as_str().len() + target + 11;
+    let headers: usize = parts.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    line + headers + 2
+}
+
 async fn refuse(mut stream: TcpStream) {
     let body = "Too many connections; try again later.\n";
     let head = format!(
@@ -171,6 +315,13 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (mut parts, body) = req.into_parts();
+    if head_len(&parts) > ctx.settings.max_header_bytes {
+        let mut resp = Response::new(full("Request header fields too large.\n"));
+        *resp.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        return Ok(resp);
+    }
     // HTTP/2 names the server in `:authority`, not `Host`; WebDAV compares
     // `Destination` against it.
     if !parts.headers.contains_key(http::header::HOST)
@@ -193,10 +344,11 @@ async fn handle(
     // away, which hyper signals by dropping this future: so it gets its own task —
     // unless its first poll finishes it (a cached login and a small file from the
     // page cache), which saves the task and two cross-thread wake-ups per request.
+    let ctx_requests = ctx.requests.clone();
     let mut pipeline = Box::pin(run_request(exchange, ctx, peer, local, tls));
     let first_poll = std::future::poll_fn(|cx| std::task::Poll::Ready(pipeline.as_mut().poll(cx))).await;
     if first_poll.is_pending() {
-        tokio::spawn(pipeline);
+        ctx_requests.spawn(pipeline);
     }
     match rx.await {
         Ok(resp) => Ok(resp),

@@ -191,6 +191,9 @@ impl Files {
             Err(r) => return r,
         };
         match cmd.verb {
+            Verb::Delete if path.is_root() => {
+                return cmd.fail(Status::PermissionDenied, "The root cannot be deleted.");
+            }
             Verb::Delete if cmd.args.recursive => {
                 try_storage!(cmd, remove_tree(self.storage.as_ref(), &spath).await);
                 cmd.responses.add(Status::ActionOk, "Deleted.");
@@ -242,8 +245,20 @@ impl Files {
         if from == to {
             return cmd.fail(Status::PermissionDenied, "The source and the destination are the same.");
         }
+        // Checked before anything changes: a copy into itself would never end, and
+        // replacing an ancestor of the source would delete the source.
+        if to.starts_with(&from) || from.starts_with(&to) {
+            return cmd.fail(
+                Status::PermissionDenied,
+                "The destination is inside the source, or the source inside the destination.",
+            );
+        }
         let (sfrom, sto) = (cmd.session.storage_path(&from), cmd.session.storage_path(&to));
         let source = try_storage!(cmd, self.storage.stat(&sfrom).await);
+        let allows = |p: Permission| cmd.session.user.as_ref().is_some_and(|u| u.permissions.allows(p));
+        if copy && source.is_dir() && !allows(Permission::Mkdir) {
+            return cmd.fail(Status::PermissionDenied, "Copying a directory needs mkdir permission.");
+        }
         let existing = self.storage.stat(&sto).await.ok();
         if let Some(target) = &existing {
             if !cmd.args.overwrite {
@@ -259,12 +274,7 @@ impl Files {
                         "The destination exists.",
                     );
                 }
-                let may_delete = cmd
-                    .session
-                    .user
-                    .as_ref()
-                    .is_some_and(|u| u.permissions.allows(Permission::Delete));
-                if !may_delete {
+                if !allows(Permission::Delete) {
                     return cmd.fail(
                         Status::PermissionDenied,
                         "Replacing the destination needs delete permission.",

@@ -22,6 +22,9 @@ pub fn required(verb: &Verb) -> &'static [Permission] {
         Verb::RenameFrom | Verb::Rename => &[Permission::Rename],
         Verb::Copy => &[Permission::Read, Permission::Write],
         Verb::Site(sub) if sub == "CHMOD" => &[Permission::Write],
+        // WebDAV: reading properties is reading; storing them is writing.
+        Verb::Protocol("PROPFIND") => &[Permission::Read],
+        Verb::Protocol("PROPPATCH") => &[Permission::Write],
         _ => &[],
     }
 }
