@@ -1,53 +1,92 @@
 //! One set of files behind both protocols: a file written through one is
-//! byte-identical through the other, both list a directory the same way, and an
-//! upload in progress on one is invisible on both until it is complete.
+//! byte-identical through the other (50 MiB of random data each way, hashed),
+//! both list a directory the same way, and an upload in progress on one is
+//! invisible on both until it is complete.
 
 use std::collections::BTreeMap;
 
+use futures_util::StreamExt;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use serde_json::Value;
+use crate::support::{
+    Gateway, STEP, TRANSFER, UPLOAD_TEMP_PREFIX, ftp_get, ftp_put, hex, random_bytes, sha256_hex, within,
+};
 
-use crate::support::{Gateway, STEP, TRANSFER, UPLOAD_TEMP_PREFIX, ftp_get, ftp_put, random_bytes, sha256_hex, within};
+/// The size of the cross-protocol round trips: 50 MiB of random bytes.
+const ROUND_TRIP: usize = 50 << 20;
+
+/// The length and SHA-256 of a streamed response body.
+async fn hash_body(resp: reqwest::Response) -> (usize, String) {
+    let mut body = resp.bytes_stream();
+    let mut hasher = Sha256::new();
+    let mut len = 0;
+    while let Some(chunk) = within("a piece of the body", STEP, body.next()).await {
+        let chunk = chunk.expect("reading the body");
+        hasher.update(&chunk);
+        len += chunk.len();
+    }
+    (len, hex(&hasher.finalize()))
+}
 
 #[tokio::test]
 async fn ftp_upload_is_byte_identical_over_http() {
     let gw = Gateway::start_default().await;
-    let data = random_bytes(5 << 20);
+    let data = random_bytes(ROUND_TRIP);
     let mut ftp = gw.ftp().await;
-    ftp_put(&mut ftp, "five.bin", &data).await;
+    ftp_put(&mut ftp, "fifty.bin", &data).await;
 
-    let resp = gw.get("/five.bin").await;
+    let resp = gw.get("/fifty.bin").await;
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(resp.content_length(), Some(5 << 20));
-    let body = within("GET body", TRANSFER, resp.bytes()).await.unwrap();
-    assert_eq!(
-        sha256_hex(&body),
-        sha256_hex(&data),
-        "HTTP GET differs from the FTP upload"
-    );
+    assert_eq!(resp.content_length(), Some(ROUND_TRIP as u64));
+    let (len, hash) = within("GET of 50 MiB", TRANSFER, hash_body(resp)).await;
+    assert_eq!(len, ROUND_TRIP, "GET length");
+    assert_eq!(hash, sha256_hex(&data), "HTTP GET differs from the FTP upload");
 }
 
 #[tokio::test]
 async fn http_upload_is_byte_identical_over_ftp() {
     let gw = Gateway::start_default().await;
-    let data = random_bytes(5 << 20);
-    assert_eq!(gw.put("/five.bin", data.clone()).await, 201);
+    let data = random_bytes(ROUND_TRIP);
+    // With a Content-Length…
+    assert_eq!(gw.put("/fifty.bin", data.clone()).await, 201);
+    // …and chunked, in 1 MiB pieces, as a client streaming from a pipe sends it.
+    let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = data
+        .chunks(1 << 20)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    let resp = within(
+        "chunked PUT of 50 MiB",
+        TRANSFER,
+        gw.request(reqwest::Method::PUT, "/chunked.bin")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(pieces)))
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 201, "chunked PUT");
 
     let mut ftp = gw.ftp().await;
-    assert_eq!(within("SIZE", STEP, ftp.size("five.bin")).await.unwrap(), 5 << 20);
-    let back = ftp_get(&mut ftp, "five.bin").await;
-    assert_eq!(
-        sha256_hex(&back),
-        sha256_hex(&data),
-        "FTP RETR differs from the HTTP upload"
-    );
+    for name in ["fifty.bin", "chunked.bin"] {
+        assert_eq!(
+            within("SIZE", STEP, ftp.size(name)).await.unwrap(),
+            ROUND_TRIP,
+            "{name}"
+        );
+        let back = ftp_get(&mut ftp, name).await;
+        assert_eq!(
+            sha256_hex(&back),
+            sha256_hex(&data),
+            "FTP RETR of {name} differs from the HTTP upload"
+        );
+    }
 }
 
 /// name → (is a directory, size of a file)
-type Listing = BTreeMap<String, (bool, Option<u64>)>;
+pub(crate) type Listing = BTreeMap<String, (bool, Option<u64>)>;
 
-fn from_mlsd(lines: &[String]) -> Listing {
+pub(crate) fn from_mlsd(lines: &[String]) -> Listing {
     lines
         .iter()
         .map(|line| {

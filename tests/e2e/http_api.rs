@@ -2,12 +2,18 @@
 //! conditional requests (304), ranges (206/416), HTML and JSON directory listings
 //! and the trailing-slash redirect, DELETE, unknown methods, and paths that try to
 //! leave the root (sent byte for byte with [`raw_http`], since an URL library would
-//! normalise `%2e%2e` before sending).
+//! normalise `%2e%2e` before sending); undecodable paths with any method, request
+//! head limits (431), header and keep-alive timeouts, and HTTP/2 by prior knowledge.
 
 use reqwest::Method;
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Gateway, STEP, mtime_secs, now_secs, parse_imf_fixdate, parse_rfc3339_utc, raw_http, within};
+use crate::support::dav::send;
+use crate::support::{
+    Gateway, GatewayOptions, STEP, mtime_secs, now_secs, parse_imf_fixdate, parse_rfc3339_utc, raw_http, raw_request,
+    within,
+};
 
 /// A header's value as text (panics when missing).
 fn header<'r>(resp: &'r reqwest::Response, name: &str) -> &'r str {
@@ -334,4 +340,317 @@ async fn unsupported_methods_are_refused_and_the_server_lives() {
     let resp = gw.get("/x.txt").await;
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(body(resp).await, b"x");
+}
+
+#[tokio::test]
+async fn undecodable_paths_are_refused_by_every_method() {
+    let gw = Gateway::start_default().await;
+    let auth = gw.basic_auth();
+    // Invalid UTF-8 (a lone byte, a cut sequence, overlong `..`), encoded NUL and
+    // controls: 400 whatever the method, and nothing is created.
+    for target in [
+        "/a%ffb",
+        "/caf%C3",
+        "/%c0%ae%c0%ae/etc/passwd",
+        "/%e0%80%ae%e0%80%ae/x",
+        "/a%00b",
+        "/a%1bb",
+    ] {
+        for method in [
+            "GET",
+            "HEAD",
+            "PUT",
+            "DELETE",
+            "MKCOL",
+            "PROPFIND",
+            "PROPPATCH",
+            "OPTIONS",
+        ] {
+            let resp = raw_http(
+                gw.http_addr,
+                method,
+                target,
+                &[("Authorization", auth.as_str()), ("Depth", "0")],
+            )
+            .await;
+            assert_eq!(resp.status, 400, "{method} {target}: {}", resp.text());
+        }
+    }
+    // Raw control bytes in the request line are not HTTP at all.
+    for target in ["/a\x01b", "/a\x7fb", "/a\tb"] {
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n",
+            gw.http_addr
+        );
+        let resp = raw_request(gw.http_addr, request.as_bytes()).await;
+        assert_eq!(resp.status, 400, "GET {target:?}: {}", resp.text());
+    }
+    assert!(gw.root_names().is_empty(), "{:?}", gw.root_names());
+    assert_eq!(gw.get("/").await.status().as_u16(), 200);
+}
+
+/// A request head with `extra` added to its headers, as raw bytes.
+fn request_with(gw: &Gateway, extra: &str) -> Vec<u8> {
+    format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n{extra}Connection: close\r\n\r\n",
+        gw.http_addr,
+        gw.basic_auth()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn oversized_request_heads_are_refused_with_431() {
+    let gw = Gateway::start_default().await;
+    // The default limit is 16 KiB: 10 KiB of header passes, 32 KiB does not, nor
+    // do 200 small headers.
+    let ok = raw_request(
+        gw.http_addr,
+        &request_with(&gw, &format!("X-Pad: {}\r\n", "a".repeat(10 * 1024))),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "a 10 KiB header: {}", ok.text());
+    let big = raw_request(
+        gw.http_addr,
+        &request_with(&gw, &format!("X-Big: {}\r\n", "a".repeat(32 * 1024))),
+    )
+    .await;
+    assert_eq!(big.status, 431, "a 32 KiB header: {}", big.text());
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many = raw_request(gw.http_addr, &request_with(&gw, &many)).await;
+    assert_eq!(many.status, 431, "200 headers: {}", many.text());
+
+    // HTTP/2 has the same bound.
+    let h2 = http2_client();
+    let resp = within(
+        "HTTP/2 GET with a 32 KiB header",
+        STEP,
+        h2.get(gw.url("/"))
+            .basic_auth(&gw.user, Some(&gw.password))
+            .header("X-Big", "a".repeat(32 * 1024))
+            .send(),
+    )
+    .await;
+    if let Ok(resp) = resp {
+        assert_eq!(resp.status().as_u16(), 431, "HTTP/2 with a 32 KiB header");
+    } // else: the stream or connection was reset, which refuses it too
+    assert_eq!(gw.get("/").await.status().as_u16(), 200, "the server lives");
+}
+
+/// `http.max_headers` and `http.max_header_bytes` bound the request head,
+/// whatever their values (here 20 fields and 2 KiB), on HTTP/1.1 and HTTP/2.
+#[tokio::test]
+async fn the_configured_head_limits_are_enforced() {
+    let gw = Gateway::start(GatewayOptions::with_config(
+        "http: { max_header_bytes: 2048, max_headers: 20 }\n",
+    ))
+    .await;
+    let fields = |n: usize| -> String { (0..n).map(|i| format!("X-H{i}: v\r\n")).collect() };
+    let ok = raw_request(gw.http_addr, &request_with(&gw, &fields(10))).await;
+    assert_eq!(ok.status, 200, "13 header fields: {}", ok.text());
+    let many = raw_request(gw.http_addr, &request_with(&gw, &fields(30))).await;
+    assert_eq!(
+        many.status,
+        431,
+        "33 header fields with max_headers: 20: {}",
+        many.text()
+    );
+
+    let h2 = within(
+        "HTTP/2 GET with a 5 KiB header",
+        STEP,
+        http2_client()
+            .get(gw.url("/"))
+            .basic_auth(&gw.user, Some(&gw.password))
+            .header("X-Big", "a".repeat(5 * 1024))
+            .send(),
+    )
+    .await;
+    if let Ok(resp) = h2 {
+        assert_eq!(
+            resp.status().as_u16(),
+            431,
+            "HTTP/2, a 5 KiB header, max_header_bytes: 2048"
+        );
+    }
+
+    let ok = raw_request(
+        gw.http_addr,
+        &request_with(&gw, &format!("X-Pad: {}\r\n", "a".repeat(512))),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "a head of about 1 KiB: {}", ok.text());
+    let big = raw_request(
+        gw.http_addr,
+        &request_with(&gw, &format!("X-Big: {}\r\n", "a".repeat(5 * 1024))),
+    )
+    .await;
+    assert_eq!(big.status, 431, "HTTP/1.1, a 5 KiB head with max_header_bytes: 2048");
+}
+
+/// Idle and header timeouts: 2 s in these tests.
+const SHORT_IDLE: &str = "limits: { idle_timeout: 2s }\n";
+
+/// Reads until the server closes the connection (EOF or reset); what it sent.
+/// Panics when it is still open after [`STEP`].
+async fn until_closed(stream: &mut tokio::net::TcpStream, what: &str) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    within(what, STEP, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    got
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let gw = Gateway::start(GatewayOptions::with_config(SHORT_IDLE)).await;
+    let mut stream = within("connect", STEP, tokio::net::TcpStream::connect(gw.http_addr))
+        .await
+        .unwrap();
+    let got = until_closed(
+        &mut stream,
+        "the server to close a connection that sends nothing (idle_timeout 2s)",
+    )
+    .await;
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[tokio::test]
+async fn a_request_head_sent_slowly_is_cut_off() {
+    let gw = Gateway::start(GatewayOptions::with_config(SHORT_IDLE)).await;
+    let stream = within("connect", STEP, tokio::net::TcpStream::connect(gw.http_addr))
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // One byte of a never-ending header every 200 ms: the head is never complete,
+    // but bytes keep coming, so only a bound on the whole head ends it.
+    let drip = tokio::spawn(async move {
+        if writer.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").await.is_err() {
+            return;
+        }
+        while writer.write_all(b"a").await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let mut got = Vec::new();
+    within(
+        "the server to cut off a head sent one byte every 200 ms (idle_timeout 2s)",
+        STEP,
+        reader.read_to_end(&mut got),
+    )
+    .await
+    .ok();
+    drip.abort();
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 408") || got.starts_with(b"HTTP/1.1 400"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+/// Reads one response with a `Content-Length` body from a kept-alive connection.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, Vec<u8>) {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    within("a response on a kept-alive connection", STEP, async {
+        loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if raw.len() >= end + 4 + len {
+                    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                    return (status, raw[end + 4..end + 4 + len].to_vec());
+                }
+            }
+            let n = stream.read(&mut buf).await.expect("reading a response");
+            assert!(n > 0, "the connection closed before the response was complete");
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn keep_alive_connections_serve_requests_then_close_when_idle() {
+    let gw = Gateway::start(GatewayOptions::with_config(SHORT_IDLE)).await;
+    std::fs::write(gw.disk("k.txt"), b"kept").unwrap();
+    let mut stream = within("connect", STEP, tokio::net::TcpStream::connect(gw.http_addr))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /k.txt HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        gw.http_addr,
+        gw.basic_auth()
+    );
+    for i in 0..3 {
+        within("request", STEP, stream.write_all(request.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(read_response(&mut stream).await, (200, b"kept".to_vec()), "request {i}");
+    }
+    let rest = until_closed(
+        &mut stream,
+        "the server to close an idle keep-alive connection (idle_timeout 2s)",
+    )
+    .await;
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+}
+
+/// A client that speaks HTTP/2 without upgrade or ALPN (prior knowledge).
+fn http2_client() -> reqwest::Client {
+    crate::support::tls::install_provider();
+    reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .connect_timeout(STEP)
+        .read_timeout(STEP)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge() {
+    let gw = Gateway::start_default().await;
+    let data = crate::support::random_bytes(100_000);
+    std::fs::write(gw.disk("h2.bin"), &data).unwrap();
+    let h2 = http2_client();
+    let req = |method: &str, path: &str| {
+        h2.request(crate::support::dav::method_of(method), gw.url(path))
+            .basic_auth(&gw.user, Some(&gw.password))
+    };
+
+    let r = send(req("GET", "/h2.bin")).await;
+    assert_eq!(r.version, reqwest::Version::HTTP_2);
+    assert_eq!(r.status, 200);
+    assert!(r.body == data, "GET over HTTP/2 differs from the file");
+    let r = send(req("GET", "/h2.bin").header("Range", "bytes=10-19")).await;
+    assert_eq!((r.status, r.header("content-range")), (206, Some("bytes 10-19/100000")));
+    assert_eq!(r.body, &data[10..20]);
+
+    // PUT, then WebDAV: PROPFIND, and a COPY whose absolute Destination names
+    // this server by its :authority (HTTP/2 has no Host header).
+    let r = send(req("PUT", "/up.txt").body("over h2")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(req("PROPFIND", "/").header("Depth", "1")).await;
+    let listed: Vec<String> = r.multistatus("PROPFIND over HTTP/2").iter().map(|r| r.path()).collect();
+    assert!(listed.contains(&"/up.txt".to_owned()), "{listed:?}");
+    let r = send(req("COPY", "/up.txt").header("Destination", gw.url("/copied.txt"))).await;
+    assert_eq!(r.status, 201, "COPY over HTTP/2: {}", r.text());
+    assert_eq!(std::fs::read(gw.disk("copied.txt")).unwrap(), b"over h2");
+    let r = send(req("COPY", "/up.txt").header("Destination", "http://example.com/x.txt")).await;
+    assert_eq!(r.status, 502, "COPY to another server over HTTP/2: {}", r.text());
 }

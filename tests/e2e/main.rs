@@ -22,9 +22,11 @@
 //! - [`shutdown`]: SIGTERM drains a running upload, then the process exits 0.
 //! - [`cross_protocol`]: the same files and listings through both protocols.
 //! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
+//! - [`webdav`]: WebDAV class 1 (OPTIONS, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE,
+//!   recursive DELETE), multi-range GETs, WebDAV permissions, and WebDAV with FTP.
 //!
 //! The contract these tests check is `/work/shared/CONTRACT.md` (RFC 959 / 2389 /
-//! 2428 / 3659 and RFC 9110 where it defers to them).
+//! 2428 / 3659, RFC 9110 and RFC 4918 where it defers to them).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod support;
@@ -38,3 +40,4 @@ mod http_api;
 mod proxy;
 mod security;
 mod shutdown;
+mod webdav;

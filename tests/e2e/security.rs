@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::support::http::base64;
-use crate::support::{Gateway, GatewayOptions, RawFtp, metric_value, raw_http_from, within};
+use crate::support::{Gateway, GatewayOptions, RawFtp, hash_password, metric_value, raw_http_from, within};
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
@@ -114,21 +114,6 @@ async fn http_failures_count_towards_the_same_ban_as_ftp() {
     let mut ftp = RawFtp::connect_from(ip(4), gw.ftp_addr).await;
     assert_eq!(ftp.greeting.0, 421, "{:?}", ftp.greeting);
     ftp.expect_closed().await;
-}
-
-/// An argon2id hash made by `dualgate hash-password`, as an operator would.
-fn hash_password(password: &str) -> String {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dualgate"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 #[tokio::test]

@@ -382,6 +382,21 @@ impl Drop for Gateway {
     }
 }
 
+/// An argon2id hash made by `dualgate hash-password`, as an operator would.
+pub fn hash_password(password: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dualgate"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("running dualgate hash-password");
+    writeln!(child.stdin.take().expect("piped stdin"), "{password}").expect("writing the password");
+    let out = child.wait_with_output().expect("dualgate hash-password");
+    assert!(out.status.success(), "dualgate hash-password: {out:?}");
+    String::from_utf8(out.stdout).expect("a UTF-8 hash").trim().to_owned()
+}
+
 /// Names of in-progress upload files anywhere under `root` (symlinks not followed).
 pub fn upload_temp_files(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();

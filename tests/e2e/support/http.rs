@@ -150,6 +150,32 @@ pub async fn raw_http_from(
     })
 }
 
+/// Sends `request` byte for byte (it should ask for `Connection: close`) and
+/// reads the whole response until the server closes the connection.
+pub async fn raw_request(addr: SocketAddr, request: &[u8]) -> RawResponse {
+    let mut stream = within("HTTP connect", STEP, TcpStream::connect(addr))
+        .await
+        .expect("HTTP connect");
+    within("HTTP send", STEP, stream.write_all(request))
+        .await
+        .expect("HTTP send");
+    let mut raw = Vec::new();
+    // A reset after the response (the server did not read the whole request) is
+    // the end of the response as well.
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match within("HTTP response", STEP, stream.read(&mut buf)).await {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("reading the HTTP response: {e}"),
+        }
+    }
+    let head = request.starts_with(b"HEAD ");
+    parse_http_response(&raw, head)
+        .unwrap_or_else(|| panic!("unparsable HTTP response: {:?}", String::from_utf8_lossy(&raw)))
+}
+
 /// A whole HTTP/1.1 response (the answer to a HEAD request when `head`).
 fn parse_http_response(raw: &[u8], head: bool) -> Option<RawResponse> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
@@ -188,6 +214,100 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(data.get(..size)?);
         data = data.get(size + 2..)?;
     }
+}
+
+/// The `boundary` parameter of a `multipart/byteranges` Content-Type (quoted or not).
+pub fn multipart_boundary(content_type: &str) -> Option<String> {
+    let (media, params) = content_type.split_once(';')?;
+    if !media.trim().eq_ignore_ascii_case("multipart/byteranges") {
+        return None;
+    }
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// One body part of a multipart body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Headers in order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The content, exactly.
+    pub body: Vec<u8>,
+}
+
+impl Part {
+    /// The first header called `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Splits a multipart body (RFC 2046 §5.1.1) into its parts: a delimiter is
+/// `--boundary` at the start of the body or after CRLF, each part is headers,
+/// an empty line and the content up to the CRLF of the next delimiter, and the
+/// last delimiter is followed by `--`. `None` when the body is not that (no
+/// closing delimiter, a part without its empty line, …). Only whitespace may
+/// follow the closing delimiter.
+pub fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
+    let dash = format!("--{boundary}").into_bytes();
+    let next_delimiter = |from: usize| -> Option<usize> {
+        let mut crlf_dash = b"\r\n".to_vec();
+        crlf_dash.extend_from_slice(&dash);
+        body.get(from..)?
+            .windows(crlf_dash.len())
+            .position(|w| w == crlf_dash.as_slice())
+            .map(|i| from + i + 2)
+    };
+    let mut at = if body.starts_with(&dash) { 0 } else { next_delimiter(0)? };
+    let mut parts = Vec::new();
+    loop {
+        at += dash.len();
+        let rest = body.get(at..)?;
+        if let Some(after) = rest.strip_prefix(b"--") {
+            return after.iter().all(u8::is_ascii_whitespace).then_some(parts);
+        }
+        // Transport padding (linear white space) may follow a delimiter.
+        let pad = rest.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+        if !rest[pad..].starts_with(b"\r\n") {
+            return None;
+        }
+        let start = at + pad + 2;
+        let end = next_delimiter(start)? - 2; // the CRLF before the delimiter belongs to it
+        let part = &body[start..end];
+        let (head, content) = if part.starts_with(b"\r\n") {
+            (&part[..0], &part[2..])
+        } else {
+            let split = part.windows(4).position(|w| w == b"\r\n\r\n")?;
+            (&part[..split], &part[split + 4..])
+        };
+        let headers = std::str::from_utf8(head)
+            .ok()?
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (k, v) = l.split_once(':')?;
+                Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        parts.push(Part {
+            headers,
+            body: content.to_vec(),
+        });
+        at = end + 2;
+    }
+}
+
+/// `bytes FIRST-LAST/SIZE` (RFC 9110 §14.4) → (first, last, size).
+pub fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
+    let rest = value.strip_prefix("bytes ")?;
+    let (range, size) = rest.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let (first, last, size) = (first.parse().ok()?, last.parse().ok()?, size.parse().ok()?);
+    (first <= last && last < size).then_some((first, last, size))
 }
 
 /// Standard base64 with padding.
@@ -233,6 +353,38 @@ mod self_tests {
         let r = parse_http_response(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\n", true).unwrap();
         assert_eq!((r.status, r.body.len()), (404, 0));
         assert!(parse_http_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", false).is_none());
+    }
+
+    #[test]
+    fn multipart_bodies_split_exactly() {
+        let body = b"\r\n--B\r\nContent-Type: a/b\r\nContent-Range: bytes 0-2/9\r\n\r\nx\r\ny\r\n--B \r\nContent-Range: bytes 5-5/9\r\n\r\n--\r\n--B--\r\n";
+        let parts = parse_multipart(body, "B").unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].header("content-type"), Some("a/b"));
+        assert_eq!(parts[0].body, b"x\r\ny");
+        assert_eq!(parts[1].header("content-range"), Some("bytes 5-5/9"));
+        assert_eq!(parts[1].body, b"--");
+        assert!(
+            parse_multipart(b"--B\r\n\r\nabc\r\n--B", "B").is_none(),
+            "no closing delimiter"
+        );
+        assert!(
+            parse_multipart(b"--B\r\nX: y\r\nabc\r\n--B--", "B").is_none(),
+            "no empty line"
+        );
+        assert_eq!(
+            parse_multipart(b"--B\r\n\r\nabc\r\n--B--", "B").unwrap()[0].body,
+            b"abc"
+        );
+        assert_eq!(
+            multipart_boundary("multipart/byteranges; boundary=\"x y\""),
+            Some("x y".to_owned())
+        );
+        assert_eq!(multipart_boundary("multipart/mixed; boundary=x"), None);
+        assert_eq!(parse_content_range("bytes 0-2/9"), Some((0, 2, 9)));
+        assert_eq!(parse_content_range("bytes 3-2/9"), None);
+        assert_eq!(parse_content_range("bytes 0-9/9"), None);
+        assert_eq!(parse_content_range("bytes */9"), None);
     }
 
     /// The listing is parsed with `serde_json`, which is as strict as the tests need.

@@ -8,6 +8,8 @@
 //! - [`http`]: `reqwest` requests with the gateway's credentials, and one HTTP/1.1
 //!   request written byte for byte ([`raw_http`]) for paths that an URL library
 //!   would normalise before sending, such as `/%2e%2e/`.
+//! - [`dav`]: requests with any method (`PROPFIND`, `COPY`, …) and a
+//!   namespace-aware reader of the `207 Multi-Status` XML they get back.
 //! - [`metrics`]: the admin port and the Prometheus text it serves.
 //! - [`tls`]: self-signed test certificates and rustls client configs (with and
 //!   without session resumption).
@@ -19,6 +21,7 @@
 //! bounded: [`STEP`] for one reply or one read, [`within`] for longer operations.
 
 pub mod dates;
+pub mod dav;
 pub mod ftp;
 pub mod gateway;
 pub mod http;
@@ -34,8 +37,8 @@ use sha2::{Digest, Sha256};
 
 pub use dates::{mtime_secs, now_secs, parse_imf_fixdate, parse_mdtm, parse_rfc3339_utc};
 pub use ftp::{RawFtp, connect_from, data_connect, ftp_get, ftp_put, read_all};
-pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, upload_temp_files};
-pub use http::{raw_http, raw_http_from};
+pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, hash_password, upload_temp_files};
+pub use http::{raw_http, raw_http_from, raw_request};
 pub use memory::RssSampler;
 pub use metrics::{metric_value, parse_metrics};
 
