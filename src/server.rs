@@ -373,14 +373,19 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         tokio::spawn(admin::serve(admin_listener, admin_state.clone(), after_drain.clone())),
     ]);
     let http_threads = match config.http.threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        // Two per core: when one is preempted (by a client on the same machine, or
+        // another process) its connections do not all wait for it. Measured with wrk
+        // on 2 cores: 80k req/s with 2 threads, 105-110k with 4 to 8.
+        0 => 2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
     };
-    http::serve_on_threads(http_listener, http_ctx, &tracker, http_threads).map_err(|source| StartError::Bind {
-        what: "HTTP",
-        addr: http_addr,
-        source,
-    })?;
+    let http_acceptor =
+        http::serve_on_threads(http_listener, http_ctx, &tracker, http_threads).map_err(|source| StartError::Bind {
+            what: "HTTP",
+            addr: http_addr,
+            source,
+        })?;
+    servers.push(http_acceptor);
     admin_state.ready.store(true, Ordering::Release);
     print_startup(
         &config,

@@ -26,7 +26,7 @@ use crate::storage::{ListStream, Metadata, ReadHandle, Upload};
 pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 
 /// Chunk size for streamed file bodies.
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 512 * 1024;
 /// Most ranges honoured in one `Range` header.
 const MAX_RANGES: usize = 16;
 
@@ -43,7 +43,7 @@ type FrameSender = tokio::sync::mpsc::Sender<Result<Frame<Bytes>, io::Error>>;
 
 /// A streaming body and the sender that feeds it.
 fn channel_body() -> (FrameSender, Body) {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     (tx, BodyExt::boxed(StreamBody::new(stream)))
 }

@@ -2,10 +2,11 @@
 //! knowledge) whose every request is lifted into a command record and run through
 //! the same pipeline as FTP.
 //!
-//! Connections are served by [`serve_on_threads`]: one thread per core, each with
-//! its own single-threaded runtime accepting from the shared listener (nginx's
-//! worker model). A request then never crosses threads: no work stealing and no
-//! cross-core wake-ups, which on a small request cost as much as the request.
+//! Connections are served by [`serve_on_threads`]: one worker thread per core,
+//! each with its own single-threaded runtime, dealt connections in turn by one
+//! acceptor (nginx's worker model). A request then never crosses threads: no work
+//! stealing and no cross-core wake-ups, which on a small request cost as much as
+//! the request itself.
 //!
 //! Each request's pipeline runs in its own task and answers through a one-shot
 //! [`Responder`](crate::response::http::Responder): the status and headers go out
@@ -75,88 +76,104 @@ pub struct HttpContext {
     pub requests: TaskTracker,
 }
 
-/// Serves `listener` on `threads` threads (at least one), each running its own
-/// single-threaded runtime that accepts from the same socket. Each thread holds a
-/// token of `tracker` until its connections and its requests are done, so the
-/// server's drain waits for HTTP as for FTP.
+/// Serves `listener` on `threads` worker threads (at least one), each running
+/// its own single-threaded runtime. One acceptor task (on the caller's runtime)
+/// deals accepted connections to the workers in turn, so the load is spread
+/// evenly however the kernel would wake them. Each worker holds a token of
+/// `tracker` until its connections and the requests they started are done, so
+/// the server's drain waits for HTTP as for FTP.
 pub fn serve_on_threads(
     listener: TcpListener,
     ctx: Arc<HttpContext>,
     tracker: &TaskTracker,
     threads: usize,
-) -> std::io::Result<()> {
-    let listener = listener.into_std()?;
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let mut workers = Vec::with_capacity(threads.max(1));
     for i in 0..threads.max(1) {
-        let listener = listener.try_clone()?;
+        // Bounded: an acceptor far ahead of a stalled worker waits instead of queueing without limit.
+        let (tx, rx) = tokio::sync::mpsc::channel::<(std::net::TcpStream, SocketAddr)>(1024);
         let ctx = ctx.clone();
         let token = tracker.token();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new().name(format!("http-{i}")).spawn(move || {
-            runtime.block_on(async move {
-                let listener = match TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!(error = %e, "HTTP thread could not use the listener");
-                        return;
-                    }
-                };
-                let connections = TaskTracker::new();
-                serve(listener, ctx.clone(), connections.clone()).await;
-                connections.close();
-                connections.wait().await;
-                ctx.requests.close();
-                ctx.requests.wait().await;
-            });
+            runtime.block_on(worker(rx, ctx));
             drop(token);
         })?;
+        workers.push(tx);
     }
-    Ok(())
+    Ok(tokio::spawn(async move {
+        let mut next = 0usize;
+        while let Some((stream, peer)) = super::accept(&listener, &ctx.shutdown, "http").await {
+            let Ok(stream) = stream.into_std() else { continue };
+            // A worker gone (it cannot be, short of a panic) loses only this connection.
+            let _ = workers[next % workers.len()].send((stream, peer)).await;
+            next = next.wrapping_add(1);
+        }
+        // Dropping the senders ends the workers once their connections are done.
+    }))
 }
 
-/// Accepts connections until shutdown, then lets open requests finish.
-pub async fn serve(listener: TcpListener, ctx: Arc<HttpContext>, tracker: TaskTracker) {
+/// One HTTP worker: serves the connections it is dealt until the acceptor stops,
+/// then lets them and their requests finish.
+async fn worker(
+    mut connections: tokio::sync::mpsc::Receiver<(std::net::TcpStream, SocketAddr)>,
+    ctx: Arc<HttpContext>,
+) {
     let graceful = GracefulShutdown::new();
-    loop {
-        let Some((mut stream, socket_peer)) = super::accept(&listener, &ctx.shutdown, "http").await else {
-            break;
-        };
-        let ctx = ctx.clone();
-        let watcher = graceful.watcher();
-        tracker.spawn(async move {
-            // From a trusted proxy, the client is the one its PROXY header names.
-            let peer = match ctx.proxy.client(&mut stream, socket_peer).await {
-                Ok(peer) => peer,
-                Err(e) => {
-                    tracing::warn!(peer = %socket_peer, error = %e, "connection from a trusted proxy without a valid PROXY header closed");
-                    return;
-                }
-            };
-            let Ok(slot) = ctx.limiter.acquire(peer.ip()) else {
-                refuse(stream).await;
-                return;
-            };
-            let Ok(local) = stream.local_addr() else { return };
-            let _ = stream.set_nodelay(true);
-            metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").increment(1.0);
-            let idle = ctx.settings.idle_timeout;
-            match ctx.tls.clone() {
-                None => {
-                    let io = TokioIo::new(FirstByteDeadline::new(stream, idle));
-                    serve_connection(io, &ctx, watcher, peer, local, false).await;
-                }
-                Some(config) => match crate::tls::accept(config, stream, "http").await {
-                    Ok((tls, _)) => {
-                        let io = TokioIo::new(FirstByteDeadline::new(tls, idle));
-                        serve_connection(io, &ctx, watcher, peer, local, true).await;
-                    }
-                    Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-                },
+    let tasks = TaskTracker::new();
+    while let Some((stream, peer)) = connections.recv().await {
+        match TcpStream::from_std(stream) {
+            Ok(stream) => {
+                tasks.spawn(connection(stream, peer, ctx.clone(), graceful.watcher()));
             }
-            metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").decrement(1.0);
-            drop(slot);
-        });
+            Err(e) => tracing::warn!(error = %e, "an accepted HTTP connection could not be registered"),
+        }
     }
     graceful.shutdown().await;
+    tasks.close();
+    tasks.wait().await;
+    ctx.requests.close();
+    ctx.requests.wait().await;
+}
+
+/// One accepted connection: PROXY header, limits, TLS, then HTTP.
+async fn connection(
+    mut stream: TcpStream,
+    socket_peer: SocketAddr,
+    ctx: Arc<HttpContext>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    // From a trusted proxy, the client is the one its PROXY header names.
+    let peer = match ctx.proxy.client(&mut stream, socket_peer).await {
+        Ok(peer) => peer,
+        Err(e) => {
+            tracing::warn!(peer = %socket_peer, error = %e, "connection from a trusted proxy without a valid PROXY header closed");
+            return;
+        }
+    };
+    let Ok(slot) = ctx.limiter.acquire(peer.ip()) else {
+        refuse(stream).await;
+        return;
+    };
+    let Ok(local) = stream.local_addr() else { return };
+    let _ = stream.set_nodelay(true);
+    metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").increment(1.0);
+    let idle = ctx.settings.idle_timeout;
+    match ctx.tls.clone() {
+        None => {
+            let io = TokioIo::new(FirstByteDeadline::new(stream, idle));
+            serve_connection(io, &ctx, watcher, peer, local, false).await;
+        }
+        Some(config) => match crate::tls::accept(config, stream, "http").await {
+            Ok((tls, _)) => {
+                let io = TokioIo::new(FirstByteDeadline::new(tls, idle));
+                serve_connection(io, &ctx, watcher, peer, local, true).await;
+            }
+            Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+        },
+    }
+    metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").decrement(1.0);
+    drop(slot);
 }
 
 /// Serves HTTP/1.1 and HTTP/2 (by prior knowledge or ALPN) on one connection.
