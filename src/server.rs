@@ -373,10 +373,9 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         tokio::spawn(admin::serve(admin_listener, admin_state.clone(), after_drain.clone())),
     ]);
     let http_threads = match config.http.threads {
-        // Two per core: when one is preempted (by a client on the same machine, or
-        // another process) its connections do not all wait for it. Measured with wrk
-        // on 2 cores: 80k req/s with 2 threads, 105-110k with 4 to 8.
-        0 => 2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        // One per core, as nginx's workers. (More threads only look faster when the
+        // load generator shares the server's scheduling group: they take its CPU.)
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
     };
     let http_acceptor =

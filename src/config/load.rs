@@ -255,7 +255,7 @@ impl Config {
             }
         }
         if self.http.threads > 1024 {
-            problem("http.threads", "must be at most 1024 (0: two per core)");
+            problem("http.threads", "must be at most 1024 (0: one per core)");
         }
         if !(8..=1000).contains(&self.http.max_headers) {
             problem("http.max_headers", "must be between 8 and 1000");

@@ -150,7 +150,7 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// Most header fields in one request.
     pub max_headers: usize,
-    /// Threads serving HTTP, each with its own runtime; 0: two per core.
+    /// Threads serving HTTP, each with its own runtime; 0: one per core.
     pub threads: usize,
 }
 

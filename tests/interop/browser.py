@@ -360,6 +360,18 @@ def main():
         def sorting():
             page = state["page"]
             before = page.rows()
+            # On load: directories first, then names in order, whatever order the disk gave.
+            dirs = [r[0] for r in before if r[3]]
+            files = [r[0] for r in before if not r[3]]
+            expect([r[0] for r in before] == dirs + files and dirs and files,
+                   "on load, directories are not all first: %r" % [r[0] for r in before])
+            in_order = page.eval(
+                "(function(n){var c=new Intl.Collator(undefined,{numeric:true,sensitivity:'base'});"
+                "for(var i=1;i<n.length;i++){if(c.compare(n[i-1],n[i])>0)return false;}return true;})(%s)"
+                % json.dumps(files))
+            expect(in_order, "on load, files are not sorted by name: %r" % files)
+            name_sort = page.eval("document.querySelectorAll('#listing thead th')[0].getAttribute('aria-sort')")
+            expect(name_sort == "ascending", "on load, the Name header says aria-sort %r" % name_sort)
 
             def click_header(i):
                 page.eval("document.querySelectorAll('#listing thead th')[%d].click()" % i)
@@ -441,7 +453,7 @@ def main():
             ("desktop 1280x800: root listing loads, screenshot, expected entries", desktop),
             ("names are escaped: %s shown literally, no <b> injected, link fetches it" % ESCAPE_NAME, escaping),
             ("sizes in human units (5.0 MiB, 1.5 KiB, 10 B; exact bytes in title)", sizes),
-            ("clicking the Size and Name headers sorts the rows", sorting),
+            ("sorted by name on load (directories first); clicking Size and Name re-sorts", sorting),
             ("phone 390x844@3: screenshot, no horizontal overflow", phone),
             ("a click on 'sub dir/' opens /sub%20dir/ with its files and ../; ../ goes back", subdirectory),
             ("a click on data.bin downloads it; SHA-256 matches", download),

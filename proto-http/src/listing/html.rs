@@ -40,7 +40,9 @@ footer{color:var(--mut);font-size:.85rem;margin-top:1rem}
 "#;
 
 /// The page's inline sort script (exposed so a `Content-Security-Policy`
-/// can carry its hash). Directories stay first in either direction; the
+/// can carry its hash). The rows arrive in the order the back-end lists
+/// them (the listing is streamed, never held whole); the script sorts them by
+/// name when the page loads. Directories stay first in either direction; the
 /// parent row stays on top.
 pub const LISTING_SCRIPT: &str = r#"(function(){"use strict";
 var t=document.getElementById("listing");if(!t||!t.tHead||!t.tBodies.length)return;
@@ -60,6 +62,7 @@ for(var j=0;j<heads.length;j++)heads[j].setAttribute("aria-sort",j===i?(asc?"asc
 [].forEach.call(heads,function(h,i){h.tabIndex=0;
 h.addEventListener("click",function(){sort(i);});
 h.addEventListener("keydown",function(e){if(e.key==="Enter"||e.key===" "){e.preventDefault();sort(i);}});});
+sort(0);
 })();
 "#;
 
