@@ -768,6 +768,29 @@ async fn delete_of_the_root_deletes_nothing() {
 }
 
 #[tokio::test]
+async fn a_tree_copy_that_fails_part_way_leaves_no_partial_copy() {
+    let gw = Gateway::start_default().await;
+    let original = make_tree(&gw, "d");
+    // A symlink out of the root: the back-end refuses to follow it, so the copy
+    // fails after some of the tree has been copied.
+    std::os::unix::fs::symlink("/etc/hostname", gw.disk("d/sub/zz-outside")).expect("symlink");
+    let r = call(&gw, "COPY", "/d", &[("Destination", "/e")], None).await;
+    assert_eq!(
+        r.status,
+        403,
+        "COPY of a tree with a symlink out of the root: {}",
+        r.text()
+    );
+    assert!(
+        !gw.disk("e").exists(),
+        "a partial copy was left at /e: {:?}",
+        tree(&gw.root)
+    );
+    std::fs::remove_file(gw.disk("d/sub/zz-outside")).expect("remove symlink");
+    assert_eq!(tree(&gw.disk("d")), original, "the source changed");
+}
+
+#[tokio::test]
 async fn delete_removes_whole_trees() {
     let gw = Gateway::start_default().await;
     let original = make_tree(&gw, "tree");

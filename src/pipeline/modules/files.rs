@@ -287,8 +287,17 @@ impl Files {
             try_storage!(cmd, self.storage.rename(&sfrom, &sto).await);
         } else if cmd.args.shallow && source.is_dir() {
             try_storage!(cmd, self.storage.mkdir(&sto).await);
-        } else {
-            try_storage!(cmd, self.storage.copy(&sfrom, &sto).await);
+        } else if let Err(e) = self.storage.copy(&sfrom, &sto).await {
+            // A tree copy that fails part-way (an unreadable entry, a full disk) must
+            // not leave half a tree behind under the destination's name.
+            if source.is_dir()
+                && e.kind != ErrorKind::AlreadyExists
+                && let Err(cleanup) = remove_tree(self.storage.as_ref(), &sto).await
+                && cleanup.kind != ErrorKind::NotFound
+            {
+                tracing::warn!(error = %cleanup, path = %sto, "could not remove a partial copy");
+            }
+            return cmd.fail_storage(&e);
         }
         let status = if existing.is_some() {
             Status::ActionOk
