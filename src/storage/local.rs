@@ -416,6 +416,19 @@ impl LocalUpload {
     fn commit_blocking(mut self) -> Result<WriteOutcome, StorageError> {
         rustix::fs::fsync(&*self.file)?;
         if let Some(tmp) = &self.temp {
+            if self.mode == WriteMode::Replace {
+                // New contents, same resource: the WebDAV dead properties of the file
+                // being replaced carry over (the new inode would otherwise lose them).
+                let old = rustix::fs::openat(
+                    &self.parent,
+                    self.target.as_str(),
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                    Mode::empty(),
+                );
+                if let Ok(old) = old {
+                    copy_dead_props(&old, &*self.file)?;
+                }
+            }
             let flags = if self.mode == WriteMode::CreateNew {
                 RenameFlags::NOREPLACE
             } else {

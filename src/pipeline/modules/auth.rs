@@ -108,6 +108,8 @@ impl Auth {
                 cmd.session.user = Some(anon);
                 return HandlerResult::Declined;
             }
+            // The table's text speaks of USER and PASS; an HTTP client logs in differently.
+            return cmd.fail(Status::NotLoggedIn, "Authentication required.");
         }
         cmd.fail(Status::NotLoggedIn, "")
     }

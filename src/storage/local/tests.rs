@@ -249,6 +249,9 @@ async fn dead_properties_are_stored_copied_and_moved_with_their_file() {
     s.copy(&vp("/d"), &vp("/e")).await.unwrap();
     assert_eq!(s.dead_props(&vp("/g.txt")).await.unwrap(), b"file-props");
     assert_eq!(s.dead_props(&vp("/e")).await.unwrap(), b"dir-props");
+    // Replacing the contents keeps them (the new contents are a new inode).
+    put(&s, "/g.txt", b"new contents").await;
+    assert_eq!(s.dead_props(&vp("/g.txt")).await.unwrap(), b"file-props");
     // A rename keeps them; an empty blob removes them (twice is fine).
     s.rename(&vp("/g.txt"), &vp("/h.txt")).await.unwrap();
     assert_eq!(s.dead_props(&vp("/h.txt")).await.unwrap(), b"file-props");
