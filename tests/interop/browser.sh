@@ -12,12 +12,12 @@
 # Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+. tests/interop/lib.sh
 
 BIN=${1:-target/debug/dualgate}
 LIMIT=${INTEROP_TIMEOUT:-120}
 SHOTS=${BROWSER_SHOTS:-target/interop/browser}
 
-need() { command -v "$1" >/dev/null 2>&1; }
 if ! need chromium && [ "$(id -u)" = 0 ] && need apt-get; then
   # Another process may be installing it already: give that a moment, then install.
   for _ in $(seq 60); do
@@ -48,18 +48,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PASSED=0
-FAILED=0
-check() { # check NAME COMMAND... : runs the command with a time limit, records the result
-  local name=$1; shift
-  local run=(timeout "$LIMIT")
-  declare -F "$1" >/dev/null && run=() # local comparisons (shell functions) need no time limit
-  if "${run[@]}" "$@" >"$WORK/last.log" 2>&1; then
-    PASSED=$((PASSED + 1)); echo "ok   $name"
-  else
-    FAILED=$((FAILED + 1)); echo "FAIL $name"; sed 's/^/     | /' "$WORK/last.log" | tail -n 15
-  fi
-}
 
 # The served tree: a 5 MiB random file to size and download, small files of known
 # sizes, a name that is HTML, a long name with no break opportunity, a directory

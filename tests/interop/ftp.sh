@@ -12,11 +12,11 @@
 # Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+. tests/interop/lib.sh
 
 BIN=${1:-target/debug/dualgate}
 LIMIT=${INTEROP_TIMEOUT:-120}
 
-need() { command -v "$1" >/dev/null 2>&1; }
 if ! need lftp || ! need rclone || ! need wget || ! need curl || ! need openssl || ! need promtool; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
     echo "== installing clients (lftp rclone wget curl openssl; promtool from prometheus)"
@@ -37,24 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PASSED=0
-FAILED=0
-check() { # check NAME COMMAND... : runs the command with a time limit, records the result
-  local name=$1; shift
-  local run=(timeout "$LIMIT")
-  declare -F "$1" >/dev/null && run=() # local comparisons (shell functions) need no time limit
-  if "${run[@]}" "$@" >"$WORK/last.log" 2>&1; then
-    PASSED=$((PASSED + 1)); echo "ok   $name"
-  else
-    FAILED=$((FAILED + 1)); echo "FAIL $name"; sed 's/^/     | /' "$WORK/last.log" | tail -n 15
-  fi
-}
-same_tree() { # same_tree A B : identical file lists and SHA-256 sums
-  (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) >"$WORK/a.sum"
-  (cd "$2" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) >"$WORK/b.sum"
-  diff "$WORK/a.sum" "$WORK/b.sum"
-}
-same_file() { cmp "$1" "$2"; }
 
 # A tree with awkward names and sizes: empty, small, multi-MiB, spaces, UTF-8, nesting.
 SRC=$WORK/src

@@ -241,20 +241,18 @@ impl HttpExchange {
         let Some(mut sink) = self.stream(StatusCode::PARTIAL_CONTENT, headers)? else {
             return Ok(0);
         };
-        let span_start = ranges[0].start;
-        match handle.body {
-            // A local file: each part is read on its own, so the gaps are never read.
-            crate::storage::ReadBody::File(region) => {
-                for r in &ranges {
-                    sink.write(proto_http::range::multipart_part_header(
-                        &boundary,
-                        &content_type,
-                        r,
-                        size,
-                    ))
-                    .await?;
-                    let file = region
-                        .file
+        // A local file: each part is read on its own, so the gaps are never read.
+        // Any other back-end: one pass over the span, skipping the gaps.
+        let mut body = match handle.body {
+            crate::storage::ReadBody::File(region) => Parts::File(region.file),
+            crate::storage::ReadBody::Stream(stream) => Parts::Span(SpanReader::new(stream, ranges[0].start)),
+        };
+        for r in &ranges {
+            let header = proto_http::range::multipart_part_header(&boundary, &content_type, r, size);
+            sink.write(header).await?;
+            match &mut body {
+                Parts::File(file) => {
+                    let file = file
                         .try_clone()
                         .map_err(|e| TransferError::new(Status::LocalError, sink.sent, e.to_string()))?;
                     let part = crate::storage::FileRegion {
@@ -265,18 +263,7 @@ impl HttpExchange {
                     };
                     sink.copy(crate::storage::region_stream(part, CHUNK), r.len()).await?;
                 }
-            }
-            // Any other back-end: one pass over the span, skipping the gaps.
-            crate::storage::ReadBody::Stream(stream) => {
-                let mut span = SpanReader::new(stream, span_start);
-                for r in &ranges {
-                    sink.write(proto_http::range::multipart_part_header(
-                        &boundary,
-                        &content_type,
-                        r,
-                        size,
-                    ))
-                    .await?;
+                Parts::Span(span) => {
                     span.skip_to(r.start, sink.sent).await?;
                     let mut left = r.len();
                     while left > 0 {
@@ -520,6 +507,14 @@ impl BodySink {
     pub fn sent(&self) -> u64 {
         self.sent
     }
+}
+
+/// Where the parts of a multi-range response come from.
+enum Parts {
+    /// A local file, read part by part.
+    File(std::fs::File),
+    /// A stream over the span of all parts.
+    Span(SpanReader),
 }
 
 /// Reads a byte stream that starts at `pos` in a file, skipping to offsets and
