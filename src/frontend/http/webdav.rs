@@ -158,8 +158,8 @@ fn options(cmd: &mut CommandRecord<'_>) -> HandlerResult {
     headers.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
     // Makes Microsoft's clients use WebDAV rather than FrontPage extensions.
     headers.insert("ms-author-via", HeaderValue::from_static("DAV"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-    match ex.send(StatusCode::OK, headers, super::exchange::full("")) {
+    // A success without a body is 204, here as everywhere (the contract's rule).
+    match ex.send(StatusCode::NO_CONTENT, headers, super::exchange::full("")) {
         Ok(()) => {
             cmd.responses.add(Status::Ok, "");
             HandlerResult::Handled
