@@ -10,12 +10,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-
-/// mimalloc: per-thread free lists make the many small, short-lived allocations of
-/// a request (headers, paths, replies) cheap, and it does not depend on the C
-/// library's allocator (musl's, in the static image, is slow under threads).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use dualgate::cli::{Cli, Command, ServeArgs};
 use dualgate::config::{self, Config, ConfigError, StorageConfig};
