@@ -17,7 +17,7 @@ use super::{
 };
 use crate::metrics as m;
 use crate::path::VirtualPath;
-use crate::response::Status;
+use crate::response::{ResultClass, Status};
 
 /// A back-end with metrics.
 pub struct Metered {
@@ -25,7 +25,26 @@ pub struct Metered {
     handles: Arc<Handles>,
 }
 
-/// The operations measured, in the order of their handle slots.
+/// The operations measured; the discriminant is the handle slot.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Stat,
+    List,
+    Read,
+    Write,
+    Commit,
+    Delete,
+    Mkdir,
+    Rmdir,
+    Rename,
+    Copy,
+    SetMode,
+    Probe,
+    DeadProps,
+    SetDeadProps,
+}
+
+/// The `operation` label of each [`Op`], in discriminant order.
 const OPERATIONS: [&str; 14] = [
     "stat",
     "list",
@@ -42,8 +61,8 @@ const OPERATIONS: [&str; 14] = [
     "dead_props",
     "set_dead_props",
 ];
-/// Result labels, in the order of their handle slots.
-const RESULTS: [&str; 3] = ["ok", "client_error", "server_error"];
+/// Result classes (`ResultClass` discriminants).
+const RESULTS: usize = 3;
 
 /// Cached metric handles: a back-end call costs two atomic updates, not two
 /// registry lookups (see [`m::HandleSlots`]).
@@ -55,14 +74,14 @@ struct Handles {
 }
 
 impl Handles {
-    fn record(&self, op: usize, result: usize, seconds: f64) {
-        let (backend, operation, label) = (self.backend, OPERATIONS[op], RESULTS[result]);
+    fn record(&self, op: Op, class: ResultClass, seconds: f64) {
+        let (backend, operation, label) = (self.backend, OPERATIONS[op as usize], class.label());
         let count = || metrics::counter!(m::BACKEND_OPERATIONS_TOTAL, "backend" => backend, "operation" => operation, "result" => label);
-        if let Some(c) = self.counters.get(op * RESULTS.len() + result, count) {
+        if let Some(c) = self.counters.get(op as usize * RESULTS + class as usize, count) {
             c.increment(1);
         }
         let duration = || metrics::histogram!(m::BACKEND_DURATION, "backend" => backend, "operation" => operation);
-        if let Some(h) = self.durations.get(op, duration) {
+        if let Some(h) = self.durations.get(op as usize, duration) {
             h.record(seconds);
         }
     }
@@ -79,7 +98,7 @@ impl Metered {
     pub fn new(inner: Arc<dyn Storage>) -> Self {
         let handles = Arc::new(Handles {
             backend: inner.name(),
-            counters: m::HandleSlots::new(OPERATIONS.len() * RESULTS.len()),
+            counters: m::HandleSlots::new(OPERATIONS.len() * RESULTS),
             durations: m::HandleSlots::new(OPERATIONS.len()),
         });
         Metered { inner, handles }
@@ -90,17 +109,16 @@ impl Metered {
 /// file and the like, `server_error` for a failing back-end).
 async fn measure<T>(
     handles: &Handles,
-    operation: &'static str,
+    operation: Op,
     call: impl Future<Output = Result<T, StorageError>>,
 ) -> Result<T, StorageError> {
     let started = Instant::now();
     let result = call.await;
     let class = match &result {
-        Ok(_) => crate::response::ResultClass::Ok,
+        Ok(_) => ResultClass::Ok,
         Err(e) => Status::from_storage(e.kind).class(),
     };
-    let op = OPERATIONS.iter().position(|o| *o == operation).unwrap_or(0);
-    handles.record(op, class as usize, started.elapsed().as_secs_f64());
+    handles.record(operation, class, started.elapsed().as_secs_f64());
     result
 }
 
@@ -115,19 +133,19 @@ impl Storage for Metered {
     }
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
-        measure(&self.handles, "stat", self.inner.stat(path)).await
+        measure(&self.handles, Op::Stat, self.inner.stat(path)).await
     }
 
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
-        measure(&self.handles, "list", self.inner.list(path)).await
+        measure(&self.handles, Op::List, self.inner.list(path)).await
     }
 
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
-        measure(&self.handles, "read", self.inner.read(path, offset, len)).await
+        measure(&self.handles, Op::Read, self.inner.read(path, offset, len)).await
     }
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
-        let inner = measure(&self.handles, "write", self.inner.write(path, mode)).await?;
+        let inner = measure(&self.handles, Op::Write, self.inner.write(path, mode)).await?;
         Ok(Box::new(MeteredUpload {
             inner,
             handles: self.handles.clone(),
@@ -135,39 +153,39 @@ impl Storage for Metered {
     }
 
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        measure(&self.handles, "delete", self.inner.delete(path)).await
+        measure(&self.handles, Op::Delete, self.inner.delete(path)).await
     }
 
     async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        measure(&self.handles, "mkdir", self.inner.mkdir(path)).await
+        measure(&self.handles, Op::Mkdir, self.inner.mkdir(path)).await
     }
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        measure(&self.handles, "rmdir", self.inner.rmdir(path)).await
+        measure(&self.handles, Op::Rmdir, self.inner.rmdir(path)).await
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
-        measure(&self.handles, "rename", self.inner.rename(from, to)).await
+        measure(&self.handles, Op::Rename, self.inner.rename(from, to)).await
     }
 
     async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
-        measure(&self.handles, "copy", self.inner.copy(from, to)).await
+        measure(&self.handles, Op::Copy, self.inner.copy(from, to)).await
     }
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
-        measure(&self.handles, "set_mode", self.inner.set_mode(path, mode)).await
+        measure(&self.handles, Op::SetMode, self.inner.set_mode(path, mode)).await
     }
 
     async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {
-        measure(&self.handles, "dead_props", self.inner.dead_props(path)).await
+        measure(&self.handles, Op::DeadProps, self.inner.dead_props(path)).await
     }
 
     async fn set_dead_props(&self, path: &VirtualPath, blob: Vec<u8>) -> Result<(), StorageError> {
-        measure(&self.handles, "set_dead_props", self.inner.set_dead_props(path, blob)).await
+        measure(&self.handles, Op::SetDeadProps, self.inner.set_dead_props(path, blob)).await
     }
 
     async fn probe(&self) -> Result<(), StorageError> {
-        measure(&self.handles, "probe", self.inner.probe()).await
+        measure(&self.handles, Op::Probe, self.inner.probe()).await
     }
 }
 
@@ -189,6 +207,6 @@ impl Upload for MeteredUpload {
     }
 
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {
-        measure(&self.handles, "commit", self.inner.commit()).await
+        measure(&self.handles, Op::Commit, self.inner.commit()).await
     }
 }

@@ -203,13 +203,10 @@ impl HttpExchange {
             }
             None => StatusCode::OK,
         };
-        if self.method == Method::HEAD {
-            self.send(status, headers, empty()).map_err(send_failed)?;
-            return Ok(0);
-        }
         // A small local file goes out as one buffer read on this thread: no hand-off
         // to the blocking pool and no body channel (most of a small request's cost).
-        if let crate::storage::ReadBody::File(region) = &handle.body
+        if self.method != Method::HEAD
+            && let crate::storage::ReadBody::File(region) = &handle.body
             && let Some(read) = region.read_inline()
         {
             let bytes = read.map_err(|e| TransferError::new(Status::LocalError, 0, e.to_string()))?;
@@ -217,9 +214,11 @@ impl HttpExchange {
             self.send(status, headers, full(bytes)).map_err(send_failed)?;
             return Ok(n);
         }
-        let (tx, body) = channel_body();
-        self.send(status, headers, body).map_err(send_failed)?;
-        stream_into(&tx, handle.body.into_stream(CHUNK)).await
+        let Some(mut sink) = self.stream(status, headers)? else {
+            return Ok(0);
+        };
+        sink.copy(handle.body.into_stream(CHUNK), len).await?;
+        Ok(sink.sent)
     }
 
     /// Sends several ranges of a file as one `multipart/byteranges` body (RFC 9110
@@ -317,35 +316,15 @@ impl HttpExchange {
             return Ok(Bytes::new());
         };
         let mut buf = bytes::BytesMut::new();
-        loop {
-            let frame = match tokio::time::timeout(self.body_timeout, body.frame()).await {
-                Err(_) => {
-                    return Err(TransferError::new(
-                        Status::TransferAborted,
-                        buf.len() as u64,
-                        "request body stalled",
-                    ));
-                }
-                Ok(None) => break,
-                Ok(Some(Err(e))) => {
-                    return Err(TransferError::new(
-                        Status::TransferAborted,
-                        buf.len() as u64,
-                        e.to_string(),
-                    ));
-                }
-                Ok(Some(Ok(frame))) => frame,
-            };
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > limit {
-                    return Err(TransferError::new(
-                        Status::PayloadTooLarge,
-                        buf.len() as u64,
-                        "request body too large",
-                    ));
-                }
-                buf.extend_from_slice(&data);
+        while let Some(data) = next_data(&mut body, self.body_timeout, buf.len() as u64).await? {
+            if buf.len() + data.len() > limit {
+                return Err(TransferError::new(
+                    Status::PayloadTooLarge,
+                    buf.len() as u64,
+                    "request body too large",
+                ));
             }
+            buf.extend_from_slice(&data);
         }
         Ok(buf.freeze())
     }
@@ -416,26 +395,12 @@ impl HttpExchange {
             ));
         };
         let mut received = 0u64;
-        loop {
-            let frame = match tokio::time::timeout(self.body_timeout, body.frame()).await {
-                Err(_) => {
-                    return Err(TransferError::new(
-                        Status::TransferAborted,
-                        received,
-                        "request body stalled",
-                    ));
-                }
-                Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(TransferError::new(Status::TransferAborted, received, e.to_string())),
-                Ok(Some(Ok(frame))) => frame,
-            };
-            if let Ok(data) = frame.into_data() {
-                received += data.len() as u64;
-                upload
-                    .write(data)
-                    .await
-                    .map_err(|e| TransferError::new(Status::from_storage(e.kind), received, e.to_string()))?;
-            }
+        while let Some(data) = next_data(&mut body, self.body_timeout, received).await? {
+            received += data.len() as u64;
+            upload
+                .write(data)
+                .await
+                .map_err(|e| TransferError::new(Status::from_storage(e.kind), received, e.to_string()))?;
         }
         Ok(received)
     }
@@ -482,25 +447,36 @@ pub struct BodySink {
 impl BodySink {
     /// Sends one piece of the body.
     pub async fn write(&mut self, bytes: impl Into<Bytes>) -> Result<(), TransferError> {
-        self.sent += push(&self.tx, bytes.into(), self.sent).await?;
+        let bytes = bytes.into();
+        let n = bytes.len() as u64;
+        self.tx
+            .send(Ok(Frame::data(bytes)))
+            .await
+            .map_err(|_| TransferError::new(Status::TransferAborted, self.sent, "client went away"))?;
+        self.sent += n;
         Ok(())
     }
 
-    /// Sends a byte stream that must yield exactly `len` bytes.
-    async fn copy(&mut self, chunks: crate::storage::ByteStream, len: u64) -> Result<(), TransferError> {
-        let before = self.sent;
-        self.sent += stream_into(&self.tx, chunks).await.map_err(|mut e| {
-            e.bytes += before;
-            e
-        })?;
-        if self.sent - before != len {
-            let _ = self
-                .tx
-                .send(Err(io::Error::other("file changed while it was sent")))
-                .await;
-            return Err(TransferError::new(Status::LocalError, self.sent, "short read"));
+    /// Sends a byte stream that must yield exactly `len` bytes. On a read error
+    /// or a short read the body is failed, which makes hyper cut the response
+    /// short (its status is gone).
+    async fn copy(&mut self, mut chunks: crate::storage::ByteStream, len: u64) -> Result<(), TransferError> {
+        let end = self.sent + len;
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(c) => self.write(c).await?,
+                Err(e) => return Err(self.fail("storage read failed", e.to_string()).await),
+            }
+        }
+        if self.sent != end {
+            return Err(self.fail("file changed while it was sent", "short read".into()).await);
         }
         Ok(())
+    }
+
+    async fn fail(&mut self, reason: &'static str, detail: String) -> TransferError {
+        let _ = self.tx.send(Err(io::Error::other(reason))).await;
+        TransferError::new(Status::LocalError, self.sent, detail)
     }
 
     /// Bytes sent so far.
@@ -573,31 +549,32 @@ fn multipart_boundary() -> String {
     format!("dualgate-{random:016x}")
 }
 
-fn send_failed(e: SendError) -> TransferError {
-    TransferError::new(Status::LocalError, 0, e.to_string())
-}
-
-async fn push(tx: &FrameSender, bytes: Bytes, sent: u64) -> Result<u64, TransferError> {
-    let n = bytes.len() as u64;
-    tx.send(Ok(Frame::data(bytes)))
-        .await
-        .map_err(|_| TransferError::new(Status::TransferAborted, sent, "client went away"))?;
-    Ok(n)
-}
-
-async fn stream_into(tx: &FrameSender, mut chunks: crate::storage::ByteStream) -> Result<u64, TransferError> {
-    let mut sent = 0u64;
-    while let Some(chunk) = chunks.next().await {
-        match chunk {
-            Ok(c) => sent += push(tx, c, sent).await?,
-            Err(e) => {
-                // The status is gone; failing the body makes hyper cut the response short.
-                let _ = tx.send(Err(io::Error::other("storage read failed"))).await;
-                return Err(TransferError::new(Status::LocalError, sent, e.to_string()));
+/// The next data of a request body, waiting at most `timeout` for it; `None` at
+/// its end. `received` is what came before, for the error's byte count.
+async fn next_data(body: &mut Incoming, timeout: Duration, received: u64) -> Result<Option<Bytes>, TransferError> {
+    loop {
+        match tokio::time::timeout(timeout, body.frame()).await {
+            Err(_) => {
+                return Err(TransferError::new(
+                    Status::TransferAborted,
+                    received,
+                    "request body stalled",
+                ));
+            }
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(e))) => return Err(TransferError::new(Status::TransferAborted, received, e.to_string())),
+            // Trailers carry no data: wait for the next frame.
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
             }
         }
     }
-    Ok(sent)
+}
+
+fn send_failed(e: SendError) -> TransferError {
+    TransferError::new(Status::LocalError, 0, e.to_string())
 }
 
 #[cfg(test)]

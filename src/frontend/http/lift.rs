@@ -10,7 +10,7 @@ use proto_http::webdav::{Depth, DestinationError};
 use super::exchange::HttpExchange;
 use crate::auth::{Credentials, Password};
 use crate::channel::Channel;
-use crate::command::{CommandRecord, ListFormat, Protocol, RawCommand, Verb};
+use crate::command::{Args, CommandRecord, ListFormat, Protocol, RawCommand, Verb};
 use crate::path::{MAX_PATH_LEN, VirtualPath};
 use crate::response::{Code, Reply, Status};
 use crate::session::Session;
@@ -68,26 +68,24 @@ pub fn lift<'a>(session: &'a mut Session, exchange: &'a mut HttpExchange) -> Com
         method: method.clone(),
         path: raw_path,
     };
-    let dav = webdav_args(&verb, &exchange.headers);
+    let mut args = Args {
+        credentials,
+        list_format,
+        write_mode: WriteMode::Replace,
+        ..Args::default()
+    };
+    let target = webdav_args(&verb, &exchange.headers, &mut args);
     let mut rec = CommandRecord::new(Protocol::Http, verb, raw, session, Channel::Http(exchange));
-    rec.args.credentials = credentials;
-    rec.args.list_format = list_format;
-    rec.args.write_mode = WriteMode::Replace;
+    rec.args = args;
     match decoded {
         Ok(d) => rec.set_path(VirtualPath::parse_absolute(&d.path)),
         Err(e) => {
             rec.rejected = Some(reject(Status::BadFileName, format!("Bad request path: {e}.")));
         }
     }
-    match dav {
-        Ok(dav) => {
-            rec.args.recursive = dav.recursive;
-            rec.args.shallow = dav.shallow;
-            rec.args.overwrite = dav.overwrite;
-            if let Some(target) = dav.target {
-                rec.set_target(target);
-            }
-        }
+    match target {
+        Ok(Some(target)) => rec.set_target(target),
+        Ok(None) => {}
         Err(reply) => {
             rec.rejected.get_or_insert(reply);
         }
@@ -107,31 +105,26 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// The WebDAV headers of `DELETE`, `COPY` and `MOVE` (RFC 4918 §9.6, §9.8, §9.9):
-/// `Depth`, `Overwrite` and `Destination` become typed arguments and a target;
+/// `Depth` and `Overwrite` become arguments, `Destination` the returned target;
 /// a header that cannot be used rejects the request (400, or 502 for another server).
-fn webdav_args(verb: &Verb, headers: &HeaderMap) -> Result<DavArgs, Reply> {
-    let mut dav = DavArgs {
-        recursive: false,
-        shallow: false,
-        overwrite: true,
-        target: None,
-    };
+fn webdav_args(verb: &Verb, headers: &HeaderMap, args: &mut Args) -> Result<Option<Target>, Reply> {
     if !matches!(verb, Verb::Delete | Verb::Copy | Verb::Rename) {
-        return Ok(dav);
+        return Ok(None);
     }
     let bad = |what: &str| reject(Status::BadArguments, format!("Invalid {what} header."));
-    dav.recursive = true;
+    args.recursive = true;
     let depth = proto_http::webdav::parse_depth(header(headers, "depth")).map_err(|()| bad("Depth"))?;
     match (verb, depth) {
         // COPY of a collection may be shallow; nothing else takes a depth but infinity.
-        (Verb::Copy, Some(Depth::Zero)) => dav.shallow = true,
+        (Verb::Copy, Some(Depth::Zero)) => args.shallow = true,
         (_, None | Some(Depth::Infinity)) => {}
         _ => return Err(bad("Depth")),
     }
     if *verb == Verb::Delete {
-        return Ok(dav);
+        return Ok(None);
     }
-    dav.overwrite = proto_http::webdav::parse_overwrite(header(headers, "overwrite")).map_err(|()| bad("Overwrite"))?;
+    args.overwrite =
+        proto_http::webdav::parse_overwrite(header(headers, "overwrite")).map_err(|()| bad("Overwrite"))?;
     let destination = header(headers, "destination").ok_or_else(|| bad("Destination"))?;
     let raw = proto_http::webdav::destination_path(destination, header(headers, "host")).map_err(|e| match e {
         DestinationError::OtherServer => reject(Status::OtherServer, String::new()),
@@ -139,14 +132,8 @@ fn webdav_args(verb: &Verb, headers: &HeaderMap) -> Result<DavArgs, Reply> {
     })?;
     let decoded = proto_http::decode_request_path(raw, MAX_PATH_LEN)
         .map_err(|e| reject(Status::BadFileName, format!("Bad destination path: {e}.")))?;
-    dav.target = Some(VirtualPath::parse_absolute(&decoded.path));
-    Ok(dav)
+    Ok(Some(VirtualPath::parse_absolute(&decoded.path)))
 }
 
-/// The WebDAV arguments of a request.
-struct DavArgs {
-    recursive: bool,
-    shallow: bool,
-    overwrite: bool,
-    target: Option<Result<VirtualPath, crate::path::PathError>>,
-}
+/// A `Destination` path, or why its text was refused.
+type Target = Result<VirtualPath, crate::path::PathError>;

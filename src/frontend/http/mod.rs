@@ -8,7 +8,7 @@
 //! stealing and no cross-core wake-ups, which on a small request cost as much as
 //! the request itself.
 //!
-//! Each request's pipeline runs in its own task and answers through a one-shot
+//! Each request's pipeline answers through a one-shot
 //! [`Responder`](crate::response::http::Responder): the status and headers go out
 //! as soon as a handler sends them, the body streams while the handler is still
 //! running, and LOG_CMD runs when the body is done — so logs and metrics see the
@@ -40,6 +40,10 @@ use crate::command::Protocol;
 use crate::pipeline::Pipeline;
 use crate::response::http::Responder;
 use crate::session::Session;
+
+/// hyper's smallest HTTP/1 read buffer: a head limit below it is checked per
+/// request ([`head_len`]).
+const HYPER_MIN_BUF: usize = 8192;
 
 /// Runtime HTTP settings (from the config).
 #[derive(Debug, Clone)]
@@ -195,7 +199,7 @@ async fn serve_connection<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(ctx.settings.idle_timeout)
         .keep_alive(true)
-        .max_buf_size(ctx.settings.max_header_bytes.max(8192))
+        .max_buf_size(ctx.settings.max_header_bytes.max(HYPER_MIN_BUF))
         .max_headers(ctx.settings.max_headers);
     builder
         .http2()
@@ -291,7 +295,7 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstByteDeadli
 
 /// The size of a request head as sent on HTTP/1.1 (request line, header lines and
 /// the blank line): `http.max_header_bytes` below hyper's smallest buffer (8 KiB)
-/// is enforced with it, and on HTTP/2 it bounds the decoded header list.
+/// is enforced with it.
 fn head_len(parts: &http::request::Parts) -> usize {
     let target = parts.uri.path_and_query().map_or(1, |p| p.as_str().len());
     let line = parts.method.as_str().len() + target + 11;
@@ -332,7 +336,8 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (mut parts, body) = req.into_parts();
-    if head_len(&parts) > ctx.settings.max_header_bytes {
+    // Larger limits hyper enforces itself (its buffer on HTTP/1, the header list on HTTP/2).
+    if ctx.settings.max_header_bytes < HYPER_MIN_BUF && head_len(&parts) > ctx.settings.max_header_bytes {
         let mut resp = Response::new(full("Request header fields too large.\n"));
         *resp.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
         resp.headers_mut()
@@ -360,7 +365,7 @@ async fn handle(
     // The pipeline (and its LOG_CMD) must run to completion even if the client goes
     // away, which hyper signals by dropping this future: so it gets its own task —
     // unless its first poll finishes it (a cached login and a small file from the
-    // page cache), which saves the task and two cross-thread wake-ups per request.
+    // page cache), which saves spawning one per request.
     let ctx_requests = ctx.requests.clone();
     let mut pipeline = Box::pin(run_request(exchange, ctx, peer, local, tls));
     let first_poll = std::future::poll_fn(|cx| std::task::Poll::Ready(pipeline.as_mut().poll(cx))).await;

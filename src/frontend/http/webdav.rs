@@ -168,6 +168,13 @@ fn options(cmd: &mut CommandRecord<'_>) -> HandlerResult {
     }
 }
 
+/// The headers of a WebDAV XML body.
+fn xml_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(dav::XML_CONTENT_TYPE));
+    headers
+}
+
 /// The href of a resource: its percent-encoded path, collections with a
 /// trailing slash.
 fn href(path: &VirtualPath, is_dir: bool) -> String {
@@ -191,13 +198,16 @@ fn live_props(name: &str, meta: &Metadata) -> LiveProps {
 }
 
 impl WebDav {
-    /// The user-visible path, its storage path and metadata; or the failed result.
-    async fn resource(&self, cmd: &mut CommandRecord<'_>) -> Result<(VirtualPath, Metadata), HandlerResult> {
+    /// The user-visible path, its storage path and its metadata; or the failed result.
+    async fn resource(
+        &self,
+        cmd: &mut CommandRecord<'_>,
+    ) -> Result<(VirtualPath, VirtualPath, Metadata), HandlerResult> {
         let (Some(path), Some(spath)) = (cmd.path.clone(), cmd.storage_path()) else {
             return Err(cmd.fail(Status::BadArguments, "A path is required."));
         };
         match self.storage.stat(&spath).await {
-            Ok(meta) => Ok((path, meta)),
+            Ok(meta) => Ok((path, spath, meta)),
             Err(e) => Err(cmd.fail_storage(&e)),
         }
     }
@@ -221,11 +231,9 @@ impl WebDav {
         let depth = match depth {
             Ok(Some(d @ (Depth::Zero | Depth::One))) => d,
             Ok(None | Some(Depth::Infinity)) => {
-                let mut headers = HeaderMap::new();
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(dav::XML_CONTENT_TYPE));
                 let sent = ex.send(
                     StatusCode::FORBIDDEN,
-                    headers,
+                    xml_headers(),
                     super::exchange::full(dav::PROPFIND_FINITE_DEPTH),
                 );
                 if let Err(e) = sent {
@@ -246,14 +254,11 @@ impl WebDav {
             Ok(r) => r,
             Err(e) => return cmd.fail(Status::BadArguments, format!("PROPFIND body: {e}.")),
         };
-        let (path, meta) = match self.resource(cmd).await {
+        let (path, spath, meta) = match self.resource(cmd).await {
             Ok(r) => r,
             Err(r) => return r,
         };
         let members = if depth == Depth::One && meta.is_dir() {
-            let Some(spath) = cmd.storage_path() else {
-                return cmd.fail(Status::BadArguments, "A path is required.");
-            };
             match self.storage.list(&spath).await {
                 Ok(entries) => Some(entries),
                 Err(e) => return cmd.fail_storage(&e),
@@ -290,12 +295,9 @@ impl WebDav {
             Ok(ops) => ops,
             Err(e) => return cmd.fail(Status::BadArguments, format!("PROPPATCH body: {e}.")),
         };
-        let (path, meta) = match self.resource(cmd).await {
+        let (path, spath, meta) = match self.resource(cmd).await {
             Ok(r) => r,
             Err(r) => return r,
-        };
-        let Some(spath) = cmd.storage_path() else {
-            return cmd.fail(Status::BadArguments, "A path is required.");
         };
         let statuses = self.apply_proppatch(&spath, &ops).await;
         let results: Vec<(&dav::PropName, u16)> = ops.iter().map(|op| op.name()).zip(statuses).collect();
@@ -303,9 +305,7 @@ impl WebDav {
         let Some(ex) = exchange(cmd) else {
             return HandlerResult::Declined;
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(dav::XML_CONTENT_TYPE));
-        if let Err(e) = ex.send(StatusCode::MULTI_STATUS, headers, super::exchange::full(xml)) {
+        if let Err(e) = ex.send(StatusCode::MULTI_STATUS, xml_headers(), super::exchange::full(xml)) {
             return cmd.fail(Status::LocalError, e.to_string());
         }
         let _ = cmd.responses.add_raw(207, "Multi-Status");
@@ -378,9 +378,7 @@ async fn stream_multistatus(
     members: Option<crate::storage::ListStream>,
     dead: &DeadProps,
 ) -> Result<u64, TransferError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(dav::XML_CONTENT_TYPE));
-    let Some(mut sink) = ex.stream(StatusCode::MULTI_STATUS, headers)? else {
+    let Some(mut sink) = ex.stream(StatusCode::MULTI_STATUS, xml_headers())? else {
         return Ok(0);
     };
     let mut text = String::from(dav::MULTISTATUS_HEAD);
