@@ -39,11 +39,10 @@ done
 [ -x "$BIN" ] || cargo build --quiet --bin dualgate || exit 1
 
 WORK=$(mktemp -d)
-SERVER_PID=
 cleanup() {
   # browser.py kills its Chromium itself; this is for when it was killed first.
   if [ -s "$WORK/chromium.pid" ]; then kill -KILL -- "-$(cat "$WORK/chromium.pid")" 2>/dev/null; fi
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; fi
+  stop_gateways
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -65,13 +64,8 @@ cp "$ROOT/data.bin" "$WORK/data.orig"
 # Start the gateway on free loopback ports; read the addresses from its start-up block.
 PASSWORD=interop-$RANDOM$RANDOM
 USER=dualgate
-DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve --ftp-listen 127.0.0.1:0 \
-  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$ROOT" \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-for _ in $(seq 100); do grep -q '^  admin' "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
-HTTP=$(sed -n 's#^  http *http://\([0-9.:]*\)/.*#\1#p' "$WORK/server.out")
-[ -n "$HTTP" ] || { echo "the server did not start"; cat "$WORK/server.err"; echo "0 passed, 1 failed"; exit 1; }
+start_gateway server --root "$ROOT" || { echo "0 passed, 1 failed"; exit 1; }
+HTTP=$(listen_addr server http)
 echo "== dualgate at http://$HTTP/, $(chromium --version 2>/dev/null | head -n 1)"
 
 check "curl: the listing needs a login (401 without credentials)" \

@@ -29,10 +29,8 @@ done
 [ -x "$BIN" ] || cargo build --quiet --bin dualgate || exit 1
 
 WORK=$(mktemp -d)
-SERVER_PID=
-TLS_PID=
 cleanup() {
-  for pid in $SERVER_PID $TLS_PID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  stop_gateways
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -50,13 +48,8 @@ printf 'grüße\n' >"$SRC/ünïcødé/日本.txt"
 # Start the gateway on free loopback ports; read the addresses from its start-up block.
 ROOT=$WORK/root
 PASSWORD=interop-$RANDOM$RANDOM
-DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve --ftp-listen 127.0.0.1:0 \
-  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$ROOT" --passive-ports 45000-45999 \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-for _ in $(seq 100); do grep -q '^  admin' "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
-FTP=$(sed -n 's#^  ftp *ftp://\([0-9.:]*\).*#\1#p' "$WORK/server.out")
-[ -n "$FTP" ] || { echo "the server did not start"; cat "$WORK/server.err"; echo "0 passed, 1 failed"; exit 1; }
+start_gateway server --root "$ROOT" --passive-ports 45000-45999 || { echo "0 passed, 1 failed"; exit 1; }
+FTP=$(listen_addr server ftp)
 HOST=${FTP%:*}
 PORT=${FTP##*:}
 USER=dualgate
@@ -166,14 +159,10 @@ http:
   tls: { cert: "$WORK/tls.crt", key: "$WORK/tls.key" }
 YAML
 TLS_ROOT=$WORK/tls-root
-DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve -c "$WORK/tls.yaml" --ftp-listen 127.0.0.1:0 \
-  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$TLS_ROOT" --passive-ports 46000-46999 \
-  >"$WORK/tls.out" 2>"$WORK/tls.err" &
-TLS_PID=$!
-for _ in $(seq 100); do grep -q '^  admin' "$WORK/tls.out" 2>/dev/null && break; sleep 0.1; done
-TFTP=$(sed -n 's#^  ftp *ftp://\([0-9.:]*\).*#\1#p' "$WORK/tls.out")
-TFTPS=$(sed -n 's#^  ftps *ftps://\([0-9.:]*\).*#\1#p' "$WORK/tls.out")
-THTTPS=$(sed -n 's#^  http *https://\([0-9.:]*\)/.*#\1#p' "$WORK/tls.out")
+start_gateway tls -c "$WORK/tls.yaml" --root "$TLS_ROOT" --passive-ports 46000-46999
+TFTP=$(listen_addr tls ftp)
+TFTPS=$(listen_addr tls ftps)
+THTTPS=$(listen_addr tls https)
 echo "== dualgate with TLS at $TFTP (explicit), $TFTPS (implicit), https://$THTTPS"
 FIVE="$SRC/sub dir/five-mib.bin"
 check "curl: explicit FTPS (--ssl-reqd) upload and download" bash -c "curl -sS --ssl-reqd --cacert '$CA' -T '$FIVE' 'ftp://$USER:$PASSWORD@$TFTP/tls/five.bin' --ftp-create-dirs && curl -sS --ssl-reqd --cacert '$CA' 'ftp://$USER:$PASSWORD@$TFTP/tls/five.bin' -o '$WORK/t1' && cmp '$WORK/t1' '$FIVE' && cmp '$TLS_ROOT/tls/five.bin' '$FIVE'"
@@ -204,13 +193,8 @@ check "curl: HTTPS upload over HTTP/1.1" bash -c "curl -sS --fail --cacert '$CA'
 # data_session_reuse: require — clients that resume the control session on their
 # data connections (curl/OpenSSL, lftp/GnuTLS) keep working.
 sed 's/implicit_listen: "127.0.0.1:0"/data_session_reuse: require/' "$WORK/tls.yaml" >"$WORK/require.yaml"
-DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve -c "$WORK/require.yaml" --ftp-listen 127.0.0.1:0 \
-  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$TLS_ROOT" --passive-ports 46000-46999 \
-  >"$WORK/require.out" 2>"$WORK/require.err" &
-REQUIRE_PID=$!
-TLS_PID="$TLS_PID $REQUIRE_PID"
-for _ in $(seq 100); do grep -q '^  admin' "$WORK/require.out" 2>/dev/null && break; sleep 0.1; done
-RFTP=$(sed -n 's#^  ftp *ftp://\([0-9.:]*\).*#\1#p' "$WORK/require.out")
+start_gateway require -c "$WORK/require.yaml" --root "$TLS_ROOT" --passive-ports 46000-46999
+RFTP=$(listen_addr require ftp)
 check "curl: data connections resume the TLS session (require)" bash -c "curl -sS --ssl-reqd --cacert '$CA' -T '$FIVE' 'ftp://$USER:$PASSWORD@$RFTP/req/five.bin' --ftp-create-dirs && curl -sS --ssl-reqd --cacert '$CA' 'ftp://$USER:$PASSWORD@$RFTP/req/five.bin' -o '$WORK/t4' && cmp '$WORK/t4' '$FIVE'"
 check "lftp: data connections resume the TLS session (require)" bash -c "lftp -u '$USER,$PASSWORD' -p '${RFTP##*:}' -e \"$LFTP_TLS; mirror -R '$SRC' lftp-req; mirror lftp-req '$WORK/lftp-req-down'; quit\" '$HOST' && diff -r '$SRC' '$WORK/lftp-req-down'"
 

@@ -31,3 +31,24 @@ same_tree() { # same_tree A B : identical file lists and SHA-256 sums
   (cd "$2" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) >"$WORK/b.sum"
   diff "$WORK/a.sum" "$WORK/b.sum"
 }
+
+GATEWAY_PIDS=()
+
+start_gateway() { # start_gateway NAME SERVE-ARGS... : dualgate on free loopback ports, logging to
+  # $WORK/NAME.out and NAME.err, with the password in $PASSWORD; waits for its start-up block
+  local name=$1; shift
+  DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve --ftp-listen 127.0.0.1:0 \
+    --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  GATEWAY_PIDS+=("$!")
+  for _ in $(seq 100); do grep -q '^  admin' "$WORK/$name.out" 2>/dev/null && return 0; sleep 0.1; done
+  echo "the server $name did not start"; cat "$WORK/$name.err"
+  return 1
+}
+
+listen_addr() { # listen_addr NAME SCHEME : host:port of NAME's SCHEME:// listener (its start-up block)
+  sed -n "s#^  [a-z]* *$2://\([0-9.:]*\).*#\1#p" "$WORK/$1.out" | head -n 1
+}
+
+stop_gateways() {
+  for pid in "${GATEWAY_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+}

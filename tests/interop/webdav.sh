@@ -31,9 +31,8 @@ done
 unset http_proxy https_proxy ftp_proxy all_proxy HTTP_PROXY HTTPS_PROXY FTP_PROXY ALL_PROXY
 
 WORK=$(mktemp -d)
-SERVER_PID=
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; fi
+  stop_gateways
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -53,14 +52,9 @@ FIVE="$SRC/sub dir/five-mib.bin"
 ROOT=$WORK/root
 PASSWORD=interop-$RANDOM$RANDOM
 USER=dualgate
-DUALGATE_PASSWORD=$PASSWORD DUALGATE_LOG_LEVEL=warn "$BIN" serve --ftp-listen 127.0.0.1:0 \
-  --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --root "$ROOT" --passive-ports 47000-47999 \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-for _ in $(seq 100); do grep -q '^  admin' "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
-HTTP=$(sed -n 's#^  http *http://\([0-9.:]*\)/.*#\1#p' "$WORK/server.out")
-FTP=$(sed -n 's#^  ftp *ftp://\([0-9.:]*\).*#\1#p' "$WORK/server.out")
-[ -n "$HTTP" ] && [ -n "$FTP" ] || { echo "the server did not start"; cat "$WORK/server.err"; echo "0 passed, 1 failed"; exit 1; }
+start_gateway server --root "$ROOT" --passive-ports 47000-47999 || { echo "0 passed, 1 failed"; exit 1; }
+HTTP=$(listen_addr server http)
+FTP=$(listen_addr server ftp)
 BASE=http://$HTTP
 echo "== dualgate at $BASE/ (ftp://$FTP)"
 
