@@ -17,14 +17,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::frontend::http::exchange::{Body, full};
-use crate::storage::Storage;
+use crate::storage::Backend;
 
 /// What the admin endpoints report on.
 pub struct AdminState {
     /// Renders the metrics.
     pub metrics: PrometheusHandle,
     /// Probed by `/readyz`.
-    pub storage: Arc<dyn Storage>,
+    pub storage: Arc<dyn Backend>,
     /// False while starting and once draining.
     pub ready: AtomicBool,
 }

@@ -9,8 +9,8 @@
 //!   handlers ([`RawCommand`]);
 //! - resolved [`VirtualPath`]s (or the reason the client's text was refused);
 //! - typed [`Args`];
-//! - the [`Session`] (user, working directory, peer, TLS state), borrowed from the
-//!   connection that owns it;
+//! - the [`Session`] (user, volume, working directory, peer, TLS state), borrowed
+//!   from the connection that owns it;
 //! - the data [`Channel`]: the FTP data connection or the HTTP body, behind one
 //!   interface for transfers;
 //! - the two response chains and the outcome;
@@ -25,7 +25,7 @@ use crate::channel::Channel;
 use crate::path::{PathError, VirtualPath};
 use crate::response::{Outcome, Responses, Status};
 use crate::session::Session;
-use crate::storage::{StorageError, WriteMode};
+use crate::storage::{Storage, StorageError, WriteMode};
 
 /// The protocol a command arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,6 +207,19 @@ impl Default for Args {
     }
 }
 
+/// A handler's answer (ProFTPD's `PR_HANDLED` / `PR_DECLINED` / `PR_ERROR`).
+/// Defined with the record, which every handler works on; the pipeline acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerResult {
+    /// Done: in `Cmd`, no further `Cmd` handler runs.
+    Handled,
+    /// Not mine: as if this handler had not been called.
+    Declined,
+    /// Failed: the error chain is sent (the handler should have added a reply to it;
+    /// the engine adds a generic one if not).
+    Error,
+}
+
 /// Bytes moved by a command's transfer, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
@@ -326,9 +339,9 @@ impl<'a> CommandRecord<'a> {
         }
     }
 
-    /// The first path as the storage back-end names it (beneath the user's home).
-    pub fn storage_path(&self) -> Option<VirtualPath> {
-        Some(self.session.storage_path(self.path.as_ref()?))
+    /// The session's volume (its user's home on the back-end), once logged in.
+    pub fn volume(&self) -> Option<std::sync::Arc<dyn Storage>> {
+        self.session.volume.clone()
     }
 
     /// The unsupported status for this verb: a known verb is "not implemented", an
@@ -342,22 +355,18 @@ impl<'a> CommandRecord<'a> {
 
     /// Adds an error reply for a storage failure (through the one table) and
     /// returns the handler result that fails the command.
-    pub fn fail_storage(&mut self, err: &StorageError) -> crate::pipeline::HandlerResult {
+    pub fn fail_storage(&mut self, err: &StorageError) -> HandlerResult {
         let status = Status::from_storage(err.kind);
         if status.class() == crate::response::ResultClass::ServerError {
             tracing::warn!(error = %err, cause = ?std::error::Error::source(err), "storage failure");
         }
         self.responses.add_err(status, "");
-        crate::pipeline::HandlerResult::Error
+        HandlerResult::Error
     }
 
     /// Adds an error reply and returns the failing handler result.
-    pub fn fail(
-        &mut self,
-        status: Status,
-        text: impl Into<std::borrow::Cow<'static, str>>,
-    ) -> crate::pipeline::HandlerResult {
+    pub fn fail(&mut self, status: Status, text: impl Into<std::borrow::Cow<'static, str>>) -> HandlerResult {
         self.responses.add_err(status, text);
-        crate::pipeline::HandlerResult::Error
+        HandlerResult::Error
     }
 }

@@ -9,8 +9,8 @@
 //! | [`command`] | the command record (ProFTPD's `cmd_rec`) |
 //! | [`pipeline`] | the phase engine, its table, and the shared modules |
 //! | [`response`] | reply chains, the status table, FTP and HTTP renderers |
-//! | [`channel`] | the data channel: FTP data connection or HTTP body |
-//! | [`storage`] | the back-end trait and the local-disk back-end |
+//! | [`channel`] | the data-channel trait the front-ends implement (FTP data connection, HTTP body) |
+//! | [`storage`] | the storage boundary: back-ends, per-user volumes, capabilities; local disk and an in-memory model |
 //! | [`path`] | typed virtual paths confined to the user's root |
 //! | [`auth`], [`session`] | users, permissions, password checks, login throttling; per-connection state |
 //! | [`tls`] | certificates (reloadable) and rustls server configs for FTPS and HTTPS |

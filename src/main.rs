@@ -142,14 +142,13 @@ fn apply_flags(mut config: Config, args: &ServeArgs) -> anyhow::Result<Config> {
         config.ftp.passive_ports = config::parse_port_range(r).map_err(|e| anyhow::anyhow!("--passive-ports: {e}"))?;
     }
     if let Some(root) = &args.root {
-        let inline_metadata = match config.storage {
-            StorageConfig::Local { inline_metadata, .. } => inline_metadata,
-            _ => true,
-        };
-        config.storage = StorageConfig::Local {
-            root: root.clone(),
-            inline_metadata,
-        };
+        // `--root` means local storage at that directory (other local settings kept).
+        if !matches!(config.storage, StorageConfig::Local { .. }) {
+            config.storage = StorageConfig::default();
+        }
+        if let StorageConfig::Local { root: configured, .. } = &mut config.storage {
+            *configured = root.clone();
+        }
     }
     Ok(config)
 }

@@ -16,7 +16,7 @@ use crate::config::{Config, StorageConfig};
 use crate::frontend::{ConnectionLimiter, ftp, http};
 use crate::path::VirtualPath;
 use crate::pipeline::{Pipeline, modules};
-use crate::storage::{Storage, StorageError, local::LocalStorage};
+use crate::storage::{Backend, StorageError, Volumes, local::LocalBackend};
 use crate::tls::ReloadableCert;
 
 /// Name of the user created when none is configured.
@@ -117,26 +117,33 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
 
 /// Creates each configured home (and its parents) that does not exist yet, so a new
 /// user's first login finds a directory, not a 404.
-async fn create_homes(storage: &dyn Storage, config: &Config) -> Result<(), StartError> {
+async fn create_homes(backend: &dyn Backend, config: &Config) -> Result<(), StartError> {
     let mut homes: Vec<&str> = config.users.iter().map(|u| u.home.as_str()).collect();
     if config.anonymous.enabled {
         homes.push(&config.anonymous.home);
     }
     for home in homes {
         let home = VirtualPath::parse_absolute(home).map_err(|e| StartError::Other(format!("home {home}: {e}")))?;
-        let mut dir = VirtualPath::root();
-        for name in home.components() {
-            dir = dir
-                .join_name(name)
-                .map_err(|e| StartError::Other(format!("home {home}: {e}")))?;
-            match storage.mkdir(&dir).await {
-                Ok(()) => tracing::info!(home = %dir, "created a user's home directory"),
-                Err(e) if e.kind == crate::storage::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(StartError::Storage(e)),
-            }
+        if backend.create_home(&home).await? {
+            tracing::info!(%home, "created a user's home directory");
         }
     }
     Ok(())
+}
+
+/// The pipeline the server runs: the shared modules, then each front-end's,
+/// over the back-end behind `volumes`.
+pub fn pipeline(
+    volumes: Arc<Volumes>,
+    users: Arc<dyn crate::auth::Authenticator>,
+    throttle: Arc<LoginThrottle>,
+    transfer_log: Option<Arc<crate::xferlog::TransferLog>>,
+) -> Result<Pipeline, crate::pipeline::DuplicateHandler> {
+    let capabilities = volumes.capabilities();
+    let mut table = modules::core_table(volumes, users, throttle, transfer_log);
+    table.extend(ftp::commands::table(capabilities));
+    table.extend(crate::frontend::http::webdav::table(capabilities));
+    Pipeline::new(modules::finish(table).0)
 }
 
 fn random_password() -> String {
@@ -156,7 +163,7 @@ pub type Reloader = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
 async fn reload_users_on_sighup(
     reload: Reloader,
     users: Arc<UserStore>,
-    storage: Arc<dyn Storage>,
+    volumes: Arc<Volumes>,
     generated_password: Option<String>,
     shutdown: CancellationToken,
 ) {
@@ -173,7 +180,7 @@ async fn reload_users_on_sighup(
             () = shutdown.cancelled() => return,
             got = hangups.recv() => if got.is_none() { return },
         }
-        match reload_users(&reload, &users, storage.as_ref(), generated_password.as_deref()).await {
+        match reload_users(&reload, &users, &volumes, generated_password.as_deref()).await {
             Ok(n) => tracing::info!(accounts = n, "SIGHUP: users reloaded"),
             Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous users stay in force"),
         }
@@ -183,7 +190,7 @@ async fn reload_users_on_sighup(
 async fn reload_users(
     reload: &Reloader,
     users: &UserStore,
-    storage: &dyn Storage,
+    volumes: &Volumes,
     generated_password: Option<&str>,
 ) -> Result<usize, String> {
     let config = reload()?;
@@ -199,9 +206,13 @@ async fn reload_users(
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?
     };
-    create_homes(storage, &config).await.map_err(|e| e.to_string())?;
+    create_homes(volumes.backend().as_ref(), &config)
+        .await
+        .map_err(|e| e.to_string())?;
     let n = db.len();
     users.replace(db);
+    // Homes are opened afresh from now on (one may have been moved or replaced).
+    volumes.forget();
     Ok(n)
 }
 
@@ -209,9 +220,17 @@ async fn reload_users(
 /// reloads the users through `reload`.
 pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloader) -> Result<(), StartError> {
     let metrics_handle = crate::metrics::install()?;
-    let (storage, storage_desc): (Arc<dyn Storage>, String) = match &config.storage {
-        StorageConfig::Local { root, inline_metadata } => (
-            Arc::new(LocalStorage::open(root)?.with_inline_metadata(*inline_metadata)),
+    let (backend, storage_desc): (Arc<dyn Backend>, String) = match &config.storage {
+        StorageConfig::Local {
+            root,
+            inline_metadata,
+            stale_uploads_after,
+        } => (
+            Arc::new(
+                LocalBackend::open(root)?
+                    .with_inline_metadata(*inline_metadata)
+                    .with_stale_uploads_after(stale_uploads_after.0),
+            ),
             format!("local {}", root.display()),
         ),
         _ => {
@@ -220,9 +239,20 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             ));
         }
     };
-    // Every back-end is measured the same way (dualgate_backend_operation_*).
-    let storage: Arc<dyn Storage> = Arc::new(crate::storage::metered::Metered::new(storage));
-    create_homes(storage.as_ref(), &config).await?;
+    // Every back-end is measured the same way (dualgate_backend_operation_*), and
+    // each session works on its own volume of it.
+    let volumes = Arc::new(Volumes::new(backend));
+    create_homes(volumes.backend().as_ref(), &config).await?;
+    // Uploads a killed process left behind: removed in the background, so a large
+    // tree does not delay the start.
+    let sweeper = volumes.backend().clone();
+    tokio::spawn(async move {
+        match sweeper.sweep_stale_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed uploads abandoned by an earlier process"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep abandoned uploads"),
+        }
+    });
     let generated = if config.users.is_empty() {
         Some(
             std::env::var("DUALGATE_PASSWORD")
@@ -249,10 +279,13 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         )),
         None => None,
     };
-    let mut table = modules::core_table(storage.clone(), users.clone(), throttle.clone(), transfer_log);
-    table.extend(ftp::commands::table(storage.clone()));
-    table.extend(crate::frontend::http::webdav::table(storage.clone()));
-    let pipeline = Arc::new(Pipeline::new(modules::finish(table).0)?);
+    let capabilities = volumes.capabilities();
+    let pipeline = Arc::new(pipeline(
+        volumes.clone(),
+        users.clone(),
+        throttle.clone(),
+        transfer_log,
+    )?);
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -320,6 +353,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             max_header_bytes: config.http.max_header_bytes,
             max_headers: config.http.max_headers,
             realm: config.http.realm.clone(),
+            allow: crate::frontend::http::webdav::allow(&capabilities),
         },
         limiter,
         tls: http_tls,
@@ -329,7 +363,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     });
     let admin_state = Arc::new(AdminState {
         metrics: metrics_handle.clone(),
-        storage,
+        storage: volumes.backend().clone(),
         ready: false.into(),
     });
 
@@ -351,7 +385,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     let reloads = tokio::spawn(reload_users_on_sighup(
         reload,
         users,
-        admin_state.storage.clone(),
+        volumes,
         generated.as_ref().map(|(p, _)| p.clone()),
         shutdown.clone(),
     ));
@@ -463,3 +497,6 @@ fn print_startup(
     use std::io::Write;
     let _ = std::io::stdout().flush();
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use crate::auth::User;
 use crate::command::Protocol;
 use crate::path::VirtualPath;
+use crate::storage::Storage;
 
 /// One client session.
-#[derive(Debug)]
 pub struct Session {
     /// Unique within the process, for logs.
     pub id: u64,
@@ -27,6 +27,9 @@ pub struct Session {
     pub tls: bool,
     /// The logged-in user.
     pub user: Option<Arc<User>>,
+    /// The user's volume: the back-end rooted at their home. Every path of the
+    /// session is resolved beneath it.
+    pub volume: Option<Arc<dyn Storage>>,
     /// The name given with FTP `USER`, until `PASS` settles it.
     pub pending_user: Option<String>,
     /// The working directory, relative to the user's root.
@@ -35,6 +38,19 @@ pub struct Session {
     pub rename_from: Option<VirtualPath>,
     /// Commands seen so far (the id of the latest).
     pub commands: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("protocol", &self.protocol)
+            .field("peer", &self.peer)
+            .field("user", &self.user.as_ref().map(|u| &u.name))
+            .field("volume", &self.volume.as_ref().map(|v| v.name()))
+            .field("cwd", &self.cwd)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -48,6 +64,7 @@ impl Session {
             local,
             tls: false,
             user: None,
+            volume: None,
             pending_user: None,
             cwd: VirtualPath::root(),
             rename_from: None,
@@ -55,11 +72,11 @@ impl Session {
         }
     }
 
-    /// Maps a path in the user's view to the storage back-end's namespace.
-    pub fn storage_path(&self, path: &VirtualPath) -> VirtualPath {
+    /// A path in the user's view as the back-end names it from its root (for the
+    /// transfer log, which names files as the server stores them).
+    pub fn backend_path(&self, path: &VirtualPath) -> VirtualPath {
         match &self.user {
             Some(u) => u.home.nest(path),
-            // Not logged in: nothing is reachable, but keep the mapping total.
             None => path.clone(),
         }
     }
@@ -67,6 +84,7 @@ impl Session {
     /// Drops the login (FTP `REIN`, a failed `PASS`).
     pub fn logout(&mut self) {
         self.user = None;
+        self.volume = None;
         self.pending_user = None;
         self.cwd = VirtualPath::root();
         self.rename_from = None;

@@ -144,6 +144,29 @@ impl UserStore {
     }
 }
 
+/// Who may log in: the one interface the login path uses, whatever checks the
+/// credentials (the local argon2 user file today; an upstream server's own login
+/// for pass-through back-ends).
+#[async_trait::async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    /// The user these credentials log in as, or `None` (an unknown user and a wrong
+    /// password alike).
+    async fn authenticate(&self, creds: &Credentials) -> Option<Arc<User>>;
+    /// The anonymous user, if anonymous access is enabled.
+    fn anonymous(&self) -> Option<Arc<User>>;
+}
+
+#[async_trait::async_trait]
+impl Authenticator for UserStore {
+    async fn authenticate(&self, creds: &Credentials) -> Option<Arc<User>> {
+        self.current().verify(creds).await
+    }
+
+    fn anonymous(&self) -> Option<Arc<User>> {
+        self.current().anonymous()
+    }
+}
+
 /// Names that log in anonymously over FTP when anonymous access is enabled.
 pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 

@@ -263,6 +263,16 @@ impl Config {
         if self.http.max_header_bytes < 1024 {
             problem("http.max_header_bytes", "must be at least 1024");
         }
+        if let super::StorageConfig::Local {
+            stale_uploads_after, ..
+        } = &self.storage
+            && stale_uploads_after.0 <= l.data_timeout.0 * 2
+        {
+            problem(
+                "storage.stale_uploads_after",
+                "must be more than twice limits.data_timeout (a live upload may wait that long between writes)",
+            );
+        }
         if !matches!(self.storage, super::StorageConfig::Local { .. }) {
             problem(
                 "storage.kind",

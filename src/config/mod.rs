@@ -196,6 +196,12 @@ pub enum StorageConfig {
         /// for network file systems, where one slow `stat` would stall other sessions.
         #[serde(default = "default_true")]
         inline_metadata: bool,
+        /// An upload's temporary file not written to for this long was left by a
+        /// process killed mid-transfer: it is removed at start-up and when its
+        /// directory is removed. Must exceed twice `limits.data_timeout` (a live
+        /// upload writes at least once per data timeout).
+        #[serde(default = "default_stale_uploads_after")]
+        stale_uploads_after: ConfigDuration,
     },
     /// An S3-compatible object store.
     S3 {
@@ -234,6 +240,10 @@ pub enum StorageConfig {
     },
 }
 
+fn default_stale_uploads_after() -> ConfigDuration {
+    ConfigDuration(crate::storage::local::DEFAULT_STALE_UPLOADS_AFTER)
+}
+
 fn default_region() -> String {
     "us-east-1".to_owned()
 }
@@ -249,6 +259,7 @@ impl Default for StorageConfig {
         StorageConfig::Local {
             root: PathBuf::from("./data"),
             inline_metadata: true,
+            stale_uploads_after: default_stale_uploads_after(),
         }
     }
 }

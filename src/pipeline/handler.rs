@@ -41,17 +41,7 @@ impl Phase {
     }
 }
 
-/// A handler's answer (ProFTPD's `PR_HANDLED` / `PR_DECLINED` / `PR_ERROR`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandlerResult {
-    /// Done: in `Cmd`, no further `Cmd` handler runs.
-    Handled,
-    /// Not mine: as if this handler had not been called.
-    Declined,
-    /// Failed: the error chain is sent (the handler should have added a reply to it;
-    /// the engine adds a generic one if not).
-    Error,
-}
+pub use crate::command::HandlerResult;
 
 /// A phase handler. Implementations hold the shared state they need (storage, user
 /// database, config); per-command state lives on the record.

@@ -60,7 +60,7 @@ fn session() -> Session {
 async fn run(table: Table, verb: Verb) -> (Outcome, Vec<u8>) {
     let pipeline = Pipeline::new(table.0).unwrap();
     let mut s = session();
-    let mut cmd = CommandRecord::new(Protocol::Ftp, verb, RawCommand::FtpUnparsed, &mut s, Channel::None);
+    let mut cmd = CommandRecord::new(Protocol::Ftp, verb, RawCommand::FtpUnparsed, &mut s, Channel::none());
     cmd.requires_login = false;
     let outcome = pipeline.dispatch(&mut cmd).await;
     let mut out = Vec::new();
@@ -273,7 +273,7 @@ async fn rejected_commands_fail_before_any_handler_and_are_logged() {
     );
     let pipeline = Pipeline::new(t.0).unwrap();
     let mut s = session();
-    let mut cmd = CommandRecord::new(Protocol::Ftp, xfoo(), RawCommand::FtpUnparsed, &mut s, Channel::None);
+    let mut cmd = CommandRecord::new(Protocol::Ftp, xfoo(), RawCommand::FtpUnparsed, &mut s, Channel::none());
     cmd.rejected = Some(crate::response::Reply {
         code: crate::response::Code::Raw(501),
         text: "Syntax error in parameters.".into(),
@@ -375,24 +375,4 @@ async fn custom_command_module_reproduces_the_proftpd_example() {
         String::from_utf8(out).unwrap(),
         "200-Command successfully completed.\r\n Statistics for command 'XFOO': none.\r\n200 XFOO post_cmd handler ran.\r\n"
     );
-}
-
-#[test]
-fn the_shipped_table_has_no_duplicates() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn crate::storage::Storage> =
-        Arc::new(crate::storage::local::LocalStorage::open(dir.path()).unwrap());
-    let users = Arc::new(crate::auth::UserStore::new(crate::auth::UserDb::new(Vec::new(), None)));
-    let throttle = Arc::new(crate::auth::LoginThrottle::new(
-        crate::config::LoginFailures::default().policy(),
-    ));
-    let mut table = crate::pipeline::modules::core_table(storage.clone(), users, throttle, None);
-    table.extend(crate::frontend::ftp::commands::table(storage));
-    let pipeline = Pipeline::new(crate::pipeline::modules::finish(table).0).unwrap();
-    assert_eq!(
-        pipeline.registry().cmd_verbs_with_prefix("SITE "),
-        ["SITE CHMOD", "SITE HELP"]
-    );
-    // Neutral and wire verbs live in separate key spaces.
-    assert_ne!(Verb::Stat.key(), Verb::Protocol("STAT").key());
 }

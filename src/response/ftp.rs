@@ -18,10 +18,27 @@ pub fn ftp_code(code: Code) -> Option<u16> {
 }
 
 /// Renders a chain into `out`.
+///
+/// FTP's own phrasing of neutral replies lives here: `DirCreated` carries the new
+/// directory's path, which RFC 959 wants quoted in the 257 reply (`"a ""b"""`).
 pub fn render(replies: &[Reply], out: &mut Vec<u8>) {
-    let entries: Vec<ReplyChainEntry<'_>> = replies
+    let quoted: Vec<Option<String>> = replies
         .iter()
         .map(|r| match r.code {
+            Code::Status(Status::DirCreated) if !r.text.is_empty() => {
+                Some(format!("{} directory created.", proto_ftp::quote_path(&r.text)))
+            }
+            _ => None,
+        })
+        .collect();
+    let entries: Vec<ReplyChainEntry<'_>> = replies
+        .iter()
+        .zip(&quoted)
+        .map(|(r, quoted)| match r.code {
+            Code::Status(_) if quoted.is_some() => ReplyChainEntry::Coded {
+                code: 257,
+                text: quoted.as_deref().unwrap_or_default(),
+            },
             Code::Status(s) => ReplyChainEntry::Coded {
                 code: s.mapping().ftp,
                 text: if r.text.is_empty() { s.mapping().text } else { &r.text },

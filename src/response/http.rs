@@ -83,6 +83,11 @@ pub fn render(replies: &[Reply], req: &RequestInfo<'_>) -> Result<Rendered, Send
         }
         _ => {}
     }
+    if let Some(Code::Status(s)) = first
+        && s.mapping().close
+    {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let status = StatusCode::from_u16(code).map_err(|_| SendError::InvalidStatus(code))?;
     let body = if status.is_success() || status == StatusCode::NOT_MODIFIED || req.is_head {
         Bytes::new()
@@ -116,17 +121,26 @@ pub fn render(replies: &[Reply], req: &RequestInfo<'_>) -> Result<Rendered, Send
 #[derive(Debug)]
 pub struct Responder<T> {
     tx: Option<tokio::sync::oneshot::Sender<T>>,
+    sent: Option<u16>,
 }
 
 impl<T> Responder<T> {
     /// A responder that delivers to `tx`.
     pub fn new(tx: tokio::sync::oneshot::Sender<T>) -> Self {
-        Responder { tx: Some(tx) }
+        Responder {
+            tx: Some(tx),
+            sent: None,
+        }
     }
 
     /// True once a status has been sent.
     pub fn is_sent(&self) -> bool {
-        self.tx.is_none()
+        self.sent.is_some()
+    }
+
+    /// The status sent, once it has been.
+    pub fn sent_status(&self) -> Option<u16> {
+        self.sent
     }
 
     /// Sends the response with `status`; fails if one was sent before or the status
@@ -136,6 +150,7 @@ impl<T> Responder<T> {
             return Err(SendError::InvalidStatus(status));
         }
         let tx = self.tx.take().ok_or(SendError::AlreadySent)?;
+        self.sent = Some(status);
         let _ = tx.send(response);
         Ok(())
     }

@@ -122,6 +122,10 @@ pub enum Status {
     PayloadTooLarge,
     /// A copy or move target on another server (HTTP 502, RFC 4918 §9.8.5).
     OtherServer,
+    /// Another writer holds the file (FTP 450, HTTP 409).
+    Busy,
+    /// The request head is larger than the server accepts (HTTP 431; closes).
+    HeaderTooLarge,
 }
 
 /// One row of the table.
@@ -148,7 +152,7 @@ const fn m(ftp: u16, http: u16, text: &'static str) -> Mapping {
 
 impl Status {
     /// Every status, for exhaustive checks of the table.
-    pub const ALL: [Status; 44] = {
+    pub const ALL: [Status; 46] = {
         use Status::*;
         [
             Ok,
@@ -195,6 +199,8 @@ impl Status {
             UnsupportedMediaType,
             PayloadTooLarge,
             OtherServer,
+            Busy,
+            HeaderTooLarge,
         ]
     };
 
@@ -257,6 +263,11 @@ impl Status {
             UnsupportedMediaType => m(504, 415, "This method takes no request body."),
             PayloadTooLarge => m(552, 413, "The request body is too large."),
             OtherServer => m(553, 502, "The destination is on another server."),
+            Busy => m(450, 409, "File busy: another upload to it is in progress."),
+            HeaderTooLarge => Mapping {
+                close: true,
+                ..m(500, 431, "Request header fields too large.")
+            },
         }
     }
 
@@ -264,9 +275,11 @@ impl Status {
     pub fn class(self) -> ResultClass {
         match self {
             // HTTP-only statuses carry a placeholder FTP code; classify them by HTTP.
-            Status::NotModified | Status::UnsupportedMediaType | Status::PayloadTooLarge | Status::OtherServer => {
-                class_of_http(self.mapping().http)
-            }
+            Status::NotModified
+            | Status::UnsupportedMediaType
+            | Status::PayloadTooLarge
+            | Status::OtherServer
+            | Status::HeaderTooLarge => class_of_http(self.mapping().http),
             _ => class_of_ftp(self.mapping().ftp),
         }
     }
@@ -286,6 +299,7 @@ impl Status {
             ErrorKind::NoSpace => Status::NoSpace,
             ErrorKind::Unsupported => Status::NotSupportedByStorage,
             ErrorKind::Unavailable => Status::StorageUnavailable,
+            ErrorKind::Busy => Status::Busy,
             ErrorKind::Other => Status::LocalError,
         }
     }

@@ -2,9 +2,8 @@
 //!
 //! Back-ends report *what* went wrong as an [`ErrorKind`]; the response table in
 //! `response::status` decides what each protocol says about it. Nothing here knows a
-//! reply code.
-
-use std::io;
+//! reply code, and nothing here knows a back-end's own error codes: each back-end
+//! maps its own (the local disk's errno table lives in `local/errno.rs`).
 
 /// What went wrong, in terms every back-end can express.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +12,7 @@ pub enum ErrorKind {
     NotFound,
     /// The parent directory of the target does not exist.
     ParentMissing,
-    /// The back-end refused access (including a symlink pointing outside the root).
+    /// The back-end refused access (including a symlink pointing outside the volume).
     PermissionDenied,
     /// The target already exists and the operation may not replace it.
     AlreadyExists,
@@ -31,6 +30,8 @@ pub enum ErrorKind {
     NoSpace,
     /// The back-end cannot do this at all.
     Unsupported,
+    /// Another writer holds the file (an append or resumed upload in progress).
+    Busy,
     /// The back-end is unreachable or failing for now; retrying may work.
     Unavailable,
     /// Any other failure of the back-end.
@@ -63,37 +64,39 @@ impl StorageError {
     }
 }
 
-impl From<io::Error> for StorageError {
-    fn from(e: io::Error) -> Self {
-        let kind = match e.raw_os_error().map(rustix::io::Errno::from_raw_os_error) {
-            Some(rustix::io::Errno::NOENT) => ErrorKind::NotFound,
-            Some(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM | rustix::io::Errno::ROFS) => {
-                ErrorKind::PermissionDenied
-            }
-            // openat2(RESOLVE_BENEATH) answers EXDEV when resolution would leave the root,
-            // O_NOFOLLOW answers ELOOP on a symlink: both are "you may not go there".
-            Some(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => ErrorKind::PermissionDenied,
-            Some(rustix::io::Errno::EXIST) => ErrorKind::AlreadyExists,
-            Some(rustix::io::Errno::NOTDIR) => ErrorKind::NotADirectory,
-            Some(rustix::io::Errno::ISDIR) => ErrorKind::IsADirectory,
-            Some(rustix::io::Errno::NOTEMPTY) => ErrorKind::DirectoryNotEmpty,
-            // E2BIG: an extended attribute (WebDAV dead properties) larger than the file system allows.
-            Some(
-                rustix::io::Errno::NOSPC
-                | rustix::io::Errno::DQUOT
-                | rustix::io::Errno::FBIG
-                | rustix::io::Errno::TOOBIG,
-            ) => ErrorKind::NoSpace,
-            Some(rustix::io::Errno::NOTSUP) => ErrorKind::Unsupported,
-            Some(rustix::io::Errno::NAMETOOLONG | rustix::io::Errno::INVAL) => ErrorKind::InvalidName,
-            _ => ErrorKind::Other,
-        };
-        StorageError::with_source(kind, e)
+/// A tree operation (recursive delete or copy) that stopped part-way: what had
+/// been done, and where and why it stopped. Reported to the client as it is —
+/// a partial result is never presented as a success or as nothing done.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped at {at} after {done} entries: {error}")]
+pub struct TreeError {
+    /// Why it stopped.
+    #[source]
+    pub error: StorageError,
+    /// Entries removed (or copied) before it stopped.
+    pub done: u64,
+    /// The entry it stopped at.
+    pub at: crate::path::VirtualPath,
+}
+
+impl TreeError {
+    /// A failure at `at` before anything was done.
+    pub fn at_start(error: StorageError, at: &crate::path::VirtualPath) -> Self {
+        TreeError {
+            error,
+            done: 0,
+            at: at.clone(),
+        }
     }
 }
 
-impl From<rustix::io::Errno> for StorageError {
-    fn from(e: rustix::io::Errno) -> Self {
-        StorageError::from(io::Error::from(e))
+impl From<StorageError> for TreeError {
+    /// A failure before a tree operation could start.
+    fn from(error: StorageError) -> Self {
+        TreeError {
+            error,
+            done: 0,
+            at: crate::path::VirtualPath::root(),
+        }
     }
 }

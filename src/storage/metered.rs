@@ -1,9 +1,11 @@
-//! Back-end metrics for every back-end: a [`Storage`] that forwards each call to
-//! the real one and records `dualgate_backend_operations_total{backend, operation,
-//! result}` and `dualgate_backend_operation_duration_seconds{backend, operation}`.
-//! The server wraps whichever back-end it runs, so all of them are measured the same
-//! way. Streams (listings, reads) are measured until they are open; an upload is
-//! measured when it opens (`write`) and when it is made durable (`commit`).
+//! Back-end metrics for every back-end: a [`Backend`] (and each volume it attaches)
+//! that forwards each call to the real one and records
+//! `dualgate_backend_operations_total{backend, operation, result}` and
+//! `dualgate_backend_operation_duration_seconds{backend, operation}`. The server
+//! wraps whichever back-end it runs, so all of them are measured the same way.
+//! Streams (listings, reads) are measured until they are open; an upload is
+//! measured when it opens (`write`), when it is made durable (`commit`) and when
+//! it is given up (`abort`); tree operations once, whole.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,14 +15,22 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    Capabilities, FileSink, ListStream, Metadata, ReadHandle, Storage, StorageError, Upload, WriteMode, WriteOutcome,
+    Backend, Capabilities, ListStream, Metadata, ReadHandle, Storage, StorageError, TreeError, Upload, WriteMode,
+    WriteOutcome, local::FileSink,
 };
+use crate::auth::User;
 use crate::metrics as m;
 use crate::path::VirtualPath;
 use crate::response::{ResultClass, Status};
 
-/// A back-end with metrics.
+/// A back-end with metrics; its volumes are measured too.
 pub struct Metered {
+    inner: Arc<dyn Backend>,
+    handles: Arc<Handles>,
+}
+
+/// A volume with metrics.
+struct MeteredVolume {
     inner: Arc<dyn Storage>,
     handles: Arc<Handles>,
 }
@@ -42,10 +52,13 @@ enum Op {
     Probe,
     DeadProps,
     SetDeadProps,
+    Abort,
+    RemoveTree,
+    Attach,
 }
 
 /// The `operation` label of each [`Op`], in discriminant order.
-const OPERATIONS: [&str; 14] = [
+const OPERATIONS: [&str; 17] = [
     "stat",
     "list",
     "read",
@@ -60,6 +73,9 @@ const OPERATIONS: [&str; 14] = [
     "probe",
     "dead_props",
     "set_dead_props",
+    "abort",
+    "remove_tree",
+    "attach",
 ];
 /// Result classes (`ResultClass` discriminants).
 const RESULTS: usize = 3;
@@ -95,7 +111,7 @@ impl std::fmt::Debug for Metered {
 
 impl Metered {
     /// Measures `inner`.
-    pub fn new(inner: Arc<dyn Storage>) -> Self {
+    pub fn new(inner: Arc<dyn Backend>) -> Self {
         let handles = Arc::new(Handles {
             backend: inner.name(),
             counters: m::HandleSlots::new(OPERATIONS.len() * RESULTS),
@@ -105,25 +121,73 @@ impl Metered {
     }
 }
 
+/// The storage error inside an operation's error, for its result class.
+trait Failure {
+    fn kind(&self) -> super::ErrorKind;
+}
+
+impl Failure for StorageError {
+    fn kind(&self) -> super::ErrorKind {
+        self.kind
+    }
+}
+
+impl Failure for TreeError {
+    fn kind(&self) -> super::ErrorKind {
+        self.error.kind
+    }
+}
+
 /// Times one operation and counts its result (`ok`, `client_error` for a missing
 /// file and the like, `server_error` for a failing back-end).
-async fn measure<T>(
+async fn measure<T, E: Failure>(
     handles: &Handles,
     operation: Op,
-    call: impl Future<Output = Result<T, StorageError>>,
-) -> Result<T, StorageError> {
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     let started = Instant::now();
     let result = call.await;
     let class = match &result {
         Ok(_) => ResultClass::Ok,
-        Err(e) => Status::from_storage(e.kind).class(),
+        Err(e) => Status::from_storage(e.kind()).class(),
     };
     handles.record(operation, class, started.elapsed().as_secs_f64());
     result
 }
 
 #[async_trait]
-impl Storage for Metered {
+impl Backend for Metered {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError> {
+        let inner = measure(&self.handles, Op::Attach, self.inner.attach(user)).await?;
+        Ok(Arc::new(MeteredVolume {
+            inner,
+            handles: self.handles.clone(),
+        }))
+    }
+
+    async fn create_home(&self, home: &VirtualPath) -> Result<bool, StorageError> {
+        self.inner.create_home(home).await
+    }
+
+    async fn probe(&self) -> Result<(), StorageError> {
+        measure(&self.handles, Op::Probe, self.inner.probe()).await
+    }
+
+    async fn sweep_stale_uploads(&self) -> Result<u64, StorageError> {
+        self.inner.sweep_stale_uploads().await
+    }
+}
+
+#[async_trait]
+impl Storage for MeteredVolume {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -168,8 +232,12 @@ impl Storage for Metered {
         measure(&self.handles, Op::Rename, self.inner.rename(from, to)).await
     }
 
-    async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+    async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), TreeError> {
         measure(&self.handles, Op::Copy, self.inner.copy(from, to)).await
+    }
+
+    async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
+        measure(&self.handles, Op::RemoveTree, self.inner.remove_tree(path)).await
     }
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
@@ -182,10 +250,6 @@ impl Storage for Metered {
 
     async fn set_dead_props(&self, path: &VirtualPath, blob: Vec<u8>) -> Result<(), StorageError> {
         measure(&self.handles, Op::SetDeadProps, self.inner.set_dead_props(path, blob)).await
-    }
-
-    async fn probe(&self) -> Result<(), StorageError> {
-        measure(&self.handles, Op::Probe, self.inner.probe()).await
     }
 }
 
@@ -202,11 +266,15 @@ impl Upload for MeteredUpload {
         self.inner.write(chunk).await
     }
 
-    fn file_sink(&mut self) -> Option<FileSink<'_>> {
-        self.inner.file_sink()
+    fn local_sink(&mut self) -> Option<FileSink<'_>> {
+        self.inner.local_sink()
     }
 
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {
         measure(&self.handles, Op::Commit, self.inner.commit()).await
+    }
+
+    async fn abort(self: Box<Self>) -> Result<(), StorageError> {
+        measure(&self.handles, Op::Abort, self.inner.abort()).await
     }
 }

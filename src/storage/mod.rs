@@ -1,32 +1,57 @@
-//! The storage trait every back-end implements, and the values it exchanges.
+//! The storage boundary: the [`Backend`] a deployment runs, and the [`Storage`]
+//! volume each logged-in session works on.
 //!
-//! Designed for all three back-ends (local disk, S3-compatible object stores, an
-//! upstream FTP server): paths are [`VirtualPath`]s beneath the back-end's own
-//! root; listings and reads are streamed; writes go into a pending [`Upload`] that
-//! becomes visible only on [`Upload::commit`] and leaves nothing behind when
-//! dropped or aborted; errors are protocol-neutral ([`StorageError`]); what a
-//! back-end can do is declared in [`Capabilities`] so the pipeline can refuse
-//! cleanly instead of failing half-way.
+//! A back-end (local disk; S3 and upstream FTP to come) is opened once at
+//! start-up. At login the session's identity is [attached](Backend::attach) to
+//! it and gets a **volume**: the back-end rooted at that user's home. Every path
+//! a volume takes is a [`VirtualPath`] beneath that home, and the volume must not
+//! let any path — symlinks included — leave it (local disk: a directory handle of
+//! the home and `openat2(RESOLVE_BENEATH)`; an object store: a key prefix).
+//!
+//! Nothing back-end specific crosses the boundary: metadata carries an opaque
+//! ETag, errors are a small [`ErrorKind`], and listings and reads are streams.
+//! The local disk's zero-copy data path is an optional capability
+//! ([`Capabilities::zero_copy`]): a read may come back as a
+//! [`ReadBody::Local`] region and an upload may offer a [`local::FileSink`] —
+//! both types live in the local back-end, and the data paths ask for them.
+//!
+//! Writes go into a pending [`Upload`] that becomes visible only on
+//! [`Upload::commit`] and leaves nothing behind on [`Upload::abort`] (dropping it
+//! is the best-effort fallback). What a back-end can do is declared in
+//! [`Capabilities`], so callers refuse cleanly instead of failing half-way.
+//!
+//! Layers every volume gets ([`volumes`]): back-end metrics ([`metered`]) and one
+//! writer at a time per file ([`exclusive`]).
 
+mod capabilities;
 mod error;
+pub mod exclusive;
 pub mod local;
+pub mod memory;
 pub mod metered;
+mod tree;
+pub mod volumes;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
+use crate::auth::User;
 use crate::path::VirtualPath;
-pub use error::{ErrorKind, StorageError};
+pub use capabilities::{Capabilities, Resume};
+pub use error::{ErrorKind, StorageError, TreeError};
+pub use tree::remove_tree_generic;
+pub use volumes::Volumes;
 
 /// A boxed stream, as the trait returns them.
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
 
 /// Whether an entry is a file or a directory. Symlinks are resolved by the back-end
-/// (and ones pointing outside its root are not shown).
+/// (and ones pointing outside the volume are not shown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     /// A regular file.
@@ -46,8 +71,10 @@ pub struct Metadata {
     pub modified: Option<SystemTime>,
     /// Unix permission bits, where the back-end has modes.
     pub mode: Option<u32>,
-    /// A value unique to this object within the back-end (inode, ETag hash), if any.
-    pub unique: Option<u64>,
+    /// A strong entity tag (quoted, as HTTP sends it) that changes whenever the
+    /// contents do, if the back-end has one (local disk: size, time and inode;
+    /// an object store: the object's ETag).
+    pub etag: Option<String>,
 }
 
 impl Metadata {
@@ -72,55 +99,30 @@ pub type ListStream = BoxStream<Result<Vec<DirEntry>, StorageError>>;
 /// A byte stream, as read from or written to a back-end.
 pub type ByteStream = BoxStream<Result<Bytes, StorageError>>;
 
-/// An open, confined local file region: lets the data path use `sendfile`/`splice`.
-#[derive(Debug)]
-pub struct FileRegion {
-    /// The open file.
-    pub file: std::fs::File,
-    /// First byte to send.
-    pub offset: u64,
-    /// Number of bytes to send.
-    pub len: u64,
-    /// A small read of this file may run on the I/O thread (a local disk with
-    /// `inline_metadata`): a page-cache read costs less than a hand-off to the
-    /// blocking pool.
-    pub inline_reads: bool,
-}
-
-/// Largest region [`FileRegion::read_inline`] reads on the I/O thread.
-pub const INLINE_READ_MAX: u64 = 64 * 1024;
-
-impl FileRegion {
-    /// Reads the whole region on the calling thread, when it is small and the
-    /// back-end allows inline reads; `None` otherwise (stream it instead).
-    pub fn read_inline(&self) -> Option<Result<Bytes, StorageError>> {
-        use std::os::unix::fs::FileExt;
-        if !self.inline_reads || self.len > INLINE_READ_MAX {
-            return None;
-        }
-        let len = usize::try_from(self.len).ok()?;
-        let mut buf = vec![0u8; len];
-        Some(match self.file.read_exact_at(&mut buf, self.offset) {
-            Ok(()) => Ok(Bytes::from(buf)),
-            // The file shrank under us.
-            Err(e) => Err(StorageError::with_source(ErrorKind::Other, e)),
-        })
-    }
-}
-
-/// The body of a read: a local file region (zero-copy capable) or a byte stream.
+/// The body of a read.
 pub enum ReadBody {
-    /// A region of a local file.
-    File(FileRegion),
-    /// Bytes from anywhere else.
+    /// A region of a local file: the data paths may send it with `sendfile`
+    /// (back-ends with [`Capabilities::zero_copy`] only).
+    Local(local::FileRegion),
+    /// Bytes from anywhere.
     Stream(ByteStream),
 }
 
 impl std::fmt::Debug for ReadBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ReadBody::File(r) => f.debug_tuple("File").field(r).finish(),
+            ReadBody::Local(r) => f.debug_tuple("Local").field(r).finish(),
             ReadBody::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+impl ReadBody {
+    /// The body as a byte stream, whatever its form.
+    pub fn into_stream(self, chunk: usize) -> ByteStream {
+        match self {
+            ReadBody::Local(region) => region.into_stream(chunk),
+            ReadBody::Stream(s) => s,
         }
     }
 }
@@ -134,6 +136,25 @@ pub struct ReadHandle {
     pub body: ReadBody,
 }
 
+impl ReadHandle {
+    /// Narrows a handle opened on the whole file to `len` bytes (to the end when
+    /// `None`) from `offset`: lets a zero-copy back-end open a file once for both
+    /// its metadata and its body. Only local file regions can be narrowed.
+    pub fn narrow(mut self, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
+        let ReadBody::Local(region) = &mut self.body else {
+            return Err(StorageError::new(ErrorKind::Unsupported));
+        };
+        if offset > self.meta.size {
+            return Err(StorageError::new(ErrorKind::InvalidOffset));
+        }
+        region.narrow(
+            offset,
+            len.map_or(self.meta.size - offset, |l| l.min(self.meta.size - offset)),
+        );
+        Ok(self)
+    }
+}
+
 /// How a write treats an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -142,11 +163,19 @@ pub enum WriteMode {
     /// Write aside, then publish only if the name is still free (FTP STOU, WebDAV
     /// `Overwrite: F`); a taken name fails the commit with `AlreadyExists`.
     CreateNew,
-    /// Extend the visible file (FTP APPE).
+    /// Extend the file (FTP APPE) — see [`Capabilities::append`].
     Append,
-    /// Overwrite the visible file from this offset on, truncating what follows
-    /// (FTP `REST n` + `STOR`).
+    /// Keep the file's first bytes up to this offset and write on from there,
+    /// dropping what followed (FTP `REST n` + `STOR`) — see [`Capabilities::resume`].
     At(u64),
+}
+
+impl WriteMode {
+    /// Appends and resumed uploads build on the file's current contents: only one
+    /// such writer at a time may hold a file.
+    pub fn builds_on_existing(self) -> bool {
+        matches!(self, WriteMode::Append | WriteMode::At(_))
+    }
 }
 
 /// What a committed write did.
@@ -158,79 +187,31 @@ pub struct WriteOutcome {
     pub bytes: u64,
 }
 
-/// The local file behind a pending upload, for a data path that writes it directly
-/// (`splice(2)` from a socket): the bytes never pass through user space. Whoever
-/// writes through it reports each write with [`FileSink::wrote`], so the upload's
-/// position and byte count stay true.
-#[derive(Debug)]
-pub struct FileSink<'a> {
-    file: &'a std::fs::File,
-    pos: &'a mut u64,
-    written: &'a mut u64,
-}
-
-impl<'a> FileSink<'a> {
-    /// A sink over `file` whose next byte goes to `*pos`.
-    pub fn new(file: &'a std::fs::File, pos: &'a mut u64, written: &'a mut u64) -> Self {
-        FileSink { file, pos, written }
-    }
-
-    /// The file (opened for writing, not in append mode).
-    pub fn file(&self) -> &std::fs::File {
-        self.file
-    }
-
-    /// Where the next byte goes.
-    pub fn position(&self) -> u64 {
-        *self.pos
-    }
-
-    /// Records `n` bytes written at [`FileSink::position`].
-    pub fn wrote(&mut self, n: u64) {
-        *self.pos += n;
-        *self.written += n;
-    }
-}
-
-/// A pending write. Dropping it without [`Upload::commit`] aborts it: the target is
-/// left as it was (for `Replace`/`CreateNew`) and no temporary object remains.
+/// A pending write. [`Upload::abort`] (or, as a best-effort fallback, dropping it)
+/// leaves the target as it was (for `Replace`/`CreateNew`) and no temporary
+/// object behind; back-ends that need a network call to abort do it there.
 #[async_trait]
 pub trait Upload: Send {
-    /// Appends a chunk. Back-ends may buffer; nothing is visible before commit.
+    /// Appends a chunk. Back-ends may buffer; nothing is visible before commit
+    /// (except for a [`Resume::Native`] or appending local write, which is in place).
     async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError>;
     /// The local file to write directly, where the back-end has one (zero-copy
     /// uploads); `None` (the default) means bytes go through [`Upload::write`].
-    fn file_sink(&mut self) -> Option<FileSink<'_>> {
+    fn local_sink(&mut self) -> Option<local::FileSink<'_>> {
         None
     }
     /// Makes the data durable and visible under the target name.
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError>;
+    /// Gives the upload up: nothing of it stays visible or stored.
+    async fn abort(self: Box<Self>) -> Result<(), StorageError>;
 }
 
-/// What a back-end supports, so the pipeline can answer "not supported" up front.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capabilities {
-    /// `WriteMode::Append` works.
-    pub append: bool,
-    /// `WriteMode::At` works (resumed uploads).
-    pub write_at: bool,
-    /// `rename` is atomic (not copy + delete).
-    pub atomic_rename: bool,
-    /// Directories exist as real objects (not just key prefixes).
-    pub real_directories: bool,
-    /// Permission bits can be changed (FTP `SITE CHMOD`).
-    pub modes: bool,
-    /// Reads may come back as [`ReadBody::File`] (zero-copy capable).
-    pub zero_copy: bool,
-    /// WebDAV dead properties can be stored ([`Storage::dead_props`]).
-    pub dead_properties: bool,
-}
-
-/// One storage back-end. Every path is beneath the back-end's root; implementations
-/// must not let any path (symlinks included) escape it.
+/// A volume: one back-end as one identity sees it, rooted at that identity's
+/// home. Every path is beneath the home; implementations must not let any path
+/// (symlinks included) leave it.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// A short fixed name for metrics labels: `fs`, `s3`, `ftp`.
+    /// A short fixed name for metrics labels: `fs`, `memory`, `s3`, `ftp`.
     fn name(&self) -> &'static str;
     /// What this back-end can do.
     fn capabilities(&self) -> Capabilities;
@@ -240,18 +221,28 @@ pub trait Storage: Send + Sync + 'static {
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError>;
     /// Opens `len` bytes (to the end when `None`) of a file from `offset`.
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError>;
-    /// Starts a write to `path`. Fails up front if the parent is missing.
+    /// Starts a write to `path`. Fails up front if the parent is missing, or if
+    /// the mode is one the capabilities do not declare.
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError>;
-    /// Deletes a file.
+    /// Deletes a file (a symbolic link itself, never what it points to).
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError>;
     /// Creates a directory (the parent must exist).
     async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError>;
-    /// Removes an empty directory.
+    /// Removes an empty directory (one holding only abandoned uploads counts as empty).
     async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError>;
-    /// Renames a file or directory, replacing a file at `to`.
+    /// Renames a file or (with [`Capabilities::rename_dirs`]) a directory,
+    /// replacing a file at `to`.
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError>;
-    /// Copies a file or, recursively, a directory; `to` must not exist.
-    async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError>;
+    /// Copies a file or, recursively, a directory; `to` must not exist. A tree
+    /// copy never follows a link out of the tree; one that fails part-way says how
+    /// far it got (and the caller removes the partial copy).
+    async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), TreeError>;
+    /// Removes a file, or a directory with everything beneath it, like `rm -r`:
+    /// a symbolic link is removed, never followed. Returns the entries removed;
+    /// a failure part-way says how far it got.
+    async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
+        remove_tree_generic(self, path).await
+    }
     /// Sets the permission bits (`0o000`–`0o777`) of a file or directory. Back-ends
     /// without modes ([`Capabilities::modes`] false) keep this default refusal.
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
@@ -271,72 +262,28 @@ pub trait Storage: Send + Sync + 'static {
         let _ = (path, blob);
         Err(StorageError::new(ErrorKind::Unsupported))
     }
+}
+
+/// A storage back-end as configured: opened once, attached per identity.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// A short fixed name for metrics labels: `fs`, `memory`, `s3`, `ftp`.
+    fn name(&self) -> &'static str;
+    /// What this back-end can do (the same for all its volumes).
+    fn capabilities(&self) -> Capabilities;
+    /// The volume of a logged-in identity: the back-end rooted at its home (and,
+    /// for pass-through back-ends, logged in as it). A home that is missing or
+    /// not a directory fails.
+    async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError>;
+    /// Creates a home directory and its parents where missing (start-up and
+    /// reload); `true` when something was created.
+    async fn create_home(&self, home: &VirtualPath) -> Result<bool, StorageError>;
     /// Checks the back-end is reachable (readiness).
     async fn probe(&self) -> Result<(), StorageError>;
-}
-
-/// Reads a local file region as a stream of chunks of at most `chunk` bytes, for
-/// consumers that cannot use the file directly (HTTP bodies, TLS data connections).
-pub fn region_stream(region: FileRegion, chunk: usize) -> ByteStream {
-    use std::os::unix::fs::FileExt;
-    struct State {
-        file: std::sync::Arc<std::fs::File>,
-        pos: u64,
-        end: u64,
-    }
-    let state = State {
-        file: std::sync::Arc::new(region.file),
-        pos: region.offset,
-        end: region.offset.saturating_add(region.len),
-    };
-    Box::pin(futures_util::stream::try_unfold(state, move |mut st| async move {
-        if st.pos >= st.end {
-            return Ok(None);
-        }
-        let want = usize::try_from(st.end - st.pos).unwrap_or(usize::MAX).min(chunk);
-        let file = st.file.clone();
-        let pos = st.pos;
-        let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-            let mut buf = vec![0u8; want];
-            let n = file.read_at(&mut buf, pos)?;
-            buf.truncate(n);
-            Ok(buf)
-        })
-        .await
-        .map_err(|e| StorageError::with_source(ErrorKind::Other, e))??;
-        if buf.is_empty() {
-            // The file shrank under us: end the stream short; the consumer sees fewer bytes than promised.
-            return Err(StorageError::new(ErrorKind::Other));
-        }
-        st.pos += buf.len() as u64;
-        Ok(Some((Bytes::from(buf), st)))
-    }))
-}
-
-impl ReadHandle {
-    /// Narrows a handle opened on the whole file to `len` bytes (to the end when
-    /// `None`) from `offset`: lets a zero-copy back-end open a file once for both
-    /// its metadata and its body. Only local file regions can be narrowed.
-    pub fn narrow(mut self, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
-        let ReadBody::File(region) = &mut self.body else {
-            return Err(StorageError::new(ErrorKind::Unsupported));
-        };
-        if offset > self.meta.size {
-            return Err(StorageError::new(ErrorKind::InvalidOffset));
-        }
-        let avail = self.meta.size - offset;
-        region.offset = offset;
-        region.len = len.map_or(avail, |l| l.min(avail));
-        Ok(self)
-    }
-}
-
-impl ReadBody {
-    /// The body as a byte stream, whatever its form.
-    pub fn into_stream(self, chunk: usize) -> ByteStream {
-        match self {
-            ReadBody::File(region) => region_stream(region, chunk),
-            ReadBody::Stream(s) => s,
-        }
+    /// Removes uploads that a process left behind (killed mid-transfer) and that
+    /// have not been written to for the back-end's stale-upload age; returns how
+    /// many. Back-ends whose uploads cannot outlive their process keep this default.
+    async fn sweep_stale_uploads(&self) -> Result<u64, StorageError> {
+        Ok(0)
     }
 }

@@ -769,22 +769,46 @@ async fn delete_of_the_root_deletes_nothing() {
 
 #[tokio::test]
 async fn a_tree_copy_that_fails_part_way_leaves_no_partial_copy() {
+    use std::os::unix::ffi::OsStrExt;
     let gw = Gateway::start_default().await;
     let original = make_tree(&gw, "d");
-    // A symlink out of the root: the back-end refuses to follow it, so the copy
-    // fails after some of the tree has been copied.
-    std::os::unix::fs::symlink("/etc/hostname", gw.disk("d/sub/zz-outside")).expect("symlink");
+    // A name that is not UTF-8 cannot be named by any client: the copy stops at
+    // it, after some of the tree has been copied.
+    let odd = gw.disk("d/sub").join(std::ffi::OsStr::from_bytes(b"zz-\xff"));
+    std::fs::write(&odd, b"x").expect("odd name");
     let r = call(&gw, "COPY", "/d", &[("Destination", "/e")], None).await;
-    assert_eq!(
+    assert!(
+        r.status >= 400,
+        "COPY of a tree with an entry it cannot copy: {} {}",
         r.status,
-        403,
-        "COPY of a tree with a symlink out of the root: {}",
         r.text()
     );
     assert!(
         !gw.disk("e").exists(),
         "a partial copy was left at /e: {:?}",
         tree(&gw.root)
+    );
+    std::fs::remove_file(&odd).expect("remove odd name");
+    assert_eq!(tree(&gw.disk("d")), original, "the source changed");
+}
+
+#[tokio::test]
+async fn a_tree_copy_copies_links_as_links_and_never_follows_them() {
+    let gw = Gateway::start_default().await;
+    let original = make_tree(&gw, "d");
+    // A symlink out of the root inside the tree: copied as the link it is (like
+    // `cp -r`), never followed, and still refused when used.
+    std::os::unix::fs::symlink("/etc/hostname", gw.disk("d/sub/zz-outside")).expect("symlink");
+    let r = call(&gw, "COPY", "/d", &[("Destination", "/e")], None).await;
+    assert_eq!(r.status, 201, "COPY of a tree holding a link: {}", r.text());
+    let copied = std::fs::read_link(gw.disk("e/sub/zz-outside")).expect("the copy holds a link");
+    assert_eq!(copied, std::path::Path::new("/etc/hostname"));
+    let through = call(&gw, "GET", "/e/sub/zz-outside", &[], None).await;
+    assert_eq!(
+        through.status,
+        403,
+        "reading through the copied link: {}",
+        through.text()
     );
     std::fs::remove_file(gw.disk("d/sub/zz-outside")).expect("remove symlink");
     assert_eq!(tree(&gw.disk("d")), original, "the source changed");

@@ -1,7 +1,8 @@
 //! Module `ftp`: the FTP-only verbs, as ordinary pipeline handlers in the same
 //! table (ProFTPD's `mod_core`): they get the same PRE_CMD checks and the same
 //! LOG_CMD metrics as every other command. They reach the session's data-channel
-//! state through `Channel::Ftp`.
+//! state through [`Channel::get_mut`](crate::channel::Channel::get_mut). What they
+//! announce (FEAT, the MLST facts) follows the back-end's capabilities.
 
 use std::sync::Arc;
 
@@ -9,12 +10,11 @@ use async_trait::async_trait;
 use proto_ftp::{Command, EpsvArg, ProtLevel, TransferType};
 
 use super::data::{DataMode, FtpData, PassiveListener, check_active_target};
-use crate::channel::Channel;
 use crate::command::{CommandRecord, RawCommand, StatQuery, Verb};
 use crate::pipeline::modules::Table;
 use crate::pipeline::{Handler, HandlerResult, Phase};
 use crate::response::Status;
-use crate::storage::Storage;
+use crate::storage::Capabilities;
 
 /// Verbs handled here.
 pub const VERBS: &[&str] = &[
@@ -28,35 +28,41 @@ const STAT_MAX_ENTRIES: usize = 10_000;
 /// `FEAT` lines added when FTPS is configured (RFC 4217 §6).
 const TLS_FEATURES: &[&str] = &["AUTH TLS", "PBSZ", "PROT"];
 
-/// The `FEAT` lines (RFC 2389): only what is implemented.
-const FEATURES: &[&str] = &[
-    "EPRT",
-    "EPSV",
-    "HOST",
-    "MDTM",
-    "MLST type*;size*;modify*;perm*;unique*;",
-    "PASV",
-    "REST STREAM",
-    "SIZE",
-    "TVFS",
-    "UTF8",
-];
+/// The `FEAT` lines (RFC 2389) of what is implemented whatever the back-end.
+const FEATURES: &[&str] = &["EPRT", "EPSV", "HOST", "PASV", "SIZE", "TVFS", "UTF8"];
 
 /// The FTP module.
+#[derive(Debug)]
 pub struct FtpModule {
-    storage: Arc<dyn Storage>,
+    /// What the back-end can do: FEAT and MLST announce only that.
+    capabilities: Capabilities,
 }
 
-impl std::fmt::Debug for FtpModule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FtpModule")
+impl FtpModule {
+    /// The `FEAT` lines for this back-end, sorted.
+    fn features(&self, tls: bool) -> Vec<&'static str> {
+        let caps = self.capabilities;
+        let mut lines: Vec<&str> = FEATURES.to_vec();
+        if caps.modified_times {
+            lines.extend(["MDTM", "MLST type*;size*;modify*;perm*;"]);
+        } else {
+            lines.push("MLST type*;size*;perm*;");
+        }
+        if caps.resumes() {
+            lines.push("REST STREAM");
+        }
+        if tls {
+            lines.extend_from_slice(TLS_FEATURES);
+        }
+        lines.sort_unstable();
+        lines
     }
 }
 
-/// Registers the FTP module's rows.
-pub fn table(storage: Arc<dyn Storage>) -> Table {
+/// Registers the FTP module's rows for a back-end with these capabilities.
+pub fn table(capabilities: Capabilities) -> Table {
     let mut t = Table::default();
-    let module = Arc::new(FtpModule { storage });
+    let module = Arc::new(FtpModule { capabilities });
     for v in VERBS {
         t.row("ftp", Phase::Cmd, Some(&Verb::Protocol(v)), 0, module.clone());
     }
@@ -75,7 +81,7 @@ struct RequireTls;
 #[async_trait]
 impl Handler for RequireTls {
     async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        let Channel::Ftp(data) = &cmd.channel else {
+        let Some(data) = cmd.channel.get::<FtpData>() else {
             return HandlerResult::Declined;
         };
         let required = data.settings.tls.as_ref().is_some_and(|t| t.require);
@@ -88,7 +94,7 @@ impl Handler for RequireTls {
 
 /// `AUTH`, `PBSZ`, `PROT` and `CCC` (RFC 2228, RFC 4217).
 fn security(cmd: &mut CommandRecord<'_>, raw: &Command) -> HandlerResult {
-    let Channel::Ftp(data) = &mut cmd.channel else {
+    let Some(data) = cmd.channel.get_mut::<FtpData>() else {
         return HandlerResult::Declined;
     };
     let Some(tls) = data.settings.tls.clone() else {
@@ -150,10 +156,10 @@ fn ok(cmd: &mut CommandRecord<'_>, code: u16, text: impl Into<std::borrow::Cow<'
 
 impl FtpModule {
     async fn stat(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        let Some(spath) = cmd.storage_path() else {
+        let (Some(path), Some(volume)) = (cmd.path.clone(), cmd.volume()) else {
             return cmd.fail(Status::BadArguments, "");
         };
-        let meta = match self.storage.stat(&spath).await {
+        let meta = match volume.stat(&path).await {
             Ok(m) => m,
             Err(e) => return cmd.fail_storage(&e),
         };
@@ -166,10 +172,8 @@ impl FtpModule {
                 None => cmd.fail(Status::NotFound, "Modification time unknown."),
             },
             StatQuery::Facts => {
-                let path = cmd.path.clone().unwrap_or_else(crate::path::VirtualPath::root);
                 let granted = cmd.session.user.as_ref().map(|u| u.permissions).unwrap_or_default();
                 let perm = super::data::mlsx_perm(meta.kind, granted);
-                let unique = meta.unique.map(|u| format!("{u:x}"));
                 let entry = proto_ftp::listing::ListEntry {
                     name: path.as_str(),
                     kind: if meta.is_dir() {
@@ -180,7 +184,7 @@ impl FtpModule {
                     size: meta.size,
                     modified: meta.modified,
                     mode: meta.mode,
-                    unique: unique.as_deref(),
+                    unique: None,
                     perm: &perm,
                 };
                 let mut line = Vec::new();
@@ -201,8 +205,8 @@ impl FtpModule {
             .user
             .as_ref()
             .map_or_else(|| "not logged in".to_owned(), |u| format!("logged in as {}", u.name));
-        let (ttype, mode) = match &cmd.channel {
-            Channel::Ftp(d) => (
+        let (ttype, mode) = match cmd.channel.get::<FtpData>() {
+            Some(d) => (
                 match d.transfer_type {
                     TransferType::Ascii => "ASCII",
                     TransferType::Image => "BINARY",
@@ -213,7 +217,7 @@ impl FtpModule {
                     DataMode::Active(_) => "active data connection target set",
                 },
             ),
-            _ => ("?", "?"),
+            None => ("?", "?"),
         };
         let _ = cmd.responses.add_raw(211, "dualgate FTP server status:");
         cmd.responses.dup(format!("Connected from {}", cmd.session.peer));
@@ -227,10 +231,10 @@ impl FtpModule {
     /// (213), at most [`STAT_MAX_ENTRIES`] lines.
     async fn path_status(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
         use futures_util::StreamExt;
-        let (Some(path), Some(spath)) = (cmd.path.clone(), cmd.storage_path()) else {
+        let (Some(path), Some(volume)) = (cmd.path.clone(), cmd.volume()) else {
             return cmd.fail(Status::BadArguments, "");
         };
-        let meta = match self.storage.stat(&spath).await {
+        let meta = match volume.stat(&path).await {
             Ok(m) => m,
             Err(e) => return cmd.fail_storage(&e),
         };
@@ -255,7 +259,7 @@ impl FtpModule {
             String::from_utf8_lossy(&line).trim_end().to_owned()
         };
         if meta.is_dir() {
-            let mut stream = match self.storage.list(&spath).await {
+            let mut stream = match volume.list(&path).await {
                 Ok(s) => s,
                 Err(e) => return cmd.fail_storage(&e),
             };
@@ -421,14 +425,9 @@ impl Handler for FtpModule {
         match &raw {
             Command::Syst => ok(cmd, 215, "UNIX Type: L8"),
             Command::Feat => {
-                let tls = matches!(&cmd.channel, Channel::Ftp(d) if d.settings.tls.is_some());
-                let mut lines: Vec<&str> = FEATURES.to_vec();
-                if tls {
-                    lines.extend_from_slice(TLS_FEATURES);
-                    lines.sort_unstable();
-                }
+                let tls = cmd.channel.get::<FtpData>().is_some_and(|d| d.settings.tls.is_some());
                 let _ = cmd.responses.add_raw(211, "Features:");
-                for f in lines {
+                for f in self.features(tls) {
                     cmd.responses.dup(f);
                 }
                 ok(cmd, 211, "End")
@@ -436,7 +435,8 @@ impl Handler for FtpModule {
             Command::Auth { .. } | Command::Pbsz { .. } | Command::Prot(_) | Command::Ccc => security(cmd, &raw),
             Command::Opts { option, value } => match (option.as_str(), value.as_deref()) {
                 ("UTF8", Some(v)) if v.eq_ignore_ascii_case("ON") => ok(cmd, 200, "UTF8 mode is always on."),
-                ("MLST", _) => ok(cmd, 200, "MLST OPTS type;size;modify;perm;unique;"),
+                ("MLST", _) if self.capabilities.modified_times => ok(cmd, 200, "MLST OPTS type;size;modify;perm;"),
+                ("MLST", _) => ok(cmd, 200, "MLST OPTS type;size;perm;"),
                 _ => cmd.fail(Status::BadArguments, "Option not understood."),
             },
             Command::Allo => ok(cmd, 202, "ALLO command ignored."),
@@ -451,7 +451,7 @@ impl Handler for FtpModule {
             Command::Stat { path: Some(_) } => self.path_status(cmd).await,
             Command::Rein => {
                 cmd.session.logout();
-                if let Channel::Ftp(data) = &mut cmd.channel {
+                if let Some(data) = cmd.channel.get_mut::<FtpData>() {
                     data.reset();
                 }
                 ok(cmd, 220, "Service ready for new user.")
@@ -466,9 +466,9 @@ impl Handler for FtpModule {
                 );
                 ok(cmd, 214, "Help OK.")
             }
-            _ => match &mut cmd.channel {
-                Channel::Ftp(data) => Self::data_setup(data, &raw).apply(cmd),
-                _ => HandlerResult::Declined,
+            _ => match cmd.channel.get_mut::<FtpData>() {
+                Some(data) => Self::data_setup(data, &raw).apply(cmd),
+                None => HandlerResult::Declined,
             },
         }
     }

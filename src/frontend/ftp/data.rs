@@ -27,9 +27,10 @@ use super::progress::{Activity, Progress};
 use super::tls::{DataStream, SessionTls, accept_data};
 use super::zero_copy;
 use crate::auth::{Permission, Permissions};
-use crate::channel::{ReadPlan, TransferError};
+use crate::channel::{DataChannel, ListPlan, ReadPlan, TransferError};
 use crate::command::ListFormat;
-use crate::response::Status;
+use crate::path::VirtualPath;
+use crate::response::{Reply, Status};
 use crate::storage::{EntryKind, ListStream, Metadata, ReadBody, ReadHandle, Upload};
 
 /// Read buffer for uploads and the chunk size for streamed downloads.
@@ -159,15 +160,6 @@ impl FtpData {
         self.stou_name = None;
     }
 
-    /// FTP reads honour `REST`; an offset past the end is `554`.
-    pub fn plan_read(&mut self, meta: &Metadata, offset: u64) -> ReadPlan {
-        if offset > meta.size {
-            ReadPlan::Answer(Status::InvalidRange)
-        } else {
-            ReadPlan::Send { offset, len: None }
-        }
-    }
-
     /// Opens the data connection the client set up, within the data timeout.
     async fn connect(&mut self) -> Result<TcpStream, TransferError> {
         let timeout = self.settings.data_timeout;
@@ -221,11 +213,13 @@ impl FtpData {
             TransferType::Ascii => "ASCII",
             TransferType::Image => "BINARY",
         };
+        // RFC 1123 §4.1.2.9: STOU names the file it chose in its preliminary reply.
+        let text = match self.stou_name.take() {
+            Some(name) if activity == Activity::Receiving => format!("FILE: {name}"),
+            _ => format!("Opening {mode} mode data connection for {what}."),
+        };
         self.control
-            .send_direct(
-                Status::TransferStarting,
-                &format!("Opening {mode} mode data connection for {what}."),
-            )
+            .send_direct(Status::TransferStarting, &text)
             .await
             .map_err(|e| transfer_error(Status::TransferAborted, 0, &e))?;
         match (&self.tls, &self.settings.tls) {
@@ -239,36 +233,16 @@ impl FtpData {
         }
     }
 
-    /// Sends a file: `sendfile` for local files in binary mode, else a stream.
-    pub async fn send_file(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
-        let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        abortable(&abort, &progress, self.send_file_inner(handle)).await
-    }
-
-    /// Streams a listing in the requested FTP format.
-    pub async fn send_listing(&mut self, format: ListFormat, entries: ListStream) -> Result<u64, TransferError> {
-        let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        abortable(&abort, &progress, self.send_listing_inner(format, entries)).await
-    }
-
-    /// Receives an upload until the client closes the data connection (a clean
-    /// close is end-of-file; a reset, a stall, `ABOR` or the loss of the control
-    /// connection is an aborted transfer).
-    pub async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
-        let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        abortable(&abort, &progress, self.receive_inner(upload)).await
-    }
-
     async fn send_file_inner(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
         let total = match &handle.body {
-            ReadBody::File(region) => Some(region.len),
+            ReadBody::Local(region) => Some(region.len()),
             ReadBody::Stream(_) => None,
         };
         let mut stream = self.open("file", Activity::Sending, total).await?;
         let timeout = self.settings.data_timeout;
         let progress = self.progress.clone();
         let sent = match (handle.body, self.transfer_type, stream.plain()) {
-            (ReadBody::File(region), TransferType::Image, Some(tcp)) => {
+            (ReadBody::Local(region), TransferType::Image, Some(tcp)) => {
                 zero_copy::sendfile_all(tcp, &region, timeout, &progress).await
             }
             (body, ttype, _) => {
@@ -314,7 +288,6 @@ impl FtpData {
             let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sent, e.to_string()))?;
             for entry in &batch {
                 let perm = mlsx_perm(entry.meta.kind, self.permissions);
-                let unique = entry.meta.unique.map(|u| format!("{u:x}"));
                 let item = proto_ftp::listing::ListEntry {
                     name: &entry.name,
                     kind: match entry.meta.kind {
@@ -324,7 +297,7 @@ impl FtpData {
                     size: entry.meta.size,
                     modified: entry.meta.modified,
                     mode: entry.meta.mode,
-                    unique: unique.as_deref(),
+                    unique: None,
                     perm: &perm,
                 };
                 match format {
@@ -361,7 +334,7 @@ impl FtpData {
         let progress = self.progress.clone();
         if self.transfer_type == TransferType::Image
             && let Some(tcp) = stream.plain()
-            && let Some(mut sink) = upload.file_sink()
+            && let Some(mut sink) = upload.local_sink()
         {
             return zero_copy::splice_to_file(tcp, &mut sink, timeout, &progress).await;
         }
@@ -394,6 +367,71 @@ impl FtpData {
         // Python's ftplib wait for it (SSL unwrap) before reading the 226.
         let _ = finish(stream, timeout).await;
         Ok(received)
+    }
+}
+
+#[async_trait::async_trait]
+impl DataChannel for FtpData {
+    /// FTP reads honour `REST`; an offset past the end is `554`.
+    fn plan_read(&mut self, meta: &Metadata, offset: u64) -> ReadPlan {
+        if offset > meta.size {
+            ReadPlan::Answer(Status::InvalidRange)
+        } else {
+            ReadPlan::Send { offset, len: None }
+        }
+    }
+
+    /// `LIST file` and `NLST file` describe that one file, as `ls` does; `MLSD`
+    /// only lists directories (RFC 3659 §7.1: `MLST` is for one object).
+    fn plan_listing(&mut self, meta: &Metadata, format: ListFormat) -> ListPlan {
+        match format {
+            _ if meta.is_dir() => ListPlan::Members,
+            ListFormat::FtpMachine => {
+                ListPlan::Refuse(Status::BadArguments, "MLSD needs a directory; use MLST for a file.")
+            }
+            _ => ListPlan::ThisFile,
+        }
+    }
+
+    /// Sends a file: `sendfile` for local files in binary mode, else a stream.
+    async fn send_file(&mut self, _path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
+        let (abort, progress) = (self.abort.clone(), self.progress.clone());
+        abortable(&abort, &progress, self.send_file_inner(handle)).await
+    }
+
+    /// Streams a listing in the requested FTP format.
+    async fn send_listing(
+        &mut self,
+        _dir: &VirtualPath,
+        format: ListFormat,
+        entries: ListStream,
+    ) -> Result<u64, TransferError> {
+        let (abort, progress) = (self.abort.clone(), self.progress.clone());
+        abortable(&abort, &progress, self.send_listing_inner(format, entries)).await
+    }
+
+    /// Receives an upload until the client closes the data connection (a clean
+    /// close is end-of-file; a reset, a stall, `ABOR` or the loss of the control
+    /// connection is an aborted transfer).
+    async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
+        let (abort, progress) = (self.abort.clone(), self.progress.clone());
+        abortable(&abort, &progress, self.receive_inner(upload)).await
+    }
+
+    fn text_mode(&self) -> bool {
+        self.transfer_type == TransferType::Ascii
+    }
+
+    fn wire_code(&self, _replies: &[Reply]) -> Option<u16> {
+        None // FTP sends the chain's own codes
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

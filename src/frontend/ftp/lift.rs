@@ -32,7 +32,7 @@ pub fn lift<'a>(
                 Verb::Custom(String::new()),
                 RawCommand::FtpUnparsed,
                 session,
-                Channel::Ftp(data),
+                Channel::new(data),
             );
             rec.requires_login = false;
             rec.rejected = Some(Reply {
@@ -43,10 +43,11 @@ pub fn lift<'a>(
         }
     };
     let rest = data.rest;
+    data.stou_name = None; // announced by the one STOU that chose it, never by a later upload
     let (verb, requires_login) = verb_of(&cmd);
     let raw = RawCommand::Ftp(cmd.clone());
     let cwd = session.cwd.clone();
-    let mut rec = CommandRecord::new(Protocol::Ftp, verb, raw, session, Channel::Ftp(data));
+    let mut rec = CommandRecord::new(Protocol::Ftp, verb, raw, session, Channel::new(data));
     rec.requires_login = requires_login;
     let resolve = |p: &str| VirtualPath::resolve(&cwd, p);
     let dir_or_cwd = |p: &Option<String>| match p {
@@ -90,7 +91,7 @@ pub fn lift<'a>(
             let name = format!("{base}.{:08x}", rand::random::<u32>());
             rec.set_path(resolve(&name));
             rec.args.write_mode = WriteMode::CreateNew;
-            if let crate::channel::Channel::Ftp(d) = &mut rec.channel {
+            if let Some(d) = rec.channel.get_mut::<FtpData>() {
                 d.stou_name = Some(name);
             }
         }

@@ -13,7 +13,6 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -24,7 +23,8 @@ use tokio::net::TcpStream;
 use super::progress::Progress;
 use crate::channel::TransferError;
 use crate::response::Status;
-use crate::storage::{FileRegion, FileSink, StorageError};
+use crate::storage::StorageError;
+use crate::storage::local::{FileRegion, FileSink};
 
 /// Capacity asked for the upload pipe (the default is 64 KiB; 1 MiB is the
 /// unprivileged maximum by default and halves the number of system calls).
@@ -52,9 +52,9 @@ pub async fn sendfile_all(
     timeout: Duration,
     progress: &Progress,
 ) -> Result<u64, (io::Error, u64)> {
-    let (file, offset) = (&region.file, region.offset);
+    let (file, offset) = (region.fd(), region.offset());
     let mut pos = offset;
-    let end = offset + region.len;
+    let end = offset + region.len();
     while pos < end {
         ready(stream, Interest::WRITABLE, timeout)
             .await
@@ -105,7 +105,7 @@ impl Pipe {
             let moved = match &mut self.fallback {
                 None => {
                     let mut at = sink.position();
-                    match rustix::pipe::splice(&self.read, None, sink.file(), Some(&mut at), n, SpliceFlags::MOVE) {
+                    match rustix::pipe::splice(&self.read, None, sink.fd(), Some(&mut at), n, SpliceFlags::MOVE) {
                         Ok(m) => m,
                         Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
                             // This file system has no splice_write: copy through a buffer from now on.
@@ -123,8 +123,12 @@ impl Pipe {
                         Err(Errno::INTR) => continue,
                         Err(e) => return Err(e.into()),
                     };
-                    sink.file().write_all_at(&buf[..m], sink.position())?;
-                    m
+                    if m == 0 {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the pipe ran dry"));
+                    }
+                    sink.write_all(&buf[..m])?;
+                    n -= m;
+                    continue;
                 }
             };
             if moved == 0 {

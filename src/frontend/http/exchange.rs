@@ -15,12 +15,12 @@ use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use proto_http::{ListingEntry, RangeOutcome, Validators};
 
-use crate::channel::{ReadPlan, TransferError};
+use crate::channel::{DataChannel, ListPlan, ReadPlan, TransferError};
 use crate::command::ListFormat;
 use crate::path::VirtualPath;
 use crate::response::http::{RequestInfo, Responder, SendError};
 use crate::response::{Reply, Status};
-use crate::storage::{ListStream, Metadata, ReadHandle, Upload};
+use crate::storage::{ListStream, Metadata, ReadBody, ReadHandle, Upload};
 
 /// The response body type: boxed so files, listings and short texts share it.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
@@ -67,18 +67,22 @@ pub struct HttpExchange {
     multipart: Vec<proto_http::ByteRange>,
     body_timeout: Duration,
     realm: String,
+    /// The methods allowed (for 405 replies).
+    allow: &'static str,
+    /// The request head is over `http.max_header_bytes`: refused with 431.
+    pub head_too_large: bool,
 }
 
 impl HttpExchange {
-    /// An exchange for a request whose response goes to `responder`.
+    /// An exchange for a request whose response goes to `responder`, under the
+    /// server's HTTP settings (body timeout, realm, allowed methods).
     pub fn new(
         method: Method,
         headers: HeaderMap,
         raw_path: String,
         body: Option<Incoming>,
         responder: Responder<Response<Body>>,
-        body_timeout: Duration,
-        realm: String,
+        settings: &super::HttpSettings,
     ) -> Self {
         HttpExchange {
             method,
@@ -89,8 +93,10 @@ impl HttpExchange {
             extra: HeaderMap::new(),
             partial: None,
             multipart: Vec::new(),
-            body_timeout,
-            realm,
+            body_timeout: settings.body_timeout,
+            realm: settings.realm.clone(),
+            allow: settings.allow,
+            head_too_large: false,
         }
     }
 
@@ -116,11 +122,15 @@ impl HttpExchange {
         self.responder.send(status.as_u16(), response)
     }
 
-    /// The validators (strong ETag, Last-Modified) of a file.
+    /// The validators (strong ETag, Last-Modified) of a file: the back-end's own
+    /// entity tag where it has one, else one made of size and time.
     pub fn validators(meta: &Metadata) -> Validators {
         let modified = meta.modified.unwrap_or(UNIX_EPOCH);
         Validators {
-            etag: proto_http::strong_etag(meta.size, modified, meta.unique),
+            etag: meta
+                .etag
+                .clone()
+                .unwrap_or_else(|| proto_http::strong_etag(meta.size, modified, None)),
             last_modified: modified,
         }
     }
@@ -135,7 +145,7 @@ impl HttpExchange {
     }
 
     /// HTTP reads: conditionals first (304/412), then `Range` (206/416).
-    pub fn plan_read(&mut self, meta: &Metadata) -> ReadPlan {
+    fn plan(&mut self, meta: &Metadata) -> ReadPlan {
         let v = Self::validators(meta);
         self.validator_headers(&v);
         match proto_http::evaluate_preconditions(&self.method, &self.headers, Some(&v)) {
@@ -178,14 +188,14 @@ impl HttpExchange {
     }
 
     /// Sends a file: 200 or 206 with its headers, then the body (none for HEAD).
-    pub async fn send_file(&mut self, path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
+    async fn serve_file(&mut self, path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
         if !self.multipart.is_empty() {
             return self.send_multipart(path, handle).await;
         }
         let size = handle.meta.size;
         let len = match &handle.body {
-            crate::storage::ReadBody::File(r) => r.len,
-            crate::storage::ReadBody::Stream(_) => self.partial.map_or(size, |r| r.len()),
+            ReadBody::Local(r) => r.len(),
+            ReadBody::Stream(_) => self.partial.map_or(size, |r| r.len()),
         };
         let mut headers = HeaderMap::new();
         let content_type = proto_http::content_type_for(path.file_name().unwrap_or_default());
@@ -206,7 +216,7 @@ impl HttpExchange {
         // A small local file goes out as one buffer read on this thread: no hand-off
         // to the blocking pool and no body channel (most of a small request's cost).
         if self.method != Method::HEAD
-            && let crate::storage::ReadBody::File(region) = &handle.body
+            && let ReadBody::Local(region) = &handle.body
             && let Some(read) = region.read_inline()
         {
             let bytes = read.map_err(|e| TransferError::new(Status::LocalError, 0, e.to_string()))?;
@@ -243,24 +253,16 @@ impl HttpExchange {
         // A local file: each part is read on its own, so the gaps are never read.
         // Any other back-end: one pass over the span, skipping the gaps.
         let mut body = match handle.body {
-            crate::storage::ReadBody::File(region) => Parts::File(region.file),
-            crate::storage::ReadBody::Stream(stream) => Parts::Span(SpanReader::new(stream, ranges[0].start)),
+            ReadBody::Local(region) => Parts::File(region),
+            ReadBody::Stream(stream) => Parts::Span(SpanReader::new(stream, ranges[0].start)),
         };
         for r in &ranges {
             let header = proto_http::range::multipart_part_header(&boundary, &content_type, r, size);
             sink.write(header).await?;
             match &mut body {
-                Parts::File(file) => {
-                    let file = file
-                        .try_clone()
-                        .map_err(|e| TransferError::new(Status::LocalError, sink.sent, e.to_string()))?;
-                    let part = crate::storage::FileRegion {
-                        file,
-                        offset: r.start,
-                        len: r.len(),
-                        inline_reads: false,
-                    };
-                    sink.copy(crate::storage::region_stream(part, CHUNK), r.len()).await?;
+                Parts::File(region) => {
+                    sink.copy(region.part(r.start, r.len()).into_stream(CHUNK), r.len())
+                        .await?;
                 }
                 Parts::Span(span) => {
                     span.skip_to(r.start, sink.sent).await?;
@@ -330,7 +332,7 @@ impl HttpExchange {
     }
 
     /// Streams a listing as HTML or JSON.
-    pub async fn send_listing(
+    async fn serve_listing(
         &mut self,
         dir: &VirtualPath,
         format: ListFormat,
@@ -386,7 +388,7 @@ impl HttpExchange {
     }
 
     /// Streams the request body into `upload`, each wait bounded by the body timeout.
-    pub async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
+    async fn receive_body(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
         let Some(mut body) = self.body.take() else {
             return Err(TransferError::new(
                 Status::BadSequence,
@@ -405,20 +407,24 @@ impl HttpExchange {
         Ok(received)
     }
 
+    /// What the renderer needs to know of this request.
+    fn request_info(&self) -> RequestInfo<'_> {
+        RequestInfo {
+            is_get_or_head: self.method == Method::GET || self.method == Method::HEAD,
+            is_head: self.method == Method::HEAD,
+            raw_path: &self.raw_path,
+            realm: &self.realm,
+            allow: self.allow,
+        }
+    }
+
     /// Renders and sends the final chain, unless a status went out already (a
     /// streamed body); a second status is refused by the responder and logged.
     pub fn finish(&mut self, replies: &[Reply]) {
         if self.responder.is_sent() {
             return;
         }
-        let info = RequestInfo {
-            is_get_or_head: self.method == Method::GET || self.method == Method::HEAD,
-            is_head: self.method == Method::HEAD,
-            raw_path: &self.raw_path,
-            realm: &self.realm,
-            allow: super::webdav::ALLOW,
-        };
-        let rendered = match crate::response::http::render(replies, &info) {
+        let rendered = match crate::response::http::render(replies, &self.request_info()) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "a handler produced an invalid HTTP status");
@@ -433,6 +439,61 @@ impl HttpExchange {
         if let Err(e) = self.send(rendered.status, rendered.headers, full(rendered.body)) {
             tracing::warn!(error = %e, "second status for one request refused");
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl DataChannel for HttpExchange {
+    fn plan_read(&mut self, meta: &Metadata, _offset: u64) -> ReadPlan {
+        self.plan(meta)
+    }
+
+    /// `GET dir/` lists a directory; the slash form of a file is no directory.
+    fn plan_listing(&mut self, meta: &Metadata, _format: ListFormat) -> ListPlan {
+        if meta.is_dir() {
+            ListPlan::Members
+        } else {
+            ListPlan::Refuse(Status::NotADirectory, "")
+        }
+    }
+
+    async fn send_file(&mut self, path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
+        self.serve_file(path, handle).await
+    }
+
+    async fn send_listing(
+        &mut self,
+        dir: &VirtualPath,
+        format: ListFormat,
+        entries: ListStream,
+    ) -> Result<u64, TransferError> {
+        self.serve_listing(dir, format, entries).await
+    }
+
+    async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
+        self.receive_body(upload).await
+    }
+
+    /// The status already sent (a streamed body, a WebDAV reply), or the one
+    /// [`HttpExchange::finish`] will render — 204 for a bodiless success, 301
+    /// for a directory named without its slash — so the log and the metrics
+    /// record what the client gets.
+    fn wire_code(&self, replies: &[Reply]) -> Option<u16> {
+        if let Some(sent) = self.responder.sent_status() {
+            return Some(sent);
+        }
+        match crate::response::http::render(replies, &self.request_info()) {
+            Ok(rendered) => Some(rendered.status.as_u16()),
+            Err(_) => Some(500),
+        }
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -488,7 +549,7 @@ impl BodySink {
 /// Where the parts of a multi-range response come from.
 enum Parts {
     /// A local file, read part by part.
-    File(std::fs::File),
+    File(crate::storage::local::FileRegion),
     /// A stream over the span of all parts.
     Span(SpanReader),
 }
@@ -590,8 +651,14 @@ mod tests {
             "/f".into(),
             None,
             Responder::new(tx),
-            Duration::from_secs(1),
-            "r".into(),
+            &crate::frontend::http::HttpSettings {
+                idle_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(1),
+                max_header_bytes: 8192,
+                max_headers: 100,
+                realm: "r".into(),
+                allow: "GET",
+            },
         );
         (ex, rx)
     }

@@ -75,8 +75,13 @@ pub fn lift<'a>(session: &'a mut Session, exchange: &'a mut HttpExchange) -> Com
         ..Args::default()
     };
     let target = webdav_args(&verb, &exchange.headers, &mut args);
-    let mut rec = CommandRecord::new(Protocol::Http, verb, raw, session, Channel::Http(exchange));
+    let head_too_large = exchange.head_too_large;
+    let mut rec = CommandRecord::new(Protocol::Http, verb, raw, session, Channel::new(exchange));
     rec.args = args;
+    if head_too_large {
+        rec.rejected = Some(reject(Status::HeaderTooLarge, String::new()));
+        return rec;
+    }
     match decoded {
         Ok(d) => rec.set_path(VirtualPath::parse_absolute(&d.path)),
         Err(e) => {

@@ -58,6 +58,8 @@ pub struct HttpSettings {
     pub max_headers: usize,
     /// Basic auth realm.
     pub realm: String,
+    /// The methods allowed over the back-end (`Allow` of 405 replies).
+    pub allow: &'static str,
 }
 
 /// What every HTTP connection shares.
@@ -336,14 +338,10 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (mut parts, body) = req.into_parts();
-    // Larger limits hyper enforces itself (its buffer on HTTP/1, the header list on HTTP/2).
-    if ctx.settings.max_header_bytes < HYPER_MIN_BUF && head_len(&parts) > ctx.settings.max_header_bytes {
-        let mut resp = Response::new(full("Request header fields too large.\n"));
-        *resp.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-        resp.headers_mut()
-            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-        return Ok(resp);
-    }
+    // Larger limits hyper enforces itself (its buffer on HTTP/1, the header list on
+    // HTTP/2); this one goes through the pipeline, so it is logged and counted.
+    let head_too_large =
+        ctx.settings.max_header_bytes < HYPER_MIN_BUF && head_len(&parts) > ctx.settings.max_header_bytes;
     // HTTP/2 names the server in `:authority`, not `Host`; WebDAV compares
     // `Destination` against it.
     if !parts.headers.contains_key(http::header::HOST)
@@ -353,15 +351,15 @@ async fn handle(
         parts.headers.insert(http::header::HOST, v);
     }
     let raw_path = parts.uri.path().to_owned();
-    let exchange = HttpExchange::new(
+    let mut exchange = HttpExchange::new(
         parts.method,
         parts.headers,
         raw_path,
         Some(body),
         Responder::new(tx),
-        ctx.settings.body_timeout,
-        ctx.settings.realm.clone(),
+        &ctx.settings,
     );
+    exchange.head_too_large = head_too_large;
     // The pipeline (and its LOG_CMD) must run to completion even if the client goes
     // away, which hyper signals by dropping this future: so it gets its own task —
     // unless its first poll finishes it (a cached login and a small file from the
@@ -375,6 +373,8 @@ async fn handle(
     match rx.await {
         Ok(resp) => Ok(resp),
         Err(_) => {
+            // Only a pipeline that panicked ends without a response.
+            tracing::error!(%peer, "a request ended without a response");
             let mut resp = Response::new(full("Internal error\n"));
             *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             Ok(resp)

@@ -12,7 +12,8 @@
 //! batch; depth infinity is refused (403 `propfind-finite-depth`), as RFC 4918
 //! §9.1 allows. `PROPPATCH` stores dead properties all or nothing through the
 //! back-end (local disk: one extended attribute per file); a back-end that
-//! cannot store them answers 403 per property.
+//! cannot store them answers 403 per property. `Allow` names only the methods
+//! the back-end can carry out (no `COPY` without server-side copies).
 
 use std::sync::Arc;
 
@@ -22,16 +23,22 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use proto_http::webdav::{self as dav, Depth, LiveProps, PropfindRequest};
 
 use super::exchange::HttpExchange;
-use crate::channel::{Channel, TransferError};
+use crate::channel::TransferError;
 use crate::command::{CommandRecord, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::modules::Table;
 use crate::pipeline::{Handler, HandlerResult, Phase};
 use crate::response::Status;
-use crate::storage::{Metadata, Storage};
+use crate::storage::{Capabilities, Metadata, Storage};
 
-/// The methods this server allows, for `Allow` (OPTIONS and 405 replies).
-pub const ALLOW: &str = "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH";
+/// The methods allowed over a back-end, for `Allow` (OPTIONS and 405 replies).
+pub fn allow(capabilities: &Capabilities) -> &'static str {
+    if capabilities.server_side_copy {
+        "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH"
+    } else {
+        "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, MOVE, PROPFIND, PROPPATCH"
+    }
+}
 
 /// Largest `PROPFIND`/`PROPPATCH` body accepted.
 const MAX_XML_BODY: usize = 256 * 1024;
@@ -39,18 +46,16 @@ const MAX_XML_BODY: usize = 256 * 1024;
 /// Verbs handled here.
 pub const VERBS: &[&str] = &["OPTIONS", "PROPFIND", "PROPPATCH"];
 
-/// Registers the WebDAV module's rows.
-pub fn table(storage: Arc<dyn Storage>) -> Table {
+/// Registers the WebDAV module's rows for a back-end with these capabilities.
+pub fn table(capabilities: Capabilities) -> Table {
     let mut t = Table::default();
-    let module = Arc::new(WebDav {
-        storage: storage.clone(),
-    });
+    let module = Arc::new(WebDav { capabilities });
     for v in VERBS {
         t.row("webdav", Phase::Cmd, Some(&Verb::Protocol(v)), 0, module.clone());
     }
     // After auth (0) and permissions (10): a client without rights hears that first.
     t.row("webdav", Phase::PreCmd, Some(&Verb::MakeDir), 20, Arc::new(MkcolBody));
-    let preconditions = Arc::new(WritePreconditions { storage });
+    let preconditions = Arc::new(WritePreconditions);
     for verb in [Verb::Write, Verb::Delete, Verb::Copy, Verb::Rename, Verb::MakeDir] {
         t.row("webdav", Phase::PreCmd, Some(&verb), 30, preconditions.clone());
     }
@@ -62,20 +67,13 @@ pub fn table(storage: Arc<dyn Storage>) -> Table {
 /// (RFC 9110 §13.2: a failed precondition is 412 and the method is not
 /// performed) — e.g. `PUT` with `If-None-Match: *` creates but never replaces.
 /// Reads evaluate the same headers in the exchange's read plan.
-struct WritePreconditions {
-    storage: Arc<dyn Storage>,
-}
-
-impl std::fmt::Debug for WritePreconditions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WritePreconditions")
-    }
-}
+#[derive(Debug)]
+struct WritePreconditions;
 
 #[async_trait]
 impl Handler for WritePreconditions {
     async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        let Channel::Http(ex) = &cmd.channel else {
+        let Some(ex) = cmd.channel.get::<HttpExchange>() else {
             return HandlerResult::Declined;
         };
         let conditional = [header::IF_MATCH, header::IF_NONE_MATCH, header::IF_UNMODIFIED_SINCE]
@@ -84,15 +82,15 @@ impl Handler for WritePreconditions {
         if !conditional {
             return HandlerResult::Declined;
         }
-        let Some(spath) = cmd.storage_path() else {
+        let (Some(path), Some(volume)) = (cmd.path.clone(), cmd.volume()) else {
             return HandlerResult::Declined;
         };
-        let current = match self.storage.stat(&spath).await {
+        let current = match volume.stat(&path).await {
             Ok(meta) => Some(HttpExchange::validators(&meta)),
             Err(e) if e.kind == crate::storage::ErrorKind::NotFound => None,
             Err(e) => return cmd.fail_storage(&e),
         };
-        let Channel::Http(ex) = &cmd.channel else {
+        let Some(ex) = cmd.channel.get::<HttpExchange>() else {
             return HandlerResult::Declined;
         };
         match proto_http::evaluate_preconditions(&ex.method, &ex.headers, current.as_ref()) {
@@ -110,29 +108,24 @@ struct MkcolBody;
 #[async_trait]
 impl Handler for MkcolBody {
     async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        match &cmd.channel {
-            Channel::Http(ex) if ex.has_body() => cmd.fail(Status::UnsupportedMediaType, ""),
+        match cmd.channel.get::<HttpExchange>() {
+            Some(ex) if ex.has_body() => cmd.fail(Status::UnsupportedMediaType, ""),
             _ => HandlerResult::Declined,
         }
     }
 }
 
 /// The WebDAV module.
+#[derive(Debug)]
 struct WebDav {
-    storage: Arc<dyn Storage>,
-}
-
-impl std::fmt::Debug for WebDav {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebDav")
-    }
+    capabilities: Capabilities,
 }
 
 #[async_trait]
 impl Handler for WebDav {
     async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
         match cmd.verb {
-            Verb::Protocol("OPTIONS") => options(cmd),
+            Verb::Protocol("OPTIONS") => options(cmd, allow(&self.capabilities)),
             Verb::Protocol("PROPFIND") => self.propfind(cmd).await,
             Verb::Protocol("PROPPATCH") => self.proppatch(cmd).await,
             _ => HandlerResult::Declined,
@@ -142,20 +135,17 @@ impl Handler for WebDav {
 
 /// The exchange of an HTTP command (the module is registered for HTTP verbs only).
 fn exchange<'c>(cmd: &'c mut CommandRecord<'_>) -> Option<&'c mut HttpExchange> {
-    match &mut cmd.channel {
-        Channel::Http(ex) => Some(ex),
-        _ => None,
-    }
+    cmd.channel.get_mut::<HttpExchange>()
 }
 
 /// `OPTIONS`: class 1 compliance and the allowed methods (RFC 4918 §10.1, §18.1).
-fn options(cmd: &mut CommandRecord<'_>) -> HandlerResult {
+fn options(cmd: &mut CommandRecord<'_>, allow: &'static str) -> HandlerResult {
     let Some(ex) = exchange(cmd) else {
         return HandlerResult::Declined;
     };
     let mut headers = HeaderMap::new();
     headers.insert("dav", HeaderValue::from_static("1"));
-    headers.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+    headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     // Makes Microsoft's clients use WebDAV rather than FrontPage extensions.
     headers.insert("ms-author-via", HeaderValue::from_static("DAV"));
     // A success without a body is 204, here as everywhere (the contract's rule).
@@ -198,16 +188,16 @@ fn live_props(name: &str, meta: &Metadata) -> LiveProps {
 }
 
 impl WebDav {
-    /// The user-visible path, its storage path and its metadata; or the failed result.
+    /// The path, the session's volume and the path's metadata; or the failed result.
     async fn resource(
         &self,
         cmd: &mut CommandRecord<'_>,
-    ) -> Result<(VirtualPath, VirtualPath, Metadata), HandlerResult> {
-        let (Some(path), Some(spath)) = (cmd.path.clone(), cmd.storage_path()) else {
+    ) -> Result<(VirtualPath, Arc<dyn Storage>, Metadata), HandlerResult> {
+        let (Some(path), Some(volume)) = (cmd.path.clone(), cmd.volume()) else {
             return Err(cmd.fail(Status::BadArguments, "A path is required."));
         };
-        match self.storage.stat(&spath).await {
-            Ok(meta) => Ok((path, spath, meta)),
+        match volume.stat(&path).await {
+            Ok(meta) => Ok((path, volume, meta)),
             Err(e) => Err(cmd.fail_storage(&e)),
         }
     }
@@ -254,25 +244,25 @@ impl WebDav {
             Ok(r) => r,
             Err(e) => return cmd.fail(Status::BadArguments, format!("PROPFIND body: {e}.")),
         };
-        let (path, spath, meta) = match self.resource(cmd).await {
+        let (path, volume, meta) = match self.resource(cmd).await {
             Ok(r) => r,
             Err(r) => return r,
         };
         let members = if depth == Depth::One && meta.is_dir() {
-            match self.storage.list(&spath).await {
+            match volume.list(&path).await {
                 Ok(entries) => Some(entries),
                 Err(e) => return cmd.fail_storage(&e),
             }
         } else {
             None
         };
-        let home = (dav::needs_dead_props(&request) && self.storage.capabilities().dead_properties)
-            .then(|| cmd.session.storage_path(&VirtualPath::root()));
-        let storage = self.storage.clone();
+        let wanted = dav::needs_dead_props(&request) && self.capabilities.dead_properties;
         let Some(ex) = exchange(cmd) else {
             return HandlerResult::Declined;
         };
-        let props = DeadProps { storage, home };
+        let props = DeadProps {
+            volume: wanted.then_some(volume),
+        };
         let result = stream_multistatus(ex, &path, &meta, &request, members, &props).await;
         match result {
             Ok(_) => {
@@ -295,11 +285,11 @@ impl WebDav {
             Ok(ops) => ops,
             Err(e) => return cmd.fail(Status::BadArguments, format!("PROPPATCH body: {e}.")),
         };
-        let (path, spath, meta) = match self.resource(cmd).await {
+        let (path, volume, meta) = match self.resource(cmd).await {
             Ok(r) => r,
             Err(r) => return r,
         };
-        let statuses = self.apply_proppatch(&spath, &ops).await;
+        let statuses = self.apply_proppatch(volume.as_ref(), &path, &ops).await;
         let results: Vec<(&dav::PropName, u16)> = ops.iter().map(|op| op.name()).zip(statuses).collect();
         let xml = dav::proppatch_response(&href(&path, meta.is_dir()), &results);
         let Some(ex) = exchange(cmd) else {
@@ -316,8 +306,8 @@ impl WebDav {
     /// each instruction — 200 when all were stored; else the failing ones with
     /// their reason (403 protected or not storable here, 507 no room) and the
     /// others 424.
-    async fn apply_proppatch(&self, spath: &VirtualPath, ops: &[dav::PatchOp]) -> Vec<u16> {
-        if !self.storage.capabilities().dead_properties {
+    async fn apply_proppatch(&self, volume: &dyn Storage, path: &VirtualPath, ops: &[dav::PatchOp]) -> Vec<u16> {
+        if !self.capabilities.dead_properties {
             return vec![403; ops.len()];
         }
         if ops.iter().any(|op| dav::is_protected(op.name())) {
@@ -326,13 +316,13 @@ impl WebDav {
                 .map(|op| if dav::is_protected(op.name()) { 403 } else { 424 })
                 .collect();
         }
-        let stored = match self.storage.dead_props(spath).await {
+        let stored = match volume.dead_props(path).await {
             Ok(blob) => blob,
             Err(e) => return vec![storage_status(&e); ops.len()],
         };
         let mut props = dav::decode_dead_props(&stored);
         dav::apply_patch(&mut props, ops);
-        match self.storage.set_dead_props(spath, dav::encode_dead_props(&props)).await {
+        match volume.set_dead_props(path, dav::encode_dead_props(&props)).await {
             Ok(()) => vec![200; ops.len()],
             Err(e) => vec![storage_status(&e); ops.len()],
         }
@@ -348,21 +338,20 @@ fn storage_status(e: &crate::storage::StorageError) -> u16 {
     }
 }
 
-/// Where a `PROPFIND` finds dead properties: `home` is the user's home in the
-/// back-end, `None` when the request needs none (or the back-end keeps none).
+/// Where a `PROPFIND` finds dead properties: the session's volume, or `None`
+/// when the request needs none (or the back-end keeps none).
 struct DeadProps {
-    storage: Arc<dyn Storage>,
-    home: Option<VirtualPath>,
+    volume: Option<Arc<dyn Storage>>,
 }
 
 impl DeadProps {
-    /// The dead properties of the resource the user sees at `path` (none when
-    /// they cannot be read: a listing is not failed for them).
+    /// The dead properties of the resource at `path` (none when they cannot be
+    /// read: a listing is not failed for them).
     async fn of(&self, path: &VirtualPath) -> Vec<dav::DeadProp> {
-        let Some(home) = &self.home else {
+        let Some(volume) = &self.volume else {
             return Vec::new();
         };
-        match self.storage.dead_props(&home.nest(path)).await {
+        match volume.dead_props(path).await {
             Ok(blob) => dav::decode_dead_props(&blob),
             Err(_) => Vec::new(),
         }

@@ -6,6 +6,11 @@
 //! - CMD `User` (FTP `USER`): remembers the name, asks for the password.
 //! - CMD `Login` (FTP `PASS`): checks the password; `LoggedIn` or `LoginFailed`.
 //!
+//! A successful login attaches the session to its volume — the back-end rooted at
+//! the user's home ([`Volumes`]); a home that cannot be opened fails the login
+//! with `StorageUnavailable` (it is not the client's fault, and not counted as a
+//! failed guess).
+//!
 //! An unknown user and a wrong password get the same reply after the same work.
 //! Failures count against the client's address in the [`LoginThrottle`]: past
 //! `delay_after` the failure reply waits (1 s, 2 s, 4 s …), at `ban_after` the
@@ -16,11 +21,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::auth::{ANONYMOUS_NAMES, Credentials, LoginThrottle, Penalty, UserStore};
+use crate::auth::{ANONYMOUS_NAMES, Authenticator, Credentials, LoginThrottle, Penalty, User};
 use crate::command::{CommandRecord, Protocol, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::{Handler, HandlerResult};
 use crate::response::Status;
+use crate::storage::Volumes;
 
 /// How a login attempt ended, noted on the command for the log phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +37,8 @@ pub enum LoginAttempt {
     Failure,
     /// The address is banned; nothing was checked.
     Banned,
+    /// The credentials were accepted but the user's home could not be opened.
+    HomeUnavailable,
 }
 
 impl LoginAttempt {
@@ -40,6 +48,7 @@ impl LoginAttempt {
             LoginAttempt::Success => "success",
             LoginAttempt::Failure => "failure",
             LoginAttempt::Banned => "banned",
+            LoginAttempt::HomeUnavailable => "unavailable",
         }
     }
 
@@ -49,32 +58,65 @@ impl LoginAttempt {
             LoginAttempt::Success => None,
             LoginAttempt::Failure => Some(Status::LoginFailed),
             LoginAttempt::Banned => Some(Status::LoginBanned),
+            LoginAttempt::HomeUnavailable => Some(Status::StorageUnavailable),
         }
     }
 }
 
 /// The auth module.
-#[derive(Debug)]
 pub struct Auth {
-    users: Arc<UserStore>,
+    users: Arc<dyn Authenticator>,
     throttle: Arc<LoginThrottle>,
+    volumes: Arc<Volumes>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("volumes", &self.volumes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Auth {
-    /// The module over a user database and the login throttle.
-    pub fn new(users: Arc<UserStore>, throttle: Arc<LoginThrottle>) -> Self {
-        Auth { users, throttle }
+    /// The module over an authenticator, the login throttle and the volumes
+    /// sessions are attached to.
+    pub fn new(users: Arc<dyn Authenticator>, throttle: Arc<LoginThrottle>, volumes: Arc<Volumes>) -> Self {
+        Auth {
+            users,
+            throttle,
+            volumes,
+        }
+    }
+
+    /// Attaches the session to `user`'s volume; false (and logged) when the home
+    /// cannot be opened.
+    async fn attach(&self, cmd: &mut CommandRecord<'_>, user: Arc<User>) -> bool {
+        match self.volumes.attach(&user).await {
+            Ok(volume) => {
+                cmd.session.user = Some(user);
+                cmd.session.volume = Some(volume);
+                cmd.session.cwd = VirtualPath::root();
+                true
+            }
+            Err(e) => {
+                tracing::error!(session = cmd.session.id, user = %user.name, home = %user.home, error = %e, cause = ?std::error::Error::source(&e), "the user's home cannot be opened; login refused");
+                false
+            }
+        }
     }
 
     async fn login(&self, cmd: &mut CommandRecord<'_>, creds: &Credentials) -> LoginAttempt {
         let peer = cmd.session.peer.ip();
         let attempt = if self.throttle.banned(peer).is_some() {
             LoginAttempt::Banned
-        } else if let Some(user) = self.users.current().verify(creds).await {
+        } else if let Some(user) = self.users.authenticate(creds).await {
             self.throttle.success(peer);
-            cmd.session.user = Some(user);
-            cmd.session.cwd = VirtualPath::root();
-            LoginAttempt::Success
+            if self.attach(cmd, user).await {
+                LoginAttempt::Success
+            } else {
+                LoginAttempt::HomeUnavailable
+            }
         } else {
             match self.throttle.failure(peer) {
                 Penalty::Banned => {
@@ -104,9 +146,12 @@ impl Auth {
                     Some(status) => cmd.fail(status, ""),
                 };
             }
-            if let Some(anon) = self.users.current().anonymous() {
-                cmd.session.user = Some(anon);
-                return HandlerResult::Declined;
+            if let Some(anon) = self.users.anonymous() {
+                return if self.attach(cmd, anon).await {
+                    HandlerResult::Declined
+                } else {
+                    cmd.fail(Status::StorageUnavailable, "The anonymous area is not available.")
+                };
             }
             // The table's text speaks of USER and PASS; an HTTP client logs in differently.
             return cmd.fail(Status::NotLoggedIn, "Authentication required.");
@@ -141,6 +186,10 @@ impl Auth {
             None => {
                 cmd.responses.add(Status::LoggedIn, "");
                 HandlerResult::Handled
+            }
+            Some(Status::StorageUnavailable) => {
+                cmd.session.logout();
+                cmd.fail(Status::StorageUnavailable, "Your home directory is not available.")
             }
             Some(status) => {
                 cmd.session.logout();

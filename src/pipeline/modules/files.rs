@@ -1,33 +1,30 @@
-//! Module `files`: the storage verbs, written once for every protocol.
+//! Module `files`: the storage verbs, written once for every protocol and every
+//! back-end.
 //!
-//! Each handler awaits the back-end and stages its reply in the command's own
-//! chain (no out-of-band replies): the reply, the log line and the metrics all see
-//! the real result. Transfers go through the command's data channel, which knows
-//! the protocol's wire rules.
+//! Each handler works on the session's volume (the back-end rooted at the user's
+//! home), awaits it and stages its reply in the command's own chain (no
+//! out-of-band replies): the reply, the log line and the metrics all see the real
+//! result. What the back-end cannot do is refused up front from its
+//! [`Capabilities`](crate::storage::Capabilities), before anything changes.
+//! Transfers go through the command's data channel, which knows the protocol's
+//! wire rules (and what, say, `LIST` of a file means); nothing here is FTP or
+//! HTTP phrasing.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 
 use crate::auth::Permission;
-use crate::channel::ReadPlan;
-use crate::command::{CommandRecord, ListFormat, Transfer, Verb};
+use crate::channel::{ListPlan, ReadPlan};
+use crate::command::{CommandRecord, Transfer, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::{Handler, HandlerResult};
 use crate::response::Status;
-use crate::storage::{DirEntry, ErrorKind, ListStream, Storage, StorageError, WriteMode};
+use crate::storage::{DirEntry, ErrorKind, ListStream, Storage, TreeError, WriteMode};
 
 /// The files module.
-pub struct Files {
-    storage: Arc<dyn Storage>,
-}
-
-impl std::fmt::Debug for Files {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Files({})", self.storage.name())
-    }
-}
+#[derive(Debug)]
+pub struct Files;
 
 /// The verbs this module implements (for the registration table).
 pub const VERBS: [Verb; 10] = [
@@ -52,35 +49,50 @@ macro_rules! try_storage {
     };
 }
 
-/// The user-visible path and its storage path, or a failed handler result.
-fn paths(cmd: &mut CommandRecord<'_>) -> Result<(VirtualPath, VirtualPath), HandlerResult> {
-    match (cmd.path.clone(), cmd.storage_path()) {
-        (Some(p), Some(s)) => Ok((p, s)),
-        _ => Err(cmd.fail(Status::BadArguments, "A path is required.")),
+/// The command's path and the session's volume, or a failed handler result.
+fn target(cmd: &mut CommandRecord<'_>) -> Result<(VirtualPath, Arc<dyn Storage>), HandlerResult> {
+    match (cmd.path.clone(), cmd.volume()) {
+        (Some(p), Some(v)) => Ok((p, v)),
+        (None, _) => Err(cmd.fail(Status::BadArguments, "A path is required.")),
+        (_, None) => Err(cmd.fail(Status::NotLoggedIn, "")),
     }
 }
 
-impl Files {
-    /// The module over a back-end.
-    pub fn new(storage: Arc<dyn Storage>) -> Self {
-        Files { storage }
+/// Fails the command for a tree operation that stopped part-way, saying how far
+/// it got: a partial result is reported as one.
+fn fail_tree(cmd: &mut CommandRecord<'_>, verb: &str, e: &TreeError) -> HandlerResult {
+    if e.done == 0 {
+        return cmd.fail_storage(&e.error);
     }
+    tracing::warn!(session = cmd.session.id, at = %e.at, done = e.done, error = %e.error, cause = ?std::error::Error::source(&e.error), "{verb} stopped part-way");
+    let status = Status::from_storage(e.error.kind);
+    cmd.fail(
+        status,
+        format!(
+            "{verb} stopped at {} after {} entries: {}.",
+            e.at,
+            e.done,
+            status.mapping().text.trim_end_matches('.')
+        ),
+    )
+}
 
+impl Files {
     async fn read(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        let (path, spath) = match paths(cmd) {
-            Ok(p) => p,
+        let (path, volume) = match target(cmd) {
+            Ok(t) => t,
             Err(r) => return r,
         };
         // A zero-copy back-end opens the file once, for its metadata and its body
         // (one open instead of two: a large share of a small request's cost).
-        let opened = if self.storage.capabilities().zero_copy {
-            Some(try_storage!(cmd, self.storage.read(&spath, 0, None).await))
+        let opened = if volume.capabilities().zero_copy {
+            Some(try_storage!(cmd, volume.read(&path, 0, None).await))
         } else {
             None
         };
         let meta = match &opened {
             Some(handle) => handle.meta.clone(),
-            None => try_storage!(cmd, self.storage.stat(&spath).await),
+            None => try_storage!(cmd, volume.stat(&path).await),
         };
         if meta.is_dir() {
             return cmd.fail(Status::IsADirectory, "Not a plain file.");
@@ -95,32 +107,36 @@ impl Files {
         };
         let handle = match opened {
             Some(handle) => try_storage!(cmd, handle.narrow(offset, len)),
-            None => try_storage!(cmd, self.storage.read(&spath, offset, len).await),
+            None => try_storage!(cmd, volume.read(&path, offset, len).await),
         };
         let result = cmd.channel.send_file(&path, handle).await;
         self.finish_transfer(cmd, false, result, Status::TransferComplete)
     }
 
     async fn write(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        let (_, spath) = match paths(cmd) {
-            Ok(p) => p,
+        let (path, volume) = match target(cmd) {
+            Ok(t) => t,
             Err(r) => return r,
         };
-        let caps = self.storage.capabilities();
-        let mode = cmd.args.write_mode;
-        if (mode == WriteMode::Append && !caps.append) || (matches!(mode, WriteMode::At(_)) && !caps.write_at) {
-            return cmd.fail(
-                Status::NotSupportedByStorage,
-                "This storage cannot append or resume uploads.",
-            );
+        let caps = volume.capabilities();
+        match cmd.args.write_mode {
+            WriteMode::Append if !caps.append => {
+                return cmd.fail(Status::NotSupportedByStorage, "This storage cannot append to files.");
+            }
+            WriteMode::At(_) if !caps.resumes() => {
+                return cmd.fail(Status::NotSupportedByStorage, "This storage cannot resume uploads.");
+            }
+            _ => {}
         }
         // Opened before the transfer starts, so a bad target fails before any data moves.
-        let mut upload = try_storage!(cmd, self.storage.write(&spath, mode).await);
-        let received = cmd.channel.receive(upload.as_mut()).await;
-        let bytes = match received {
+        let mut upload = try_storage!(cmd, volume.write(&path, cmd.args.write_mode).await);
+        let bytes = match cmd.channel.receive(upload.as_mut()).await {
             Ok(b) => b,
             Err(e) => {
-                drop(upload); // abort: nothing half-written becomes visible
+                // Nothing half-written becomes visible.
+                if let Err(abort) = upload.abort().await {
+                    tracing::warn!(session = cmd.session.id, %path, error = %abort, "could not abort an upload");
+                }
                 return self.finish_transfer(cmd, true, Err(e), Status::TransferComplete);
             }
         };
@@ -164,61 +180,69 @@ impl Files {
     }
 
     async fn list(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        let (path, spath) = match paths(cmd) {
-            Ok(p) => p,
+        let (path, volume) = match target(cmd) {
+            Ok(t) => t,
             Err(r) => return r,
         };
         let format = cmd.args.list_format;
-        let meta = try_storage!(cmd, self.storage.stat(&spath).await);
-        let entries: ListStream = if meta.is_dir() {
-            try_storage!(cmd, self.storage.list(&spath).await)
-        } else if matches!(format, ListFormat::FtpLong | ListFormat::FtpNames) {
-            // `LIST file` describes that one file (as ls does).
-            let name = path.file_name().unwrap_or_default().to_owned();
-            Box::pin(futures_util::stream::iter([Ok(vec![DirEntry { name, meta }])]))
-        } else if format == ListFormat::FtpMachine {
-            return cmd.fail(Status::BadArguments, "MLSD needs a directory; use MLST for a file.");
-        } else {
-            return cmd.fail(Status::NotADirectory, "");
+        let meta = try_storage!(cmd, volume.stat(&path).await);
+        let entries: ListStream = match cmd.channel.plan_listing(&meta, format) {
+            ListPlan::Members if meta.is_dir() => try_storage!(cmd, volume.list(&path).await),
+            ListPlan::Members => return cmd.fail(Status::NotADirectory, ""),
+            ListPlan::ThisFile => {
+                let name = path.file_name().unwrap_or_default().to_owned();
+                Box::pin(futures_util::stream::iter([Ok(vec![DirEntry { name, meta }])]))
+            }
+            ListPlan::Refuse(status, text) => return cmd.fail(status, text),
         };
-        let result = cmd.channel.send_listing(&path, format, entries.boxed()).await;
+        let result = cmd.channel.send_listing(&path, format, entries).await;
         self.finish_transfer(cmd, false, result, Status::TransferComplete)
     }
 
     async fn simple(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        let (path, spath) = match paths(cmd) {
-            Ok(p) => p,
+        let (path, volume) = match target(cmd) {
+            Ok(t) => t,
             Err(r) => return r,
         };
         match cmd.verb {
             Verb::Delete if path.is_root() => {
-                return cmd.fail(Status::PermissionDenied, "The root cannot be deleted.");
+                return cmd.fail(Status::PermissionDenied, "The home directory cannot be deleted.");
             }
             Verb::Delete if cmd.args.recursive => {
-                try_storage!(cmd, remove_tree(self.storage.as_ref(), &spath).await);
+                if let Err(e) = volume.remove_tree(&path).await {
+                    return fail_tree(cmd, "Delete", &e);
+                }
                 cmd.responses.add(Status::ActionOk, "Deleted.");
             }
             Verb::Delete => {
-                try_storage!(cmd, self.storage.delete(&spath).await);
+                try_storage!(cmd, volume.delete(&path).await);
                 cmd.responses.add(Status::ActionOk, "File deleted.");
             }
             Verb::MakeDir => {
-                try_storage!(cmd, self.storage.mkdir(&spath).await);
-                let text = format!("{} directory created.", proto_ftp::quote_path(path.as_str()));
-                cmd.responses.add(Status::DirCreated, text);
+                try_storage!(cmd, volume.mkdir(&path).await);
+                // The renderer phrases it (FTP quotes the path in its 257).
+                cmd.responses.add(Status::DirCreated, path.as_str().to_owned());
+            }
+            Verb::RemoveDir if path.is_root() => {
+                return cmd.fail(Status::PermissionDenied, "The home directory cannot be removed.");
             }
             Verb::RemoveDir => {
-                try_storage!(cmd, self.storage.rmdir(&spath).await);
+                try_storage!(cmd, volume.rmdir(&path).await);
                 cmd.responses.add(Status::ActionOk, "Directory removed.");
             }
             Verb::RenameFrom => {
-                try_storage!(cmd, self.storage.stat(&spath).await);
+                if path.is_root() {
+                    return cmd.fail(Status::PermissionDenied, "The home directory cannot be renamed.");
+                }
+                let meta = try_storage!(cmd, volume.stat(&path).await);
+                if meta.is_dir() && !volume.capabilities().rename_dirs {
+                    return cmd.fail(Status::NotSupportedByStorage, "This storage cannot rename directories.");
+                }
                 cmd.session.rename_from = Some(path);
-                cmd.responses
-                    .add(Status::Pending, "File exists, ready for destination name.");
+                cmd.responses.add(Status::Pending, "Ready for the destination name.");
             }
             Verb::ChangeDir => {
-                let meta = try_storage!(cmd, self.storage.stat(&spath).await);
+                let meta = try_storage!(cmd, volume.stat(&path).await);
                 if !meta.is_dir() {
                     return cmd.fail(Status::NotADirectory, "");
                 }
@@ -232,16 +256,23 @@ impl Files {
 
     /// `Rename` (FTP `RNTO`, WebDAV `MOVE`) and `Copy` (WebDAV `COPY`): the target
     /// is replaced only when the command allows it — a whole tree only with
-    /// collection semantics, and only for a user who may delete.
+    /// collection semantics, and only for a user who may delete. Everything that
+    /// could refuse is checked before anything changes.
     async fn transfer_tree(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
         let copy = cmd.verb == Verb::Copy;
-        let (Some(from), Some(to)) = (cmd.path.clone(), cmd.target.clone()) else {
+        let (Some(from), Some(to), Some(volume)) = (cmd.path.clone(), cmd.target.clone(), cmd.volume()) else {
             return if copy {
                 cmd.fail(Status::BadArguments, "A destination is required.")
             } else {
-                cmd.fail(Status::BadSequence, "Use RNFR first.")
+                cmd.fail(Status::BadSequence, "The source of the rename is missing.")
             };
         };
+        if from.is_root() || to.is_root() {
+            return cmd.fail(
+                Status::PermissionDenied,
+                "The home directory cannot be replaced or moved.",
+            );
+        }
         if from == to {
             return cmd.fail(Status::PermissionDenied, "The source and the destination are the same.");
         }
@@ -253,13 +284,19 @@ impl Files {
                 "The destination is inside the source, or the source inside the destination.",
             );
         }
-        let (sfrom, sto) = (cmd.session.storage_path(&from), cmd.session.storage_path(&to));
-        let source = try_storage!(cmd, self.storage.stat(&sfrom).await);
+        let caps = volume.capabilities();
+        let source = try_storage!(cmd, volume.stat(&from).await);
+        if !copy && source.is_dir() && !caps.rename_dirs {
+            return cmd.fail(Status::NotSupportedByStorage, "This storage cannot rename directories.");
+        }
+        if copy && !caps.server_side_copy {
+            return cmd.fail(Status::NotSupportedByStorage, "This storage cannot copy.");
+        }
         let allows = |p: Permission| cmd.session.user.as_ref().is_some_and(|u| u.permissions.allows(p));
         if copy && source.is_dir() && !allows(Permission::Mkdir) {
             return cmd.fail(Status::PermissionDenied, "Copying a directory needs mkdir permission.");
         }
-        let existing = self.storage.stat(&sto).await.ok();
+        let existing = volume.stat(&to).await.ok();
         if let Some(target) = &existing {
             if !cmd.args.overwrite {
                 return cmd.fail(Status::PreconditionFailed, "The destination exists.");
@@ -280,24 +317,27 @@ impl Files {
                         "Replacing the destination needs delete permission.",
                     );
                 }
-                try_storage!(cmd, remove_tree(self.storage.as_ref(), &sto).await);
+                // Like `rm -r`: a link at or under the destination is removed, never followed.
+                if let Err(e) = volume.remove_tree(&to).await {
+                    return fail_tree(cmd, "Replacing the destination", &e);
+                }
             }
         }
         if !copy {
-            try_storage!(cmd, self.storage.rename(&sfrom, &sto).await);
+            try_storage!(cmd, volume.rename(&from, &to).await);
         } else if cmd.args.shallow && source.is_dir() {
-            try_storage!(cmd, self.storage.mkdir(&sto).await);
-        } else if let Err(e) = self.storage.copy(&sfrom, &sto).await {
+            try_storage!(cmd, volume.mkdir(&to).await);
+        } else if let Err(e) = volume.copy(&from, &to).await {
             // A tree copy that fails part-way (an unreadable entry, a full disk) must
             // not leave half a tree behind under the destination's name.
             if source.is_dir()
-                && e.kind != ErrorKind::AlreadyExists
-                && let Err(cleanup) = remove_tree(self.storage.as_ref(), &sto).await
-                && cleanup.kind != ErrorKind::NotFound
+                && e.error.kind != ErrorKind::AlreadyExists
+                && let Err(cleanup) = volume.remove_tree(&to).await
+                && cleanup.error.kind != ErrorKind::NotFound
             {
-                tracing::warn!(error = %cleanup, path = %sto, "could not remove a partial copy");
+                tracing::warn!(error = %cleanup, path = %to, "could not remove a partial copy");
             }
-            return cmd.fail_storage(&e);
+            return cmd.fail_storage(&e.error);
         }
         let status = if existing.is_some() {
             Status::ActionOk
@@ -308,38 +348,6 @@ impl Files {
             .add(status, if copy { "Copy successful." } else { "Rename successful." });
         HandlerResult::Handled
     }
-}
-
-/// Removes a file, or a directory with everything beneath it (WebDAV `DELETE`
-/// and the overwrite of `COPY`/`MOVE`), through any back-end: depth-first with an
-/// explicit stack, so a deep tree cannot overflow the call stack, and listings
-/// streamed batch by batch.
-pub async fn remove_tree(storage: &dyn Storage, root: &VirtualPath) -> Result<(), StorageError> {
-    if !storage.stat(root).await?.is_dir() {
-        return storage.delete(root).await;
-    }
-    let mut stack = vec![(root.clone(), false)];
-    while let Some((dir, emptied)) = stack.pop() {
-        if emptied {
-            storage.rmdir(&dir).await?;
-            continue;
-        }
-        stack.push((dir.clone(), true));
-        let mut entries = storage.list(&dir).await?;
-        while let Some(batch) = entries.next().await {
-            for entry in batch? {
-                let path = dir
-                    .join_name(&entry.name)
-                    .map_err(|_| StorageError::new(ErrorKind::InvalidName))?;
-                if entry.meta.is_dir() {
-                    stack.push((path, false));
-                } else {
-                    storage.delete(&path).await?;
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]

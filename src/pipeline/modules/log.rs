@@ -5,7 +5,6 @@
 use async_trait::async_trait;
 
 use super::auth::LoginAttempt;
-use crate::channel::Channel;
 use crate::command::{CommandRecord, Protocol, RawCommand, Verb};
 use crate::metrics as m;
 use crate::pipeline::{Handler, HandlerResult};
@@ -20,12 +19,23 @@ pub fn command_name<'c>(cmd: &'c CommandRecord<'_>) -> &'c str {
     }
 }
 
-/// The reply code the client gets (or got) and its class.
+/// The reply code the client gets (or got) and its class: the one on the wire
+/// (an HTTP status as sent or as it will be rendered — 206, 204, 207, 301), so
+/// what is logged and counted is what the client saw.
 pub fn final_code(cmd: &CommandRecord<'_>) -> (u16, ResultClass) {
     let outcome = cmd.outcome.unwrap_or(Outcome::Failed);
-    let code = cmd
-        .responses
-        .first_code(outcome, cmd.unsupported_status())
+    let replies = cmd.responses.selected(outcome, cmd.unsupported_status());
+    if let Some(code) = cmd.channel.wire_code(&replies) {
+        let class = match cmd.protocol {
+            Protocol::Ftp => class_of_ftp(code),
+            Protocol::Http => class_of_http(code),
+        };
+        return (code, class);
+    }
+    let code = replies
+        .iter()
+        .map(|r| r.code)
+        .find(|c| *c != Code::Dup)
         .unwrap_or(Code::Dup);
     match cmd.protocol {
         Protocol::Ftp => {
@@ -76,8 +86,8 @@ impl LogCommand {
             return;
         }
         let Some(user) = &cmd.session.user else { return };
-        let path = cmd.storage_path();
-        let ascii = matches!(&cmd.channel, Channel::Ftp(d) if d.transfer_type == proto_ftp::TransferType::Ascii);
+        let path = cmd.path.as_ref().map(|p| cmd.session.backend_path(p));
+        let ascii = cmd.channel.text_mode();
         log.record(&crate::xferlog::TransferRecord {
             finished: std::time::SystemTime::now(),
             duration: elapsed,

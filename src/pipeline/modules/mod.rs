@@ -3,7 +3,7 @@
 //! | phase    | verb          | prio | module        | does                                   |
 //! |----------|---------------|------|---------------|----------------------------------------|
 //! | PRE_CMD  | any           | 0    | auth          | login required? check HTTP credentials |
-//! | PRE_CMD  | any           | 10   | permissions   | refused names; user permissions        |
+//! | PRE_CMD  | any           | 10   | permissions   | refused names; user permissions (default deny) |
 //! | CMD      | USER, LOGIN   | 0    | auth          | FTP login                              |
 //! | CMD      | storage verbs | 0    | files         | storage operations and transfers       |
 //! | CMD      | SITE CHMOD    | 0    | site          | permission bits (back-ends with modes) |
@@ -22,10 +22,10 @@ pub mod site;
 
 use std::sync::Arc;
 
-use crate::auth::{LoginThrottle, UserStore};
+use crate::auth::{Authenticator, LoginThrottle};
 use crate::command::Verb;
 use crate::pipeline::{Handler, Phase, Registration, VerbMatch};
-use crate::storage::Storage;
+use crate::storage::Volumes;
 
 /// A registration table under construction.
 #[derive(Debug, Default)]
@@ -72,15 +72,18 @@ impl Table {
     }
 }
 
-/// The shared modules' rows.
+/// The shared modules' rows. Storage handlers work on the session's volume;
+/// what they register depends on what the back-end can do (no `SITE CHMOD`
+/// without modes).
 pub fn core_table(
-    storage: Arc<dyn Storage>,
-    users: Arc<UserStore>,
+    volumes: Arc<Volumes>,
+    users: Arc<dyn Authenticator>,
     throttle: Arc<LoginThrottle>,
     transfer_log: Option<Arc<crate::xferlog::TransferLog>>,
 ) -> Table {
     let mut t = Table::default();
-    let auth = Arc::new(auth::Auth::new(users, throttle));
+    let capabilities = volumes.capabilities();
+    let auth = Arc::new(auth::Auth::new(users, throttle, volumes));
     t.row(
         "auth",
         Phase::PreCmd,
@@ -88,22 +91,18 @@ pub fn core_table(
         0,
         Arc::new(auth::RequireLogin(auth.clone())),
     );
-    t.row(
-        "permissions",
-        Phase::PreCmd,
-        None,
-        10,
-        Arc::new(permissions::Permissions),
-    );
     t.row("auth", Phase::Cmd, Some(&Verb::User), 0, auth.clone());
     t.row("auth", Phase::Cmd, Some(&Verb::Login), 0, auth);
-    if storage.capabilities().modes {
-        let chmod = Arc::new(site::SiteChmod {
-            storage: storage.clone(),
-        });
-        t.row("site", Phase::Cmd, Some(&Verb::Site("CHMOD".into())), 0, chmod);
+    if capabilities.modes {
+        t.row(
+            "site",
+            Phase::Cmd,
+            Some(&Verb::Site("CHMOD".into())),
+            0,
+            Arc::new(site::SiteChmod),
+        );
     }
-    let files = Arc::new(files::Files::new(storage));
+    let files = Arc::new(files::Files);
     for verb in &files::VERBS {
         t.row("files", Phase::Cmd, Some(verb), 0, files.clone());
     }
@@ -117,7 +116,9 @@ pub fn core_table(
     t
 }
 
-/// Adds `SITE HELP` last, so it lists every SITE subcommand registered before it.
+/// Adds what needs the whole table: `SITE HELP` (it lists every SITE
+/// subcommand registered before it) and the permission check (it refuses a
+/// handled command that names a path but has no rule).
 pub fn finish(mut t: Table) -> Table {
     let subcommands = t.site_commands();
     t.row(
@@ -126,6 +127,20 @@ pub fn finish(mut t: Table) -> Table {
         Some(&Verb::Site("HELP".into())),
         0,
         Arc::new(site::SiteHelp { subcommands }),
+    );
+    let handled: Vec<String> =
+        t.0.iter()
+            .filter_map(|r| match &r.verb {
+                VerbMatch::Verb(k) if r.phase == Phase::Cmd => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
+    t.row(
+        "permissions",
+        Phase::PreCmd,
+        None,
+        10,
+        Arc::new(permissions::Permissions::new(handled)),
     );
     t
 }

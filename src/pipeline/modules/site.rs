@@ -1,16 +1,14 @@
 //! Module `site`: FTP `SITE` subcommands as ordinary handlers. `SITE HELP` lists
 //! the `SITE` subcommands that have a handler in the table, so a custom module
 //! that registers `SITE FOO` shows up without touching this file. `SITE CHMOD` is
-//! registered only over a back-end with permission bits.
-
-use std::sync::Arc;
+//! registered only over a back-end with permission bits, so neither `SITE HELP`
+//! nor the command itself pretends otherwise.
 
 use async_trait::async_trait;
 
 use crate::command::CommandRecord;
 use crate::pipeline::{Handler, HandlerResult};
 use crate::response::Status;
-use crate::storage::Storage;
 
 /// `SITE HELP`.
 #[derive(Debug)]
@@ -35,24 +33,16 @@ impl Handler for SiteHelp {
 }
 
 /// `SITE CHMOD <mode> <path>`: sets permission bits where the back-end has them.
-pub struct SiteChmod {
-    /// The back-end.
-    pub storage: Arc<dyn Storage>,
-}
-
-impl std::fmt::Debug for SiteChmod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SiteChmod({})", self.storage.name())
-    }
-}
+#[derive(Debug)]
+pub struct SiteChmod;
 
 #[async_trait]
 impl Handler for SiteChmod {
     async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
-        let (Some(mode), Some(path)) = (cmd.args.mode, cmd.storage_path()) else {
+        let (Some(mode), Some(path), Some(volume)) = (cmd.args.mode, cmd.path.clone(), cmd.volume()) else {
             return cmd.fail(Status::BadArguments, "Usage: SITE CHMOD <octal mode> <path>.");
         };
-        if let Err(err) = self.storage.set_mode(&path, mode).await {
+        if let Err(err) = volume.set_mode(&path, mode).await {
             return cmd.fail_storage(&err);
         }
         let _ = cmd.responses.add_raw(200, "SITE CHMOD command successful.");

@@ -2,19 +2,49 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use super::*;
+use bytes::Bytes;
 use futures_util::StreamExt;
 
 fn vp(s: &str) -> VirtualPath {
     VirtualPath::parse_absolute(s).unwrap()
 }
 
-fn setup() -> (tempfile::TempDir, LocalStorage) {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = LocalStorage::open(&dir.path().join("root")).unwrap();
-    (dir, storage)
+/// A back-end and its root volume (the view of a user whose home is `/`).
+struct Fx {
+    backend: LocalBackend,
+    vol: LocalVolume,
 }
 
-async fn names(s: &LocalStorage, dir: &str) -> Vec<String> {
+impl std::ops::Deref for Fx {
+    type Target = LocalVolume;
+    fn deref(&self) -> &LocalVolume {
+        &self.vol
+    }
+}
+
+impl Fx {
+    fn new(backend: LocalBackend) -> Self {
+        let vol = backend.volume(&VirtualPath::root()).unwrap();
+        Fx { backend, vol }
+    }
+    fn root_path(&self) -> &Path {
+        self.backend.root_path()
+    }
+    fn with_inline_metadata(self, inline: bool) -> Self {
+        Fx::new(self.backend.with_inline_metadata(inline))
+    }
+    async fn probe(&self) -> Result<(), StorageError> {
+        self.backend.probe().await
+    }
+}
+
+fn setup() -> (tempfile::TempDir, Fx) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = LocalBackend::open(&dir.path().join("root")).unwrap();
+    (dir, Fx::new(backend))
+}
+
+async fn names(s: &Fx, dir: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut stream = s.list(&vp(dir)).await.unwrap();
     while let Some(batch) = stream.next().await {
@@ -24,13 +54,13 @@ async fn names(s: &LocalStorage, dir: &str) -> Vec<String> {
     out
 }
 
-async fn put(s: &LocalStorage, path: &str, data: &[u8]) {
+async fn put(s: &Fx, path: &str, data: &[u8]) {
     let mut up = s.write(&vp(path), WriteMode::Replace).await.unwrap();
     up.write(Bytes::copy_from_slice(data)).await.unwrap();
     up.commit().await.unwrap();
 }
 
-fn read_disk(s: &LocalStorage, rel: &str) -> Vec<u8> {
+fn read_disk(s: &Fx, rel: &str) -> Vec<u8> {
     std::fs::read(s.root_path().join(rel)).unwrap()
 }
 
@@ -48,7 +78,7 @@ async fn metadata_calls_on_the_blocking_pool_confine_and_fail_alike() {
     ranged_reads_and_their_errors(&s).await;
 }
 
-async fn symlinks_out_of_the_root_are_refused(tmp: &tempfile::TempDir, s: &LocalStorage) {
+async fn symlinks_out_of_the_root_are_refused(tmp: &tempfile::TempDir, s: &Fx) {
     std::fs::write(tmp.path().join("secret"), b"top secret").unwrap();
     std::os::unix::fs::symlink(tmp.path().join("secret"), s.root_path().join("abs")).unwrap();
     std::os::unix::fs::symlink("../secret", s.root_path().join("rel")).unwrap();
@@ -160,18 +190,15 @@ async fn ranged_read_and_errors() {
     ranged_reads_and_their_errors(&s).await;
 }
 
-async fn ranged_reads_and_their_errors(s: &LocalStorage) {
+async fn ranged_reads_and_their_errors(s: &Fx) {
     put(s, "/f", b"0123456789").await;
     assert_eq!(s.stat(&vp("/f")).await.unwrap().size, 10);
     let h = s.read(&vp("/f"), 3, Some(4)).await.unwrap();
-    let ReadBody::File(region) = h.body else {
+    let ReadBody::Local(region) = h.body else {
         panic!("local reads are file regions")
     };
-    assert_eq!((region.offset, region.len), (3, 4));
-    let data: Vec<Bytes> = crate::storage::region_stream(region, 2)
-        .map(|b| b.unwrap())
-        .collect()
-        .await;
+    assert_eq!((region.offset(), region.len()), (3, 4));
+    let data: Vec<Bytes> = region.into_stream(2).map(|b| b.unwrap()).collect().await;
     assert_eq!(data.concat(), b"3456");
     assert_eq!(
         s.read(&vp("/f"), 11, None).await.unwrap_err().kind,
@@ -199,7 +226,7 @@ async fn directory_operations() {
     s.copy(&vp("/a"), &vp("/b")).await.unwrap();
     assert_eq!(read_disk(&s, "b/f"), b"data");
     assert_eq!(
-        s.copy(&vp("/a"), &vp("/a/inner")).await.unwrap_err().kind,
+        s.copy(&vp("/a"), &vp("/a/inner")).await.unwrap_err().error.kind,
         ErrorKind::InvalidName
     );
     s.rename(&vp("/b"), &vp("/c")).await.unwrap();

@@ -1,17 +1,20 @@
-//! The local-disk back-end: the default storage, confined beneath its root at the
-//! syscall.
+//! The local-disk back-end: the default storage, confined at the syscall.
 //!
-//! Every path is opened relative to a directory descriptor of the root with
+//! [`LocalBackend`] holds a directory descriptor of the storage root. At login,
+//! [`Backend::attach`] opens the user's home beneath it and returns a
+//! [`LocalVolume`] holding a descriptor of *that* directory: every path of the
+//! session is then opened relative to the home with
 //! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so the kernel itself refuses
-//! any resolution — `..`, absolute symlinks, relative symlinks — that would leave
-//! the root (`EXDEV` → `PermissionDenied`). Operations on a final name (`unlinkat`,
+//! any resolution — `..`, absolute symlinks, relative symlinks, a directory
+//! swapped for a link mid-session — that would leave the home (`EXDEV` →
+//! `PermissionDenied`). A link from one user's home into another's is refused like
+//! a link out of the storage root. Operations on a final name (`unlinkat`,
 //! `mkdirat`, `renameat`, `openat` with `O_NOFOLLOW`) act on a confined parent
-//! descriptor, so a symlink as the last component is never followed out.
+//! descriptor, so a symlink as the last component is never followed out; trees
+//! are walked without following links at all (`tree.rs`).
 //!
-//! Uploads are written to a hidden temporary file in the target's directory,
-//! fsynced, renamed over the target and the directory fsynced: the name shows the
-//! old file or the complete new one, never a partial one. Temporary names are
-//! hidden from listings and cannot be named by clients.
+//! Uploads: `upload.rs`; abandoned ones: `sweep.rs`; dead properties: `xattr.rs`;
+//! the zero-copy capability: `region.rs`; the errno table: `errno.rs`.
 //!
 //! Calls are blocking syscalls. Those that can take long — listings, uploads
 //! (fsync), copies, renames, deletes — run on tokio's blocking pool. `stat` and the
@@ -22,55 +25,105 @@
 //! downloads (bench/RESULTS.md). On a network file system a `stat` can hang for
 //! seconds; `inline_metadata: false` moves them to the pool too.
 
+mod errno;
+mod region;
+mod sweep;
+mod tree;
+mod upload;
+mod xattr;
+
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileExt;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags, Stat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
 
+pub use self::region::{FileRegion, FileSink, INLINE_READ_MAX};
+use self::upload::{LocalUpload, temp_name};
+pub use self::upload::{TEMP_PREFIX, is_temp_name};
+use self::xattr::{copy_dead_props, read_dead_props, write_dead_props};
 use super::{
-    Capabilities, DirEntry, EntryKind, ErrorKind, FileRegion, FileSink, ListStream, Metadata, ReadBody, ReadHandle,
-    Storage, StorageError, Upload, WriteMode, WriteOutcome,
+    Backend, Capabilities, DirEntry, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume, Storage,
+    StorageError, TreeError, Upload, WriteMode,
 };
+use crate::auth::User;
 use crate::path::VirtualPath;
 
-/// Prefix of in-progress upload files; such names are invisible and unnameable.
-const TEMP_PREFIX: &str = ".dualgate-upload-";
 /// Entries per listing batch.
 const LIST_BATCH: usize = 256;
 
-/// Local-disk storage rooted at one directory.
+/// The default age after which an untouched upload file is abandoned.
+pub const DEFAULT_STALE_UPLOADS_AFTER: Duration = Duration::from_secs(3600);
+
+/// What local disk can do.
+const CAPABILITIES: Capabilities = Capabilities {
+    append: true,
+    resume: Resume::Native,
+    atomic_rename: true,
+    rename_dirs: true,
+    empty_dirs: true,
+    server_side_copy: true,
+    modes: true,
+    dead_properties: true,
+    modified_times: true,
+    zero_copy: true,
+};
+
+/// Opens `rel` beneath the directory `dir`, following symlinks only while they
+/// stay beneath it.
+fn beneath(dir: &OwnedFd, rel: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
+    let rel = if rel.is_empty() { "." } else { rel };
+    loop {
+        match rustix::fs::openat2(
+            dir,
+            rel,
+            flags | OFlags::CLOEXEC,
+            // openat2 refuses a mode unless it creates.
+            if flags.contains(OFlags::CREATE) {
+                Mode::from_raw_mode(0o644)
+            } else {
+                Mode::empty()
+            },
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Err(Errno::AGAIN | Errno::INTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The local-disk back-end: the storage root, from which each user's volume is
+/// attached.
 #[derive(Debug, Clone)]
-pub struct LocalStorage {
+pub struct LocalBackend {
     root: Arc<OwnedFd>,
     root_path: Arc<Path>,
     inline_metadata: bool,
+    stale_after: Duration,
 }
 
-impl LocalStorage {
+impl LocalBackend {
     /// Opens (creating it if missing) the root directory. Fails if the kernel lacks
     /// `openat2` (Linux < 5.6), because confinement could not be guaranteed.
     pub fn open(root: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(root)?;
         let fd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-        let storage = LocalStorage {
-            root: Arc::new(fd),
-            root_path: Arc::from(root),
-            inline_metadata: true,
-        };
-        match storage.beneath(&VirtualPath::root(), OFlags::PATH | OFlags::DIRECTORY) {
+        match beneath(&fd, "", OFlags::PATH | OFlags::DIRECTORY) {
             Err(Errno::NOSYS) => Err(StorageError::with_source(
                 ErrorKind::Unsupported,
                 "the kernel lacks openat2(2) (Linux 5.6 or later is required to confine paths)",
             )),
             Err(e) => Err(e.into()),
-            Ok(_) => Ok(storage),
+            Ok(_) => Ok(LocalBackend {
+                root: Arc::new(fd),
+                root_path: Arc::from(root),
+                inline_metadata: true,
+                stale_after: DEFAULT_STALE_UPLOADS_AFTER,
+            }),
         }
     }
 
@@ -81,6 +134,91 @@ impl LocalStorage {
         self
     }
 
+    /// After how long without a write an upload's temporary file is abandoned.
+    #[must_use]
+    pub fn with_stale_uploads_after(mut self, age: Duration) -> Self {
+        self.stale_after = age;
+        self
+    }
+
+    /// The root directory on disk.
+    pub fn root_path(&self) -> &Path {
+        &self.root_path
+    }
+
+    /// The volume rooted at `home` (a directory beneath the root).
+    pub fn volume(&self, home: &VirtualPath) -> Result<LocalVolume, StorageError> {
+        let dir = beneath(&self.root, home.relative(), OFlags::PATH | OFlags::DIRECTORY)?;
+        Ok(LocalVolume {
+            dir: Arc::new(dir),
+            inline_metadata: self.inline_metadata,
+            stale_after: self.stale_after,
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "fs"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError> {
+        let (this, home) = (self.clone(), user.home.clone());
+        let volume = blocking(move || this.volume(&home)).await?;
+        Ok(Arc::new(volume))
+    }
+
+    async fn create_home(&self, home: &VirtualPath) -> Result<bool, StorageError> {
+        let root = self.volume(&VirtualPath::root())?;
+        let mut dir = VirtualPath::root();
+        let mut created = false;
+        for name in home.components() {
+            dir = dir
+                .join_name(name)
+                .map_err(|e| StorageError::with_source(ErrorKind::InvalidName, e))?;
+            match root.mkdir(&dir).await {
+                Ok(()) => created = true,
+                Err(e) if e.kind == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(created)
+    }
+
+    async fn probe(&self) -> Result<(), StorageError> {
+        let this = self.clone();
+        blocking(move || {
+            rustix::fs::fstat(&*this.root)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sweep_stale_uploads(&self) -> Result<u64, StorageError> {
+        let this = self.clone();
+        blocking(move || {
+            let root = beneath(&this.root, "", OFlags::RDONLY | OFlags::DIRECTORY)?;
+            Ok(sweep::sweep_tree(&root, this.stale_after))
+        })
+        .await
+    }
+}
+
+/// One user's view of the local disk: everything beneath their home directory.
+#[derive(Debug, Clone)]
+pub struct LocalVolume {
+    /// The home directory (an `O_PATH` descriptor).
+    dir: Arc<OwnedFd>,
+    inline_metadata: bool,
+    stale_after: Duration,
+}
+
+impl LocalVolume {
     /// Runs a short metadata call inline, or on the blocking pool when
     /// `inline_metadata` is off.
     async fn metadata_call<T: Send + 'static>(
@@ -90,31 +228,9 @@ impl LocalStorage {
         if self.inline_metadata { f() } else { blocking(f).await }
     }
 
-    /// The root directory on disk.
-    pub fn root_path(&self) -> &Path {
-        &self.root_path
-    }
-
-    /// Opens `path` beneath the root, following symlinks only while they stay inside.
+    /// Opens `path` beneath the home, following symlinks only while they stay inside.
     fn beneath(&self, path: &VirtualPath, flags: OFlags) -> Result<OwnedFd, Errno> {
-        let rel = if path.is_root() { "." } else { path.relative() };
-        loop {
-            match rustix::fs::openat2(
-                &*self.root,
-                rel,
-                flags | OFlags::CLOEXEC,
-                // openat2 refuses a mode unless it creates.
-                if flags.contains(OFlags::CREATE) {
-                    Mode::from_raw_mode(0o644)
-                } else {
-                    Mode::empty()
-                },
-                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-            ) {
-                Err(Errno::AGAIN | Errno::INTR) => continue,
-                other => return other,
-            }
-        }
+        beneath(&self.dir, path.relative(), flags)
     }
 
     /// Opens the parent directory of `path` (readable, so it can be fsynced) and
@@ -137,6 +253,19 @@ impl LocalStorage {
                 other => other,
             })?;
         Ok((dir, name))
+    }
+
+    /// [`LocalVolume::parent_of`] for an operation on something that must exist
+    /// (delete, rmdir, the source of a rename): a missing parent means the target
+    /// is missing.
+    fn existing_parent_of<'p>(&self, path: &'p VirtualPath) -> Result<(OwnedFd, &'p str), StorageError> {
+        self.parent_of(path).map_err(|e| match e.kind {
+            ErrorKind::ParentMissing => StorageError {
+                kind: ErrorKind::NotFound,
+                source: e.source,
+            },
+            _ => e,
+        })
     }
 
     fn stat_blocking(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
@@ -171,14 +300,14 @@ impl LocalStorage {
                 tracing::debug!(dir = %dir, "skipping a name that is not UTF-8");
                 continue;
             };
-            if name == "." || name == ".." || name.starts_with(TEMP_PREFIX) {
+            if name == "." || name == ".." || is_temp_name(name) {
                 continue;
             }
             let Ok(st) = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
                 continue; // vanished since readdir
             };
             let st = if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
-                // Show a symlink as what it points to, but only while it stays inside the root.
+                // Show a symlink as what it points to, but only while it stays inside the volume.
                 let Ok(target) = dir.join_name(name) else { continue };
                 match self.beneath(&target, OFlags::PATH).and_then(|t| rustix::fs::fstat(&t)) {
                     Ok(st) => st,
@@ -219,17 +348,12 @@ impl LocalStorage {
         let len = len.map_or(avail, |l| l.min(avail));
         Ok(ReadHandle {
             meta,
-            body: ReadBody::File(FileRegion {
-                file: File::from(fd),
-                offset,
-                len,
-                inline_reads: self.inline_metadata,
-            }),
+            body: ReadBody::Local(FileRegion::new(File::from(fd), offset, len, self.inline_metadata)),
         })
     }
 
-    fn write_blocking(&self, path: &VirtualPath, mode: WriteMode) -> Result<LocalUpload, StorageError> {
-        let (parent, name) = self.parent_of(path)?;
+    /// Opens an upload of `name` in the open directory `parent`.
+    fn write_in(parent: OwnedFd, name: &str, mode: WriteMode) -> Result<LocalUpload, StorageError> {
         let existing = match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
                 return Err(StorageError::new(ErrorKind::IsADirectory));
@@ -245,7 +369,7 @@ impl LocalStorage {
                 if mode == WriteMode::CreateNew && existed {
                     return Err(StorageError::new(ErrorKind::AlreadyExists));
                 }
-                let tmp = format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>());
+                let tmp = temp_name();
                 let fd = rustix::fs::openat(
                     &parent,
                     tmp.as_str(),
@@ -296,86 +420,81 @@ impl LocalStorage {
         }
     }
 
-    fn copy_file_blocking(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
-        let src = self.beneath(from, OFlags::RDONLY | OFlags::NONBLOCK)?;
-        let upload = self.write_blocking(to, WriteMode::CreateNew)?;
-        let size = u64::try_from(rustix::fs::fstat(&src)?.st_size).unwrap_or(0);
-        let mut copied = 0u64;
-        while copied < size {
-            let want = usize::try_from(size - copied).unwrap_or(usize::MAX).min(1 << 30);
-            let mut off_in = copied;
-            let n = match rustix::fs::copy_file_range(&src, Some(&mut off_in), &*upload.file, None, want) {
-                Ok(n) => n,
-                Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) => {
-                    let src_file = File::from(src.try_clone()?);
-                    let mut buf = vec![0u8; 256 * 1024];
-                    let mut pos = copied;
-                    loop {
-                        let n = src_file.read_at(&mut buf, pos)?;
-                        if n == 0 {
-                            break;
-                        }
-                        upload.file.write_all_at(&buf[..n], pos)?;
-                        pos += n as u64;
-                    }
-                    break;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if n == 0 {
-                break;
-            }
-            copied += n as u64;
-        }
-        copy_dead_props(&src, &*upload.file)?;
+    fn write_blocking(&self, path: &VirtualPath, mode: WriteMode) -> Result<LocalUpload, StorageError> {
+        let (parent, name) = self.parent_of(path)?;
+        Self::write_in(parent, name, mode)
+    }
+
+    /// Copies an open source file into a new file `name` of `dir`, published
+    /// atomically like an upload, with its dead properties.
+    fn copy_file_into(src: &OwnedFd, dir: &OwnedFd, name: &str) -> Result<(), StorageError> {
+        let upload = Self::write_in(dir.try_clone()?, name, WriteMode::CreateNew)?;
+        tree::copy_contents(src, &upload.file)?;
+        copy_dead_props(src, &*upload.file)?;
         upload.commit_blocking().map(|_| ())
     }
 
-    fn copy_blocking(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+    fn copy_blocking(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), TreeError> {
         if to.starts_with(from) {
-            return Err(StorageError::new(ErrorKind::InvalidName)); // into itself: would never end
+            // Into itself: it would never end.
+            return Err(TreeError::at_start(StorageError::new(ErrorKind::InvalidName), to));
         }
-        // Iterative walk: a deep tree cannot overflow the stack.
-        let mut pending = vec![(from.clone(), to.clone())];
-        while let Some((src, dst)) = pending.pop() {
-            let meta = self.stat_blocking(&src)?;
-            if !meta.is_dir() {
-                self.copy_file_blocking(&src, &dst)?;
-                continue;
-            }
-            let (parent, name) = self.parent_of(&dst)?;
-            rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))?;
-            let dir = self.beneath(&src, OFlags::RDONLY | OFlags::DIRECTORY)?;
-            let made = self.beneath(&dst, OFlags::RDONLY | OFlags::DIRECTORY)?;
-            copy_dead_props(&dir, &made)?;
-            let mut reader = rustix::fs::Dir::read_from(&dir)?;
-            while let Some(entry) = reader.read() {
-                let entry = entry?;
-                let Ok(name) = entry.file_name().to_str() else { continue };
-                if name == "." || name == ".." || name.starts_with(TEMP_PREFIX) {
-                    continue;
+        let start = |e: StorageError| TreeError::at_start(e, from);
+        // The source itself may be a link inside the volume (it is what the client
+        // named); nothing beneath it is followed.
+        let src = self
+            .beneath(from, OFlags::RDONLY | OFlags::NONBLOCK)
+            .map_err(|e| start(e.into()))?;
+        let is_dir = metadata(&rustix::fs::fstat(&src).map_err(|e| start(e.into()))?)
+            .map_err(start)?
+            .is_dir();
+        let (parent, name) = self.parent_of(to).map_err(|e| TreeError::at_start(e, to))?;
+        if !is_dir {
+            return Self::copy_file_into(&src, &parent, name).map_err(|e| TreeError::at_start(e, to));
+        }
+        tree::copy_dir(src, parent, name, to, &mut |file, dir, member| {
+            Self::copy_file_into(&file, dir, member)
+        })
+        .map(|_| ())
+    }
+
+    fn rmdir_blocking(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let (parent, name) = self.existing_parent_of(path)?;
+        match rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR) {
+            // Uploads abandoned by a killed process must not keep a directory alive.
+            Err(Errno::NOTEMPTY) => {
+                let dir = tree_dir(&parent, name)?;
+                if !sweep::clear_stale_in(&dir, self.stale_after)? {
+                    return Err(StorageError::new(ErrorKind::DirectoryNotEmpty));
                 }
-                let (Ok(s), Ok(d)) = (src.join_name(name), dst.join_name(name)) else {
-                    return Err(StorageError::new(ErrorKind::InvalidName));
-                };
-                pending.push((s, d));
+                Ok(rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR)?)
             }
+            other => Ok(other?),
         }
-        Ok(())
     }
 }
 
+/// Opens the real directory `name` of `parent` without following a link.
+fn tree_dir(parent: &OwnedFd, name: &str) -> Result<OwnedFd, StorageError> {
+    Ok(rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 /// Runs blocking storage work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
-) -> Result<T, StorageError> {
+async fn blocking<T: Send + 'static, E: From<StorageError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StorageError::with_source(ErrorKind::Other, e))?
+        .map_err(|e| E::from(StorageError::with_source(ErrorKind::Other, e)))?
 }
 
 fn refuse_temp_name(path: &VirtualPath) -> Result<(), StorageError> {
-    if path.components().any(|c| c.starts_with(TEMP_PREFIX)) {
+    if path.components().any(is_temp_name) {
         return Err(StorageError::new(ErrorKind::InvalidName));
     }
     Ok(())
@@ -387,127 +506,30 @@ fn metadata(st: &Stat) -> Result<Metadata, StorageError> {
         FileType::Directory => EntryKind::Dir,
         _ => return Err(StorageError::new(ErrorKind::PermissionDenied)),
     };
-    let modified = u64::try_from(st.st_mtime)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::new(s, u32::try_from(st.st_mtime_nsec).unwrap_or(0)));
+    let secs = u64::try_from(st.st_mtime).ok();
+    let nanos = u32::try_from(st.st_mtime_nsec).unwrap_or(0);
+    let modified = secs.map(|s| UNIX_EPOCH + Duration::new(s, nanos));
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    // Size, time to the nanosecond and inode: a replaced file (new inode) gets a
+    // new tag even within one clock tick.
+    let mtime_ns = secs.map_or(0, |s| u128::from(s) * 1_000_000_000 + u128::from(nanos));
     Ok(Metadata {
         kind,
-        size: u64::try_from(st.st_size).unwrap_or(0),
+        size,
         modified,
         mode: Some(st.st_mode & 0o7777),
-        unique: Some(st.st_ino),
+        etag: Some(format!("\"{size:x}-{mtime_ns:x}-{:x}\"", st.st_ino)),
     })
 }
 
-/// An upload in progress on local disk.
-struct LocalUpload {
-    file: Arc<File>,
-    parent: OwnedFd,
-    target: String,
-    /// The temporary name, for `Replace`/`CreateNew`; `None` once published or for in-place modes.
-    temp: Option<String>,
-    mode: WriteMode,
-    pos: u64,
-    written: u64,
-    existed: bool,
-}
-
-impl LocalUpload {
-    fn commit_blocking(mut self) -> Result<WriteOutcome, StorageError> {
-        rustix::fs::fsync(&*self.file)?;
-        if let Some(tmp) = &self.temp {
-            if self.mode == WriteMode::Replace {
-                // New contents, same resource: the WebDAV dead properties of the file
-                // being replaced carry over (the new inode would otherwise lose them).
-                let old = rustix::fs::openat(
-                    &self.parent,
-                    self.target.as_str(),
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-                    Mode::empty(),
-                );
-                if let Ok(old) = old {
-                    copy_dead_props(&old, &*self.file)?;
-                }
-            }
-            let flags = if self.mode == WriteMode::CreateNew {
-                RenameFlags::NOREPLACE
-            } else {
-                RenameFlags::empty()
-            };
-            rustix::fs::renameat_with(&self.parent, tmp.as_str(), &self.parent, self.target.as_str(), flags)?;
-            self.temp = None;
-            // The rename is durable only once the directory is.
-            rustix::fs::fsync(&self.parent)?;
-        }
-        Ok(WriteOutcome {
-            created: !self.existed,
-            bytes: self.written,
-        })
-    }
-}
-
-impl Drop for LocalUpload {
-    fn drop(&mut self) {
-        if let Some(tmp) = self.temp.take() {
-            // Abort: nothing of this upload may remain.
-            if let Err(e) = rustix::fs::unlinkat(&self.parent, tmp.as_str(), AtFlags::empty()) {
-                tracing::warn!(error = %e, "could not remove an aborted upload's temporary file");
-            }
-        }
-    }
-}
-
 #[async_trait]
-impl Upload for LocalUpload {
-    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        let file = self.file.clone();
-        let pos = self.pos;
-        let append = self.mode == WriteMode::Append;
-        let len = chunk.len() as u64;
-        blocking(move || {
-            if append {
-                use std::io::Write;
-                (&*file).write_all(&chunk)?;
-            } else {
-                file.write_all_at(&chunk, pos)?;
-            }
-            Ok(())
-        })
-        .await?;
-        self.pos += len;
-        self.written += len;
-        Ok(())
-    }
-
-    fn file_sink(&mut self) -> Option<FileSink<'_>> {
-        // splice(2) refuses files opened with O_APPEND; appends take the write path.
-        if self.mode == WriteMode::Append {
-            return None;
-        }
-        Some(FileSink::new(&self.file, &mut self.pos, &mut self.written))
-    }
-
-    async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {
-        blocking(move || (*self).commit_blocking()).await
-    }
-}
-
-#[async_trait]
-impl Storage for LocalStorage {
+impl Storage for LocalVolume {
     fn name(&self) -> &'static str {
         "fs"
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            append: true,
-            write_at: true,
-            atomic_rename: true,
-            real_directories: true,
-            modes: true,
-            zero_copy: true,
-            dead_properties: true,
-        }
+        CAPABILITIES
     }
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
@@ -521,7 +543,7 @@ impl Storage for LocalStorage {
             let (this, dir) = (this.clone(), dir.clone());
             move || {
                 refuse_temp_name(&dir).map_err(|_| StorageError::new(ErrorKind::NotFound))?;
-                Ok(this.beneath(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?)
+                Ok::<_, StorageError>(this.beneath(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?)
             }
         })
         .await?;
@@ -546,11 +568,12 @@ impl Storage for LocalStorage {
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
         let (this, path) = (self.clone(), path.clone());
         blocking(move || {
-            let (parent, name) = this.parent_of(&path)?;
+            let (parent, name) = this.existing_parent_of(&path)?;
             let st = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
             if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
                 return Err(StorageError::new(ErrorKind::IsADirectory));
             }
+            // A link is removed itself, whatever it points to.
             Ok(rustix::fs::unlinkat(&parent, name, AtFlags::empty())?)
         })
         .await
@@ -558,7 +581,7 @@ impl Storage for LocalStorage {
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
         if mode & !0o777 != 0 || path.is_root() {
-            // No set-id or sticky bits through a file gateway, and the root stays as deployed.
+            // No set-id or sticky bits through a file gateway, and the home stays as deployed.
             return Err(StorageError::new(ErrorKind::PermissionDenied));
         }
         let (this, path) = (self.clone(), path.clone());
@@ -585,11 +608,7 @@ impl Storage for LocalStorage {
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         let (this, path) = (self.clone(), path.clone());
-        blocking(move || {
-            let (parent, name) = this.parent_of(&path)?;
-            Ok(rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR)?)
-        })
-        .await
+        blocking(move || this.rmdir_blocking(&path)).await
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
@@ -598,16 +617,27 @@ impl Storage for LocalStorage {
             if to.starts_with(&from) && to != from {
                 return Err(StorageError::new(ErrorKind::InvalidName));
             }
-            let (pf, nf) = this.parent_of(&from)?;
+            let (pf, nf) = this.existing_parent_of(&from)?;
             let (pt, nt) = this.parent_of(&to)?;
             Ok(rustix::fs::renameat(&pf, nf, &pt, nt)?)
         })
         .await
     }
 
-    async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+    async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), TreeError> {
         let (this, from, to) = (self.clone(), from.clone(), to.clone());
         blocking(move || this.copy_blocking(&from, &to)).await
+    }
+
+    async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
+        let (this, path) = (self.clone(), path.clone());
+        blocking(move || {
+            let (parent, name) = this
+                .existing_parent_of(&path)
+                .map_err(|e| TreeError::at_start(e, &path))?;
+            tree::remove(parent, name, &path)
+        })
+        .await
     }
 
     async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {
@@ -628,58 +658,6 @@ impl Storage for LocalStorage {
             write_dead_props(&fd, &blob)
         })
         .await
-    }
-
-    async fn probe(&self) -> Result<(), StorageError> {
-        let this = self.clone();
-        blocking(move || {
-            rustix::fs::fstat(&*this.root)?;
-            Ok(())
-        })
-        .await
-    }
-}
-
-/// The extended attribute that holds a file's WebDAV dead properties.
-const DEAD_PROPS_XATTR: &str = "user.dualgate.dav";
-
-/// Reads the dead-property blob of an open file or directory (empty: none).
-fn read_dead_props(fd: &impl AsFd) -> Result<Vec<u8>, StorageError> {
-    let size = match rustix::fs::fgetxattr_query(fd, DEAD_PROPS_XATTR) {
-        Ok(n) => n,
-        Err(Errno::NODATA) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut buf = vec![0u8; size];
-    let n = rustix::fs::fgetxattr(fd, DEAD_PROPS_XATTR, &mut buf[..])?;
-    buf.truncate(n);
-    Ok(buf)
-}
-
-/// Stores (or, for an empty blob, removes) the dead-property blob.
-fn write_dead_props(fd: &impl AsFd, blob: &[u8]) -> Result<(), StorageError> {
-    if blob.is_empty() {
-        return match rustix::fs::fremovexattr(fd, DEAD_PROPS_XATTR) {
-            Ok(()) | Err(Errno::NODATA) => Ok(()),
-            Err(e) => Err(e.into()),
-        };
-    }
-    Ok(rustix::fs::fsetxattr(
-        fd,
-        DEAD_PROPS_XATTR,
-        blob,
-        rustix::fs::XattrFlags::empty(),
-    )?)
-}
-
-/// Carries dead properties along with a copy (a file system without user
-/// extended attributes has none to carry).
-fn copy_dead_props(from: &impl AsFd, to: &impl AsFd) -> Result<(), StorageError> {
-    match read_dead_props(from) {
-        Ok(blob) if blob.is_empty() => Ok(()),
-        Ok(blob) => write_dead_props(to, &blob),
-        Err(e) if e.kind == ErrorKind::Unsupported => Ok(()),
-        Err(e) => Err(e),
     }
 }
 

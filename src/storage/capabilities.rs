@@ -1,0 +1,60 @@
+//! What a back-end can do, declared up front so that every caller — the files
+//! module, FEAT, `OPTIONS`/`Allow`, MLST facts, SITE HELP — can refuse what it
+//! cannot do before anything changes, instead of failing half-way.
+//!
+//! Each field is a promise that the conformance suite (`tests/conformance`) pins
+//! for every back-end: a capability that is declared works as documented here,
+//! and one that is not is refused with [`ErrorKind::Unsupported`](super::ErrorKind).
+
+/// How a back-end resumes an interrupted upload (FTP `REST n` + `STOR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// In place: the file is cut at the offset and written on from there (local
+    /// disk). Cost: the new bytes. Not atomic: readers see the file grow.
+    Native,
+    /// A new object is assembled from the old one's first bytes (copied inside the
+    /// back-end) and the new bytes, and replaces it atomically on commit (object
+    /// stores). Cost: the new bytes plus a server-side copy.
+    Assembled,
+    /// The gateway reads the old bytes back and writes them again with the new
+    /// ones. Cost: the whole file. Atomic on commit.
+    Rewrite,
+    /// Refused.
+    None,
+}
+
+/// The capabilities of a back-end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `WriteMode::Append` works (FTP `APPE`).
+    pub append: bool,
+    /// How `WriteMode::At` (resumed uploads) works, if at all.
+    pub resume: Resume,
+    /// Renaming a file is atomic (one step, never a copy then a delete).
+    pub atomic_rename: bool,
+    /// Directories can be renamed at all.
+    pub rename_dirs: bool,
+    /// Directories exist on their own: an empty one stays, and listing a parent
+    /// shows it (object stores emulate them with markers).
+    pub empty_dirs: bool,
+    /// `copy` runs inside the back-end (no bytes through the gateway).
+    pub server_side_copy: bool,
+    /// Permission bits are kept and can be changed (FTP `SITE CHMOD`, the
+    /// `UNIX.mode` fact, the mode column of `LIST`).
+    pub modes: bool,
+    /// WebDAV dead properties can be stored ([`Storage::dead_props`](super::Storage::dead_props)).
+    pub dead_properties: bool,
+    /// Entries carry their modification time (FTP `MDTM`, the `modify` fact,
+    /// HTTP `Last-Modified`).
+    pub modified_times: bool,
+    /// Reads may come back as local file regions and uploads may offer a local
+    /// sink, so the data paths can use `sendfile`/`splice`.
+    pub zero_copy: bool,
+}
+
+impl Capabilities {
+    /// Whether resumed uploads are possible at all.
+    pub fn resumes(&self) -> bool {
+        self.resume != Resume::None
+    }
+}

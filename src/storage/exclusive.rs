@@ -1,0 +1,243 @@
+//! One writer at a time per file, inside this process, whatever the back-end.
+//!
+//! Appends and resumed uploads (FTP `APPE`, `REST n` + `STOR`) build on the
+//! file's current contents: two at once would interleave their bytes, and a
+//! replace arriving in the middle would lose one. So a writer that builds on the
+//! file holds it alone, and one that replaces it whole (`STOR`, `PUT`, `COPY`
+//! onto it) holds it shared with other replacers — which stay
+//! last-complete-wins, as atomic replaces are. A writer that cannot have the file
+//! is refused at once with [`ErrorKind::Busy`] (FTP 450, HTTP 409): a queued
+//! upload would hold its client's connection for an unknown time.
+//!
+//! Files are keyed by their path in the back-end (the volume's home joined with
+//! the path), so two users whose homes overlap contend for the same file.
+//! Other processes on the same storage are not seen.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::ErrorKind;
+use super::{
+    Capabilities, ListStream, Metadata, ReadHandle, Storage, StorageError, TreeError, Upload, WriteMode, WriteOutcome,
+    local::FileSink,
+};
+use crate::path::VirtualPath;
+
+/// Who holds a file.
+#[derive(Debug, Clone, Copy)]
+enum Holders {
+    /// One writer building on the file.
+    Exclusive,
+    /// This many replacing writers.
+    Shared(usize),
+}
+
+/// The files being written in this process.
+#[derive(Debug, Default)]
+pub struct WriterTable {
+    held: Mutex<HashMap<String, Holders>>,
+}
+
+/// A claim on a file, released when dropped.
+#[derive(Debug)]
+pub struct WriterClaim {
+    table: Arc<WriterTable>,
+    key: String,
+}
+
+impl WriterTable {
+    /// Claims `key` alone (`exclusive`) or shared; refused while it cannot be had.
+    pub fn claim(self: &Arc<Self>, key: String, exclusive: bool) -> Result<WriterClaim, StorageError> {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = match (held.get(&key), exclusive) {
+            (None, true) => Holders::Exclusive,
+            (None, false) => Holders::Shared(1),
+            (Some(Holders::Shared(n)), false) => Holders::Shared(n + 1),
+            _ => {
+                return Err(StorageError::with_source(
+                    ErrorKind::Busy,
+                    "another upload to this file is in progress",
+                ));
+            }
+        };
+        held.insert(key.clone(), next);
+        Ok(WriterClaim {
+            table: self.clone(),
+            key,
+        })
+    }
+
+    /// Files held now.
+    pub fn len(&self) -> usize {
+        self.held.lock().map_or(0, |h| h.len())
+    }
+
+    /// True when no file is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for WriterClaim {
+    fn drop(&mut self) {
+        let mut held = self
+            .table
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match held.get(&self.key) {
+            Some(Holders::Shared(n)) if *n > 1 => {
+                let n = *n - 1;
+                held.insert(self.key.clone(), Holders::Shared(n));
+            }
+            _ => {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A volume whose writers claim their file first.
+pub struct Exclusive {
+    inner: Arc<dyn Storage>,
+    home: VirtualPath,
+    table: Arc<WriterTable>,
+}
+
+impl std::fmt::Debug for Exclusive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Exclusive({}, {})", self.inner.name(), self.home)
+    }
+}
+
+impl Exclusive {
+    /// Wraps the volume rooted at `home`, claiming through `table`.
+    pub fn new(inner: Arc<dyn Storage>, home: VirtualPath, table: Arc<WriterTable>) -> Self {
+        Exclusive { inner, home, table }
+    }
+
+    fn claim(&self, path: &VirtualPath, exclusive: bool) -> Result<WriterClaim, StorageError> {
+        self.table.claim(self.home.nest(path).as_str().to_owned(), exclusive)
+    }
+}
+
+#[async_trait]
+impl Storage for Exclusive {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
+        self.inner.stat(path).await
+    }
+
+    async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
+        self.inner.list(path).await
+    }
+
+    async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
+        self.inner.read(path, offset, len).await
+    }
+
+    async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
+        let claim = self.claim(path, mode.builds_on_existing())?;
+        let inner = self.inner.write(path, mode).await?;
+        Ok(Box::new(ClaimedUpload { inner, _claim: claim }))
+    }
+
+    async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        self.inner.delete(path).await
+    }
+
+    async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        self.inner.mkdir(path).await
+    }
+
+    async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        self.inner.rmdir(path).await
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        self.inner.rename(from, to).await
+    }
+
+    async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), TreeError> {
+        let _claim = self.claim(to, false).map_err(|e| TreeError::at_start(e, to))?;
+        self.inner.copy(from, to).await
+    }
+
+    async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
+        self.inner.remove_tree(path).await
+    }
+
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
+        self.inner.set_mode(path, mode).await
+    }
+
+    async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {
+        self.inner.dead_props(path).await
+    }
+
+    async fn set_dead_props(&self, path: &VirtualPath, blob: Vec<u8>) -> Result<(), StorageError> {
+        self.inner.set_dead_props(path, blob).await
+    }
+}
+
+/// An upload holding its file's claim until it is committed, aborted or dropped.
+struct ClaimedUpload {
+    inner: Box<dyn Upload>,
+    _claim: WriterClaim,
+}
+
+#[async_trait]
+impl Upload for ClaimedUpload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        self.inner.write(chunk).await
+    }
+
+    fn local_sink(&mut self) -> Option<FileSink<'_>> {
+        self.inner.local_sink()
+    }
+
+    async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {
+        let ClaimedUpload { inner, _claim } = *self;
+        inner.commit().await
+    }
+
+    async fn abort(self: Box<Self>) -> Result<(), StorageError> {
+        let ClaimedUpload { inner, _claim } = *self;
+        inner.abort().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn builders_exclude_everyone_and_replacers_share() {
+        let t = Arc::new(WriterTable::default());
+        let a = t.claim("/f".into(), true).unwrap();
+        assert_eq!(t.claim("/f".into(), true).unwrap_err().kind, ErrorKind::Busy);
+        assert_eq!(t.claim("/f".into(), false).unwrap_err().kind, ErrorKind::Busy);
+        let other = t.claim("/g".into(), true).unwrap();
+        drop(a);
+        let r1 = t.claim("/f".into(), false).unwrap();
+        let r2 = t.claim("/f".into(), false).unwrap();
+        assert_eq!(t.claim("/f".into(), true).unwrap_err().kind, ErrorKind::Busy);
+        drop(r1);
+        assert_eq!(t.claim("/f".into(), true).unwrap_err().kind, ErrorKind::Busy);
+        drop(r2);
+        drop(other);
+        assert!(t.is_empty());
+        let _again = t.claim("/f".into(), true).unwrap();
+    }
+}
