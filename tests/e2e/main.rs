@@ -24,6 +24,10 @@
 //! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
 //! - [`webdav`]: WebDAV class 1 (OPTIONS, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE,
 //!   recursive DELETE), multi-range GETs, WebDAV permissions, and WebDAV with FTP.
+//! - [`volumes`]: each session confined to its home: links out of a home refused
+//!   and not listed (also swapped in mid-session), trees deleted, copied and moved
+//!   without following links, `STAT path` needs read, abandoned uploads swept, one
+//!   appender per file, and the access log records the status sent.
 //!
 //! The contract these tests check is `/work/shared/CONTRACT.md` (RFC 959 / 2389 /
 //! 2428 / 3659, RFC 9110 and RFC 4918 where it defers to them).
@@ -40,4 +44,5 @@ mod http_api;
 mod proxy;
 mod security;
 mod shutdown;
+mod volumes;
 mod webdav;

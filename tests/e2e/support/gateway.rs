@@ -35,6 +35,11 @@ pub struct GatewayOptions {
     pub config: Option<String>,
     /// The FTP listen address; `None` is `127.0.0.1:0`.
     pub ftp_listen: Option<&'static str>,
+    /// `DUALGATE_LOG_LEVEL` of the server; `None` is `warn`.
+    pub log_level: Option<&'static str>,
+    /// An existing storage root to serve (kept by the caller); `None` is a fresh
+    /// `data` directory in the gateway's temporary directory.
+    pub root: Option<PathBuf>,
 }
 
 impl GatewayOptions {
@@ -166,7 +171,7 @@ fn serve_command(
         }
     }
     cmd.env("DUALGATE_PASSWORD", password)
-        .env("DUALGATE_LOG_LEVEL", "warn")
+        .env("DUALGATE_LOG_LEVEL", opts.log_level.unwrap_or("warn"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -213,7 +218,7 @@ impl Gateway {
     /// Starts a gateway and waits (at most 20 s) for its start-up block.
     pub async fn start(opts: GatewayOptions) -> Gateway {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let root = dir.path().join("data");
+        let root = opts.root.clone().unwrap_or_else(|| dir.path().join("data"));
         let password = random_password();
         let passive_ports = passive_window();
         let mut child = serve_command(&opts, dir.path(), &root, &password, &passive_ports)
