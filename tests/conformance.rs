@@ -206,10 +206,11 @@ fn assert_nowhere(kind: ErrorKind, what: &str) {
 /// maps a missing parent so for every operation); accepted from it alone until
 /// that is settled.
 fn assert_missing_beneath_missing(fx: &Fixture, kind: ErrorKind, what: &str) {
-    let local_divergence = fx.backend.name() == "fs" && kind == ErrorKind::ParentMissing;
-    assert!(
-        kind == ErrorKind::NotFound || local_divergence,
-        "{what} beneath a missing directory: expected NotFound, got {kind:?}"
+    assert_eq!(
+        kind,
+        ErrorKind::NotFound,
+        "{what} beneath a missing directory ({})",
+        fx.backend.name()
     );
 }
 

@@ -139,7 +139,13 @@ pub fn decode_dead_props(blob: &[u8]) -> Vec<DeadProp> {
     if blob.is_empty() {
         return Vec::new();
     }
-    serde_json::from_slice(blob).unwrap_or_default()
+    let props: Vec<DeadProp> = serde_json::from_slice(blob).unwrap_or_default();
+    // Only well-formed values are ever written into a 207: one stored before
+    // values were checked (or written behind the server's back) is dropped.
+    props
+        .into_iter()
+        .filter(|p| parse_tree(p.xml.as_bytes()).is_ok())
+        .collect()
 }
 
 /// Whether a property is one of the live properties a client may not set or
@@ -208,23 +214,31 @@ pub enum DestinationError {
 
 /// The (still percent-encoded) path of a `Destination` header (RFC 4918
 /// §10.3: an absolute URI, or — as many clients send — an absolute path).
-/// `host` is the request's `Host` (or `:authority`); a URI whose authority
-/// differs names another server.
-pub fn destination_path<'a>(destination: &'a str, host: Option<&str>) -> Result<&'a str, DestinationError> {
+/// `host` is the request's `Host` (or `:authority`) and `scheme` the one the
+/// request came in on (`http` or `https`): a URI with another scheme or
+/// authority names another server (502). User information in the URI is
+/// refused (RFC 9110 §4.2.4: `http` URIs must not carry it).
+pub fn destination_path<'a>(
+    destination: &'a str,
+    host: Option<&str>,
+    scheme: &str,
+) -> Result<&'a str, DestinationError> {
     let destination = destination.trim();
     let path = if destination.starts_with('/') {
         destination
     } else {
-        let (scheme, rest) = destination.split_once("://").ok_or(DestinationError::Invalid)?;
-        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        let (given, rest) = destination.split_once("://").ok_or(DestinationError::Invalid)?;
+        if !given.eq_ignore_ascii_case(scheme) {
             return Err(DestinationError::OtherServer);
         }
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
+        let (authority, path) = match rest.find(['/', '?', '#']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], &rest[i..]),
+            Some(i) => (&rest[..i], "/"),
             None => (rest, "/"),
         };
-        // Credentials in the URI are not part of the server's identity.
-        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        if authority.contains('@') {
+            return Err(DestinationError::Invalid);
+        }
         if let Some(host) = host
             && !authority.eq_ignore_ascii_case(host.trim())
         {
@@ -321,6 +335,10 @@ fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
                     return Err(XmlError::Malformed("content after the root element".into()));
                 }
                 let own = declarations(e)?;
+                for attribute in e.attributes() {
+                    let attribute = attribute.map_err(malformed)?;
+                    check_attribute_value(&attribute.value)?;
+                }
                 count += 1;
                 if count > MAX_ELEMENTS || stack.len() >= MAX_NESTING {
                     return Err(XmlError::TooComplex);
@@ -359,6 +377,14 @@ fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
             Event::Text(ref t) if stack.is_empty() && !t.as_ref().trim().is_empty() => {
                 return Err(XmlError::Malformed("text outside the root element".into()));
             }
+            // Stored values are sent back verbatim inside 207 bodies, so a body
+            // that is not well-formed XML 1.0 is refused whole (RFC 4918 §8.3).
+            Event::Text(ref t) => check_text(t.as_ref())?,
+            Event::CData(ref c) => check_chars(c.as_ref(), "a CDATA section")?,
+            Event::Comment(ref c) => check_chars(c.as_ref(), "a comment")?,
+            Event::PI(ref pi) => check_chars(pi.as_ref(), "a processing instruction")?,
+            Event::GeneralRef(ref r) => check_reference(r)?,
+            Event::DocType(_) => return Err(XmlError::Malformed("a DOCTYPE is not accepted".into())),
             Event::Eof => break,
             _ => {}
         }
@@ -367,6 +393,71 @@ fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
         return Err(XmlError::Malformed("unclosed element".into()));
     }
     root.ok_or_else(|| XmlError::Malformed("no root element".into()))
+}
+
+/// XML 1.0 `Char` (§2.2): the characters a document may hold.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Refuses text with a character XML does not allow.
+fn check_chars(text: &str, what: &str) -> Result<(), XmlError> {
+    match text.chars().find(|c| !is_xml_char(*c)) {
+        Some(c) => Err(XmlError::Malformed(format!(
+            "{what} holds U+{:04X}, which XML does not allow",
+            u32::from(c)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Character data: legal characters, and no `]]>` (XML 1.0 §2.4).
+fn check_text(raw: &str) -> Result<(), XmlError> {
+    check_chars(raw, "text")?;
+    if raw.contains("]]>") {
+        return Err(XmlError::Malformed("`]]>` in text".into()));
+    }
+    Ok(())
+}
+
+/// A reference must be one of the five predefined entities or a character
+/// reference to a legal character: a document without a DTD defines no others
+/// (XML 1.0 §4.1, WFC: Entity Declared, WFC: Legal Character).
+fn check_reference(name: &str) -> Result<(), XmlError> {
+    if let Some(number) = name.strip_prefix('#') {
+        let code = match number.strip_prefix('x') {
+            Some(hex) => u32::from_str_radix(hex, 16),
+            None => number.parse::<u32>(),
+        };
+        return match code.ok().and_then(char::from_u32) {
+            Some(c) if is_xml_char(c) => Ok(()),
+            _ => Err(XmlError::Malformed(format!("&{name}; is not a character XML allows"))),
+        };
+    }
+    if matches!(name, "lt" | "gt" | "amp" | "apos" | "quot") {
+        Ok(())
+    } else {
+        Err(XmlError::Malformed(format!("undefined entity &{name};")))
+    }
+}
+
+/// An attribute value as written: legal characters, no `<`, and only references
+/// [`check_reference`] accepts.
+fn check_attribute_value(raw: &str) -> Result<(), XmlError> {
+    check_chars(raw, "an attribute value")?;
+    let mut rest = raw;
+    if rest.contains('<') {
+        return Err(XmlError::Malformed("`<` in an attribute value".into()));
+    }
+    while let Some(at) = rest.find('&') {
+        let after = &rest[at + 1..];
+        let end = after
+            .find(';')
+            .ok_or_else(|| XmlError::Malformed("an unterminated reference in an attribute value".into()))?;
+        check_reference(&after[..end])?;
+        rest = &after[end + 1..];
+    }
+    Ok(())
 }
 
 /// The element's text as sent, made self-contained: the namespace
@@ -670,19 +761,20 @@ mod tests {
     #[test]
     fn destinations() {
         let host = Some("127.0.0.1:8080");
-        assert_eq!(destination_path("http://127.0.0.1:8080/a/b%20c", host), Ok("/a/b%20c"));
-        assert_eq!(destination_path("https://user@127.0.0.1:8080/x?q#f", host), Ok("/x"));
-        assert_eq!(destination_path("/rel/path", host), Ok("/rel/path"));
-        assert_eq!(destination_path("http://127.0.0.1:8080", host), Ok("/"));
-        assert_eq!(
-            destination_path("http://example.com/a", host),
-            Err(DestinationError::OtherServer)
-        );
-        assert_eq!(
-            destination_path("ftp://127.0.0.1:8080/a", host),
-            Err(DestinationError::OtherServer)
-        );
-        assert_eq!(destination_path("a/b", host), Err(DestinationError::Invalid));
+        let d = |dest| destination_path(dest, host, "http");
+        assert_eq!(d("http://127.0.0.1:8080/a/b%20c"), Ok("/a/b%20c"));
+        assert_eq!(d("HTTP://127.0.0.1:8080/x?q#f"), Ok("/x"));
+        assert_eq!(d("/rel/path"), Ok("/rel/path"));
+        assert_eq!(d("http://127.0.0.1:8080"), Ok("/"));
+        assert_eq!(d("http://127.0.0.1:8080?q"), Ok("/"));
+        assert_eq!(d("http://example.com/a"), Err(DestinationError::OtherServer));
+        assert_eq!(d("ftp://127.0.0.1:8080/a"), Err(DestinationError::OtherServer));
+        // Another scheme is another server; user information is refused.
+        assert_eq!(d("https://127.0.0.1:8080/a"), Err(DestinationError::OtherServer));
+        assert_eq!(destination_path("https://127.0.0.1:8080/a", host, "https"), Ok("/a"));
+        assert_eq!(d("http://user@127.0.0.1:8080/x"), Err(DestinationError::Invalid));
+        assert_eq!(d("http://u:p@127.0.0.1:8080/x"), Err(DestinationError::Invalid));
+        assert_eq!(d("a/b"), Err(DestinationError::Invalid));
     }
 
     #[test]
@@ -813,6 +905,61 @@ mod tests {
         );
         assert!(xml.contains("<D:getetag/></D:prop><D:status>HTTP/1.1 403 Forbidden"));
         assert!(xml.ends_with(MULTISTATUS_TAIL));
+    }
+
+    #[test]
+    fn proppatch_values_that_are_not_well_formed_are_refused() {
+        let patch = |value: &str| {
+            let body = format!(
+                r#"<propertyupdate xmlns="DAV:"><set><prop><x:p xmlns:x="urn:x">{value}</x:p></prop></set></propertyupdate>"#
+            );
+            parse_proppatch(body.as_bytes())
+        };
+        for bad in [
+            "&undefinedent;",
+            "&#0;",
+            "&#x1;",
+            "&#xD800;",
+            "a ]]> b",
+            "\u{1}",
+            "<y a=\"&nope;\"/>",
+            "<y a=\"&#0;\"/>",
+            "<![CDATA[\u{2}]]>",
+        ] {
+            assert!(matches!(patch(bad), Err(XmlError::Malformed(_))), "accepted {bad:?}");
+        }
+        for good in [
+            "&amp;&lt;&gt;&quot;&apos;",
+            "&#x41;&#66;",
+            "<![CDATA[ ]] > ]]>",
+            "<y a=\"&amp;\"/>",
+            "é\t\n",
+        ] {
+            assert!(patch(good).is_ok(), "refused {good:?}");
+        }
+        // A DTD could define entities; none is accepted.
+        let dtd = br#"<!DOCTYPE d [<!ENTITY e "x">]><propertyupdate xmlns="DAV:"><set><prop><p>&e;</p></prop></set></propertyupdate>"#;
+        assert!(parse_proppatch(dtd).is_err());
+        // A value stored before the check (or behind the server's back) is never sent.
+        let stored = encode_dead_props(&[
+            DeadProp {
+                name: PropName {
+                    ns: "urn:x".into(),
+                    local: "bad".into(),
+                },
+                xml: r#"<x:bad xmlns:x="urn:x">&undefinedent;</x:bad>"#.into(),
+            },
+            DeadProp {
+                name: PropName {
+                    ns: "urn:x".into(),
+                    local: "good".into(),
+                },
+                xml: r#"<x:good xmlns:x="urn:x">ok</x:good>"#.into(),
+            },
+        ]);
+        let back = decode_dead_props(&stored);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].name.local, "good");
     }
 
     #[test]

@@ -138,6 +138,10 @@ impl Storage for Exclusive {
         self.inner.stat(path).await
     }
 
+    async fn name_taken(&self, path: &VirtualPath) -> Result<bool, StorageError> {
+        self.inner.name_taken(path).await
+    }
+
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
         self.inner.list(path).await
     }

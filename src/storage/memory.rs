@@ -31,6 +31,9 @@
 //!   keys, and renaming one is refused ([`ErrorKind::Unsupported`]).
 //! - **Copies run inside the store** — a file, or every key under a directory's
 //!   prefix, markers included.
+//! - **Tree removal** is the trait's generic one: list, delete, remove markers.
+//! - The home itself is not written, removed or renamed through its volume
+//!   ([`ErrorKind::PermissionDenied`]), as on the local disk.
 //! - No modes, no dead properties: the trait's default refusals stand.
 
 use std::collections::BTreeMap;
@@ -185,7 +188,11 @@ pub struct MemoryBackend {
 
 impl std::fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MemoryBackend({} objects)", lock(&self.store).objects.len())
+        // `try_lock`: formatting must not wait for (or deadlock on) the store.
+        match self.store.try_lock() {
+            Ok(store) => write!(f, "MemoryBackend({} objects)", store.objects.len()),
+            Err(_) => f.write_str("MemoryBackend(..)"),
+        }
     }
 }
 

@@ -200,6 +200,10 @@ impl Storage for MeteredVolume {
         measure(&self.handles, Op::Stat, self.inner.stat(path)).await
     }
 
+    async fn name_taken(&self, path: &VirtualPath) -> Result<bool, StorageError> {
+        measure(&self.handles, Op::Stat, self.inner.name_taken(path)).await
+    }
+
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
         measure(&self.handles, Op::List, self.inner.list(path)).await
     }

@@ -217,6 +217,16 @@ pub trait Storage: Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities;
     /// Metadata of one path.
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError>;
+    /// Whether the name is taken by anything — also by what `stat` cannot follow,
+    /// such as a symbolic link out of the volume or a dangling one — so that a
+    /// replace can treat it as the existing resource it is.
+    async fn name_taken(&self, path: &VirtualPath) -> Result<bool, StorageError> {
+        match self.stat(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     /// Lists a directory. Fails up front if `path` is missing or not a directory.
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError>;
     /// Opens `len` bytes (to the end when `None`) of a file from `offset`.

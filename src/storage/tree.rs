@@ -1,7 +1,8 @@
 //! Recursive delete through the [`Storage`] calls alone, for back-ends without a
 //! native one (object stores have no symbolic links to follow, so listing and
 //! deleting is all there is). Depth-first with an explicit stack, so a deep tree
-//! cannot overflow the call stack; listings streamed batch by batch.
+//! cannot overflow the call stack; listings streamed batch by batch. The volume's
+//! root is refused before anything is touched.
 
 use futures_util::StreamExt;
 
@@ -11,6 +12,13 @@ use crate::path::VirtualPath;
 /// Removes `root` and everything beneath it; the number of entries removed, or
 /// how far it got.
 pub async fn remove_tree_generic<S: Storage + ?Sized>(storage: &S, root: &VirtualPath) -> Result<u64, TreeError> {
+    if root.is_root() {
+        // Refused before anything is touched: the volume's root stays.
+        return Err(TreeError::at_start(
+            StorageError::new(ErrorKind::PermissionDenied),
+            root,
+        ));
+    }
     let meta = storage.stat(root).await.map_err(|e| TreeError::at_start(e, root))?;
     if !meta.is_dir() {
         storage.delete(root).await.map_err(|e| TreeError::at_start(e, root))?;
@@ -25,8 +33,13 @@ pub async fn remove_tree_generic<S: Storage + ?Sized>(storage: &S, root: &Virtua
     let mut stack = vec![(root.clone(), false)];
     while let Some((dir, emptied)) = stack.pop() {
         if emptied {
-            storage.rmdir(&dir).await.map_err(|e| fail(e, &dir, done))?;
-            done += 1;
+            match storage.rmdir(&dir).await {
+                Ok(()) => done += 1,
+                // An implicit directory of an object store (keys, no marker) goes
+                // with its last member: emptied is removed.
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => return Err(fail(e, &dir, done)),
+            }
             continue;
         }
         stack.push((dir.clone(), true));

@@ -22,6 +22,9 @@
 //! - [`shutdown`]: SIGTERM drains a running upload, then the process exits 0.
 //! - [`cross_protocol`]: the same files and listings through both protocols.
 //! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
+//! - [`webdav_edges`]: property values that are not well-formed XML, COPY/MOVE
+//!   onto links the server cannot follow, `Destination` with another scheme or
+//!   user information.
 //! - [`webdav`]: WebDAV class 1 (OPTIONS, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE,
 //!   recursive DELETE), multi-range GETs, WebDAV permissions, and WebDAV with FTP.
 //! - [`volumes`]: each session confined to its home: links out of a home refused
@@ -46,3 +49,4 @@ mod security;
 mod shutdown;
 mod volumes;
 mod webdav;
+mod webdav_edges;

@@ -74,7 +74,8 @@ pub fn lift<'a>(session: &'a mut Session, exchange: &'a mut HttpExchange) -> Com
         write_mode: WriteMode::Replace,
         ..Args::default()
     };
-    let target = webdav_args(&verb, &exchange.headers, &mut args);
+    let scheme = if session.tls { "https" } else { "http" };
+    let target = webdav_args(&verb, &exchange.headers, scheme, &mut args);
     let head_too_large = exchange.head_too_large;
     let mut rec = CommandRecord::new(Protocol::Http, verb, raw, session, Channel::new(exchange));
     rec.args = args;
@@ -112,7 +113,7 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// The WebDAV headers of `DELETE`, `COPY` and `MOVE` (RFC 4918 §9.6, §9.8, §9.9):
 /// `Depth` and `Overwrite` become arguments, `Destination` the returned target;
 /// a header that cannot be used rejects the request (400, or 502 for another server).
-fn webdav_args(verb: &Verb, headers: &HeaderMap, args: &mut Args) -> Result<Option<Target>, Reply> {
+fn webdav_args(verb: &Verb, headers: &HeaderMap, scheme: &str, args: &mut Args) -> Result<Option<Target>, Reply> {
     if !matches!(verb, Verb::Delete | Verb::Copy | Verb::Rename) {
         return Ok(None);
     }
@@ -131,10 +132,11 @@ fn webdav_args(verb: &Verb, headers: &HeaderMap, args: &mut Args) -> Result<Opti
     args.overwrite =
         proto_http::webdav::parse_overwrite(header(headers, "overwrite")).map_err(|()| bad("Overwrite"))?;
     let destination = header(headers, "destination").ok_or_else(|| bad("Destination"))?;
-    let raw = proto_http::webdav::destination_path(destination, header(headers, "host")).map_err(|e| match e {
-        DestinationError::OtherServer => reject(Status::OtherServer, String::new()),
-        DestinationError::Invalid => bad("Destination"),
-    })?;
+    let raw =
+        proto_http::webdav::destination_path(destination, header(headers, "host"), scheme).map_err(|e| match e {
+            DestinationError::OtherServer => reject(Status::OtherServer, String::new()),
+            DestinationError::Invalid => bad("Destination"),
+        })?;
     let decoded = proto_http::decode_request_path(raw, MAX_PATH_LEN)
         .map_err(|e| reject(Status::BadFileName, format!("Bad destination path: {e}.")))?;
     Ok(Some(VirtualPath::parse_absolute(&decoded.path)))

@@ -296,7 +296,20 @@ impl Files {
         if copy && source.is_dir() && !allows(Permission::Mkdir) {
             return cmd.fail(Status::PermissionDenied, "Copying a directory needs mkdir permission.");
         }
-        let existing = volume.stat(&to).await.ok();
+        // The destination as it is: followed, or (a link out of the home, a
+        // dangling link) a taken name that cannot be followed — still the existing
+        // resource, which a replace removes as itself.
+        let existing = match volume.stat(&to).await {
+            Ok(meta) => Some(Some(meta)),
+            Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::PermissionDenied) => {
+                match volume.name_taken(&to).await {
+                    Ok(true) => Some(None),
+                    Ok(false) => None,
+                    Err(e) => return cmd.fail_storage(&e),
+                }
+            }
+            Err(e) => return cmd.fail_storage(&e),
+        };
         if let Some(target) = &existing {
             if !cmd.args.overwrite {
                 return cmd.fail(Status::PreconditionFailed, "The destination exists.");
@@ -304,7 +317,8 @@ impl Files {
             // A file may replace a file in one step (rename(2)); anything involving a
             // directory needs the old target gone first, which only collection
             // semantics allow (FTP RNTO onto a directory fails as it always did).
-            if copy || target.is_dir() || source.is_dir() {
+            let target_is_dir = target.as_ref().is_some_and(|t| t.is_dir());
+            if copy || target_is_dir || source.is_dir() {
                 if !cmd.args.recursive {
                     return cmd.fail(
                         Status::from_storage(ErrorKind::AlreadyExists),

@@ -537,6 +537,26 @@ impl Storage for LocalVolume {
         self.metadata_call(move || this.stat_blocking(&path)).await
     }
 
+    async fn name_taken(&self, path: &VirtualPath) -> Result<bool, StorageError> {
+        if path.is_root() {
+            return Ok(true);
+        }
+        let (this, path) = (self.clone(), path.clone());
+        self.metadata_call(move || {
+            let (parent, name) = match this.existing_parent_of(&path) {
+                Ok(p) => p,
+                Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(_) => Ok(true),
+                Err(Errno::NOENT) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
         let (this, dir) = (self.clone(), path.clone());
         let fd = blocking({
