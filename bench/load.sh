@@ -7,6 +7,13 @@
 #
 #   bench/load.sh                                   # dualgate vsftpd pure-ftpd pyftpdlib unftp, 3 reps
 #   REPS=1 bench/load.sh dualgate pyftpdlib         # a quicker pass
+#   BEFORE_BIN=/tmp/before-target/release/dualgate bench/load.sh dualgate dualgate-before
+#
+# BEFORE_BIN (optional): path to another dualgate binary (e.g. a release build of an
+# earlier commit); adds the peer dualgate-before, a copy of peers/dualgate.sh with its own
+# name and state dir that runs BEFORE_BIN (see bench/run.sh). Peers run repetition-major,
+# so both binaries are measured in the same run, one pass each in turn. Without
+# arguments it is added to the default list right after dualgate. Unset: no change.
 #
 # Needs the peers of ../shared/bench installed (bench/run.sh does that on first use;
 # unftp needs WITH_UNFTP=1 there). Results: bench/results-load/ (one JSON line per
@@ -27,12 +34,17 @@ trap cleanup EXIT
 cp -r "$SHARED/." "$WORK/"
 chmod -R u+w "$WORK"
 cp "$HERE/peers/dualgate.sh" "$WORK/peers/"
+if [ -n "${BEFORE_BIN:-}" ]; then
+    "$HERE/peers/make-before.sh" "$WORK/peers" "$BEFORE_BIN"
+fi
 
 ROOT="${ROOT:-/dev/shm/ftpbench-root}"
 REPS="${REPS:-3}"
 PORT="${FTP_PORT:-31021}"
 OUT="${OUT:-$HERE/results-load}"
-PEERS="${*:-dualgate vsftpd pure-ftpd pyftpdlib unftp}"
+DEFAULT_PEERS="dualgate vsftpd pure-ftpd pyftpdlib unftp"
+[ -z "${BEFORE_BIN:-}" ] || DEFAULT_PEERS="dualgate dualgate-before vsftpd pure-ftpd pyftpdlib unftp"
+PEERS="${*:-$DEFAULT_PEERS}"
 mkdir -p "$OUT" "$ROOT"
 python3 "$WORK/ftpbench.py" --local-dir "$ROOT" --fixture-owner "$FTP_USER" --prepare-only >/dev/null
 chmod 755 "$ROOT"
