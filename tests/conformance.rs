@@ -327,12 +327,13 @@ mod suite {
         let b = s.stat(&vp("/b")).await.unwrap().etag;
         assert_eq!(a.is_some(), b.is_some(), "a back-end has ETags for all files or none");
         let Some(first) = a else { return };
+        let text = first.as_str();
         assert!(
-            first.starts_with('"') && first.ends_with('"') && first.len() > 2,
+            text.starts_with('"') && text.ends_with('"') && text.len() > 2,
             "quoted: {first}"
         );
         // Stable while nothing changes.
-        assert_eq!(s.stat(&vp("/a")).await.unwrap().etag.as_deref(), Some(first.as_str()));
+        assert_eq!(s.stat(&vp("/a")).await.unwrap().etag, Some(first));
         // New contents of the same size: a new tag.
         put(s, "/a", b"AAAA").await;
         let second = s.stat(&vp("/a")).await.unwrap().etag.unwrap();

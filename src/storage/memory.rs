@@ -45,8 +45,8 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    Backend, Capabilities, DirEntry, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume, Storage,
-    StorageError, TreeError, Upload, WriteMode, WriteOutcome,
+    Backend, Capabilities, DirEntry, ETag, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume,
+    Storage, StorageError, TreeError, Upload, WriteMode, WriteOutcome,
 };
 use crate::auth::User;
 use crate::path::VirtualPath;
@@ -80,7 +80,7 @@ const CAPABILITIES: Capabilities = Capabilities {
 struct Object {
     bytes: Bytes,
     modified: SystemTime,
-    etag: String,
+    etag: ETag,
 }
 
 /// The flat key space of one back-end.
@@ -100,7 +100,7 @@ impl Store {
         Object {
             bytes,
             modified: SystemTime::now(),
-            etag: format!("\"mem-{:x}\"", self.writes),
+            etag: ETag::from_parts(&[u128::from(self.writes)]),
         }
     }
 
@@ -165,7 +165,7 @@ fn file_meta(o: &Object) -> Metadata {
         size: o.bytes.len() as u64,
         modified: Some(o.modified),
         mode: None,
-        etag: Some(o.etag.clone()),
+        etag: Some(o.etag),
     }
 }
 

@@ -25,6 +25,7 @@
 
 mod capabilities;
 mod error;
+mod etag;
 pub mod exclusive;
 pub mod local;
 pub mod memory;
@@ -44,6 +45,7 @@ use crate::auth::User;
 use crate::path::VirtualPath;
 pub use capabilities::{Capabilities, Resume};
 pub use error::{ErrorKind, StorageError, TreeError};
+pub use etag::ETag;
 pub use tree::remove_tree_generic;
 pub use volumes::Volumes;
 
@@ -74,7 +76,7 @@ pub struct Metadata {
     /// A strong entity tag (quoted, as HTTP sends it) that changes whenever the
     /// contents do, if the back-end has one (local disk: size, time and inode;
     /// an object store: the object's ETag).
-    pub etag: Option<String>,
+    pub etag: Option<ETag>,
 }
 
 impl Metadata {

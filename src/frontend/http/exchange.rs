@@ -127,10 +127,10 @@ impl HttpExchange {
     pub fn validators(meta: &Metadata) -> Validators {
         let modified = meta.modified.unwrap_or(UNIX_EPOCH);
         Validators {
-            etag: meta
-                .etag
-                .clone()
-                .unwrap_or_else(|| proto_http::strong_etag(meta.size, modified, None)),
+            etag: meta.etag.map_or_else(
+                || proto_http::strong_etag(meta.size, modified, None),
+                |tag| tag.as_str().to_owned(),
+            ),
             last_modified: modified,
         }
     }

@@ -47,8 +47,8 @@ use self::upload::{LocalUpload, temp_name};
 pub use self::upload::{TEMP_PREFIX, is_temp_name};
 use self::xattr::{copy_dead_props, read_dead_props, write_dead_props};
 use super::{
-    Backend, Capabilities, DirEntry, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume, Storage,
-    StorageError, TreeError, Upload, WriteMode,
+    Backend, Capabilities, DirEntry, ETag, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume,
+    Storage, StorageError, TreeError, Upload, WriteMode,
 };
 use crate::auth::User;
 use crate::path::VirtualPath;
@@ -518,7 +518,7 @@ fn metadata(st: &Stat) -> Result<Metadata, StorageError> {
         size,
         modified,
         mode: Some(st.st_mode & 0o7777),
-        etag: Some(format!("\"{size:x}-{mtime_ns:x}-{:x}\"", st.st_ino)),
+        etag: Some(ETag::from_parts(&[u128::from(size), mtime_ns, u128::from(st.st_ino)])),
     })
 }
 
