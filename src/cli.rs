@@ -25,7 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway (FTP, HTTP and admin listeners).
     Serve(ServeArgs),
-    /// Validate a config file; exits non-zero with FILE:LINE:COLUMN: reason per problem.
+    /// Validate a config file; exits non-zero with FILE:LINE:COLUMN: reason per problem
+    /// (an empty file, or one with only comments, is a problem: `{}` means all defaults).
     CheckConfig {
         /// Config file (default: the embedded default config).
         #[arg(short, long, env = "DUALGATE_CONFIG")]

@@ -26,6 +26,8 @@ pub const BACKEND_OPERATIONS_TOTAL: &str = "dualgate_backend_operations_total";
 pub const BACKEND_DURATION: &str = "dualgate_backend_operation_duration_seconds";
 /// Passive data ports held.
 pub const PASSIVE_PORTS_IN_USE: &str = "dualgate_passive_ports_in_use";
+/// PASV/EPSV refused by reason (`per_address`, `exhausted`, `error`).
+pub const PASSIVE_REFUSALS_TOTAL: &str = "dualgate_passive_refusals_total";
 /// TLS handshakes by protocol and resumption.
 pub const TLS_HANDSHAKES_TOTAL: &str = "dualgate_tls_handshakes_total";
 /// Build information (value 1).
@@ -176,6 +178,11 @@ fn describe() {
     describe_counter!(BACKEND_OPERATIONS_TOTAL, "Storage back-end operations by result.");
     describe_histogram!(BACKEND_DURATION, Unit::Seconds, "Storage back-end operation latency.");
     describe_gauge!(PASSIVE_PORTS_IN_USE, "FTP passive data ports currently held.");
+    describe_counter!(
+        PASSIVE_REFUSALS_TOTAL,
+        "FTP PASV/EPSV refused (425), by reason: per_address (the client address holds its share, \
+         ftp.passive_ports_per_address), exhausted (every port of the range in use), error."
+    );
     describe_counter!(
         TLS_HANDSHAKES_TOTAL,
         "TLS handshakes completed, by whether the session was resumed."

@@ -19,6 +19,10 @@ use crate::pipeline::{Pipeline, modules};
 use crate::storage::{Backend, StorageError, Volumes, local::LocalBackend};
 use crate::tls::ReloadableCert;
 
+/// After the drain deadline, how long interrupted transfers get to answer their
+/// clients and log.
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Name of the user created when none is configured.
 pub const GENERATED_USER: &str = "dualgate";
 
@@ -158,10 +162,13 @@ fn random_password() -> String {
 pub type Reloader = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
 
 /// On each SIGHUP, reads the configuration again and puts its users and anonymous
-/// settings in force for new logins (other settings need a restart). A config that
-/// does not load leaves the users in force as they were.
+/// settings in force for new logins. Other settings need a restart: a reload that
+/// changes one of them (compared with `in_force`, the start-up config) says so in
+/// one warning naming each. A config that does not load — an empty file included —
+/// is logged and leaves the users in force as they were.
 async fn reload_users_on_sighup(
     reload: Reloader,
+    in_force: Config,
     users: Arc<UserStore>,
     volumes: Arc<Volumes>,
     generated_password: Option<String>,
@@ -180,20 +187,38 @@ async fn reload_users_on_sighup(
             () = shutdown.cancelled() => return,
             got = hangups.recv() => if got.is_none() { return },
         }
-        match reload_users(&reload, &users, &volumes, generated_password.as_deref()).await {
-            Ok(n) => tracing::info!(accounts = n, "SIGHUP: users reloaded"),
+        match reload_users(&reload, &in_force, &users, &volumes, generated_password.as_deref()).await {
+            Ok(Reloaded { accounts, restart }) => {
+                tracing::info!(accounts, "SIGHUP: users reloaded");
+                if !restart.is_empty() {
+                    tracing::warn!(
+                        settings = ?restart,
+                        "SIGHUP: changed settings need a restart to take effect (users and anonymous access were reloaded)"
+                    );
+                }
+            }
             Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous users stay in force"),
         }
     }
 }
 
+/// What a reload put in force, and what it could not.
+struct Reloaded {
+    /// Accounts now in force.
+    accounts: usize,
+    /// Changed settings that only a restart applies (see [`Config::changes_needing_restart`]).
+    restart: Vec<&'static str>,
+}
+
 async fn reload_users(
     reload: &Reloader,
+    in_force: &Config,
     users: &UserStore,
     volumes: &Volumes,
     generated_password: Option<&str>,
-) -> Result<usize, String> {
+) -> Result<Reloaded, String> {
     let config = reload()?;
+    let restart = in_force.changes_needing_restart(&config);
     // The generated account exists only while no user is configured, as at start-up.
     let generated = generated_password
         .filter(|_| config.users.is_empty())
@@ -209,11 +234,11 @@ async fn reload_users(
     create_homes(volumes.backend().as_ref(), &config)
         .await
         .map_err(|e| e.to_string())?;
-    let n = db.len();
+    let accounts = db.len();
     users.replace(db);
     // Homes are opened afresh from now on (one may have been moved or replaced).
     volumes.forget();
-    Ok(n)
+    Ok(Reloaded { accounts, restart })
 }
 
 /// Runs the gateway until `signal` completes, then drains and returns. SIGHUP
@@ -288,6 +313,10 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     )?);
 
     let shutdown = CancellationToken::new();
+    // Cancelled when the drain deadline passes: transfers still running stop with
+    // what their protocol allows (FTP 426 then 421, HTTP 503 or a cut body) and
+    // are logged as interrupted, instead of vanishing with the process.
+    let interrupt = CancellationToken::new();
     let tracker = TaskTracker::new();
     let limiter = ConnectionLimiter::new(config.limits.max_connections, config.limits.max_connections_per_address);
     let l = &config.limits;
@@ -332,6 +361,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         pipeline: pipeline.clone(),
         settings: Arc::new(ftp::FtpSettings {
             passive_ports: (config.ftp.passive_ports.low, config.ftp.passive_ports.high),
+            passive_quota: Arc::new(ftp::passive::PassiveQuota::from_config(&config.ftp)),
             public_address: config.ftp.public_address,
             idle_timeout: l.idle_timeout.0,
             login_timeout: l.login_timeout.0,
@@ -340,6 +370,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             tls: ftp_tls,
             proxy: proxy.clone(),
             public_address_by_network: config.ftp.public_address_by_network.clone(),
+            interrupt: interrupt.clone(),
         }),
         limiter: limiter.clone(),
         throttle,
@@ -354,6 +385,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             max_headers: config.http.max_headers,
             realm: config.http.realm.clone(),
             allow: crate::frontend::http::webdav::allow(&capabilities),
+            interrupt: interrupt.clone(),
         },
         limiter,
         tls: http_tls,
@@ -384,6 +416,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     };
     let reloads = tokio::spawn(reload_users_on_sighup(
         reload,
+        config.clone(),
         users,
         volumes,
         generated.as_ref().map(|(p, _)| p.clone()),
@@ -445,8 +478,17 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
         tracing::warn!(
             open = tracker.len(),
-            "drain deadline reached; closing the remaining connections"
+            "drain deadline reached; interrupting the transfers still running"
         );
+        interrupt.cancel();
+        // Long enough to send the replies and write the log lines, short enough
+        // not to outlast an orchestrator's grace period.
+        if tokio::time::timeout(INTERRUPT_GRACE, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                open = tracker.len(),
+                "closing the connections left after the interruption"
+            );
+        }
     }
     after_drain.cancel();
     for s in servers {

@@ -1,6 +1,6 @@
 //! Command-line tests against the real binary: help, check-config (located,
-//! redacted errors), hash-password, and start-up failures that must exit non-zero
-//! with a reason.
+//! redacted errors; empty files and repeated keys), hash-password, and start-up
+//! failures that must exit non-zero with a reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::io::Write;
@@ -72,6 +72,75 @@ fn check_config_reports_file_line_column_and_never_the_secret() {
     let out = dualgate(&["check-config", "-c", "/nonexistent/dualgate.yaml"]);
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("cannot read"));
+}
+
+/// Waits (at most 20 s) for `child` to exit; kills it and fails when it does not.
+fn exit_status(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_empty_config_file_is_refused_by_check_config_and_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    for text in ["", "\n  \n", "# everything commented out\n# users: []\n"] {
+        let path = write_config(&dir, text);
+        let out = dualgate(&["check-config", "-c", &path]);
+        assert_eq!(out.status.code(), Some(2), "{text:?}");
+        assert!(out.stdout.is_empty(), "{text:?}: said ok");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(&format!("{path}:1:1: ")), "{text:?}: {err}");
+        assert!(err.contains("empty"), "{err}");
+    }
+    // `serve` refuses it too: the embedded default config is only for no `-c`.
+    let path = write_config(&dir, "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dualgate"))
+        .args(["serve", "-c", &path, "--ftp-listen", "127.0.0.1:0"])
+        .args(["--http-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--root")
+        .arg(dir.path().join("data"))
+        .env_remove("DUALGATE_CONFIG")
+        .env("DUALGATE_PASSWORD", "x")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = exit_status(&mut child, "serve with an empty config");
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains(&format!("{path}:1:1: ")) && err.contains("empty"), "{err}");
+}
+
+#[test]
+fn check_config_points_at_the_second_occurrence_of_a_repeated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, at, key) in [
+        (
+            "ftp:\n  listen: \"127.0.0.1:21\"\nhttp:\n  listen: \"127.0.0.1:80\"\n  listen: \"127.0.0.1:81\"\n",
+            "5:3",
+            "listen",
+        ),
+        ("ftp: {}\nadmin: {}\n\nftp:\n  listen: \"127.0.0.1:21\"\n", "4:1", "ftp"),
+    ] {
+        let path = write_config(&dir, text);
+        let out = dualgate(&["check-config", "-c", &path]);
+        assert_eq!(out.status.code(), Some(2), "{text:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(&format!("{path}:{at}: ")), "{text:?}: {err}");
+        assert!(err.contains(&format!("duplicate key `{key}`")), "{err}");
+        assert!(!err.contains("127.0.0.1"), "a value leaked: {err}");
+    }
 }
 
 #[test]

@@ -319,6 +319,24 @@ pub enum Command {
 }
 
 impl Command {
+    /// `true` for the commands that transfer over a data connection: RETR,
+    /// STOR, STOU, APPE, LIST, NLST and MLSD. Each one uses up the data
+    /// connection set up before it (PASV, EPSV, PORT, EPRT) and the restart
+    /// marker of a REST before it, whatever its outcome.
+    #[must_use]
+    pub fn uses_data_connection(&self) -> bool {
+        matches!(
+            self,
+            Self::Retr { .. }
+                | Self::Stor { .. }
+                | Self::Stou { .. }
+                | Self::Appe { .. }
+                | Self::List { .. }
+                | Self::Nlst { .. }
+                | Self::Mlsd { .. }
+        )
+    }
+
     /// The canonical upper-case verb for this command: `"PWD"` for both PWD
     /// and XPWD, `"CWD"` for XCWD, `"MKD"` for XMKD, `"RMD"` for XRMD,
     /// `"CDUP"` for XCUP and `"OTHER"` for [`Command::Other`]. The result

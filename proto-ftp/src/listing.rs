@@ -13,14 +13,125 @@
 //! the date and time indicated at the location of the server-PI." with
 //! `time-val = 14DIGIT [ "." 1*DIGIT ]` (`YYYYMMDDHHMMSS`).
 //!
+//! Which facts an MLSx line carries is the client's choice (§7.9, `OPTS
+//! MLST`): the caller passes it as a [`Facts`] value and keeps it per
+//! session; [`Facts::parse_list`] reads the OPTS argument and [`Facts`]
+//! renders the OPTS reply and the FEAT line.
+//!
 //! Each function writes one line into a caller-provided buffer, so a
 //! directory is streamed entry by entry and nothing is collected. The
 //! current time is a parameter. Names are written verbatim (UTF-8), except
 //! that CR and LF become `?` so a hostile file name cannot break the line
 //! framing.
 
+use std::fmt;
 use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
+
+/// A set of MLSx facts (RFC 3659 §7.5): the facts a line carries.
+///
+/// §7.9: "the client can select which facts it wants returned" with `OPTS
+/// MLST fact;fact;`; the server answers with the facts now selected, ignores
+/// the names it does not know, and an empty list selects no fact at all (a
+/// line is then just ` name`, §7.2 `entry = [ facts ] SP pathname`).
+/// Displays as the fact list of that reply: `type;size;` (empty for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Facts(u8);
+
+impl Facts {
+    /// No fact.
+    pub const NONE: Facts = Facts(0);
+    /// `type`: `file` or `dir`.
+    pub const TYPE: Facts = Facts(1);
+    /// `size`: bytes (files only).
+    pub const SIZE: Facts = Facts(1 << 1);
+    /// `modify`: last modification time, when known.
+    pub const MODIFY: Facts = Facts(1 << 2);
+    /// `perm`: what the user may do with the entry.
+    pub const PERM: Facts = Facts(1 << 3);
+    /// `unique`: an identifier of the object, when known.
+    pub const UNIQUE: Facts = Facts(1 << 4);
+    /// Every fact: what a line carries before any `OPTS MLST`.
+    pub const ALL: Facts = Facts(0b1_1111);
+
+    /// The facts with their names, in the order a line carries them.
+    const NAMED: [(Facts, &'static str); 5] = [
+        (Facts::TYPE, "type"),
+        (Facts::SIZE, "size"),
+        (Facts::MODIFY, "modify"),
+        (Facts::PERM, "perm"),
+        (Facts::UNIQUE, "unique"),
+    ];
+
+    /// `true` if every fact of `other` is in `self`.
+    #[must_use]
+    pub const fn contains(self, other: Facts) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The facts in `self` or in `other`.
+    #[must_use]
+    pub const fn union(self, other: Facts) -> Facts {
+        Facts(self.0 | other.0)
+    }
+
+    /// The facts in both `self` and `other`.
+    #[must_use]
+    pub const fn intersection(self, other: Facts) -> Facts {
+        Facts(self.0 & other.0)
+    }
+
+    /// `true` for the empty set.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Reads the fact list of `OPTS MLST` (`type;size;`, §7.9): names are
+    /// case-insensitive, spaces around them and empty items are skipped,
+    /// unknown names are ignored; an empty list is the empty set.
+    #[must_use]
+    pub fn parse_list(list: &str) -> Facts {
+        list.split(';')
+            .map(str::trim)
+            .filter_map(|name| {
+                Self::NAMED
+                    .iter()
+                    .find(|(_, known)| known.eq_ignore_ascii_case(name))
+                    .map(|(fact, _)| *fact)
+            })
+            .fold(Facts::NONE, Facts::union)
+    }
+
+    /// The fact list of the `FEAT` line (RFC 3659 §7.8): every fact of
+    /// `self` (those the server offers), each marked `*` when it is in
+    /// `selected`: `type*;size*;modify;perm*;`.
+    #[must_use]
+    pub fn feat_list(self, selected: Facts) -> String {
+        let mut list = String::with_capacity(40);
+        for (fact, name) in Self::NAMED {
+            if self.contains(fact) {
+                list.push_str(name);
+                if selected.contains(fact) {
+                    list.push('*');
+                }
+                list.push(';');
+            }
+        }
+        list
+    }
+}
+
+impl fmt::Display for Facts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (fact, name) in Self::NAMED {
+            if self.contains(fact) {
+                write!(f, "{name};")?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The kind of a directory entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,26 +233,29 @@ pub fn nlst_line(name: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes one MLSD line: RFC 3659 facts, a space, the name, CRLF:
+/// Writes one MLSD line: the RFC 3659 facts of `facts`, a space, the name,
+/// CRLF:
 ///
 /// `type=file;size=12;modify=20240102150405;perm=rw;unique=abc; name\r\n`
 ///
 /// `type` is `file` or `dir` (`cdir`/`pdir` are not produced); `size` is
 /// written for files only; `modify` is omitted when the time is unknown;
-/// `perm` is always written (possibly empty); `unique` only when known.
-pub fn mlsd_line(entry: &ListEntry<'_>, out: &mut Vec<u8>) {
-    push_facts(entry, out);
+/// `perm` is always written (possibly empty); `unique` only when known. A
+/// fact not in `facts` is never written; with [`Facts::NONE`] the line is
+/// ` name\r\n`.
+pub fn mlsd_line(entry: &ListEntry<'_>, facts: Facts, out: &mut Vec<u8>) {
+    push_facts(entry, facts, out);
     out.push(b' ');
     push_name(entry.name, out);
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes one MLST line: a leading space, the facts, a space, the path in
-/// [`ListEntry::name`] and CRLF, i.e. the `SP entry CRLF` part of the RFC
-/// 3659 MLST reply.
-pub fn mlst_line(entry: &ListEntry<'_>, out: &mut Vec<u8>) {
+/// Writes one MLST line: a leading space, the facts of `facts`, a space, the
+/// path in [`ListEntry::name`] and CRLF, i.e. the `SP entry CRLF` part of
+/// the RFC 3659 MLST reply.
+pub fn mlst_line(entry: &ListEntry<'_>, facts: Facts, out: &mut Vec<u8>) {
     out.push(b' ');
-    mlsd_line(entry, out);
+    mlsd_line(entry, facts, out);
 }
 
 /// The MDTM reply value `YYYYMMDDHHMMSS` (UTC).
@@ -159,23 +273,27 @@ pub fn mdtm_value(t: SystemTime) -> String {
     )
 }
 
-/// Writes the fact list, each fact terminated by `;`.
-fn push_facts(entry: &ListEntry<'_>, out: &mut Vec<u8>) {
+/// Writes the selected facts, each terminated by `;`.
+fn push_facts(entry: &ListEntry<'_>, selected: Facts, out: &mut Vec<u8>) {
     let mut facts = String::with_capacity(96);
-    facts.push_str(match entry.kind {
-        EntryKind::Dir => "type=dir;",
-        EntryKind::File | EntryKind::Symlink => "type=file;",
-    });
-    if entry.kind != EntryKind::Dir {
+    if selected.contains(Facts::TYPE) {
+        facts.push_str(match entry.kind {
+            EntryKind::Dir => "type=dir;",
+            EntryKind::File | EntryKind::Symlink => "type=file;",
+        });
+    }
+    if selected.contains(Facts::SIZE) && entry.kind != EntryKind::Dir {
         facts.push_str(&format!("size={};", entry.size));
     }
-    if let Some(t) = entry.modified {
+    if let Some(t) = entry.modified.filter(|_| selected.contains(Facts::MODIFY)) {
         facts.push_str(&format!("modify={};", mdtm_value(t)));
     }
-    facts.push_str("perm=");
-    facts.push_str(entry.perm);
-    facts.push(';');
-    if let Some(unique) = entry.unique {
+    if selected.contains(Facts::PERM) {
+        facts.push_str("perm=");
+        facts.push_str(entry.perm);
+        facts.push(';');
+    }
+    if let Some(unique) = entry.unique.filter(|_| selected.contains(Facts::UNIQUE)) {
         facts.push_str("unique=");
         facts.push_str(unique);
         facts.push(';');

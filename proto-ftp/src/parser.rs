@@ -11,7 +11,9 @@
 //! extensions are longer than four). The RFC 775 aliases XPWD, XCWD, XCUP,
 //! XMKD and XRMD map to PWD, CWD, CDUP, MKD and RMD. Unknown verbs are not an
 //! error: they come back as [`Command::Other`] so the server can answer 500.
-//! Error texts never echo client bytes.
+//! Error texts never echo client bytes, with one exception: a NUL in the line
+//! of an unknown verb names that verb, which is then at most 8 ASCII letters
+//! (upper-cased), so nothing else a client sent can reach a reply.
 
 use crate::address::{EprtError, is_decimal, parse_eprt, parse_port_tuple};
 use crate::command::{Command, EpsvArg, ProtLevel, TransferType};
@@ -39,30 +41,55 @@ pub enum ParseError {
     /// The argument is malformed.
     #[error("invalid {verb} argument: {reason}")]
     InvalidArgument {
-        /// Canonical verb, or `"OTHER"` for an unknown verb.
+        /// Canonical verb.
         verb: &'static str,
         /// Fixed explanation (never client bytes).
         reason: &'static str,
     },
+    /// A NUL byte in the argument of a verb that is not a known command
+    /// (RFC 959 §4.1: arguments are Telnet strings, which hold no NUL).
+    #[error("invalid {verb} argument: NUL in argument")]
+    NulInUnknownCommand {
+        /// The verb as sent, upper-cased: at most 8 ASCII letters.
+        verb: String,
+    },
+    /// A NUL byte inside the verb itself (`US\0ER`, `RETR\0`).
+    #[error("syntax error, NUL in command verb")]
+    NulInVerb,
     /// The argument is well-formed but names something not supported
-    /// (`TYPE E`, `EPSV 3`, an EPRT protocol other than 1 or 2).
-    #[error("{verb} parameter not supported")]
+    /// (`TYPE E`, `EPSV 3`, an EPRT protocol other than 1 or 2). For EPRT
+    /// and EPSV the text is RFC 2428's, naming the protocols supported:
+    /// `Network protocol not supported, use (1,2)`.
+    #[error("{}", unsupported_text(.verb))]
     UnsupportedParameter {
         /// Canonical verb.
         verb: &'static str,
     },
 }
 
+/// The text of [`ParseError::UnsupportedParameter`].
+fn unsupported_text(verb: &str) -> String {
+    match verb {
+        // RFC 2428 §2: "522 Network protocol not supported, use (1,2)".
+        "EPRT" | "EPSV" => "Network protocol not supported, use (1,2)".to_owned(),
+        _ => format!("{verb} parameter not supported"),
+    }
+}
+
 impl ParseError {
-    /// The reply code the server should answer with: 500 for `Empty` and
-    /// `InvalidVerb`; 501 for `InvalidUtf8`, `MissingArgument` and
-    /// `InvalidArgument`; 504 for `UnsupportedParameter`, except 522 for
-    /// EPRT and EPSV (RFC 2428: "522 Network protocol not supported").
+    /// The reply code the server should answer with: 500 for `Empty`,
+    /// `InvalidVerb` and `NulInVerb`; 501 for `InvalidUtf8`,
+    /// `MissingArgument`, `InvalidArgument` and `NulInUnknownCommand`; 504
+    /// for `UnsupportedParameter`, except 522 for EPRT and EPSV (RFC 2428:
+    /// "522 Network protocol not supported").
     #[must_use]
     pub fn reply_code(&self) -> u16 {
         match self {
-            Self::Empty | Self::InvalidVerb => 500,
-            Self::InvalidUtf8 | Self::MissingArgument { .. } | Self::InvalidArgument { .. } => 501,
+            Self::Empty | Self::InvalidVerb | Self::NulInVerb => 500,
+            Self::InvalidUtf8
+            | Self::MissingArgument { .. }
+            | Self::InvalidArgument { .. }
+            | Self::NulInUnknownCommand { .. } => 501,
             Self::UnsupportedParameter { verb: "EPRT" | "EPSV" } => 522,
             Self::UnsupportedParameter { .. } => 504,
         }
@@ -72,7 +99,11 @@ impl ParseError {
     #[must_use]
     pub fn verb(&self) -> Option<&'static str> {
         match self {
-            Self::Empty | Self::InvalidUtf8 | Self::InvalidVerb => None,
+            Self::Empty
+            | Self::InvalidUtf8
+            | Self::InvalidVerb
+            | Self::NulInUnknownCommand { .. }
+            | Self::NulInVerb => None,
             Self::MissingArgument { verb }
             | Self::InvalidArgument { verb, .. }
             | Self::UnsupportedParameter { verb } => Some(verb),
@@ -121,10 +152,17 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         (!raw_verb.is_empty() && raw_verb.len() <= MAX_VERB_LEN && raw_verb.bytes().all(|b| b.is_ascii_alphabetic()))
             .then(|| raw_verb.to_ascii_uppercase());
     if line.contains('\0') {
-        let verb = upper.as_deref().and_then(canonical).unwrap_or("OTHER");
-        return Err(ParseError::InvalidArgument {
-            verb,
-            reason: "NUL in argument",
+        // Named by its canonical verb when known, else as sent (a well-formed
+        // verb is only letters); a NUL inside the verb leaves nothing to name.
+        return Err(match upper {
+            None => ParseError::NulInVerb,
+            Some(upper) => match canonical(&upper) {
+                Some(verb) => ParseError::InvalidArgument {
+                    verb,
+                    reason: "NUL in argument",
+                },
+                None => ParseError::NulInUnknownCommand { verb: upper },
+            },
         });
     }
     let upper = upper.ok_or(ParseError::InvalidVerb)?;

@@ -6,7 +6,7 @@
     reason = "tests fail loudly on unexpected values"
 )]
 
-use proto_ftp::listing::{EntryKind, ListEntry, list_line, mdtm_value, mlsd_line, mlst_line, nlst_line};
+use proto_ftp::listing::{EntryKind, Facts, ListEntry, list_line, mdtm_value, mlsd_line, mlst_line, nlst_line};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// 2024-01-02T15:04:05Z.
@@ -37,8 +37,12 @@ fn list(e: &ListEntry<'_>, now: SystemTime) -> String {
 }
 
 fn mlsd(e: &ListEntry<'_>) -> String {
+    mlsd_with(e, Facts::ALL)
+}
+
+fn mlsd_with(e: &ListEntry<'_>, facts: Facts) -> String {
     let mut out = Vec::new();
-    mlsd_line(e, &mut out);
+    mlsd_line(e, facts, &mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -157,11 +161,61 @@ fn mlst() {
     let mut f = entry("/pub/a.txt", EntryKind::File, 5, Some(at(T_2024_01_02)));
     f.perm = "r";
     let mut out = Vec::new();
-    mlst_line(&f, &mut out);
+    mlst_line(&f, Facts::ALL, &mut out);
     assert_eq!(
         String::from_utf8(out).unwrap(),
         " type=file;size=5;modify=20240102150405;perm=r; /pub/a.txt\r\n"
     );
+    // No fact selected: `SP entry` with `entry = SP pathname` (RFC 3659 §7.2).
+    let mut out = Vec::new();
+    mlst_line(&f, Facts::NONE, &mut out);
+    assert_eq!(String::from_utf8(out).unwrap(), "  /pub/a.txt\r\n");
+}
+
+/// RFC 3659 §7.9: only the facts selected with `OPTS MLST` are written.
+#[test]
+fn mlsd_lines_carry_only_the_selected_facts() {
+    let mut f = entry("name", EntryKind::File, 12, Some(at(T_2024_01_02)));
+    f.perm = "rw";
+    f.unique = Some("abc");
+    assert_eq!(
+        mlsd_with(&f, Facts::TYPE.union(Facts::SIZE)),
+        "type=file;size=12; name\r\n"
+    );
+    assert_eq!(mlsd_with(&f, Facts::MODIFY), "modify=20240102150405; name\r\n");
+    assert_eq!(
+        mlsd_with(&f, Facts::PERM.union(Facts::UNIQUE)),
+        "perm=rw;unique=abc; name\r\n"
+    );
+    assert_eq!(mlsd_with(&f, Facts::NONE), " name\r\n");
+    // A directory has no size fact even when size is selected.
+    let d = entry("d", EntryKind::Dir, 4096, None);
+    assert_eq!(mlsd_with(&d, Facts::SIZE), " d\r\n");
+    assert_eq!(mlsd_with(&d, Facts::TYPE.union(Facts::SIZE)), "type=dir; d\r\n");
+}
+
+#[test]
+fn opts_mlst_fact_lists_parse_and_render() {
+    assert_eq!(Facts::parse_list("type;size;"), Facts::TYPE.union(Facts::SIZE));
+    // Case-insensitive, order-free, a missing final `;` and spaces tolerated.
+    assert_eq!(Facts::parse_list("Size; TYPE"), Facts::TYPE.union(Facts::SIZE));
+    // Unknown facts are ignored; nothing known selects nothing.
+    assert_eq!(Facts::parse_list("type;media-type;UNIX.mode;"), Facts::TYPE);
+    assert_eq!(Facts::parse_list("nosuch;"), Facts::NONE);
+    assert_eq!(Facts::parse_list(""), Facts::NONE);
+    assert!(Facts::parse_list(";;").is_empty());
+    assert_eq!(Facts::parse_list("unique;perm;modify;size;type;"), Facts::ALL);
+    // The reply lists the selection in line order.
+    assert_eq!(Facts::parse_list("size;type;").to_string(), "type;size;");
+    assert_eq!(Facts::NONE.to_string(), "");
+    assert_eq!(Facts::ALL.to_string(), "type;size;modify;perm;unique;");
+    // FEAT: the offered facts, the selected ones starred.
+    let offered = Facts::TYPE.union(Facts::SIZE).union(Facts::MODIFY).union(Facts::PERM);
+    assert_eq!(offered.feat_list(Facts::ALL), "type*;size*;modify*;perm*;");
+    assert_eq!(offered.feat_list(Facts::SIZE), "type;size*;modify;perm;");
+    assert_eq!(offered.feat_list(Facts::NONE), "type;size;modify;perm;");
+    assert!(Facts::ALL.contains(Facts::PERM) && !Facts::TYPE.contains(Facts::PERM));
+    assert_eq!(Facts::ALL.intersection(Facts::SIZE), Facts::SIZE);
 }
 
 #[test]

@@ -248,27 +248,41 @@ fn rejected_lines() {
             },
             501,
         ),
+        // An unknown verb is named as sent (upper-cased), never as "OTHER".
         (
-            b"XFOO \0",
-            InvalidArgument {
-                verb: "OTHER",
-                reason: "NUL in argument",
+            b"xfoo \0",
+            NulInUnknownCommand {
+                verb: "XFOO".to_owned(),
             },
             501,
         ),
-        (
-            b"US\0ER x",
-            InvalidArgument {
-                verb: "OTHER",
-                reason: "NUL in argument",
-            },
-            501,
-        ),
+        (b"US\0ER x", NulInVerb, 500),
+        (b"RETR\0", NulInVerb, 500),
     ];
     for (line, want, code) in table {
         let got = parse(line);
         assert_eq!(got.as_ref(), Err(&want), "line {:?}", String::from_utf8_lossy(line));
         assert_eq!(want.reply_code(), code, "code for {want:?}");
+    }
+}
+
+/// The texts a client sees name the command it sent, and RFC 2428's 522 text
+/// lists the supported network protocols.
+#[test]
+fn error_texts_name_the_command() {
+    let text = |line: &[u8]| parse(line).unwrap_err().to_string();
+    assert_eq!(text(b"RETR a\0b"), "invalid RETR argument: NUL in argument");
+    assert_eq!(text(b"XMKD a\0"), "invalid MKD argument: NUL in argument");
+    assert_eq!(text(b"Xfoo a\0b"), "invalid XFOO argument: NUL in argument");
+    assert_eq!(text(b"US\0ER x"), "syntax error, NUL in command verb");
+    for line in [&b"EPRT |3|1.2.3.4|21|"[..], b"EPSV 3"] {
+        let err = parse(line).unwrap_err();
+        assert_eq!(err.reply_code(), 522);
+        assert_eq!(err.to_string(), "Network protocol not supported, use (1,2)");
+    }
+    assert_eq!(text(b"TYPE E"), "TYPE parameter not supported");
+    for line in [&b"XFOO a\0b"[..], b"RETR a\0b", b"US\0ER x"] {
+        assert!(!text(line).contains("OTHER"), "{:?}", String::from_utf8_lossy(line));
     }
 }
 

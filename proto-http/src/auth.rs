@@ -10,6 +10,13 @@ use std::fmt;
 
 /// Longest `Authorization` value [`parse_basic`] looks at.
 pub const MAX_AUTHORIZATION_LEN: usize = 4096;
+/// Longest user-id [`parse_basic`] accepts, in bytes of UTF-8: more than any
+/// account name needs (and as much as a Unix user name may take).
+pub const MAX_USER_LEN: usize = 256;
+/// Longest password [`parse_basic`] accepts, in bytes of UTF-8: far more than
+/// any password manager generates, and small enough that every password is
+/// hashed at the same, bounded cost.
+pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// A user name and password taken from a Basic `Authorization` header.
 ///
@@ -42,10 +49,11 @@ impl fmt::Debug for BasicCredentials {
 ///
 /// Returns `None` for another scheme, a value longer than
 /// [`MAX_AUTHORIZATION_LEN`], invalid base64 (standard alphabet; the `=`
-/// padding may be omitted), invalid UTF-8, a missing `:`, or a control
-/// character in the user-id ("The user-id and password MUST NOT contain any
-/// control characters"; the password is handed to the verifier as it is).
-/// Surrounding spaces and tabs are ignored.
+/// padding may be omitted), invalid UTF-8, a missing `:`, a user-id longer
+/// than [`MAX_USER_LEN`] or a password longer than [`MAX_PASSWORD_LEN`], or a
+/// control character in the user-id ("The user-id and password MUST NOT
+/// contain any control characters"; the password is handed to the verifier as
+/// it is). Surrounding spaces and tabs are ignored.
 pub fn parse_basic(value: &[u8]) -> Option<BasicCredentials> {
     if value.len() > MAX_AUTHORIZATION_LEN {
         return None;
@@ -62,7 +70,7 @@ pub fn parse_basic(value: &[u8]) -> Option<BasicCredentials> {
     let decoded = decode_base64(&rest[spaces..])?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
-    if user.chars().any(char::is_control) {
+    if user.len() > MAX_USER_LEN || password.len() > MAX_PASSWORD_LEN || user.chars().any(char::is_control) {
         return None;
     }
     Some(BasicCredentials {
@@ -133,6 +141,39 @@ pub fn basic_challenge(realm: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Standard base64 with padding (test input only).
+    fn encode(input: &[u8]) -> String {
+        const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in input.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn user_and_password_lengths_are_bounded() {
+        let basic = |user: &str, password: &str| {
+            let value = format!("Basic {}", encode(format!("{user}:{password}").as_bytes()));
+            parse_basic(value.as_bytes())
+        };
+        let user = "u".repeat(MAX_USER_LEN);
+        let password = "p".repeat(MAX_PASSWORD_LEN);
+        assert!(basic(&user, &password).is_some());
+        assert_eq!(basic(&format!("{user}u"), "pw"), None);
+        assert_eq!(basic("alice", &format!("{password}p")), None);
+        // Multi-byte characters count as their UTF-8 bytes.
+        assert_eq!(basic(&"é".repeat(MAX_USER_LEN / 2 + 1), "pw"), None);
+    }
 
     #[test]
     fn decodes_base64_with_and_without_padding() {

@@ -61,16 +61,23 @@ fn parses_table() {
 
 #[test]
 fn caps_input_length() {
+    use proto_http::auth::{MAX_AUTHORIZATION_LEN, MAX_PASSWORD_LEN};
     // "u:" followed by a long password of 'A's, base64-encoded by hand:
     // "dTpB" = "u:A", then "QUFB" = "AAA" repeated.
-    let mut short = b"Basic dTpB".to_vec();
-    while short.len() + 4 <= 4096 {
-        short.extend_from_slice(b"QUFB");
-    }
-    assert!(parse_basic(&short).is_some());
-    let mut long = short.clone();
-    long.extend_from_slice(b"QUFB");
-    assert!(long.len() > 4096);
+    let with_password_of = |len: usize| {
+        let mut value = b"Basic dTpB".to_vec();
+        for _ in 0..(len - 1) / 3 {
+            value.extend_from_slice(b"QUFB");
+        }
+        value
+    };
+    // The longest password allowed is accepted; three bytes more are not.
+    let longest = MAX_PASSWORD_LEN - (MAX_PASSWORD_LEN - 1) % 3;
+    assert_eq!(parse_basic(&with_password_of(longest)).unwrap().password.len(), longest);
+    assert_eq!(parse_basic(&with_password_of(longest + 3)), None);
+    // A value over the header cap is not even decoded.
+    let mut long = with_password_of(longest);
+    long.resize(MAX_AUTHORIZATION_LEN + 1, b'A');
     assert_eq!(parse_basic(&long), None);
 }
 

@@ -167,8 +167,16 @@ impl Authenticator for UserStore {
     }
 }
 
-/// Names that log in anonymously over FTP when anonymous access is enabled.
+/// Names that log in anonymously when anonymous access is enabled, in any case
+/// (`USER ANONYMOUS`, `USER Ftp`), as vsftpd and ProFTPD take them.
 pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
+
+/// Whether `name` is one of the [`ANONYMOUS_NAMES`], compared without regard to
+/// ASCII case. A configured account of exactly that name still comes first
+/// (see [`UserDb::verify`]).
+pub fn is_anonymous_name(name: &str) -> bool {
+    ANONYMOUS_NAMES.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
 
 impl UserDb {
     /// Builds the database. `anonymous` is the read-only anonymous user, if enabled.
@@ -208,8 +216,9 @@ impl UserDb {
     /// Checks credentials; `None` for an unknown user or a wrong password alike.
     /// Runs the hash on the blocking pool, at most one per core at a time.
     pub async fn verify(self: &Arc<Self>, creds: &Credentials) -> Option<Arc<User>> {
+        // An account named exactly so is a real user, not the anonymous one.
         if let Some(anon) = &self.anonymous
-            && ANONYMOUS_NAMES.contains(&creds.user.as_str())
+            && is_anonymous_name(&creds.user)
             && !self.accounts.contains_key(&creds.user)
         {
             return Some(anon.clone());
@@ -396,6 +405,37 @@ mod tests {
             &mut memory
         ));
         assert!(!verify_password_in("pw", "not a phc string", &mut memory));
+    }
+
+    #[tokio::test]
+    async fn anonymous_names_in_any_case_but_an_account_of_that_name_comes_first() {
+        let account = |name: &str| Account {
+            user: Arc::new(User {
+                name: name.into(),
+                home: VirtualPath::root(),
+                permissions: Permissions::ALL,
+                anonymous: false,
+            }),
+            password_hash: hash_password("pw").unwrap(),
+        };
+        let anon = User {
+            name: "anonymous".into(),
+            home: VirtualPath::parse_absolute("/pub").unwrap(),
+            permissions: Permissions::READ_ONLY,
+            anonymous: true,
+        };
+        let db = Arc::new(UserDb::new(vec![account("Ftp")], Some(anon)));
+        for name in ["anonymous", "ANONYMOUS", "Anonymous", "ftp", "FTP", "fTp"] {
+            let user = db.verify(&creds(name, "guest@example.com")).await;
+            assert!(user.is_some_and(|u| u.anonymous), "{name}");
+        }
+        // "Ftp" is an account: its own password, and nothing else, logs it in.
+        assert!(db.verify(&creds("Ftp", "guest@example.com")).await.is_none());
+        assert!(db.verify(&creds("Ftp", "pw")).await.is_some_and(|u| !u.anonymous));
+        assert!(!is_anonymous_name("anonymous1") && !is_anonymous_name("ftpx") && !is_anonymous_name(""));
+        // Without anonymous access, the names are nobody.
+        let closed = Arc::new(UserDb::new(Vec::new(), None));
+        assert!(closed.verify(&creds("ANONYMOUS", "x")).await.is_none());
     }
 
     #[test]

@@ -95,6 +95,11 @@ pub struct FtpConfig {
     pub listen: SocketAddr,
     /// Passive data port range (inclusive).
     pub passive_ports: PortRange,
+    /// Most passive ports one client address may hold at once (an IPv6 client
+    /// counts by its /64); `null` = a quarter of the range, rounded up, at
+    /// least 4; `0` = no bound (behind a NAT or a load balancer without the
+    /// PROXY protocol, where every client has the same address).
+    pub passive_ports_per_address: Option<u16>,
     /// Address advertised in PASV replies; `null` = the control connection's local address.
     pub public_address: Option<Ipv4Addr>,
     /// Per client network, the address advertised instead (first match wins).
@@ -111,6 +116,7 @@ impl Default for FtpConfig {
                 low: 30000,
                 high: 30099,
             },
+            passive_ports_per_address: None,
             public_address: None,
             public_address_by_network: Vec::new(),
             tls: None,

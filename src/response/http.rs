@@ -71,7 +71,8 @@ pub fn render(replies: &[Reply], req: &RequestInfo<'_>) -> Result<Rendered, Send
                 headers.insert(header::LOCATION, v);
             }
         }
-        Some(Code::Status(Status::NotLoggedIn | Status::LoginFailed)) => {
+        // Every refusal that a login could turn into a success carries the challenge.
+        Some(Code::Status(Status::NotLoggedIn | Status::LoginFailed | Status::AnonymousDenied)) => {
             if let Ok(v) = HeaderValue::from_str(&proto_http::auth::basic_challenge(req.realm)) {
                 headers.insert(header::WWW_AUTHENTICATE, v);
             }

@@ -72,6 +72,10 @@ pub enum Status {
     LoginBanned,
     /// The user may not do this (FTP 550, HTTP 403).
     PermissionDenied,
+    /// The anonymous user may not do this (FTP 550, as for any user without the
+    /// permission; HTTP 401 with a challenge, so that a client which sends
+    /// credentials only when asked for them can log in and try again).
+    AnonymousDenied,
     /// No such file or directory (FTP 550, HTTP 404).
     NotFound,
     /// The target's parent directory is missing (FTP 550, HTTP 409).
@@ -126,6 +130,15 @@ pub enum Status {
     Busy,
     /// The request head is larger than the server accepts (HTTP 431; closes).
     HeaderTooLarge,
+    /// The request body came too slowly (HTTP 408; closes: the rest of the body
+    /// is never read). FTP says 426, as for a data connection that stalls.
+    RequestTimeout,
+    /// The request body is in a transfer coding this server does not implement
+    /// (HTTP 501, RFC 9112 §6.1; closes: the body cannot be read).
+    TransferCodingNotImplemented,
+    /// A transfer cut because the server is shutting down and its drain
+    /// deadline passed (FTP 426, after which the session gets 421; HTTP 503).
+    ShuttingDown,
 }
 
 /// One row of the table.
@@ -152,7 +165,7 @@ const fn m(ftp: u16, http: u16, text: &'static str) -> Mapping {
 
 impl Status {
     /// Every status, for exhaustive checks of the table.
-    pub const ALL: [Status; 46] = {
+    pub const ALL: [Status; 50] = {
         use Status::*;
         [
             Ok,
@@ -174,6 +187,7 @@ impl Status {
             LoginFailed,
             LoginBanned,
             PermissionDenied,
+            AnonymousDenied,
             NotFound,
             ParentMissing,
             AlreadyExists,
@@ -201,6 +215,9 @@ impl Status {
             OtherServer,
             Busy,
             HeaderTooLarge,
+            RequestTimeout,
+            TransferCodingNotImplemented,
+            ShuttingDown,
         ]
     };
 
@@ -233,6 +250,7 @@ impl Status {
                 ..m(421, 429, "Too many failed logins from your address; try again later.")
             },
             PermissionDenied => m(550, 403, "Permission denied."),
+            AnonymousDenied => m(550, 401, "Permission denied: anonymous users may not do this; log in."),
             NotFound => m(550, 404, "No such file or directory."),
             ParentMissing => m(550, 409, "The parent directory does not exist."),
             AlreadyExists => m(550, 405, "File exists."),
@@ -268,6 +286,15 @@ impl Status {
                 close: true,
                 ..m(500, 431, "Request header fields too large.")
             },
+            ShuttingDown => m(426, 503, "Server shutting down; transfer interrupted."),
+            RequestTimeout => Mapping {
+                close: true,
+                ..m(426, 408, "The request body came too slowly; request aborted.")
+            },
+            TransferCodingNotImplemented => Mapping {
+                close: true,
+                ..m(504, 501, "Transfer coding not implemented; only chunked is.")
+            },
         }
     }
 
@@ -279,7 +306,8 @@ impl Status {
             | Status::UnsupportedMediaType
             | Status::PayloadTooLarge
             | Status::OtherServer
-            | Status::HeaderTooLarge => class_of_http(self.mapping().http),
+            | Status::HeaderTooLarge
+            | Status::ShuttingDown => class_of_http(self.mapping().http),
             _ => class_of_ftp(self.mapping().ftp),
         }
     }
@@ -350,6 +378,11 @@ mod tests {
         assert_eq!(Status::UploadCreated.mapping().http, 201);
         assert_eq!(Status::UploadReplaced.mapping().http, 204);
         assert!(Status::ServiceUnavailable.mapping().close);
+        // Anonymous refusals: FTP says 550 as to anyone, HTTP asks for a login.
+        assert_eq!(Status::AnonymousDenied.mapping().ftp, 550);
+        assert_eq!(Status::AnonymousDenied.mapping().http, 401);
+        assert_eq!(Status::RequestTimeout.mapping().http, 408);
+        assert_eq!(Status::TransferCodingNotImplemented.mapping().http, 501);
         assert_eq!(Status::from_storage(ErrorKind::InvalidName), Status::BadFileName);
         assert_eq!(Status::LocalError.class(), ResultClass::ServerError);
         assert_eq!(Status::NotFound.class(), ResultClass::ClientError);

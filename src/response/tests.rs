@@ -128,6 +128,29 @@ fn http_errors_carry_a_short_text_and_the_headers_their_status_needs() {
 }
 
 #[test]
+fn anonymous_refusals_ask_for_a_login_on_http_only() {
+    let mut r = Responses::default();
+    r.add_err(Status::AnonymousDenied, "");
+    let chain = r.selected(Outcome::Failed, Status::NotImplemented);
+    let out = render_http(&chain, &REQ).unwrap();
+    assert_eq!(out.status.as_u16(), 401);
+    assert!(out.headers.contains_key("www-authenticate"), "{:?}", out.headers);
+    assert!(ftp_text(&r, Outcome::Failed).starts_with("550 "));
+    // A body that came too slowly, or in a coding nobody can read: answered, then closed.
+    for (status, code) in [
+        (Status::RequestTimeout, 408),
+        (Status::TransferCodingNotImplemented, 501),
+    ] {
+        let mut r = Responses::default();
+        r.add_err(status, "");
+        let out = render_http(&r.selected(Outcome::Failed, Status::NotImplemented), &REQ).unwrap();
+        assert_eq!(out.status.as_u16(), code);
+        assert_eq!(out.headers.get("connection").unwrap(), "close");
+        assert!(!out.headers.contains_key("www-authenticate"));
+    }
+}
+
+#[test]
 fn a_second_status_for_one_request_fails() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut responder = Responder::new(tx);

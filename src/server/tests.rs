@@ -226,6 +226,7 @@ impl Fixture {
         let timeout = Duration::from_secs(2);
         let ftp_settings = Arc::new(FtpSettings {
             passive_ports: (0, 0),
+            passive_quota: Default::default(),
             public_address: None,
             idle_timeout: timeout,
             login_timeout: timeout,
@@ -234,6 +235,7 @@ impl Fixture {
             tls: None,
             proxy: crate::frontend::proxy::ProxyPolicy::default(),
             public_address_by_network: Vec::new(),
+            interrupt: tokio_util::sync::CancellationToken::new(),
         });
         let http_settings = http::HttpSettings {
             idle_timeout: timeout,
@@ -242,6 +244,7 @@ impl Fixture {
             max_headers: 100,
             realm: "dualgate".into(),
             allow: http::webdav::allow(&volumes.capabilities()),
+            interrupt: tokio_util::sync::CancellationToken::new(),
         };
         Fixture {
             dir,

@@ -108,8 +108,7 @@ async fn rest_resumes_downloads_and_uploads_and_appe_appends() {
     assert_eq!(std::fs::read(gw.disk("r.bin")).unwrap(), expected, "APPE");
     assert_eq!(within("SIZE", STEP, ftp.size("r.bin")).await.unwrap(), 950);
 
-    // RFC 3659 §5.5: a restart point past the end is refused with 554. (REST must
-    // come right before the transfer command, so PASV goes first.)
+    // RFC 3659 §5.5: a restart point past the end is refused with 554.
     let mut c = gw.raw_login().await;
     let addr = c.pasv().await;
     let _data = data_connect(addr).await;

@@ -11,14 +11,24 @@
 //!   FEAT, quoting, errors, PASV/EPSV/PORT rules, timeouts, connection limits).
 //! - [`ftp_transfer`]: data transfers (round trips, listings, REST/APPE, TYPE A,
 //!   interrupted uploads, foreign data connections, confinement).
+//! - [`ftp_fixes`]: the FTP defects of issue #13 (STOU's 150 names the file, `OPTS
+//!   MLST` fact selection, a REST marker kept until the transfer, passive ports
+//!   bounded per client address, ABOR's 226 text, NUL and EPRT error texts, `SITE
+//!   CHMOD 000 /` refused).
 //! - [`http_api`]: the HTTP API (auth, PUT/GET/HEAD/DELETE, conditionals, ranges,
 //!   listings, path escapes, unknown methods).
+//! - [`http_fixes`]: issue #13's HTTP part: anonymous refusals that challenge,
+//!   unusable credentials, sandboxed user files and the listing's own CSP,
+//!   framing (`Transfer-Encoding`, `Host`, `OPTIONS *`), trickled bodies, and
+//!   the anonymous login names in any case.
 //! - [`ftps`]: explicit and implicit FTPS, data-connection session resumption,
 //!   HTTPS with ALPN, certificate reload.
 //! - [`security`]: one policy on both protocols: login throttling, homes,
 //!   permissions, anonymous access, users reloaded on SIGHUP.
 //! - [`proxy`]: PROXY protocol v1/v2 from a trusted proxy on FTP control, passive
 //!   data and HTTP; refused without a header or from untrusted peers.
+//! - [`ops_fixes`]: SIGHUP with an empty config file changes nothing; SIGHUP names
+//!   the changed settings that need a restart while users are still reloaded.
 //! - [`shutdown`]: SIGTERM drains a running upload, then the process exits 0.
 //! - [`cross_protocol`]: the same files and listings through both protocols.
 //! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
@@ -40,10 +50,13 @@ mod support;
 
 mod big_transfer;
 mod cross_protocol;
+mod ftp_fixes;
 mod ftp_session;
 mod ftp_transfer;
 mod ftps;
 mod http_api;
+mod http_fixes;
+mod ops_fixes;
 mod proxy;
 mod security;
 mod shutdown;

@@ -215,3 +215,73 @@ async fn the_transfer_log_has_an_xferlog_line_per_file_transfer() {
     gw.sigterm();
     assert!(gw.wait_exit(Duration::from_secs(30)).await.success());
 }
+
+/// Transfers still running when the drain deadline passes are not dropped with
+/// the process: the FTP client gets `426` (then `421`), the HTTP upload `503`,
+/// nothing of either becomes visible, and both are logged with those codes.
+#[tokio::test]
+async fn transfers_cut_at_the_drain_deadline_are_answered_and_logged() {
+    use tokio::io::AsyncReadExt;
+    let mut gw = Gateway::start(GatewayOptions {
+        log_level: Some("info"),
+        ..GatewayOptions::with_config("shutdown: { drain_timeout: 1s }\n")
+    })
+    .await;
+    let mut c = gw.raw_login().await;
+    c.expect("TYPE I", 200).await;
+    let mut data = c.start_transfer("STOR cut.bin").await;
+    within("the first bytes", Duration::from_secs(10), data.write_all(b"partial"))
+        .await
+        .unwrap();
+    // An HTTP upload that promises 1 MiB and sends 1 KiB.
+    let mut put = within(
+        "HTTP connect",
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(gw.http_addr),
+    )
+    .await
+    .unwrap();
+    let head = format!(
+        "PUT /cut-put.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Length: 1048576\r\n\r\n",
+        gw.http_addr,
+        gw.basic_auth()
+    );
+    put.write_all(head.as_bytes()).await.unwrap();
+    put.write_all(&[b'x'; 1024]).await.unwrap();
+    // Let both uploads reach the server before the signal.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    gw.sigterm();
+    let (code, text) = within("the FTP reply at the deadline", Duration::from_secs(15), c.reply()).await;
+    assert_eq!(code, 426, "an upload cut at the drain deadline: {text:?}");
+    assert_eq!(c.reply().await.0, 421, "then the session is closed");
+    let mut answer = Vec::new();
+    let _ = within(
+        "the HTTP answer at the deadline",
+        Duration::from_secs(15),
+        put.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 503"),
+        "an HTTP upload cut at the deadline: {answer:?}"
+    );
+    drop(data);
+    let status = gw.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit status {status:?}");
+
+    assert!(!gw.disk("cut.bin").exists() && !gw.disk("cut-put.bin").exists());
+    assert!(upload_temp_files(&gw.root).is_empty(), "no temporary file left");
+    let log = gw.log();
+    let cut_ftp = log
+        .lines()
+        .any(|l| l.contains("dualgate::access") && l.contains("STOR") && l.contains("code=426"));
+    let cut_http = log
+        .lines()
+        .any(|l| l.contains("dualgate::access") && l.contains("PUT") && l.contains("code=503"));
+    assert!(
+        cut_ftp && cut_http,
+        "the cut transfers are logged with their codes:\n{log}"
+    );
+}

@@ -1071,9 +1071,9 @@ async fn call_as(
     send(request).await
 }
 
-/// Asserts that a `PROPPATCH` changed nothing: 403 as a whole, or a 207 whose
-/// every property is 403.
-fn assert_proppatch_refused(r: &Reply, who: &str) {
+/// Asserts that a `PROPPATCH` changed nothing: `refusal` (403 for a user, 401
+/// without credentials) as a whole, or a 207 whose every property is 403.
+fn assert_proppatch_refused(r: &Reply, who: &str, refusal: u16) {
     if r.status == 207 {
         for response in r.multistatus(who) {
             assert!(
@@ -1082,8 +1082,14 @@ fn assert_proppatch_refused(r: &Reply, who: &str) {
             );
         }
     } else {
-        assert_eq!(r.status, 403, "{who}: PROPPATCH: {}", r.text());
+        assert_eq!(r.status, refusal, "{who}: PROPPATCH: {}", r.text());
     }
+}
+
+/// What a read-only client gets for a write: 403 for a logged-in user, 401
+/// (asking for a login) without credentials, where anonymous is read-only.
+fn write_refusal(who: Option<(&str, &str)>) -> u16 {
+    if who.is_some() { 403 } else { 401 }
 }
 
 #[tokio::test]
@@ -1091,7 +1097,8 @@ async fn webdav_keeps_the_ftp_permissions() {
     let gw = permission_gateway().await;
     let before = tree(&gw.root);
 
-    // Read-only users (reader, and anonymous in /pub) may look, and nothing else.
+    // Read-only users (reader, and anonymous in /pub) may look, and nothing else
+    // (anonymous is asked to log in: 401).
     for (who, file, dir) in [(Some(("reader", "reader-pw")), "/s.txt", "/dir"), (None, "/p.txt", "/")] {
         let name = who.map_or("anonymous", |w| w.0);
         let r = call_as(&gw, who, "PROPFIND", "/", &[("Depth", "1")], None).await;
@@ -1109,7 +1116,7 @@ async fn webdav_keeps_the_ftp_permissions() {
             ("DELETE", dir, vec![], None),
         ] {
             let r = call_as(&gw, who, method, path, &headers, body).await;
-            assert_eq!(r.status, 403, "{name} {method} {path}: {}", r.text());
+            assert_eq!(r.status, write_refusal(who), "{name} {method} {path}: {}", r.text());
         }
     }
     assert_eq!(tree(&gw.root), before, "a read-only user changed the storage");
@@ -1164,9 +1171,9 @@ async fn webdav_keeps_the_ftp_permissions() {
 }
 
 /// A `PROPPATCH` changes what is stored (dead properties), so a user who may
-/// not write cannot do it: a read-only user and anonymous get 403 (as a whole,
-/// or for every property in a 207), and nothing is stored; a user who may write
-/// can.
+/// not write cannot do it: a read-only user gets 403 and a request without
+/// credentials 401 (as a whole, or 403 for every property in a 207), and
+/// nothing is stored; a user who may write can.
 #[tokio::test]
 async fn proppatch_needs_write_permission() {
     let gw = permission_gateway().await;
@@ -1174,7 +1181,7 @@ async fn proppatch_needs_write_permission() {
     for (who, file) in [(Some(("reader", "reader-pw")), "/s.txt"), (None, "/p.txt")] {
         let name = who.map_or("anonymous", |w| w.0);
         let r = call_as(&gw, who, "PROPPATCH", file, &[], Some(PROPPATCH_REQUEST)).await;
-        assert_proppatch_refused(&r, name);
+        assert_proppatch_refused(&r, name, write_refusal(who));
         let r = call_as(&gw, who, "PROPFIND", file, &[("Depth", "0")], Some(color)).await;
         let stored = only(r.multistatus(&format!("{name} PROPFIND")));
         assert_eq!(

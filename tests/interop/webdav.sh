@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # WebDAV and HTTP interoperability: the real dualgate binary against real clients —
-# litmus (the basic, copymove, props and http suites must pass), cadaver (a scripted session with the login in ~/.netrc), rclone's
+# litmus (the basic, copymove, props and http suites must pass) and cadaver (a scripted
+# session with the login in ~/.netrc), each against a server with anonymous access off
+# and one with it on (where they log in only once challenged), rclone's
 # :webdav: back-end (copy up and down, lsjson, check, delete, purge), curl (OPTIONS,
 # PROPFIND, ranges, conditionals, COPY/MOVE/MKCOL status codes, Basic auth), wget
 # (recursive mirror of the HTML listing) and the same files across FTP and WebDAV —
@@ -57,35 +59,54 @@ HTTP=$(listen_addr server http)
 FTP=$(listen_addr server ftp)
 BASE=http://$HTTP
 echo "== dualgate at $BASE/ (ftp://$FTP)"
+# The same server with anonymous read access on (home /pub): a request without
+# credentials is anonymous there, so clients that send credentials only once
+# challenged (litmus, cadaver with ~/.netrc) must be challenged (401) for what
+# anonymous may not do, or they never log in.
+ANON_ROOT=$WORK/anon-root
+DUALGATE_ANONYMOUS__ENABLED=true start_gateway anon --root "$ANON_ROOT" --passive-ports 48000-48099 ||
+  { echo "0 passed, 1 failed"; exit 1; }
+ANON_BASE=http://$(listen_addr anon http)
+echo "== dualgate with anonymous access at $ANON_BASE/"
+# NAME LABEL BASE ROOT of each server litmus and cadaver run against.
+DAV_SERVERS=("server" "anonymous off" "$BASE" "$ROOT" "anon" "anonymous on" "$ANON_BASE" "$ANON_ROOT")
 
 # --- litmus ---------------------------------------------------------------------
-# One run of the four suites that must pass (litmus writes debug.log and child.log
-# into the current directory), then one check per suite on its summary line.
-mkdir "$WORK/litmus"
-(cd "$WORK/litmus" && TESTS="basic copymove props http" timeout "$LIMIT" litmus "$BASE/" "$USER" "$PASSWORD") 2>&1 |
-  tr '\r' '\n' >"$WORK/litmus.out"
-litmus_suite() { # litmus_suite NAME : "<- summary for `NAME': of N tests run: N passed, 0 failed."
-  if grep -qE "^<- summary for \`$1': of [0-9]+ tests run: [0-9]+ passed, 0 failed\." "$WORK/litmus.out"; then
-    grep "^<- summary for \`$1'" "$WORK/litmus.out"
+# One run of the four suites that must pass per server (litmus writes debug.log and
+# child.log into the current directory), then one check per suite on its summary line.
+run_litmus() { # run_litmus NAME BASE : output in $WORK/litmus-NAME.out
+  mkdir -p "$WORK/litmus-$1"
+  (cd "$WORK/litmus-$1" && TESTS="basic copymove props http" timeout "$LIMIT" litmus "$2/" "$USER" "$PASSWORD") 2>&1 |
+    tr '\r' '\n' >"$WORK/litmus-$1.out"
+}
+litmus_suite() { # litmus_suite NAME SUITE : "<- summary for `SUITE': of N tests run: N passed, 0 failed."
+  local out=$WORK/litmus-$1.out
+  if grep -qE "^<- summary for \`$2': of [0-9]+ tests run: [0-9]+ passed, 0 failed\." "$out"; then
+    grep "^<- summary for \`$2'" "$out"
   else
-    sed -n "/^-> running \`$1'/,/^<- summary/p" "$WORK/litmus.out" | grep -E 'FAIL|WARNING|summary|running' ||
-      tail -n 15 "$WORK/litmus.out"
+    sed -n "/^-> running \`$2'/,/^<- summary/p" "$out" | grep -E 'FAIL|WARNING|summary|running' ||
+      tail -n 15 "$out"
     return 1
   fi
 }
-for suite in basic copymove props http; do
-  check "litmus: $suite suite, 0 failed" litmus_suite "$suite"
+for ((i = 0; i < ${#DAV_SERVERS[@]}; i += 4)); do
+  name=${DAV_SERVERS[i]} label=${DAV_SERVERS[i + 1]} base=${DAV_SERVERS[i + 2]}
+  run_litmus "$name" "$base"
+  for suite in basic copymove props http; do
+    check "litmus ($label): $suite suite, 0 failed" litmus_suite "$name" "$suite"
+  done
+  grep 'WARNING' "$WORK/litmus-$name.out" | sed "s/^ */info litmus ($label) /" # not failures; shown so they are seen
 done
-grep 'WARNING' "$WORK/litmus.out" | sed 's/^ */info litmus /' # not failures; shown so they are seen
 
 # --- cadaver --------------------------------------------------------------------
-# Non-interactive: commands on standard input, the login in ~/.netrc of a temporary HOME.
-mkdir -p "$WORK/home" "$WORK/cadaver"
+# Non-interactive: commands on standard input, the login in ~/.netrc of a temporary HOME
+# (netrc names the host, not the port: one entry serves both servers).
+mkdir -p "$WORK/home"
 printf 'machine %s\nlogin %s\npassword %s\n' "${HTTP%:*}" "$USER" "$PASSWORD" >"$WORK/home/.netrc"
 chmod 600 "$WORK/home/.netrc"
-head -c 1048576 /dev/urandom >"$WORK/cadaver/payload.bin"
-cadaver_session() {
-  (cd "$WORK/cadaver" && HOME=$WORK/home timeout "$LIMIT" cadaver "$BASE/" <<'EOF'
+cadaver_session() { # cadaver_session NAME BASE : in $WORK/cadaver-NAME, transcript in $WORK/cadaver-NAME.log
+  local dir=$WORK/cadaver-$1 log=$WORK/cadaver-$1.log
+  (cd "$dir" && HOME=$WORK/home timeout "$LIMIT" cadaver "$2/" <<'EOF'
 mkcol cadaver
 cd cadaver
 put payload.bin
@@ -100,18 +121,25 @@ cd ..
 rmcol cadaver
 quit
 EOF
-  ) >"$WORK/cadaver.log" 2>&1
+  ) >"$log" 2>&1
   local status=$?
-  cat "$WORK/cadaver.log"
+  cat "$log"
   [ "$status" = 0 ] || return 1
   # Ten operations report "succeeded" (mkcol put ls copy move ls get delete delete rmcol).
-  ! grep -qiE 'failed|error|denied|unauthori[sz]ed|could not' "$WORK/cadaver.log" &&
-    [ "$(grep -c 'succeeded' "$WORK/cadaver.log")" = 10 ] &&
-    grep -qE '^ +moved\.bin +1048576 ' "$WORK/cadaver.log"
+  ! grep -qiE 'failed|error|denied|unauthori[sz]ed|could not' "$log" &&
+    [ "$(grep -c 'succeeded' "$log")" = 10 ] &&
+    grep -qE '^ +moved\.bin +1048576 ' "$log"
 }
-check "cadaver: mkcol, put, ls, copy, move, get, delete, rmcol (netrc login, no failure in the transcript)" cadaver_session
-check "cadaver: the file got back is identical" same_file "$WORK/cadaver/payload.bin" "$WORK/cadaver/back.bin"
-check "cadaver: the collection is gone" test ! -e "$ROOT/cadaver"
+for ((i = 0; i < ${#DAV_SERVERS[@]}; i += 4)); do
+  name=${DAV_SERVERS[i]} label=${DAV_SERVERS[i + 1]} base=${DAV_SERVERS[i + 2]} root=${DAV_SERVERS[i + 3]}
+  mkdir -p "$WORK/cadaver-$name"
+  head -c 1048576 /dev/urandom >"$WORK/cadaver-$name/payload.bin"
+  check "cadaver ($label): mkcol, put, ls, copy, move, get, delete, rmcol (netrc login, no failure in the transcript)" \
+    cadaver_session "$name" "$base"
+  check "cadaver ($label): the file got back is identical" \
+    same_file "$WORK/cadaver-$name/payload.bin" "$WORK/cadaver-$name/back.bin"
+  check "cadaver ($label): the collection is gone" test ! -e "$root/cadaver"
+done
 
 # --- rclone :webdav: ------------------------------------------------------------
 export RCLONE_CONFIG=/dev/null
@@ -334,7 +362,7 @@ check "cross: WebDAV PUT (curl) read by FTP (curl) in a collection made by MKCOL
   curl -sS --fail -u '$USER:$PASSWORD' -T '$SRC/ünïcødé/日本.txt' '$BASE/cross/made%20by%20dav/%E6%97%A5%E6%9C%AC.txt' &&
   curl -sS '$FTP_URL/cross/made%20by%20dav/%E6%97%A5%E6%9C%AC.txt' -o '$WORK/x4' && test \"\$(sha256sum <'$WORK/x4')\" = \"\$(sha256sum <'$SRC/ünïcødé/日本.txt')\""
 
-echo "== server log (warnings and errors)"
-grep -E 'WARN|ERROR' "$WORK/server.err" | tail -n 20 || true
+echo "== server logs (warnings and errors)"
+grep -E 'WARN|ERROR' "$WORK/server.err" "$WORK/anon.err" | tail -n 20 || true
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -66,6 +66,24 @@ sort(0);
 })();
 "#;
 
+/// The `Content-Security-Policy` of the listing page. The page is served from
+/// the same origin as the files it lists, so it allows exactly what it needs:
+/// its own inline style sheet and sort script, each named by the SHA-256 of its
+/// text (CSP Level 2 hashes of the element content, `"\n"` +
+/// [`LISTING_STYLE`] and `"\n"` + [`LISTING_SCRIPT`]), and nothing else — no
+/// other script or style (so markup that slipped into a name could not run),
+/// no image, font, frame, `<base>` or form target, and no framing by another
+/// page. Links still navigate. Requests from the page may go to this origin
+/// only (`connect-src 'self'`): its script makes none, and a same-origin
+/// request reaches nothing its links do not; it keeps the page's links
+/// checkable from the page itself (the interop browser test fetches one).
+/// A change to either text needs its hash here; the end-to-end tests
+/// recompute both from the page served.
+pub const LISTING_CSP: &str = "default-src 'none'; \
+    style-src 'sha256-2UmbCpxJb+UNvrNFTvrYzuZGk2XJ1SS23qARtGdJMaQ='; \
+    script-src 'sha256-PON8CwyGlLDMp3zOjVNPWF6JGvmdYJ7WyoTtKhZO+Vs='; \
+    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// Writes an HTML listing piece by piece: [`head`](Self::head), one
 /// [`row`](Self::row) per entry, [`tail`](Self::tail).
 #[derive(Debug, Clone, PartialEq, Eq)]

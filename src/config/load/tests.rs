@@ -1,4 +1,5 @@
-//! Config loading tests: defaults, located errors, redaction, env overrides.
+//! Config loading tests: defaults, located errors, redaction, env overrides, empty
+//! documents and repeated keys, and the settings a reload cannot apply.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use super::*;
@@ -68,11 +69,117 @@ fn environment_overrides() {
         ("DUALGATE_SHUTDOWN".to_owned(), "{ drain_timeout: 3s }".to_owned()), // a whole section
         ("HOME".to_owned(), "/root".to_owned()),
     ];
-    let c = apply_env(load_str("", "f").unwrap(), "", env).unwrap();
+    let c = apply_env(Config::default(), "", env).unwrap();
     assert_eq!(c.ftp.listen.port(), 2999);
     assert_eq!(c.limits.login_failures.ban_after, 7);
     assert_eq!(c.shutdown.drain_timeout.0, std::time::Duration::from_secs(3));
     let bad = vec![("DUALGATE_FTP__NOPE".to_owned(), "1".to_owned())];
-    let err = apply_env(load_str("", "f").unwrap(), "", bad).unwrap_err().to_string();
+    let err = apply_env(Config::default(), "", bad).unwrap_err().to_string();
     assert!(err.contains("DUALGATE_FTP__NOPE") && err.contains("nope"), "{err}");
+}
+
+#[test]
+fn a_document_without_settings_is_refused_at_1_1() {
+    for text in [
+        "",
+        "  \n\n",
+        "# everything commented out\n# ftp:\n#   listen: \"0.0.0.0:21\"\n",
+        "---\n",
+        "~\n",
+        "null\n",
+    ] {
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{text:?}: {p:?}");
+        assert_eq!(p[0].location, "f.yaml:1:1", "{text:?}");
+        assert!(p[0].reason.contains("empty"), "{text:?}: {:?}", p[0]);
+    }
+    // An explicit empty mapping is how to ask for every default.
+    let c = load_str("{}\n", "f.yaml").unwrap();
+    assert_eq!(c.ftp.listen.port(), 2121);
+}
+
+#[test]
+fn a_repeated_key_is_reported_at_its_second_occurrence() {
+    for (text, at, key) in [
+        (
+            "ftp:\n  listen: \"0.0.0.0:21\"\nhttp: {}\nftp:\n  listen: \"0.0.0.0:22\"\n",
+            "4:1",
+            "ftp",
+        ),
+        (
+            "# comment\nftp:\n  listen: \"0.0.0.0:21\"\n  passive_ports: 1000-1010\n  listen: \"0.0.0.0:22\"\n",
+            "5:3",
+            "listen",
+        ),
+        (
+            "ftp: { listen: \"0.0.0.0:21\", listen: \"0.0.0.0:22\" }\n",
+            "1:30",
+            "listen",
+        ),
+        (
+            "users:\n  - name: al\n    home: /al\n    name: bo-secret\n",
+            "4:5",
+            "name",
+        ),
+        (
+            "limits:\n  login_failures:\n    ban_after: 3\n    ban_after: 4\n",
+            "4:5",
+            "ban_after",
+        ),
+    ] {
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{text:?}: {p:?}");
+        assert_eq!(p[0].location, format!("f.yaml:{at}"), "{text:?}: {:?}", p[0]);
+        assert!(
+            p[0].reason.contains(&format!("duplicate key `{key}`")),
+            "{text:?}: {:?}",
+            p[0]
+        );
+        for value in ["0.0.0.0:22", "bo-secret"] {
+            assert!(!p[0].to_string().contains(value), "the value leaked: {}", p[0]);
+        }
+    }
+    // The same key in two mappings is no repetition.
+    let two = "users:\n  - { name: a, password_hash: x }\n  - { name: b, password_hash: y }\n";
+    assert_eq!(load_str(two, "f.yaml").unwrap().users.len(), 2);
+}
+
+#[test]
+fn a_reload_names_the_settings_that_need_a_restart() {
+    let old = load_str("ftp: { listen: \"0.0.0.0:2121\" }\n", "f").unwrap();
+    assert!(old.changes_needing_restart(&old.clone()).is_empty());
+    // Users and anonymous access are what a reload applies: no restart needed.
+    let users = load_str(
+        "ftp: { listen: \"0.0.0.0:2121\" }\nusers: [ { name: a, password_hash: x } ]\nanonymous: { enabled: true }\n",
+        "f",
+    )
+    .unwrap();
+    assert!(old.changes_needing_restart(&users).is_empty());
+    let new = load_str(
+        concat!(
+            "ftp: { listen: \"0.0.0.0:21\", passive_ports: 1000-1010, tls: { cert: c.pem, key: k.pem } }\n",
+            "http: { listen: \"0.0.0.0:80\", tls: { cert: c.pem, key: k.pem } }\n",
+            "admin: { listen: \"127.0.0.1:1\" }\n",
+            "storage: { kind: local, root: /srv/files }\n",
+            "limits: { idle_timeout: 5s }\n",
+            "shutdown: { drain_timeout: 1s }\n",
+            "users: [ { name: a, password_hash: x } ]\n",
+        ),
+        "f",
+    )
+    .unwrap();
+    assert_eq!(
+        old.changes_needing_restart(&new),
+        [
+            "ftp.listen",
+            "ftp.passive_ports",
+            "ftp.tls",
+            "http.listen",
+            "http.tls",
+            "admin.listen",
+            "storage",
+            "limits.idle_timeout",
+            "shutdown.drain_timeout"
+        ]
+    );
 }

@@ -4,9 +4,11 @@
 //! state through [`Channel::get_mut`](crate::channel::Channel::get_mut). What they
 //! announce (FEAT, the MLST facts) follows the back-end's capabilities.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use proto_ftp::listing::Facts;
 use proto_ftp::{Command, EpsvArg, ProtLevel, TransferType};
 
 use super::data::{DataMode, FtpData, PassiveListener, check_active_target};
@@ -39,23 +41,33 @@ pub struct FtpModule {
 }
 
 impl FtpModule {
-    /// The `FEAT` lines for this back-end, sorted.
-    fn features(&self, tls: bool) -> Vec<&'static str> {
+    /// The `FEAT` lines for this back-end, sorted; the MLST line stars the
+    /// facts the session has selected (RFC 3659 §7.8).
+    fn features(&self, tls: bool, selected: Facts) -> Vec<Cow<'static, str>> {
         let caps = self.capabilities;
-        let mut lines: Vec<&str> = FEATURES.to_vec();
+        let mut lines: Vec<Cow<'static, str>> = FEATURES.iter().map(|f| Cow::Borrowed(*f)).collect();
         if caps.modified_times {
-            lines.extend(["MDTM", "MLST type*;size*;modify*;perm*;"]);
-        } else {
-            lines.push("MLST type*;size*;perm*;");
+            lines.push("MDTM".into());
         }
+        lines.push(format!("MLST {}", self.facts().feat_list(selected)).into());
         if caps.resumes() {
-            lines.push("REST STREAM");
+            lines.push("REST STREAM".into());
         }
         if tls {
-            lines.extend_from_slice(TLS_FEATURES);
+            lines.extend(TLS_FEATURES.iter().map(|f| Cow::Borrowed(*f)));
         }
         lines.sort_unstable();
         lines
+    }
+
+    /// The MLSx facts this back-end can give: `modify` only with modification times.
+    fn facts(&self) -> Facts {
+        let facts = Facts::TYPE.union(Facts::SIZE).union(Facts::PERM);
+        if self.capabilities.modified_times {
+            facts.union(Facts::MODIFY)
+        } else {
+            facts
+        }
     }
 }
 
@@ -147,7 +159,7 @@ fn security(cmd: &mut CommandRecord<'_>, raw: &Command) -> HandlerResult {
     }
 }
 
-fn ok(cmd: &mut CommandRecord<'_>, code: u16, text: impl Into<std::borrow::Cow<'static, str>>) -> HandlerResult {
+fn ok(cmd: &mut CommandRecord<'_>, code: u16, text: impl Into<Cow<'static, str>>) -> HandlerResult {
     match cmd.responses.add_raw(code, text) {
         Ok(()) => HandlerResult::Handled,
         Err(_) => HandlerResult::Error,
@@ -187,12 +199,19 @@ impl FtpModule {
                     unique: None,
                     perm: &perm,
                 };
+                let facts = cmd.channel.get::<FtpData>().map_or(Facts::ALL, |d| d.mlst_facts);
                 let mut line = Vec::new();
-                proto_ftp::listing::mlst_line(&entry, &mut line);
-                let line = String::from_utf8_lossy(&line).trim_end().trim_start().to_owned();
-                // RFC 3659 §7.2: "250-Listing path", the fact line (leading space), "250 End".
+                proto_ftp::listing::mlst_line(&entry, facts, &mut line);
+                // RFC 3659 §7.2: "250-Listing path", then `SP entry` where `entry = [facts] SP
+                // path` (the renderer writes the leading space of a continuation), "250 End".
+                let line = String::from_utf8_lossy(&line);
+                let entry = line
+                    .strip_prefix(' ')
+                    .unwrap_or(&*line)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned();
                 let _ = cmd.responses.add_raw(250, format!("Listing {path}"));
-                cmd.responses.dup(line);
+                cmd.responses.dup(entry);
                 ok(cmd, 250, "End")
             }
         }
@@ -339,13 +358,18 @@ impl FtpModule {
                 );
             }
         }
-        data.mode = DataMode::Unset; // release a previous listener first
-        let listener = match PassiveListener::bind(data.local.ip(), data.settings.passive_ports) {
+        data.mode = DataMode::Unset; // release a previous listener first (and its place in the quota)
+        let settings = data.settings.clone();
+        let bound = PassiveListener::bind(
+            data.local.ip(),
+            settings.passive_ports,
+            &settings.passive_quota,
+            data.peer.ip(),
+        );
+        let listener = match bound {
             Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "no passive port available");
-                return Answer::Fail(Status::NoDataConnection, "No passive port available.");
-            }
+            // Counted and logged (rate-limited) by the pool; the client hears 425.
+            Err(refusal) => return Answer::Fail(Status::NoDataConnection, refusal.reply_text()),
         };
         let port = listener.port();
         data.mode = DataMode::Passive(listener);
@@ -425,9 +449,12 @@ impl Handler for FtpModule {
         match &raw {
             Command::Syst => ok(cmd, 215, "UNIX Type: L8"),
             Command::Feat => {
-                let tls = cmd.channel.get::<FtpData>().is_some_and(|d| d.settings.tls.is_some());
+                let (tls, selected) = cmd
+                    .channel
+                    .get::<FtpData>()
+                    .map_or((false, Facts::ALL), |d| (d.settings.tls.is_some(), d.mlst_facts));
                 let _ = cmd.responses.add_raw(211, "Features:");
-                for f in self.features(tls) {
+                for f in self.features(tls, selected) {
                     cmd.responses.dup(f);
                 }
                 ok(cmd, 211, "End")
@@ -435,8 +462,20 @@ impl Handler for FtpModule {
             Command::Auth { .. } | Command::Pbsz { .. } | Command::Prot(_) | Command::Ccc => security(cmd, &raw),
             Command::Opts { option, value } => match (option.as_str(), value.as_deref()) {
                 ("UTF8", Some(v)) if v.eq_ignore_ascii_case("ON") => ok(cmd, 200, "UTF8 mode is always on."),
-                ("MLST", _) if self.capabilities.modified_times => ok(cmd, 200, "MLST OPTS type;size;modify;perm;"),
-                ("MLST", _) => ok(cmd, 200, "MLST OPTS type;size;perm;"),
+                // RFC 3659 §7.9: the facts named (unknown ones ignored, none selects
+                // none) are what MLST and MLSD give from now on; the reply lists them.
+                ("MLST", list) => {
+                    let selected = Facts::parse_list(list.unwrap_or_default()).intersection(self.facts());
+                    if let Some(data) = cmd.channel.get_mut::<FtpData>() {
+                        data.mlst_facts = selected;
+                    }
+                    let text = if selected.is_empty() {
+                        "MLST OPTS".to_owned()
+                    } else {
+                        format!("MLST OPTS {selected}")
+                    };
+                    ok(cmd, 200, text)
+                }
                 _ => cmd.fail(Status::BadArguments, "Option not understood."),
             },
             Command::Allo => ok(cmd, 202, "ALLO command ignored."),
@@ -456,8 +495,21 @@ impl Handler for FtpModule {
                 }
                 ok(cmd, 220, "Service ready for new user.")
             }
-            // Between commands no transfer runs (a transfer's own ABOR is handled by the session loop).
-            Command::Abor => ok(cmd, 226, "No transfer to abort."),
+            // The session loop cancels a running transfer when ABOR arrives (the transfer
+            // answers 426) and runs the ABOR after it: its 226 then says the abort worked.
+            // Between commands there is nothing to abort.
+            Command::Abor => {
+                let aborted = cmd
+                    .channel
+                    .get_mut::<FtpData>()
+                    .is_some_and(|d| std::mem::take(&mut d.transfer_aborted));
+                let text = if aborted {
+                    "ABOR successful; transfer aborted."
+                } else {
+                    "No transfer to abort."
+                };
+                ok(cmd, 226, text)
+            }
             Command::Help { .. } => {
                 let _ = cmd.responses.add_raw(214, "The following commands are recognized:");
                 cmd.responses.dup(

@@ -17,12 +17,14 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use proto_ftp::TransferType;
+use proto_ftp::listing::Facts;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::FtpSettings;
 pub use super::control::ControlWriter;
+pub use super::passive::PassiveListener;
 use super::progress::{Activity, Progress};
 use super::tls::{DataStream, SessionTls, accept_data};
 use super::zero_copy;
@@ -50,48 +52,6 @@ pub enum DataMode {
     Active(SocketAddr),
 }
 
-/// A bound passive port; counted in the `passive_ports_in_use` gauge while held.
-#[derive(Debug)]
-pub struct PassiveListener {
-    listener: TcpListener,
-}
-
-impl PassiveListener {
-    /// Binds a free port of the configured range on `ip`, starting at a random one.
-    pub fn bind(ip: IpAddr, range: (u16, u16)) -> io::Result<Self> {
-        let (lo, hi) = range;
-        let span = u32::from(hi - lo) + 1;
-        let start = rand::random::<u32>() % span;
-        for i in 0..span {
-            let port = lo + u16::try_from((start + i) % span).unwrap_or(0);
-            let std_listener = match std::net::TcpListener::bind(SocketAddr::new(ip, port)) {
-                Ok(l) => l,
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-                Err(e) => return Err(e),
-            };
-            std_listener.set_nonblocking(true)?;
-            let listener = TcpListener::from_std(std_listener)?;
-            metrics::gauge!(crate::metrics::PASSIVE_PORTS_IN_USE).increment(1.0);
-            return Ok(PassiveListener { listener });
-        }
-        Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "no free passive port in the configured range",
-        ))
-    }
-
-    /// The bound port.
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map_or(0, |a| a.port())
-    }
-}
-
-impl Drop for PassiveListener {
-    fn drop(&mut self) {
-        metrics::gauge!(crate::metrics::PASSIVE_PORTS_IN_USE).decrement(1.0);
-    }
-}
-
 /// The FTP data-channel state of one session.
 #[derive(Debug)]
 pub struct FtpData {
@@ -101,7 +61,9 @@ pub struct FtpData {
     pub mode: DataMode,
     /// `TYPE A` or `TYPE I`.
     pub transfer_type: TransferType,
-    /// The `REST` offset for the next transfer.
+    /// The `REST` marker: kept until the next transfer command uses it up
+    /// (RETR and STOR honour it; APPE and STOU refuse it; listings ignore
+    /// it), a new `REST`, or `RNFR`.
     pub rest: u64,
     /// `EPSV ALL` was sent: PASV/PORT/EPRT are refused from now on.
     pub epsv_all: bool,
@@ -110,8 +72,14 @@ pub struct FtpData {
     /// Cancelled by the session loop when the client sends `ABOR` or drops the
     /// control connection during a transfer; a fresh token for every command.
     pub abort: CancellationToken,
+    /// Set when the client aborted a running transfer (ABOR, during the
+    /// transfer): the `226` of that `ABOR` says so. Taken by `ABOR`; cleared
+    /// when the next transfer starts.
+    pub transfer_aborted: bool,
     /// The name `STOU` chose, announced in its `150` reply (RFC 1123 §4.1.2.9).
     pub stou_name: Option<String>,
+    /// The MLSx facts selected with `OPTS MLST` (RFC 3659 §7.9), for MLST and MLSD.
+    pub mlst_facts: Facts,
     /// Progress of the running transfer, read by `STAT` while it runs.
     pub progress: Arc<Progress>,
     /// The control connection's peer.
@@ -141,7 +109,9 @@ impl FtpData {
             epsv_all: false,
             permissions: Permissions::default(),
             abort: CancellationToken::new(),
+            transfer_aborted: false,
             stou_name: None,
+            mlst_facts: Facts::ALL,
             progress: Arc::new(Progress::default()),
             peer,
             local,
@@ -158,6 +128,15 @@ impl FtpData {
         self.rest = 0;
         self.epsv_all = false;
         self.stou_name = None;
+        self.mlst_facts = Facts::ALL;
+        self.transfer_aborted = false;
+    }
+
+    /// After a transfer command, whatever its outcome: it used up the data
+    /// connection set up for it, and a passive port still held goes back to
+    /// the range (and to the client's quota).
+    pub fn transfer_done(&mut self) {
+        self.mode = DataMode::Unset;
     }
 
     /// Opens the data connection the client set up, within the data timeout.
@@ -302,7 +281,7 @@ impl FtpData {
                 };
                 match format {
                     ListFormat::FtpNames => proto_ftp::listing::nlst_line(&entry.name, &mut buf),
-                    ListFormat::FtpMachine => proto_ftp::listing::mlsd_line(&item, &mut buf),
+                    ListFormat::FtpMachine => proto_ftp::listing::mlsd_line(&item, self.mlst_facts, &mut buf),
                     _ => proto_ftp::listing::list_line(&item, now, &mut buf),
                 }
             }
@@ -396,7 +375,16 @@ impl DataChannel for FtpData {
     /// Sends a file: `sendfile` for local files in binary mode, else a stream.
     async fn send_file(&mut self, _path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
         let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        abortable(&abort, &progress, self.send_file_inner(handle)).await
+        self.transfer_aborted = false;
+        let (result, aborted) = abortable(
+            &abort,
+            &self.settings.interrupt.clone(),
+            &progress,
+            self.send_file_inner(handle),
+        )
+        .await;
+        self.transfer_aborted = aborted;
+        result
     }
 
     /// Streams a listing in the requested FTP format.
@@ -407,7 +395,16 @@ impl DataChannel for FtpData {
         entries: ListStream,
     ) -> Result<u64, TransferError> {
         let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        abortable(&abort, &progress, self.send_listing_inner(format, entries)).await
+        self.transfer_aborted = false;
+        let (result, aborted) = abortable(
+            &abort,
+            &self.settings.interrupt.clone(),
+            &progress,
+            self.send_listing_inner(format, entries),
+        )
+        .await;
+        self.transfer_aborted = aborted;
+        result
     }
 
     /// Receives an upload until the client closes the data connection (a clean
@@ -415,7 +412,16 @@ impl DataChannel for FtpData {
     /// connection is an aborted transfer).
     async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
         let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        abortable(&abort, &progress, self.receive_inner(upload)).await
+        self.transfer_aborted = false;
+        let (result, aborted) = abortable(
+            &abort,
+            &self.settings.interrupt.clone(),
+            &progress,
+            self.receive_inner(upload),
+        )
+        .await;
+        self.transfer_aborted = aborted;
+        result
     }
 
     fn text_mode(&self) -> bool {
@@ -527,15 +533,21 @@ async fn finish(mut stream: DataStream, timeout: std::time::Duration) -> io::Res
 
 /// Runs a transfer unless the client aborts it first (`ABOR`, or the control
 /// connection is lost): then the transfer future is dropped — closing the data
-/// connection and, for uploads, leaving the pending upload to be discarded.
+/// connection and, for uploads, leaving the pending upload to be discarded —
+/// and the second value is `true`.
 async fn abortable<T>(
     abort: &CancellationToken,
+    interrupt: &CancellationToken,
     progress: &Progress,
     transfer: impl std::future::Future<Output = Result<T, TransferError>>,
-) -> Result<T, TransferError> {
+) -> (Result<T, TransferError>, bool) {
     let result = tokio::select! {
-        r = transfer => r,
-        () = abort.cancelled() => Err(TransferError::new(Status::TransferAborted, 0, "aborted by the client")),
+        r = transfer => (r, false),
+        () = abort.cancelled() => (Err(TransferError::new(Status::TransferAborted, progress.bytes(), "aborted by the client")), true),
+        () = interrupt.cancelled() => (
+            Err(TransferError::new(Status::ShuttingDown, progress.bytes(), "interrupted: the server's drain deadline passed")),
+            false,
+        ),
     };
     progress.finish();
     result

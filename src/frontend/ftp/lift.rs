@@ -42,7 +42,18 @@ pub fn lift<'a>(
             return rec;
         }
     };
-    let rest = data.rest;
+    // A REST marker waits for the next transfer command, which uses it up whatever
+    // its outcome (as vsftpd and ProFTPD keep it); RNFR forgets it. RETR and STOR
+    // honour it; APPE and STOU cannot, and refuse it rather than write elsewhere
+    // than asked; listings have no offset and ignore it.
+    let rest = if cmd.uses_data_connection() {
+        std::mem::take(&mut data.rest)
+    } else {
+        data.rest
+    };
+    if matches!(cmd, Command::Rnfr { .. }) {
+        data.rest = 0;
+    }
     data.stou_name = None; // announced by the one STOU that chose it, never by a later upload
     let (verb, requires_login) = verb_of(&cmd);
     let raw = RawCommand::Ftp(cmd.clone());
@@ -79,6 +90,13 @@ pub fn lift<'a>(
             } else {
                 WriteMode::Replace
             };
+        }
+        Command::Appe { .. } | Command::Stou { .. } if rest > 0 => {
+            let text = format!("REST {rest} cannot be used with {}: use REST with STOR.", cmd.verb());
+            rec.rejected = Some(Reply {
+                code: Code::Raw(503),
+                text: Cow::Owned(text),
+            });
         }
         Command::Stou { path } => {
             // RFC 1123 §4.1.2.9: the server picks a name that does not exist yet and

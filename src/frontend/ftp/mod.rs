@@ -9,6 +9,7 @@ pub mod commands;
 pub mod control;
 pub mod data;
 pub mod lift;
+pub mod passive;
 pub mod progress;
 pub mod tls;
 pub mod zero_copy;
@@ -38,6 +39,8 @@ use crate::session::Session;
 pub struct FtpSettings {
     /// Inclusive passive port range.
     pub passive_ports: (u16, u16),
+    /// Passive ports held per client address (`ftp.passive_ports_per_address`).
+    pub passive_quota: Arc<passive::PassiveQuota>,
     /// Address advertised in PASV replies; `None` = the control connection's local address.
     pub public_address: Option<Ipv4Addr>,
     /// Idle time allowed on the control connection after login.
@@ -54,6 +57,9 @@ pub struct FtpSettings {
     pub proxy: super::proxy::ProxyPolicy,
     /// Per client network, the address PASV advertises instead of `public_address`.
     pub public_address_by_network: Vec<crate::config::NetworkAddress>,
+    /// Cancelled when the drain deadline passes: running transfers stop, get
+    /// `426`, and are logged as interrupted (the session then gets `421`).
+    pub interrupt: CancellationToken,
 }
 
 impl FtpSettings {
@@ -300,7 +306,7 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
             break;
         }
         let parsed = proto_ftp::parse(&line.bytes);
-        let keeps_rest = matches!(parsed, Ok(proto_ftp::Command::Rest { .. }));
+        let transfer = parsed.as_ref().is_ok_and(proto_ftp::Command::uses_data_connection);
         data.permissions = session.user.as_ref().map(|u| u.permissions).unwrap_or_default();
         data.abort = CancellationToken::new();
         let abort = data.abort.clone();
@@ -345,6 +351,9 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
         };
         let replies = cmd.responses.selected(outcome, cmd.unsupported_status()).into_owned();
         drop(cmd);
+        if transfer {
+            data.transfer_done(); // its passive port goes back before the client hears the end
+        }
         if let Some(pending) = status_reply {
             let _ = pending.await; // the progress reply goes out before the final one
         }
@@ -367,9 +376,6 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
                 break;
             }
             session.tls = true;
-        }
-        if !keeps_rest {
-            data.rest = 0; // REST applies to the next transfer command only
         }
         if response::ftp::closes_connection(&replies) {
             break;

@@ -45,6 +45,11 @@ impl Progress {
         self.bytes.store(bytes, Ordering::Relaxed);
     }
 
+    /// Bytes moved so far in this transfer.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     /// The transfer is over.
     pub fn finish(&self) {
         self.activity.store(Activity::Idle as u8, Ordering::Relaxed);

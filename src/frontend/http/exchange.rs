@@ -3,10 +3,22 @@
 //! It applies HTTP's rules to reads (conditional requests, `Range`), sends exactly
 //! one status per request through a [`Responder`], streams bodies through a small
 //! bounded channel to hyper (so the pipeline's LOG_CMD sees the real byte count
-//! and outcome), and streams request bodies into uploads with a body timeout.
+//! and outcome), and streams request bodies into uploads under a pace rule
+//! ([`BodyPace`]) that a trickling client cannot stretch.
+//!
+//! # User content
+//! Files are the users' own, served from the same origin as the listing page
+//! (whose visitors' browsers hold Basic credentials for it). So that an uploaded
+//! HTML page or script cannot act as the site, every response carries
+//! `X-Content-Type-Options: nosniff` (a file is never run as something its
+//! `Content-Type` does not say), and every response about a file (200, 206,
+//! multipart, 304, 412, 416; GET and HEAD) carries `Content-Security-Policy:
+//! sandbox`: a browser opens it in a unique origin with scripts, forms, popups
+//! and plugins off. The HTML listing has its own policy
+//! ([`LISTING_CSP`](proto_http::listing::html::LISTING_CSP)).
 
 use std::io;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -29,6 +41,16 @@ pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 const CHUNK: usize = 512 * 1024;
 /// Most ranges honoured in one `Range` header.
 const MAX_RANGES: usize = 16;
+/// The slowest request body accepted, in bytes per second of waiting for it
+/// (Apache's `mod_reqtimeout` uses 500): see [`BodyPace`].
+pub const MIN_BODY_RATE: u64 = 512;
+/// The `Content-Security-Policy` of a user's file: see the module docs.
+const USER_CONTENT_CSP: &str = "sandbox";
+
+/// `X-Content-Type-Options: nosniff`, on every response.
+pub fn nosniff() -> (HeaderName, HeaderValue) {
+    (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))
+}
 
 /// A body from a short byte string.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
@@ -71,6 +93,12 @@ pub struct HttpExchange {
     allow: &'static str,
     /// The request head is over `http.max_header_bytes`: refused with 431.
     pub head_too_large: bool,
+    /// Cancelled at the drain deadline (see [`super::HttpSettings::interrupt`]).
+    interrupt: tokio_util::sync::CancellationToken,
+    /// Why the request's framing cannot be served (`Host`, `Transfer-Encoding`),
+    /// as the front-end found it in the message hyper handed over
+    /// ([`lift::framing_error`](super::lift::framing_error)): refused by the lift.
+    pub framing: Option<Reply>,
 }
 
 impl HttpExchange {
@@ -97,6 +125,8 @@ impl HttpExchange {
             realm: settings.realm.clone(),
             allow: settings.allow,
             head_too_large: false,
+            framing: None,
+            interrupt: settings.interrupt.clone(),
         }
     }
 
@@ -116,6 +146,8 @@ impl HttpExchange {
                 headers.entry(name).or_insert(value);
             }
         }
+        let (name, value) = nosniff();
+        headers.insert(name, value);
         let mut response = Response::new(body);
         *response.status_mut() = status;
         *response.headers_mut() = headers;
@@ -145,7 +177,12 @@ impl HttpExchange {
     }
 
     /// HTTP reads: conditionals first (304/412), then `Range` (206/416).
+    /// Whatever the answer, it is about a user's file: sandboxed.
     fn plan(&mut self, meta: &Metadata) -> ReadPlan {
+        let _ = self.set_header(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(USER_CONTENT_CSP),
+        );
         let v = Self::validators(meta);
         self.validator_headers(&v);
         match proto_http::evaluate_preconditions(&self.method, &self.headers, Some(&v)) {
@@ -288,7 +325,11 @@ impl HttpExchange {
         }
         let (tx, body) = channel_body();
         self.send(status, headers, body).map_err(send_failed)?;
-        Ok(Some(BodySink { tx, sent: 0 }))
+        Ok(Some(BodySink {
+            tx,
+            sent: 0,
+            interrupt: self.interrupt.clone(),
+        }))
     }
 
     /// Whether the request has a body (a non-zero `Content-Length` or any
@@ -303,7 +344,7 @@ impl HttpExchange {
     }
 
     /// Reads a whole small request body (WebDAV XML) of at most `limit` bytes,
-    /// each wait bounded by the body timeout; a larger body fails with
+    /// at the pace [`BodyPace`] requires; a larger body fails with
     /// `PayloadTooLarge` (413).
     pub async fn read_body(&mut self, limit: usize) -> Result<Bytes, TransferError> {
         let declared = self
@@ -318,7 +359,8 @@ impl HttpExchange {
             return Ok(Bytes::new());
         };
         let mut buf = bytes::BytesMut::new();
-        while let Some(data) = next_data(&mut body, self.body_timeout, buf.len() as u64).await? {
+        let mut pace = BodyPace::new(self.body_timeout);
+        while let Some(data) = next_data(&mut body, &mut pace, buf.len() as u64).await? {
             if buf.len() + data.len() > limit {
                 return Err(TransferError::new(
                     Status::PayloadTooLarge,
@@ -346,6 +388,12 @@ impl HttpExchange {
         };
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if format == ListFormat::Html {
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(proto_http::listing::html::LISTING_CSP),
+            );
+        }
         let Some(mut sink) = self.stream(StatusCode::OK, headers)? else {
             return Ok(0);
         };
@@ -387,7 +435,7 @@ impl HttpExchange {
         Ok(sink.sent)
     }
 
-    /// Streams the request body into `upload`, each wait bounded by the body timeout.
+    /// Streams the request body into `upload`, at the pace [`BodyPace`] requires.
     async fn receive_body(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
         let Some(mut body) = self.body.take() else {
             return Err(TransferError::new(
@@ -397,7 +445,15 @@ impl HttpExchange {
             ));
         };
         let mut received = 0u64;
-        while let Some(data) = next_data(&mut body, self.body_timeout, received).await? {
+        let mut pace = BodyPace::new(self.body_timeout);
+        loop {
+            let next = tokio::select! {
+                () = self.interrupt.cancelled() => {
+                    return Err(TransferError::new(Status::ShuttingDown, received, INTERRUPTED));
+                }
+                next = next_data(&mut body, &mut pace, received) => next?,
+            };
+            let Some(data) = next else { break };
             received += data.len() as u64;
             upload
                 .write(data)
@@ -503,17 +559,32 @@ impl DataChannel for HttpExchange {
 pub struct BodySink {
     tx: FrameSender,
     sent: u64,
+    interrupt: tokio_util::sync::CancellationToken,
 }
 
+/// Why an interrupted transfer stopped, for the log.
+const INTERRUPTED: &str = "interrupted: the server's drain deadline passed";
+
 impl BodySink {
-    /// Sends one piece of the body.
+    /// Sends one piece of the body; past the drain deadline the body is cut.
     pub async fn write(&mut self, bytes: impl Into<Bytes>) -> Result<(), TransferError> {
         let bytes = bytes.into();
         let n = bytes.len() as u64;
-        self.tx
-            .send(Ok(Frame::data(bytes)))
-            .await
-            .map_err(|_| TransferError::new(Status::TransferAborted, self.sent, "client went away"))?;
+        let sent = tokio::select! {
+            biased;
+            () = self.interrupt.cancelled() => None,
+            sent = self.tx.send(Ok(Frame::data(bytes))) => Some(sent),
+        };
+        match sent {
+            None => {
+                let mut cut = self.fail("server shutting down", INTERRUPTED.into()).await;
+                cut.status = Status::ShuttingDown;
+                return Err(cut);
+            }
+            Some(sent) => {
+                sent.map_err(|_| TransferError::new(Status::TransferAborted, self.sent, "client went away"))?;
+            }
+        }
         self.sent += n;
         Ok(())
     }
@@ -610,23 +681,91 @@ fn multipart_boundary() -> String {
     format!("dualgate-{random:016x}")
 }
 
-/// The next data of a request body, waiting at most `timeout` for it; `None` at
-/// its end. `received` is what came before, for the error's byte count.
-async fn next_data(body: &mut Incoming, timeout: Duration, received: u64) -> Result<Option<Bytes>, TransferError> {
+/// The pace rule for request bodies, against clients that trickle (slowloris).
+///
+/// Waiting for a body is counted in windows of the data timeout
+/// (`limits.data_timeout`), and each window must bring at least
+/// [`MIN_BODY_RATE`] bytes per second of it (at least one byte): a window
+/// that ends short fails the request with `RequestTimeout` (HTTP 408, and the
+/// connection closes), as does a body that stops altogether. A new window
+/// starts as soon as the last one's quota has come. Only the time spent
+/// waiting for the client counts, not the time the back-end takes to store
+/// what came, so a slow back-end never fails a fast client; and a client that
+/// pauses (a slow producer behind `curl -T -`) passes as long as it makes up
+/// for the pause within the window. A trickler, however regular, has to send
+/// a window's quota per window, which is what a legitimate slow link does
+/// anyway. The time is a parameter ([`BodyPace::record`]), so the rule is
+/// tested without a clock.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyPace {
+    /// The length of a window (the data timeout).
+    window: Duration,
+    /// Bytes a window must bring.
+    quota: u64,
+    /// Time spent waiting in the current window.
+    waited: Duration,
+    /// Bytes received in the current window.
+    got: u64,
+}
+
+impl BodyPace {
+    /// The rule for a data timeout of `window`.
+    pub fn new(window: Duration) -> Self {
+        let quota = (window.as_secs_f64() * MIN_BODY_RATE as f64) as u64;
+        BodyPace {
+            window,
+            quota: quota.max(1),
+            waited: Duration::ZERO,
+            got: 0,
+        }
+    }
+
+    /// How long the next wait for data may last: what is left of the window.
+    pub fn budget(&self) -> Duration {
+        self.window.saturating_sub(self.waited)
+    }
+
+    /// Counts a wait of `waited` that brought `bytes`; false when the window
+    /// is over without its quota (the body is too slow).
+    pub fn record(&mut self, waited: Duration, bytes: u64) -> bool {
+        self.waited = self.waited.saturating_add(waited);
+        self.got = self.got.saturating_add(bytes);
+        if self.got >= self.quota {
+            self.waited = Duration::ZERO;
+            self.got = 0;
+            return true;
+        }
+        self.waited < self.window
+    }
+}
+
+/// The next data of a request body, within what `pace` allows; `None` at its
+/// end. `received` is what came before, for the error's byte count.
+async fn next_data(body: &mut Incoming, pace: &mut BodyPace, received: u64) -> Result<Option<Bytes>, TransferError> {
+    let too_slow = || {
+        TransferError::new(
+            Status::RequestTimeout,
+            received,
+            "request body too slow (under the minimum rate for limits.data_timeout)",
+        )
+    };
     loop {
-        match tokio::time::timeout(timeout, body.frame()).await {
-            Err(_) => {
-                return Err(TransferError::new(
-                    Status::TransferAborted,
-                    received,
-                    "request body stalled",
-                ));
-            }
+        let started = Instant::now();
+        let frame = tokio::time::timeout(pace.budget(), body.frame()).await;
+        let waited = started.elapsed();
+        match frame {
+            Err(_) => return Err(too_slow()),
+            // The end of the body is never too late.
             Ok(None) => return Ok(None),
             Ok(Some(Err(e))) => return Err(TransferError::new(Status::TransferAborted, received, e.to_string())),
-            // Trailers carry no data: wait for the next frame.
             Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
+                let data = frame.into_data().ok();
+                let n = data.as_ref().map_or(0, |d| d.len() as u64);
+                if !pace.record(waited, n) {
+                    return Err(too_slow());
+                }
+                // Trailers carry no data: wait for the next frame.
+                if let Some(data) = data {
                     return Ok(Some(data));
                 }
             }
@@ -658,6 +797,7 @@ mod tests {
                 max_headers: 100,
                 realm: "r".into(),
                 allow: "GET",
+                interrupt: tokio_util::sync::CancellationToken::new(),
             },
         );
         (ex, rx)
@@ -680,6 +820,45 @@ mod tests {
         );
         // finish() after a streamed status does not try again.
         ex.finish(&[]);
+    }
+
+    #[test]
+    fn a_body_must_bring_its_quota_in_every_window() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // data_timeout 2 s: 1024 bytes per 2 s of waiting.
+        let mut pace = BodyPace::new(s(2));
+        assert_eq!(pace.budget(), s(2));
+        // A trickler: a byte every 300 ms passes any per-read timeout, not the window.
+        let mut alive = true;
+        let mut waited = Duration::ZERO;
+        while alive {
+            alive = pace.record(ms(300), 1);
+            waited += ms(300);
+        }
+        assert!(waited <= s(2) + ms(300), "{waited:?}");
+        // A steady slow link at the minimum rate goes on for ever.
+        let mut pace = BodyPace::new(s(2));
+        for _ in 0..1000 {
+            assert!(pace.record(ms(500), MIN_BODY_RATE / 2));
+        }
+        // A pause within the window is made up for by what follows it.
+        let mut pace = BodyPace::new(s(2));
+        assert!(pace.record(ms(1900), 0));
+        assert_eq!(pace.budget(), ms(100));
+        assert!(pace.record(ms(50), 4096));
+        assert_eq!(pace.budget(), s(2), "a new window starts once the quota came");
+        // The quota is at least a byte, however short the window.
+        let mut pace = BodyPace::new(Duration::ZERO);
+        assert!(pace.record(Duration::ZERO, 1));
+    }
+
+    #[test]
+    fn every_response_says_nosniff() {
+        let (mut ex, mut rx) = exchange();
+        ex.send(StatusCode::NOT_FOUND, HeaderMap::new(), full("x")).unwrap();
+        let resp = rx.try_recv().unwrap();
+        assert_eq!(resp.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
     }
 
     #[test]

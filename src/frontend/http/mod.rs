@@ -13,7 +13,12 @@
 //! as soon as a handler sends them, the body streams while the handler is still
 //! running, and LOG_CMD runs when the body is done — so logs and metrics see the
 //! real outcome and byte count. Header size, header read time, keep-alive idle
-//! time and body stalls are all bounded.
+//! time and the pace of request bodies are all bounded.
+//!
+//! Framing that hyper lets through but the server will not serve (a missing or
+//! doubled `Host`, a transfer coding other than `chunked`) and `OPTIONS *` are
+//! decided in the [`lift`], so that they go through the pipeline and are logged
+//! and counted like every request.
 
 pub mod exchange;
 pub mod lift;
@@ -50,7 +55,8 @@ const HYPER_MIN_BUF: usize = 8192;
 pub struct HttpSettings {
     /// Keep-alive idle time and header read time.
     pub idle_timeout: Duration,
-    /// Longest wait for request body data.
+    /// The window of the request-body pace rule (`limits.data_timeout`): see
+    /// [`exchange::BodyPace`].
     pub body_timeout: Duration,
     /// Largest request head, in bytes.
     pub max_header_bytes: usize,
@@ -60,6 +66,10 @@ pub struct HttpSettings {
     pub realm: String,
     /// The methods allowed over the back-end (`Allow` of 405 replies).
     pub allow: &'static str,
+    /// Cancelled when the drain deadline passes: request bodies still arriving
+    /// are refused with 503 and response bodies still going out are cut, and both
+    /// are logged as interrupted.
+    pub interrupt: tokio_util::sync::CancellationToken,
 }
 
 /// What every HTTP connection shares.
@@ -350,6 +360,7 @@ async fn handle(
     {
         parts.headers.insert(http::header::HOST, v);
     }
+    let framing = lift::framing_error(parts.version, &parts.headers);
     let raw_path = parts.uri.path().to_owned();
     let mut exchange = HttpExchange::new(
         parts.method,
@@ -360,6 +371,7 @@ async fn handle(
         &ctx.settings,
     );
     exchange.head_too_large = head_too_large;
+    exchange.framing = framing;
     // The pipeline (and its LOG_CMD) must run to completion even if the client goes
     // away, which hyper signals by dropping this future: so it gets its own task —
     // unless its first poll finishes it (a cached login and a small file from the
@@ -377,6 +389,8 @@ async fn handle(
             tracing::error!(%peer, "a request ended without a response");
             let mut resp = Response::new(full("Internal error\n"));
             *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            let (name, value) = exchange::nosniff();
+            resp.headers_mut().insert(name, value);
             Ok(resp)
         }
     }

@@ -2,7 +2,11 @@
 //!
 //! - PRE_CMD (every command, first): a command that needs a login and has no user
 //!   fails with `NotLoggedIn` — unless it carries credentials (HTTP `Authorization`),
-//!   which are checked here, or anonymous access is enabled for HTTP.
+//!   which are checked here, or anonymous access is enabled for HTTP. Only a
+//!   request without an `Authorization` header is anonymous: one whose header
+//!   cannot be used was refused by the HTTP lift already (401, not counted as a
+//!   failed login), and what anonymous may not do is refused by `permissions`
+//!   with a 401 that lets the client log in.
 //! - CMD `User` (FTP `USER`): remembers the name, asks for the password.
 //! - CMD `Login` (FTP `PASS`): checks the password; `LoggedIn` or `LoginFailed`.
 //!
@@ -21,7 +25,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::auth::{ANONYMOUS_NAMES, Authenticator, Credentials, LoginThrottle, Penalty, User};
+use crate::auth::{Authenticator, Credentials, LoginThrottle, Penalty, User, is_anonymous_name};
 use crate::command::{CommandRecord, Protocol, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::{Handler, HandlerResult};
@@ -164,7 +168,7 @@ impl Auth {
             return cmd.fail(Status::BadArguments, "");
         };
         cmd.session.logout();
-        let text = if ANONYMOUS_NAMES.contains(&name.as_str()) {
+        let text = if is_anonymous_name(&name) {
             "Guest login okay, send your e-mail address as password."
         } else {
             "User name okay, need password."

@@ -1,6 +1,11 @@
 //! Module `permissions`: one rule for both protocols — a refused path name fails
 //! with `BadFileName` (FTP 553, HTTP 400), and a verb the user's permissions do not
-//! cover fails with `PermissionDenied` (FTP 550, HTTP 403).
+//! cover fails with `PermissionDenied` (FTP 550, HTTP 403) — or, for the anonymous
+//! user, with `AnonymousDenied` (FTP 550 all the same; HTTP 401 with a challenge).
+//! An anonymous HTTP request is one that came without credentials, and many
+//! clients (browsers, litmus, cadaver, `wget --user`, `curl --anyauth`) send
+//! credentials only once challenged: a 403 would leave them no way to log in.
+//! What the status renders as is the status table's business, not this module's.
 //!
 //! **Default deny**: a command that names a path and that some module handles
 //! must have a rule in [`required`]; one without (a new verb, a custom module's
@@ -81,6 +86,9 @@ impl Handler for Permissions {
         };
         if needed.iter().all(|p| user.permissions.allows(*p)) {
             HandlerResult::Declined
+        } else if user.anonymous {
+            // A login may hold the permission that anonymous lacks.
+            cmd.fail(Status::AnonymousDenied, "")
         } else {
             cmd.fail(Status::PermissionDenied, "")
         }

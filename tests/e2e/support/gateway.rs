@@ -40,6 +40,9 @@ pub struct GatewayOptions {
     /// An existing storage root to serve (kept by the caller); `None` is a fresh
     /// `data` directory in the gateway's temporary directory.
     pub root: Option<PathBuf>,
+    /// How many ports of its own passive window the gateway gets (the first ones);
+    /// `None` is the whole 200-port window.
+    pub passive_port_count: Option<u16>,
 }
 
 impl GatewayOptions {
@@ -220,7 +223,14 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("temporary directory");
         let root = opts.root.clone().unwrap_or_else(|| dir.path().join("data"));
         let password = random_password();
-        let passive_ports = passive_window();
+        let passive_ports = match opts.passive_port_count {
+            Some(n) => {
+                let window = passive_window();
+                assert!((1..=200).contains(&n), "passive_port_count {n} outside 1..=200");
+                *window.start()..=window.start() + (n - 1)
+            }
+            None => passive_window(),
+        };
         let mut child = serve_command(&opts, dir.path(), &root, &password, &passive_ports)
             .spawn()
             .expect("spawning dualgate");
