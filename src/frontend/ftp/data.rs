@@ -349,6 +349,22 @@ impl FtpData {
     }
 }
 
+/// Runs one of the session's transfers under `ABOR` and the drain deadline (see
+/// [`abortable`]), remembering whether `ABOR` cut it (for that `ABOR`'s `226`).
+macro_rules! guarded {
+    ($data:expr, $transfer:expr) => {{
+        let (abort, interrupt, progress) = (
+            $data.abort.clone(),
+            $data.settings.interrupt.clone(),
+            $data.progress.clone(),
+        );
+        $data.transfer_aborted = false;
+        let (result, aborted) = abortable(&abort, &interrupt, &progress, $transfer).await;
+        $data.transfer_aborted = aborted;
+        result
+    }};
+}
+
 #[async_trait::async_trait]
 impl DataChannel for FtpData {
     /// FTP reads honour `REST`; an offset past the end is `554`.
@@ -374,17 +390,7 @@ impl DataChannel for FtpData {
 
     /// Sends a file: `sendfile` for local files in binary mode, else a stream.
     async fn send_file(&mut self, _path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
-        let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        self.transfer_aborted = false;
-        let (result, aborted) = abortable(
-            &abort,
-            &self.settings.interrupt.clone(),
-            &progress,
-            self.send_file_inner(handle),
-        )
-        .await;
-        self.transfer_aborted = aborted;
-        result
+        guarded!(self, self.send_file_inner(handle))
     }
 
     /// Streams a listing in the requested FTP format.
@@ -394,34 +400,14 @@ impl DataChannel for FtpData {
         format: ListFormat,
         entries: ListStream,
     ) -> Result<u64, TransferError> {
-        let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        self.transfer_aborted = false;
-        let (result, aborted) = abortable(
-            &abort,
-            &self.settings.interrupt.clone(),
-            &progress,
-            self.send_listing_inner(format, entries),
-        )
-        .await;
-        self.transfer_aborted = aborted;
-        result
+        guarded!(self, self.send_listing_inner(format, entries))
     }
 
     /// Receives an upload until the client closes the data connection (a clean
     /// close is end-of-file; a reset, a stall, `ABOR` or the loss of the control
     /// connection is an aborted transfer).
     async fn receive(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
-        let (abort, progress) = (self.abort.clone(), self.progress.clone());
-        self.transfer_aborted = false;
-        let (result, aborted) = abortable(
-            &abort,
-            &self.settings.interrupt.clone(),
-            &progress,
-            self.receive_inner(upload),
-        )
-        .await;
-        self.transfer_aborted = aborted;
-        result
+        guarded!(self, self.receive_inner(upload))
     }
 
     fn text_mode(&self) -> bool {
