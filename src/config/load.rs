@@ -5,16 +5,10 @@
 //! Before the typed parse, one walk over the document refuses what serde would accept
 //! quietly or place badly: a document without settings (empty, blank or only
 //! comments — a truncated file must not become "all defaults") and a key repeated in
-//! one mapping (reported at its second occurrence, not at the enclosing mapping).
+//! one mapping (reported at its second occurrence, not at the enclosing mapping):
+//! `load/document.rs`. What a reload cannot apply: `load/restart.rs`.
 
-use std::collections::HashSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
-use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess, SeqAccess, VariantAccess, Visitor,
-};
 
 use super::Config;
 use crate::path::VirtualPath;
@@ -120,154 +114,13 @@ const EMPTY: &str = "the file is empty (no settings, only blank lines or comment
 /// second occurrence.
 pub fn load_str(text: &str, source: &str) -> Result<Config, ConfigError> {
     let invalid = |e: &serde_yaml::Error| ConfigError::Invalid(vec![yaml_problem(source, e)]);
-    match serde_yaml::from_str::<Node>(text) {
-        Ok(Node::Null) => Err(ConfigError::Invalid(vec![Problem {
+    match serde_yaml::from_str::<document::Node>(text) {
+        Ok(document::Node::Null) => Err(ConfigError::Invalid(vec![Problem {
             location: format!("{source}:1:1"),
             reason: EMPTY.to_owned(),
         }])),
-        Ok(Node::Value) => serde_yaml::from_str(text).map_err(|e| invalid(&e)),
+        Ok(document::Node::Value) => serde_yaml::from_str(text).map_err(|e| invalid(&e)),
         Err(e) => Err(invalid(&e)),
-    }
-}
-
-/// A YAML node, as far as [`load_str`] cares: null or not. Deserialising one walks
-/// the whole node and fails at the second occurrence of a key in any mapping, so
-/// serde_yaml places the error at that key. (A derived struct refuses a repeated
-/// field too, but serde_yaml can only place that error at the start of the
-/// enclosing mapping — `1:1` for a top-level key.)
-enum Node {
-    /// Nothing: an empty document, `~` or `null`.
-    Null,
-    /// Anything else.
-    Value,
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a YAML value")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node, E> {
-        Ok(Node::Value)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Node, E> {
-        Ok(Node::Value)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Node, E> {
-        Ok(Node::Value)
-    }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Node, E> {
-        Ok(Node::Value)
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Node, E> {
-        Ok(Node::Value)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node, E> {
-        Ok(Node::Value)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Node, E> {
-        Ok(Node::Value)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-        Node::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        while seq.next_element::<Node>()?.is_some() {}
-        Ok(Node::Value)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut seen = HashSet::new();
-        while map.next_key_seed(UniqueKey(&mut seen))?.is_some() {
-            map.next_value::<Node>()?;
-        }
-        Ok(Node::Value)
-    }
-    /// A tagged value (`!tag value`).
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Node, A::Error> {
-        let (IgnoredAny, value) = data.variant::<IgnoredAny>()?;
-        value.newtype_variant::<Node>()?;
-        Ok(Node::Value)
-    }
-}
-
-/// A key of a mapping whose keys so far are `.0`: an error when it is one of them.
-struct UniqueKey<'a>(&'a mut HashSet<String>);
-
-impl UniqueKey<'_> {
-    fn note<E: de::Error>(self, key: &str) -> Result<(), E> {
-        if self.0.insert(key.to_owned()) {
-            Ok(())
-        } else {
-            Err(E::custom(format_args!("duplicate key `{key}` (already set above)")))
-        }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for UniqueKey<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for UniqueKey<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a mapping key")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.note(&v.to_string())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.note(&v.to_string())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.note(&v.to_string())
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<(), E> {
-        self.note(&v.to_string())
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<(), E> {
-        self.note(&v.to_string())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.note(&v.to_string())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.note(v)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.note("null")
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.note("null")
-    }
-    // A key that is itself a collection or a tagged value is walked, not compared.
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        NodeVisitor.visit_seq(seq).map(drop)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        NodeVisitor.visit_map(map).map(drop)
-    }
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
-        NodeVisitor.visit_enum(data).map(drop)
     }
 }
 
@@ -447,91 +300,10 @@ impl Config {
         }
         problems
     }
-
-    /// The settings that `reloaded` changes but the running server reads only at
-    /// start-up, by key (`ftp.listen`, `storage`, …): everything except `users` and
-    /// `anonymous`, which a reload (SIGHUP) puts in force. A change in a key not
-    /// named below is reported by its section (or as `other settings` outside every
-    /// section), so that a key added later is not silently ignored either.
-    pub fn changes_needing_restart(&self, reloaded: &Config) -> Vec<&'static str> {
-        let mut changed: Vec<&'static str> = start_up_keys(self)
-            .into_iter()
-            .zip(start_up_keys(reloaded))
-            .filter(|((_, a), (_, b))| a != b)
-            .map(|((key, _), _)| key)
-            .collect();
-        for ((section, a), (_, b)) in start_up_sections(self).into_iter().zip(start_up_sections(reloaded)) {
-            if a != b && !changed.iter().any(|k| k.split('.').next() == Some(section)) {
-                changed.push(section);
-            }
-        }
-        let mut rest = reloaded.clone();
-        rest.users.clone_from(&self.users);
-        rest.anonymous.clone_from(&self.anonymous);
-        if changed.is_empty() && debug(&rest) != debug(self) {
-            changed.push("other settings");
-        }
-        changed
-    }
 }
 
-/// A value's `Debug` text, to compare config values: every config type derives
-/// `Debug` (not all derive `PartialEq`), and it shows every field except secrets
-/// (`***`), so a changed secret alone is not noticed.
-fn debug(value: &dyn fmt::Debug) -> String {
-    format!("{value:?}")
-}
-
-/// The keys read only at start-up, each with its value.
-fn start_up_keys(c: &Config) -> Vec<(&'static str, String)> {
-    let (ftp, http, l) = (&c.ftp, &c.http, &c.limits);
-    vec![
-        ("ftp.listen", debug(&ftp.listen)),
-        ("ftp.passive_ports", debug(&ftp.passive_ports)),
-        ("ftp.passive_ports_per_address", debug(&ftp.passive_ports_per_address)),
-        ("ftp.public_address", debug(&ftp.public_address)),
-        ("ftp.public_address_by_network", debug(&ftp.public_address_by_network)),
-        ("ftp.tls", debug(&ftp.tls)),
-        ("http.listen", debug(&http.listen)),
-        ("http.tls", debug(&http.tls)),
-        ("http.realm", debug(&http.realm)),
-        ("http.max_header_bytes", debug(&http.max_header_bytes)),
-        ("http.max_headers", debug(&http.max_headers)),
-        ("http.threads", debug(&http.threads)),
-        ("admin.listen", debug(&c.admin.listen)),
-        ("storage", debug(&c.storage)),
-        ("xferlog", debug(&c.xferlog)),
-        (
-            "proxy_protocol.trusted_networks",
-            debug(&c.proxy_protocol.trusted_networks),
-        ),
-        ("limits.max_connections", debug(&l.max_connections)),
-        (
-            "limits.max_connections_per_address",
-            debug(&l.max_connections_per_address),
-        ),
-        ("limits.idle_timeout", debug(&l.idle_timeout)),
-        ("limits.login_timeout", debug(&l.login_timeout)),
-        ("limits.data_timeout", debug(&l.data_timeout)),
-        ("limits.max_command_line", debug(&l.max_command_line)),
-        ("limits.login_failures", debug(&l.login_failures)),
-        ("shutdown.drain_timeout", debug(&c.shutdown.drain_timeout)),
-    ]
-}
-
-/// The sections read only at start-up, each with its value.
-fn start_up_sections(c: &Config) -> Vec<(&'static str, String)> {
-    vec![
-        ("ftp", debug(&c.ftp)),
-        ("http", debug(&c.http)),
-        ("admin", debug(&c.admin)),
-        ("storage", debug(&c.storage)),
-        ("xferlog", debug(&c.xferlog)),
-        ("proxy_protocol", debug(&c.proxy_protocol)),
-        ("limits", debug(&c.limits)),
-        ("shutdown", debug(&c.shutdown)),
-    ]
-}
+mod document;
+mod restart;
 
 #[cfg(test)]
 mod tests;
