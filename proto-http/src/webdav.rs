@@ -317,6 +317,8 @@ fn element_name(resolved: ResolveResult<'_>, local: &str) -> Result<PropName, Xm
 fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_reader(body);
     reader.config_mut().trim_text(true);
+    // `--` inside a comment is not well-formed (XML 1.0 §2.5).
+    reader.config_mut().check_comments = true;
     // Open elements, each with the declarations in scope inside it.
     let mut stack: Vec<(Element, Vec<(String, String)>)> = Vec::new();
     let mut root: Option<Element> = None;
@@ -334,9 +336,11 @@ fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
                 if root.is_some() {
                     return Err(XmlError::Malformed("content after the root element".into()));
                 }
+                check_name(e.name().as_ref())?;
                 let own = declarations(e)?;
                 for attribute in e.attributes() {
                     let attribute = attribute.map_err(malformed)?;
+                    check_name(attribute.key.as_ref())?;
                     check_attribute_value(&attribute.value)?;
                 }
                 count += 1;
@@ -385,6 +389,10 @@ fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
             Event::PI(ref pi) => check_chars(pi.as_ref(), "a processing instruction")?,
             Event::GeneralRef(ref r) => check_reference(r)?,
             Event::DocType(_) => return Err(XmlError::Malformed("a DOCTYPE is not accepted".into())),
+            // The XML declaration may only open the document (XML 1.0 §2.8).
+            Event::Decl(_) if before > 0 => {
+                return Err(XmlError::Malformed("an XML declaration after the start".into()));
+            }
             Event::Eof => break,
             _ => {}
         }
@@ -393,6 +401,24 @@ fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
         return Err(XmlError::Malformed("unclosed element".into()));
     }
     root.ok_or_else(|| XmlError::Malformed("no root element".into()))
+}
+
+/// An element or attribute name must be an XML `Name` (§2.3): a start character
+/// (letter, `_`, `:` or a character above ASCII) and then name characters
+/// (also digits, `-`, `.`). Names above ASCII are taken as the spec's ranges
+/// allow nearly all of them.
+fn check_name(text: &str) -> Result<(), XmlError> {
+    let mut chars = text.chars();
+    let start_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':' || (!c.is_ascii() && is_xml_char(c)));
+    let rest_ok = chars
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-' | '.') || (!c.is_ascii() && is_xml_char(c)));
+    if start_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(XmlError::Malformed(format!("{text:?} is not an XML name")))
+    }
 }
 
 /// XML 1.0 `Char` (§2.2): the characters a document may hold.
@@ -925,6 +951,10 @@ mod tests {
             "<y a=\"&nope;\"/>",
             "<y a=\"&#0;\"/>",
             "<![CDATA[\u{2}]]>",
+            "<!-- a -- b -->",
+            "<?xml version=\"1.0\"?>",
+            "<a\"b/>",
+            "<y 1a=\"x\"/>",
         ] {
             assert!(matches!(patch(bad), Err(XmlError::Malformed(_))), "accepted {bad:?}");
         }

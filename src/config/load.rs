@@ -285,11 +285,11 @@ impl Config {
         if let super::StorageConfig::Local {
             stale_uploads_after, ..
         } = &self.storage
-            && stale_uploads_after.0 <= l.data_timeout.0 * 2
+            && stale_uploads_after.0 <= l.data_timeout.0 * 3
         {
             problem(
                 "storage.stale_uploads_after",
-                "must be more than twice limits.data_timeout (a live upload may wait that long between writes)",
+                "must be more than three times limits.data_timeout (a live FTP upload may wait that long for its data connection, then between writes)",
             );
         }
         if !matches!(self.storage, super::StorageConfig::Local { .. }) {

@@ -204,8 +204,10 @@ pub enum StorageConfig {
         inline_metadata: bool,
         /// An upload's temporary file not written to for this long was left by a
         /// process killed mid-transfer: it is removed at start-up and when its
-        /// directory is removed. Must exceed twice `limits.data_timeout` (a live
-        /// upload writes at least once per data timeout).
+        /// directory is removed. Must exceed three times `limits.data_timeout`: a
+        /// live FTP upload's file exists from before its data connection is
+        /// accepted (up to one data timeout), then is written at least once per
+        /// data timeout.
         #[serde(default = "default_stale_uploads_after")]
         stale_uploads_after: ConfigDuration,
     },

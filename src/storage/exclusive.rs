@@ -10,8 +10,14 @@
 //! upload would hold its client's connection for an unknown time.
 //!
 //! Files are keyed by their path in the back-end (the volume's home joined with
-//! the path), so two users whose homes overlap contend for the same file.
-//! Other processes on the same storage are not seen.
+//! the path), so two users whose homes overlap contend for the same file. The
+//! key is the name, not the object: two names of one file (a symbolic link
+//! placed by an administrator) are two keys, and a rename onto a file being
+//! appended to takes no claim. Other processes on the same storage are not seen.
+//!
+//! This layer also tells the kept volumes ([`super::volumes`]) when a directory
+//! that may be someone's home is renamed or removed, so the next login opens
+//! the home afresh.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -71,12 +77,14 @@ impl WriterTable {
     }
 
     /// Files held now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.held.lock().map_or(0, |h| h.len())
     }
 
     /// True when no file is held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
@@ -105,6 +113,7 @@ pub struct Exclusive {
     inner: Arc<dyn Storage>,
     home: VirtualPath,
     table: Arc<WriterTable>,
+    kept: Arc<super::volumes::Kept>,
 }
 
 impl std::fmt::Debug for Exclusive {
@@ -114,9 +123,26 @@ impl std::fmt::Debug for Exclusive {
 }
 
 impl Exclusive {
-    /// Wraps the volume rooted at `home`, claiming through `table`.
-    pub fn new(inner: Arc<dyn Storage>, home: VirtualPath, table: Arc<WriterTable>) -> Self {
-        Exclusive { inner, home, table }
+    /// Wraps the volume rooted at `home`, claiming through `table`; renamed or
+    /// removed directories are forgotten in `kept`.
+    pub fn new(
+        inner: Arc<dyn Storage>,
+        home: VirtualPath,
+        table: Arc<WriterTable>,
+        kept: Arc<super::volumes::Kept>,
+    ) -> Self {
+        Exclusive {
+            inner,
+            home,
+            table,
+            kept,
+        }
+    }
+
+    /// After `path` was renamed or removed: a home at or beneath it is opened
+    /// afresh at the next login.
+    fn moved(&self, path: &VirtualPath) {
+        self.kept.forget_beneath(&self.home.nest(path));
     }
 
     fn claim(&self, path: &VirtualPath, exclusive: bool) -> Result<WriterClaim, StorageError> {
@@ -165,11 +191,16 @@ impl Storage for Exclusive {
     }
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        self.inner.rmdir(path).await
+        self.inner.rmdir(path).await?;
+        self.moved(path);
+        Ok(())
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
-        self.inner.rename(from, to).await
+        self.inner.rename(from, to).await?;
+        self.moved(from);
+        self.moved(to);
+        Ok(())
     }
 
     async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), TreeError> {
@@ -178,7 +209,9 @@ impl Storage for Exclusive {
     }
 
     async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
-        self.inner.remove_tree(path).await
+        let removed = self.inner.remove_tree(path).await;
+        self.moved(path);
+        removed
     }
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {

@@ -4,9 +4,11 @@
 //! by [`metered`](super::metered)) wrapped so that writers claim their file
 //! ([`exclusive`](super::exclusive)). Volumes are kept per home, so the logins of
 //! a busy user — or HTTP's login with every request — do not open the home again
-//! each time. The kept volumes are forgotten when the users are reloaded
-//! (SIGHUP): a home the administrator moved or replaced is then opened afresh;
-//! until then sessions keep the directory they were attached to.
+//! each time. A kept volume is forgotten when a user of this server renames or
+//! removes its home (or a directory above it), and all are forgotten when the
+//! users are reloaded (SIGHUP). A home moved or replaced behind the server's back
+//! (on disk, by another process) is noticed at the next reload: until then new
+//! logins get the directory that was attached, wherever it now is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,8 +26,21 @@ const MAX_KEPT: usize = 4096;
 /// The back-end in force and the volumes attached to it.
 pub struct Volumes {
     backend: Arc<dyn Backend>,
-    kept: RwLock<HashMap<VirtualPath, Arc<dyn Storage>>>,
+    kept: Arc<Kept>,
     writers: Arc<WriterTable>,
+}
+
+/// The volumes kept, by home.
+#[derive(Default)]
+pub struct Kept(RwLock<HashMap<VirtualPath, Arc<dyn Storage>>>);
+
+impl Kept {
+    /// Forgets the volumes whose home is `dir` or lies beneath it (a directory
+    /// that was renamed or removed).
+    pub fn forget_beneath(&self, dir: &VirtualPath) {
+        let mut kept = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.retain(|home, _| !home.starts_with(dir));
+    }
 }
 
 impl std::fmt::Debug for Volumes {
@@ -39,7 +54,7 @@ impl Volumes {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Volumes {
             backend: Arc::new(Metered::new(backend)),
-            kept: RwLock::new(HashMap::new()),
+            kept: Arc::new(Kept::default()),
             writers: Arc::new(WriterTable::default()),
         }
     }
@@ -58,6 +73,7 @@ impl Volumes {
     pub async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError> {
         if let Some(v) = self
             .kept
+            .0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&user.home)
@@ -65,8 +81,13 @@ impl Volumes {
             return Ok(v.clone());
         }
         let inner = self.backend.attach(user).await?;
-        let volume: Arc<dyn Storage> = Arc::new(Exclusive::new(inner, user.home.clone(), self.writers.clone()));
-        let mut kept = self.kept.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let volume: Arc<dyn Storage> = Arc::new(Exclusive::new(
+            inner,
+            user.home.clone(),
+            self.writers.clone(),
+            self.kept.clone(),
+        ));
+        let mut kept = self.kept.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if kept.len() >= MAX_KEPT {
             kept.clear();
         }
@@ -76,8 +97,49 @@ impl Volumes {
     /// Forgets the kept volumes (the users were reloaded).
     pub fn forget(&self) {
         self.kept
+            .0
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::auth::Permissions;
+
+    fn user(home: &str) -> User {
+        User {
+            name: home.trim_start_matches('/').to_owned(),
+            home: VirtualPath::parse_absolute(home).unwrap(),
+            permissions: Permissions::ALL,
+            anonymous: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_home_renamed_through_the_server_is_opened_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(super::super::local::LocalBackend::open(dir.path()).unwrap());
+        backend
+            .create_home(&VirtualPath::parse_absolute("/alice").unwrap())
+            .await
+            .unwrap();
+        let volumes = Volumes::new(backend);
+        let alice = user("/alice");
+        let first = volumes.attach(&alice).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &volumes.attach(&alice).await.unwrap()), "kept");
+        // An administrator (home /) moves alice's home away.
+        let admin = volumes.attach(&user("/")).await.unwrap();
+        let moved = VirtualPath::parse_absolute("/moved").unwrap();
+        admin
+            .rename(&VirtualPath::parse_absolute("/alice").unwrap(), &moved)
+            .await
+            .unwrap();
+        // Her next login does not land in the moved directory.
+        let again = volumes.attach(&alice).await;
+        assert!(again.is_err(), "a login attached to the moved home");
     }
 }

@@ -358,6 +358,20 @@ impl FtpModule {
                 );
             }
         }
+        // The address PASV advertises, decided before a port is taken: a PASV that
+        // cannot be answered must not hold a port (or a place in the quota).
+        let pasv_ip = if is_pasv {
+            match (data.settings.public_address_for(data.peer.ip()), data.local.ip()) {
+                (Some(ip), _) => Some(ip),
+                (None, std::net::IpAddr::V4(v4)) => Some(v4),
+                (None, std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                    Some(v4) => Some(v4),
+                    None => return Answer::Fail(Status::ParameterNotImplemented, "PASV is IPv4 only; use EPSV."),
+                },
+            }
+        } else {
+            None
+        };
         data.mode = DataMode::Unset; // release a previous listener first (and its place in the quota)
         let settings = data.settings.clone();
         let bound = PassiveListener::bind(
@@ -373,21 +387,13 @@ impl FtpModule {
         };
         let port = listener.port();
         data.mode = DataMode::Passive(listener);
-        if !is_pasv {
-            return Answer::Ok(229, proto_ftp::address::epsv_reply_text(port).into());
+        match pasv_ip {
+            Some(ip) => Answer::Ok(
+                227,
+                proto_ftp::address::pasv_reply_text(std::net::SocketAddrV4::new(ip, port)).into(),
+            ),
+            None => Answer::Ok(229, proto_ftp::address::epsv_reply_text(port).into()),
         }
-        let ip = match (data.settings.public_address_for(data.peer.ip()), data.local.ip()) {
-            (Some(ip), _) => ip,
-            (None, std::net::IpAddr::V4(v4)) => v4,
-            (None, std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4,
-                None => return Answer::Fail(Status::ParameterNotImplemented, "PASV is IPv4 only; use EPSV."),
-            },
-        };
-        Answer::Ok(
-            227,
-            proto_ftp::address::pasv_reply_text(std::net::SocketAddrV4::new(ip, port)).into(),
-        )
     }
 
     fn active(data: &mut FtpData, target: std::net::SocketAddr) -> Answer {

@@ -115,7 +115,11 @@ impl Auth {
         let attempt = if self.throttle.banned(peer).is_some() {
             LoginAttempt::Banned
         } else if let Some(user) = self.users.authenticate(creds).await {
-            self.throttle.success(peer);
+            // Anyone can log in anonymously: that proves nothing about the guesses
+            // made from this address, so it does not clear them.
+            if !user.anonymous {
+                self.throttle.success(peer);
+            }
             if self.attach(cmd, user).await {
                 LoginAttempt::Success
             } else {

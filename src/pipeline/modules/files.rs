@@ -342,10 +342,12 @@ impl Files {
         } else if cmd.args.shallow && source.is_dir() {
             try_storage!(cmd, volume.mkdir(&to).await);
         } else if let Err(e) = volume.copy(&from, &to).await {
-            // A tree copy that fails part-way (an unreadable entry, a full disk) must
-            // not leave half a tree behind under the destination's name.
+            // A tree copy that fails part-way (an unreadable entry, a full disk, a
+            // name that appeared meanwhile) must not leave half a tree behind under
+            // the destination's name; one that made nothing (the name was taken
+            // before it began) must not remove what is there.
             if source.is_dir()
-                && e.error.kind != ErrorKind::AlreadyExists
+                && e.done > 0
                 && let Err(cleanup) = volume.remove_tree(&to).await
                 && cleanup.error.kind != ErrorKind::NotFound
             {

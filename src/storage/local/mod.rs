@@ -377,6 +377,7 @@ impl LocalVolume {
                     Mode::from_raw_mode(0o644),
                 )?;
                 Ok(LocalUpload {
+                    truncate_to: None,
                     file: Arc::new(File::from(fd)),
                     parent,
                     target: name,
@@ -388,25 +389,34 @@ impl LocalVolume {
                 })
             }
             WriteMode::Append | WriteMode::At(_) => {
-                let mut flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                if mode == WriteMode::Append {
-                    flags |= OFlags::APPEND;
+                let mut flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                match mode {
+                    WriteMode::Append => flags |= OFlags::APPEND | OFlags::CREATE,
+                    // Resuming needs the file: an offset into a missing one is past its end
+                    // (and a refused resume must not leave an empty file behind).
+                    WriteMode::At(off) if off > 0 => {}
+                    _ => flags |= OFlags::CREATE,
                 }
-                let fd = rustix::fs::openat(&parent, name.as_str(), flags, Mode::from_raw_mode(0o644))?;
+                let fd = match rustix::fs::openat(&parent, name.as_str(), flags, Mode::from_raw_mode(0o644)) {
+                    Err(Errno::NOENT) if matches!(mode, WriteMode::At(_)) => {
+                        return Err(StorageError::new(ErrorKind::InvalidOffset));
+                    }
+                    other => other?,
+                };
                 let st = rustix::fs::fstat(&fd)?;
                 if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
                     return Err(StorageError::new(ErrorKind::PermissionDenied));
                 }
                 let size = u64::try_from(st.st_size).unwrap_or(0);
-                let pos = match mode {
+                let (pos, truncate_to) = match mode {
                     WriteMode::At(off) if off > size => return Err(StorageError::new(ErrorKind::InvalidOffset)),
-                    WriteMode::At(off) => {
-                        rustix::fs::ftruncate(&fd, off)?;
-                        off
-                    }
-                    _ => size,
+                    // Cut at the first write (or the commit), not now: a resume whose
+                    // data never comes (no data connection, ABOR) leaves the file whole.
+                    WriteMode::At(off) => (off, Some(off)),
+                    _ => (size, None),
                 };
                 Ok(LocalUpload {
+                    truncate_to,
                     file: Arc::new(File::from(fd)),
                     parent,
                     target: name,

@@ -1,9 +1,10 @@
 //! Abandoned uploads: temporary files (see `upload.rs`) left by a process that
-//! was killed mid-transfer. A live upload writes its file at least once per data
-//! timeout (a stalled transfer is aborted and its file removed), so a temporary
-//! file whose modification time is older than the back-end's stale-upload age
-//! (`storage.stale_uploads_after`, 1 hour by default, and always more than twice
-//! the data timeout) belongs to nobody. Such files are removed by the start-up
+//! was killed mid-transfer. A live upload's file exists from before its data
+//! connection is accepted (at most one data timeout) and is then written at least
+//! once per data timeout (a stalled transfer is aborted and its file removed), so
+//! a temporary file whose modification time is older than the back-end's
+//! stale-upload age (`storage.stale_uploads_after`, 1 hour by default, and always
+//! more than three data timeouts) belongs to nobody. Such files are removed by the start-up
 //! sweep of the whole tree, and by `rmdir` of a directory that holds nothing else.
 
 use std::os::fd::{AsFd, OwnedFd};

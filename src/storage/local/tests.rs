@@ -291,3 +291,35 @@ async fn dead_properties_are_stored_copied_and_moved_with_their_file() {
         ErrorKind::NotFound
     );
 }
+
+#[tokio::test]
+async fn a_copy_that_reaches_its_destination_through_a_link_does_not_copy_itself() {
+    let (_tmp, s) = setup();
+    s.mkdir(&vp("/d")).await.unwrap();
+    put(&s, "/d/f", b"data").await;
+    std::os::unix::fs::symlink("d", s.root_path().join("l")).unwrap();
+    // /l is /d: the copy lands inside its own source.
+    s.copy(&vp("/l"), &vp("/d/c")).await.unwrap();
+    assert_eq!(read_disk(&s, "d/c/f"), b"data");
+    assert!(!s.root_path().join("d/c/c").exists(), "the copy copied itself");
+}
+
+#[tokio::test]
+async fn a_resume_cuts_the_file_only_when_its_data_comes() {
+    let (_tmp, s) = setup();
+    put(&s, "/f", b"0123456789").await;
+    // Given up before any byte: the file is whole.
+    let up = s.write(&vp("/f"), WriteMode::At(4)).await.unwrap();
+    up.abort().await.unwrap();
+    assert_eq!(read_disk(&s, "f"), b"0123456789");
+    // Committed without a byte: cut where the client asked.
+    let up = s.write(&vp("/f"), WriteMode::At(4)).await.unwrap();
+    up.commit().await.unwrap();
+    assert_eq!(read_disk(&s, "f"), b"0123");
+    // An offset into a missing file is past its end, and creates nothing.
+    assert_eq!(
+        s.write(&vp("/new"), WriteMode::At(5)).await.err().unwrap().kind,
+        ErrorKind::InvalidOffset
+    );
+    assert!(!s.root_path().join("new").exists());
+}

@@ -178,6 +178,11 @@ pub fn copy_dir(
         done,
         at: at.clone(),
     };
+    // The directories this copy made (device, inode): when the source reaches the
+    // destination through a link (`COPY /link-to-d` to `/d/c`), the copy must not
+    // copy itself, and would otherwise never end.
+    let mut made_here: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
+    let id = |st: &rustix::fs::Stat| (st.st_dev, st.st_ino);
     // (source, destination parent, destination name, destination path)
     let mut pending = vec![(
         Source::Open(src_dir),
@@ -195,6 +200,7 @@ pub fn copy_dir(
         rustix::fs::mkdirat(&*parent, name.as_str(), Mode::from_raw_mode(0o755))
             .map_err(|e| fail(e.into(), &path, done))?;
         let made = Arc::new(open_dir_nofollow(&*parent, &name).map_err(|e| fail(e.into(), &path, done))?);
+        made_here.insert(id(&rustix::fs::fstat(&*made).map_err(|e| fail(e.into(), &path, done))?));
         copy_dead_props(&*src, &*made).map_err(|e| fail(e, &path, done))?;
         done += 1;
         for member in entries(&src).map_err(|e| fail(e.into(), &path, done))? {
@@ -206,6 +212,12 @@ pub fn copy_dir(
                 .map_err(|_| fail(StorageError::new(ErrorKind::InvalidName), &path, done))?;
             let at = |e: Errno| fail(e.into(), &child, done);
             match type_of(&*src, &member).map_err(at)? {
+                FileType::Directory
+                    if rustix::fs::statat(&*src, member.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .is_ok_and(|st| made_here.contains(&id(&st))) =>
+                {
+                    // The copy itself, met inside its source: not copied into itself.
+                }
                 FileType::Directory => {
                     pending.push((Source::Member(src.clone(), member.clone()), made.clone(), member, child));
                 }

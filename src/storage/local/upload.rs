@@ -49,10 +49,24 @@ pub(super) struct LocalUpload {
     pub(super) pos: u64,
     pub(super) written: u64,
     pub(super) existed: bool,
+    /// A resumed upload cuts the file here before its first byte lands (or at its
+    /// commit, if it brings none): never at open, so a resume that fails before
+    /// any data leaves the file as it was.
+    pub(super) truncate_to: Option<u64>,
 }
 
 impl LocalUpload {
+    /// Applies a resume's pending cut (once).
+    fn truncate_now(&mut self) -> Result<(), StorageError> {
+        if let Some(at) = self.truncate_to {
+            rustix::fs::ftruncate(&*self.file, at)?;
+            self.truncate_to = None;
+        }
+        Ok(())
+    }
+
     pub(super) fn commit_blocking(mut self) -> Result<WriteOutcome, StorageError> {
+        self.truncate_now()?;
         rustix::fs::fsync(&*self.file)?;
         if let Some(tmp) = &self.temp {
             if self.mode == WriteMode::Replace {
@@ -106,6 +120,8 @@ impl Drop for LocalUpload {
 #[async_trait]
 impl Upload for LocalUpload {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        // One ftruncate, the first time only: not worth a trip to the pool of its own.
+        self.truncate_now()?;
         let file = self.file.clone();
         let pos = self.pos;
         let append = self.mode == WriteMode::Append;
@@ -130,6 +146,9 @@ impl Upload for LocalUpload {
         if self.mode == WriteMode::Append {
             return None;
         }
+        // The sink's first byte lands at the resume offset: the cut goes first.
+        // (Should it fail, the buffered path reports the error at its first write.)
+        self.truncate_now().ok()?;
         Some(FileSink::new(&self.file, &mut self.pos, &mut self.written))
     }
 
