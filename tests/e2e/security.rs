@@ -263,3 +263,24 @@ async fn sighup_reloads_users_and_a_bad_config_keeps_the_old_ones() {
     wait_login(&gw, "bob", "bob-pw", true).await;
     session.expect("NOOP", 200).await;
 }
+
+/// An anonymous login proves nothing about the guesses made from an address:
+/// it does not clear them, so a guesser cannot reset its own ban counter.
+#[tokio::test]
+async fn an_anonymous_login_does_not_reset_the_failed_login_count() {
+    let gw = Gateway::start(GatewayOptions::with_config(
+        "anonymous: { enabled: true, home: / }\nlimits: { login_failures: { delay_after: 10, ban_after: 3, ban_for: 10m } }\n",
+    ))
+    .await;
+    let user = gw.user.clone();
+    let mut c = RawFtp::connect_from(ip(4), gw.ftp_addr).await;
+    for i in 1..=2 {
+        c.expect(&format!("USER {user}"), 331).await;
+        c.expect(&format!("PASS wrong-{i}"), 530).await;
+    }
+    c.expect("USER anonymous", 331).await;
+    c.expect("PASS guest@", 230).await;
+    // The third failure is the third: the address is banned.
+    c.expect(&format!("USER {user}"), 331).await;
+    c.expect("PASS wrong-3", 421).await;
+}
