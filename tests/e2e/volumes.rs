@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::support::dav::{Reply, send};
+use crate::support::dav::{Reply, call_as as http, send};
 use crate::support::{
     Gateway, GatewayOptions, RawFtp, STEP, UPLOAD_TEMP_PREFIX, data_connect, hash_password, poll_until, random_bytes,
     raw_request, read_all, sha256_hex, upload_temp_files, within,
@@ -101,28 +101,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-/// A request as `who` (`None`: without credentials) with extra headers and a body.
-async fn http(
-    gw: &Gateway,
-    who: Option<(&str, &str)>,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<Vec<u8>>,
-) -> Reply {
-    let mut request = match who {
-        Some((user, password)) => gw.dav_as(user, password, method, path),
-        None => gw.anonymous(crate::support::dav::method_of(method), path),
-    };
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    if let Some(body) = body {
-        request = request.body(body);
-    }
-    send(request).await
 }
 
 /// A raw control connection logged in as `who`, in binary mode.

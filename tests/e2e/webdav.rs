@@ -53,15 +53,14 @@ const FILE_PROPS: [&str; 5] = [
 
 /// A request with any method, extra headers and an optional body, as the
 /// gateway's user, answered as a whole.
-async fn call(gw: &Gateway, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
-    let mut request = gw.dav(method, path);
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    if let Some(body) = body {
-        request = request.body(body.to_owned());
-    }
-    send(request).await
+pub(crate) async fn call(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
+    call_as(gw, Some((&gw.user, &gw.password)), method, path, headers, body).await
 }
 
 /// `COPY` or `MOVE` of `from` with `Destination: to` and extra headers.
@@ -1049,7 +1048,7 @@ async fn permission_gateway() -> Gateway {
     gw
 }
 
-/// A request as `who` (`None`: anonymous).
+/// A request as `who` (`None`: anonymous) with a text body.
 async fn call_as(
     gw: &Gateway,
     who: Option<(&str, &str)>,
@@ -1058,17 +1057,7 @@ async fn call_as(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Reply {
-    let mut request = match who {
-        Some((user, password)) => gw.dav_as(user, password, method, path),
-        None => gw.anonymous(crate::support::dav::method_of(method), path),
-    };
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    if let Some(body) = body {
-        request = request.body(body.to_owned());
-    }
-    send(request).await
+    crate::support::dav::call_as(gw, who, method, path, headers, body.map(|b| b.as_bytes().to_vec())).await
 }
 
 /// Asserts that a `PROPPATCH` changed nothing: `refusal` (403 for a user, 401

@@ -4,19 +4,8 @@
 //! resource, replaced as itself), and `Destination` URIs with another scheme or
 //! with user information.
 
-use crate::support::dav::{Reply, send};
-use crate::support::{Gateway, within};
-
-async fn call(gw: &Gateway, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
-    let mut request = gw.dav(method, path);
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    if let Some(body) = body {
-        request = request.body(body.to_owned());
-    }
-    within(method, crate::support::STEP, send(request)).await
-}
+use crate::support::Gateway;
+use crate::webdav::call;
 
 fn patch_body(value: &str) -> String {
     format!(

@@ -81,6 +81,29 @@ pub fn assert_xml_content_type(reply: &Reply, what: &str) {
     );
 }
 
+/// A request with any method as `who` (`None`: without credentials), with extra
+/// headers and an optional body, answered as a whole.
+pub async fn call_as(
+    gw: &Gateway,
+    who: Option<(&str, &str)>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Reply {
+    let mut request = match who {
+        Some((user, password)) => gw.dav_as(user, password, method, path),
+        None => gw.anonymous(method_of(method), path),
+    };
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    send(request).await
+}
+
 /// Sends a request and reads the whole response, each within [`STEP`].
 pub async fn send(request: reqwest::RequestBuilder) -> Reply {
     let what = format!("{request:?}");
