@@ -7,19 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{Gateway, GatewayOptions, RawFtp, hash_password, poll_until, within};
-
-/// `users:` with one entry per (name, password).
-fn users_yaml(users: &[(&str, &str)]) -> String {
-    let mut yaml = String::from("users:\n");
-    for (name, password) in users {
-        yaml.push_str(&format!(
-            "  - {{ name: {name}, password_hash: \"{}\" }}\n",
-            hash_password(password)
-        ));
-    }
-    yaml
-}
+use crate::support::{Gateway, GatewayOptions, RawFtp, poll_until, users_yaml, within};
 
 /// Logs in over FTP (asserting 331 then 230) and leaves.
 async fn logs_in(ftp: SocketAddr, user: &str, password: &str) {

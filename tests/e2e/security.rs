@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::support::http::base64;
-use crate::support::{Gateway, GatewayOptions, RawFtp, hash_password, metric_value, raw_http_from, within};
+use crate::support::{Gateway, GatewayOptions, RawFtp, hash_password, metric_value, raw_http_from, users_yaml, within};
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
@@ -191,17 +191,6 @@ async fn homes_and_permissions_hold_on_both_protocols() {
     assert_eq!(http("PUT", "/w.txt", None).await, 401);
     assert_eq!(http("DELETE", "/p.txt", None).await, 401);
     assert!(gw.disk("pub/p.txt").exists() && !gw.disk("pub/w.txt").exists());
-}
-
-fn users_yaml(users: &[(&str, &str)]) -> String {
-    let mut yaml = String::from("users:\n");
-    for (name, password) in users {
-        yaml.push_str(&format!(
-            "  - {{ name: {name}, password_hash: \"{}\" }}\n",
-            hash_password(password)
-        ));
-    }
-    yaml
 }
 
 /// Polls until `user` can (or cannot) log in over FTP, at most 5 s.

@@ -397,6 +397,19 @@ impl Drop for Gateway {
     }
 }
 
+/// A `users:` section with one account (home `/`, every permission) per
+/// (name, password).
+pub fn users_yaml(users: &[(&str, &str)]) -> String {
+    let mut yaml = String::from("users:\n");
+    for (name, password) in users {
+        yaml.push_str(&format!(
+            "  - {{ name: {name}, password_hash: \"{}\" }}\n",
+            hash_password(password)
+        ));
+    }
+    yaml
+}
+
 /// An argon2id hash made by `dualgate hash-password`, as an operator would.
 pub fn hash_password(password: &str) -> String {
     use std::io::Write as _;

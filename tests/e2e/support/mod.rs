@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 
 pub use dates::{mtime_secs, now_secs, parse_imf_fixdate, parse_mdtm, parse_rfc3339_utc};
 pub use ftp::{RawFtp, connect_from, data_connect, ftp_get, ftp_put, read_all};
-pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, hash_password, upload_temp_files};
+pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, hash_password, upload_temp_files, users_yaml};
 pub use http::{raw_http, raw_http_from, raw_request};
 pub use memory::RssSampler;
 pub use metrics::{metric_value, parse_metrics};
