@@ -121,6 +121,18 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
 
 /// Creates each configured home (and its parents) that does not exist yet, so a new
 /// user's first login finds a directory, not a 404.
+/// An error with its causes, for one log line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 async fn create_homes(backend: &dyn Backend, config: &Config) -> Result<(), StartError> {
     let mut homes: Vec<&str> = config.users.iter().map(|u| u.home.as_str()).collect();
     if config.anonymous.enabled {
@@ -258,16 +270,40 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             ),
             format!("local {}", root.display()),
         ),
-        _ => {
+        StorageConfig::S3(s3) => {
+            let backend = crate::storage::s3::S3Backend::open(s3).map_err(StartError::Other)?;
+            let desc = format!("s3 {}", backend.describe());
+            (Arc::new(backend), desc)
+        }
+        StorageConfig::UpstreamFtp { .. } => {
             return Err(StartError::Other(
-                "only local storage is available in this build".into(),
+                "upstream_ftp storage is not available in this build yet".into(),
             ));
         }
     };
     // Every back-end is measured the same way (dualgate_backend_operation_*), and
     // each session works on its own volume of it.
     let volumes = Arc::new(Volumes::new(backend));
-    create_homes(volumes.backend().as_ref(), &config).await?;
+    if let Err(e) = create_homes(volumes.backend().as_ref(), &config).await {
+        if matches!(config.storage, StorageConfig::Local { .. }) {
+            return Err(e);
+        }
+        // A remote store that cannot be reached (wrong credentials, a missing
+        // bucket, the network): one clear line, a server that answers not ready
+        // (its probe fails too), and the homes made once the store answers —
+        // not a crash loop.
+        tracing::error!(error = %error_chain(&e), "storage: cannot create the users' homes; retrying every 10 s, not ready meanwhile");
+        let (backend, config) = (volumes.backend().clone(), config.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                if create_homes(backend.as_ref(), &config).await.is_ok() {
+                    tracing::info!("storage: the users' homes exist now");
+                    break;
+                }
+            }
+        });
+    }
     // Uploads a killed process left behind: removed in the background, so a large
     // tree does not delay the start.
     let sweeper = volumes.backend().clone();

@@ -60,6 +60,29 @@ fn in_memory() -> Harness {
     }
 }
 
+/// The S3-compatible store named by `DUALGATE_TEST_STORAGE` (a file holding a
+/// `storage: { kind: s3, … }` section, as `tests/backends/s3.sh start` prints
+/// it), under a prefix of its own so that tests never see each other's keys.
+/// These tests are `#[ignore]`d in a plain `cargo test`; `tests/backends/run.sh`
+/// starts the stores and runs them with `--ignored`.
+fn s3_store() -> Harness {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let file = std::env::var("DUALGATE_TEST_STORAGE")
+        .expect("DUALGATE_TEST_STORAGE names the storage fragment of a running S3 store (tests/backends/s3.sh start)");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let config = dualgate::config::load_str(&text, &file).unwrap();
+    let dualgate::config::StorageConfig::S3(mut s3) = config.storage else {
+        panic!("{file} is not an s3 storage section");
+    };
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    s3.prefix = format!("conformance-{}-{n}-{stamp:x}/", std::process::id());
+    Harness {
+        backend: Arc::new(dualgate::storage::s3::S3Backend::open(&s3).unwrap()),
+        keep: None,
+    }
+}
+
 /// What each test gets: the back-end, and alice's volume on it.
 struct Fixture {
     backend: Arc<dyn Backend>,
@@ -892,9 +915,10 @@ mod suite {
 /// `name` with one `#[tokio::test]` per test of [`suite`], each on a fresh
 /// [`Harness`] from `make()`.
 macro_rules! conformance {
-    (@tests $make:expr; $($test:ident),+ $(,)?) => {
+    (@tests [$attr:meta] $make:expr; $($test:ident),+ $(,)?) => {
         $(
             #[tokio::test]
+            #[$attr]
             async fn $test() {
                 let fixture = super::Fixture::new($make).await;
                 super::suite::$test(&fixture).await;
@@ -902,11 +926,14 @@ macro_rules! conformance {
         )+
     };
     ($name:ident, $make:expr) => {
+        conformance!($name #[allow(unused)], $make);
+    };
+    ($name:ident #[$attr:meta], $make:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            conformance!(@tests $make;
+            conformance!(@tests [$attr] $make;
                 stat_root_is_a_directory,
                 backend_and_volume_agree,
                 attach_needs_an_existing_home,
@@ -945,3 +972,4 @@ macro_rules! conformance {
 
 conformance!(local, local_disk());
 conformance!(memory, in_memory());
+conformance!(s3 #[ignore = "needs a running S3 store: tests/backends/run.sh runs these"], s3_store());

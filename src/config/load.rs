@@ -292,11 +292,17 @@ impl Config {
                 "must be more than three times limits.data_timeout (a live FTP upload may wait that long for its data connection, then between writes)",
             );
         }
-        if !matches!(self.storage, super::StorageConfig::Local { .. }) {
-            problem(
+        match &self.storage {
+            super::StorageConfig::Local { .. } => {}
+            super::StorageConfig::S3(s3) => {
+                for (key, bad) in crate::storage::s3::S3Settings::problems(s3) {
+                    problem(key, &bad);
+                }
+            }
+            super::StorageConfig::UpstreamFtp { .. } => problem(
                 "storage.kind",
-                "only `local` storage is available in this build yet (s3 and upstream_ftp are planned)",
-            );
+                "`upstream_ftp` storage is not available in this build yet (local and s3 are)",
+            ),
         }
         problems
     }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::auth::{Password, Permission};
 pub use load::{ConfigError, Problem, apply_env, load, load_str};
-pub use values::{ConfigDuration, IpNetwork, PortRange, parse_duration, parse_port_range};
+pub use values::{ByteSize, ConfigDuration, IpNetwork, PortRange, parse_byte_size, parse_duration, parse_port_range};
 
 /// The embedded default config (`configs/dualgate.yaml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../configs/dualgate.yaml");
@@ -211,26 +211,8 @@ pub enum StorageConfig {
         #[serde(default = "default_stale_uploads_after")]
         stale_uploads_after: ConfigDuration,
     },
-    /// An S3-compatible object store.
-    S3 {
-        /// Endpoint URL, e.g. `http://127.0.0.1:9000`.
-        endpoint: String,
-        /// Region.
-        #[serde(default = "default_region")]
-        region: String,
-        /// Bucket.
-        bucket: String,
-        /// Key prefix inside the bucket.
-        #[serde(default)]
-        prefix: String,
-        /// Access key id.
-        access_key_id: String,
-        /// Secret access key.
-        secret_access_key: Password,
-        /// Path-style addressing (MinIO and most self-hosted stores).
-        #[serde(default = "default_true")]
-        path_style: bool,
-    },
+    /// An S3-compatible object store (see [`S3Config`]).
+    S3(Box<S3Config>),
     /// An upstream FTP server (proxy mode).
     UpstreamFtp {
         /// Host name or address.
@@ -246,6 +228,110 @@ pub enum StorageConfig {
         #[serde(default)]
         tls: bool,
     },
+}
+
+/// `storage: { kind: s3, … }`: an S3-compatible object store (AWS S3, MinIO,
+/// Ceph RGW, R2, Wasabi…). Semantics in `crate::storage::s3`; every key is
+/// documented in `configs/dualgate.example.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL, e.g. `https://s3.eu-west-1.amazonaws.com` or
+    /// `http://127.0.0.1:9000` (plain HTTP is allowed, for local stores).
+    pub endpoint: String,
+    /// Region (signing).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Key prefix inside the bucket under which everything is kept (`""`: the
+    /// whole bucket). A trailing `/` is implied.
+    #[serde(default)]
+    pub prefix: String,
+    /// Path-style addressing (`endpoint/bucket/key`: MinIO and most self-hosted
+    /// stores); `false` for virtual-hosted style (`bucket.endpoint/key`).
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+    /// Access key id; else `access_key_id_file`, else `AWS_ACCESS_KEY_ID`, else
+    /// the AWS default chain (profile, web identity, instance metadata).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// A file holding the access key id (a mounted secret).
+    #[serde(default)]
+    pub access_key_id_file: Option<PathBuf>,
+    /// Secret access key; else `secret_access_key_file`, else `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub secret_access_key: Option<Password>,
+    /// A file holding the secret access key.
+    #[serde(default)]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Session token of temporary credentials; else `AWS_SESSION_TOKEN`.
+    #[serde(default)]
+    pub session_token: Option<Password>,
+    /// PEM file of certificate authorities to trust for the endpoint, on top of
+    /// the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Keys asked for per listing request (1–1000).
+    #[serde(default = "default_list_page_size")]
+    pub list_page_size: u32,
+    /// Use ListObjects (V1) for stores without ListObjectsV2.
+    #[serde(default)]
+    pub list_objects_v1: bool,
+    /// Part size of multipart uploads (5MiB–5GiB). With S3's 10,000 parts an
+    /// upload can reach 10,000 × this (16MiB: 156 GiB).
+    #[serde(default = "default_part_size")]
+    pub part_size: ByteSize,
+    /// Parts of one upload in flight at once (1–64). An upload buffers at most
+    /// (upload_concurrency + 1) × part_size.
+    #[serde(default = "default_upload_concurrency")]
+    pub upload_concurrency: u32,
+    /// Directory renames: `refuse` (FTP 550 / HTTP 403 up front) or `recursive`
+    /// (every key copied then deleted: not atomic; one that fails part-way is
+    /// reported with how far it got).
+    #[serde(default)]
+    pub rename_dirs: RenameDirs,
+    /// Limit of one request that moves no body (HEAD, LIST, DELETE, COPY…).
+    #[serde(default = "default_s3_request_timeout")]
+    pub request_timeout: ConfigDuration,
+    /// Limit of one read or write of body bytes (one part of an upload must be
+    /// sent within it: 16MiB takes 134 s at 1 Mbit/s).
+    #[serde(default = "default_s3_io_timeout")]
+    pub io_timeout: ConfigDuration,
+    /// Attempts after the first for a failed idempotent request (5xx, SlowDown,
+    /// reset connections), with jittered exponential backoff.
+    #[serde(default = "default_s3_retries")]
+    pub max_retries: u32,
+}
+
+/// How an object store renames a directory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RenameDirs {
+    /// Refused up front.
+    #[default]
+    Refuse,
+    /// Every key copied, then deleted.
+    Recursive,
+}
+
+fn default_list_page_size() -> u32 {
+    1000
+}
+fn default_part_size() -> ByteSize {
+    ByteSize(16 << 20)
+}
+fn default_upload_concurrency() -> u32 {
+    2
+}
+fn default_s3_request_timeout() -> ConfigDuration {
+    ConfigDuration::secs(30)
+}
+fn default_s3_io_timeout() -> ConfigDuration {
+    ConfigDuration::secs(120)
+}
+fn default_s3_retries() -> u32 {
+    4
 }
 
 fn default_stale_uploads_after() -> ConfigDuration {

@@ -1,6 +1,7 @@
 //! Value types of the config with their own parsing and plain error messages:
-//! durations (`300s`, `15m`, `1h`, `250ms`, or a number of seconds) and inclusive
-//! port ranges (`30000-30099`). Errors are raised inside deserialisation so that
+//! durations (`300s`, `15m`, `1h`, `250ms`, or a number of seconds), byte sizes
+//! (`16MiB`, `512KiB`, or a number of bytes) and inclusive port ranges
+//! (`30000-30099`). Errors are raised inside deserialisation so that
 //! serde_yaml attaches the line and column.
 
 use std::fmt;
@@ -52,6 +53,48 @@ impl<'de> Deserialize<'de> for ConfigDuration {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 parse_duration(v).map(ConfigDuration).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A size in bytes written as `16MiB`, `512KiB`, `1GiB` or a plain number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+/// Parses `16MiB`, `512KiB`, `2GiB`, `100B` or `4096` (bytes). Binary units only:
+/// `MB` is refused rather than guessed.
+pub fn parse_byte_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "a size must start with a whole number, e.g. 16MiB, 512KiB, 4096".to_owned())?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err("unknown size unit; use B, KiB, MiB or GiB".to_owned()),
+    };
+    n.checked_mul(scale).ok_or_else(|| "the size is too large".to_owned())
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as 16MiB, 512KiB or a number of bytes")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_byte_size(v).map(ByteSize).map_err(E::custom)
             }
         }
         d.deserialize_any(V)

@@ -22,6 +22,12 @@ use crate::pipeline::{Handler, HandlerResult};
 use crate::response::Status;
 use crate::storage::{DirEntry, ErrorKind, ListStream, Storage, TreeError, WriteMode};
 
+/// Why a directory rename is refused on a back-end that cannot rename
+/// directories (an object store, where a directory is a key prefix): refused up
+/// front as a permission (FTP 550, HTTP 403), not as a fault of the storage.
+const DIRECTORY_RENAME_REFUSED: &str =
+    "Directories cannot be renamed on this storage (an object store; see storage.rename_dirs).";
+
 /// The files module.
 #[derive(Debug)]
 pub struct Files;
@@ -236,7 +242,7 @@ impl Files {
                 }
                 let meta = try_storage!(cmd, volume.stat(&path).await);
                 if meta.is_dir() && !volume.capabilities().rename_dirs {
-                    return cmd.fail(Status::NotSupportedByStorage, "This storage cannot rename directories.");
+                    return cmd.fail(Status::PermissionDenied, DIRECTORY_RENAME_REFUSED);
                 }
                 cmd.session.rename_from = Some(path);
                 cmd.responses.add(Status::Pending, "Ready for the destination name.");
@@ -287,7 +293,7 @@ impl Files {
         let caps = volume.capabilities();
         let source = try_storage!(cmd, volume.stat(&from).await);
         if !copy && source.is_dir() && !caps.rename_dirs {
-            return cmd.fail(Status::NotSupportedByStorage, "This storage cannot rename directories.");
+            return cmd.fail(Status::PermissionDenied, DIRECTORY_RENAME_REFUSED);
         }
         if copy && !caps.server_side_copy {
             return cmd.fail(Status::NotSupportedByStorage, "This storage cannot copy.");
