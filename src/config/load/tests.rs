@@ -183,3 +183,42 @@ fn a_reload_names_the_settings_that_need_a_restart() {
         ]
     );
 }
+
+#[test]
+fn the_documented_s3_section_loads_with_its_defaults() {
+    // The commented `storage: kind: s3` block of the example, uncommented.
+    let example = include_str!("../../../configs/dualgate.example.yaml");
+    let block: String = example
+        .lines()
+        .skip_while(|l| *l != "# storage:")
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with("#  "))
+        .map(|(_, l)| l)
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#'))))
+        .collect();
+    assert!(block.contains("kind: s3"), "{block}");
+    let c = load_str(&block, "example").unwrap();
+    assert!(c.validate("example").is_empty());
+    let super::super::StorageConfig::S3(s3) = c.storage else {
+        panic!("not an s3 section")
+    };
+    assert_eq!(s3.part_size.0, 16 << 20);
+    assert_eq!(s3.upload_concurrency, 2);
+    assert_eq!(s3.rename_dirs, super::super::RenameDirs::Refuse);
+    // The defaults are the documented values.
+    let minimal = load_str(
+        "storage: { kind: s3, endpoint: \"http://127.0.0.1:9000\", bucket: b }\n",
+        "minimal",
+    )
+    .unwrap();
+    let super::super::StorageConfig::S3(d) = minimal.storage else {
+        panic!("not an s3 section")
+    };
+    assert_eq!(
+        (d.part_size, d.upload_concurrency, d.list_page_size, d.max_retries),
+        (s3.part_size, s3.upload_concurrency, s3.list_page_size, s3.max_retries)
+    );
+    assert_eq!((d.request_timeout, d.io_timeout), (s3.request_timeout, s3.io_timeout));
+    let p = problems("storage: { kind: s3, endpoint: \"http://x\", bucket: b, part_size: 4MiB }\n");
+    assert!(p[0].to_string().contains("storage.part_size"), "{}", p[0]);
+}
