@@ -542,9 +542,11 @@ impl Storage for S3Volume {
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
         refuse_root(path)?;
-        self.need_parent(path).await?;
-        let existing = self.file(path).await?;
-        if existing.is_none() && self.is_dir(path).await? {
+        // The three checks in one round trip: an upload's latency is mostly these.
+        let (parent, existing, dir) = tokio::join!(self.need_parent(path), self.file(path), self.is_dir(path));
+        parent?;
+        let existing = existing?;
+        if existing.is_none() && dir? {
             return Err(StorageError::new(ErrorKind::IsADirectory));
         }
         let size = existing.as_ref().map_or(0, opendal::Metadata::content_length);
