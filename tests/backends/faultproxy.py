@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Fault-injecting TCP proxy for dualgate's back-end tests (Python standard library only).
+
+It listens on 127.0.0.1, forwards each connection to a loopback target (an S3 server, an
+FTP control port, ...) and breaks some on purpose: tests see how dualgate copes.
+
+    faultproxy.py --listen PORT --target [HOST:]PORT [faults] [--duration S] [--stats-file F]
+
+The first line on stdout is `LISTEN <port>` once connections are accepted (--listen 0 picks
+a free port). Diagnostics go to stderr. Only loopback targets (127.0.0.0/8, ::1, localhost)
+are accepted; anything else is refused before a socket is opened.
+
+Faults (they combine):
+  --reset-after-bytes N   forward N bytes of a connection, then reset both sides (TCP RST:
+                          SO_LINGER 0). Bytes are counted in --direction.
+  --stall-after-bytes N   forward N bytes, then forward nothing more and read nothing more,
+                          keeping both sockets open (a black hole for timeout tests). Such a
+                          connection is held until the proxy exits.
+  --direction up|down|both  what the *-after-bytes faults count: up = client to target,
+                          down = target to client, both = the sum (default both)
+  --delay-ms MS           hold every forwarded chunk MS milliseconds (both directions)
+  --delay-connect-ms MS   wait MS milliseconds before connecting to the target
+  --drop-every N          reset every Nth accepted connection (N, 2N, ...) at once, without
+                          connecting to the target
+Which connections get the byte faults (connections are numbered 1, 2, ... in accept order,
+dropped ones included):
+  --every-nth-connection N  only connections whose number is a multiple of N (default 1)
+  --faulty-connections K  only the first K connections chosen by the rule above (0 = all,
+                          the default), so that a retry can succeed
+Bounds and reporting:
+  --duration S            exit after S seconds (default 300, at most 3600); SIGTERM or
+                          SIGINT end it sooner. Open connections are reset at exit.
+  --stats-file F          JSON counts (connections, faults by kind, bytes up/down), written
+                          at exit and whenever the proxy gets SIGUSR1
+  -q, --quiet             no per-connection lines on stderr
+"""
+import argparse, asyncio, ipaddress, json, os, signal, socket, struct, sys, time
+
+CHUNK = 64 * 1024
+STARTED = time.monotonic()
+STATS = {"connections": 0, "active": 0, "completed": 0, "target_connect_failed": 0,
+         "bytes_up": 0, "bytes_down": 0, "faults": {"drop": 0, "reset": 0, "stall": 0}}
+TASKS = set()
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--listen", type=int, required=True, metavar="PORT")
+    ap.add_argument("--target", required=True, metavar="[HOST:]PORT")
+    ap.add_argument("--reset-after-bytes", type=int, metavar="N")
+    ap.add_argument("--stall-after-bytes", type=int, metavar="N")
+    ap.add_argument("--direction", choices=("up", "down", "both"), default="both")
+    ap.add_argument("--delay-ms", type=float, default=0.0, metavar="MS")
+    ap.add_argument("--delay-connect-ms", type=float, default=0.0, metavar="MS")
+    ap.add_argument("--drop-every", type=int, default=0, metavar="N")
+    ap.add_argument("--every-nth-connection", type=int, default=1, metavar="N")
+    ap.add_argument("--faulty-connections", type=int, default=0, metavar="K")
+    ap.add_argument("--duration", type=float, default=300.0, metavar="S")
+    ap.add_argument("--stats-file", metavar="F")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args()
+    if not 0 < a.duration <= 3600:
+        ap.error("--duration must be more than 0 and at most 3600")
+    if a.reset_after_bytes is not None and a.stall_after_bytes is not None:
+        ap.error("choose one of --reset-after-bytes and --stall-after-bytes")
+    for name in ("reset_after_bytes", "stall_after_bytes", "drop_every", "faulty_connections",
+                 "delay_ms", "delay_connect_ms"):
+        if (getattr(a, name) or 0) < 0:
+            ap.error(f"--{name.replace('_', '-')} must not be negative")
+    if a.every_nth_connection < 1:
+        ap.error("--every-nth-connection must be at least 1")
+    host, sep, port = a.target.rpartition(":")
+    host = host.strip("[]") if sep else ""
+    if host in ("", "localhost"):
+        host = "127.0.0.1"
+    try:
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError
+        a.target_host, a.target_port = host, int(port)
+        if not 0 < a.target_port < 65536 or not 0 <= a.listen < 65536:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--target {a.target!r}: only a loopback address and a valid port are allowed")
+    a.limit = a.reset_after_bytes if a.reset_after_bytes is not None else a.stall_after_bytes
+    a.fault_kind = "reset" if a.reset_after_bytes is not None else "stall"
+    return a
+
+
+OPT = parse_args()
+FAULTY_SO_FAR = 0
+
+
+def log(text):
+    if not OPT.quiet:
+        print(f"faultproxy {time.monotonic() - STARTED:7.3f}s {text}", file=sys.stderr, flush=True)
+
+
+def write_stats():
+    snapshot = dict(STATS, elapsed_s=round(time.monotonic() - STARTED, 3))
+    text = json.dumps(snapshot, sort_keys=True)
+    print(f"faultproxy stats {text}", file=sys.stderr, flush=True)
+    if OPT.stats_file:
+        tmp = f"{OPT.stats_file}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, OPT.stats_file)
+
+
+def abort(writer):
+    """Close a stream with RST rather than FIN."""
+    if writer is None or writer.transport.is_closing():
+        return
+    sock = writer.get_extra_info("socket")
+    try:
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    writer.transport.abort()
+
+
+def chosen_for_byte_faults(number):
+    global FAULTY_SO_FAR
+    if OPT.limit is None or number % OPT.every_nth_connection:
+        return False
+    if OPT.faulty_connections and FAULTY_SO_FAR >= OPT.faulty_connections:
+        return False
+    FAULTY_SO_FAR += 1
+    return True
+
+
+class Link:
+    """One proxied connection: two pumps sharing one byte budget."""
+
+    def __init__(self, number, faulty):
+        self.number = number
+        self.budget = OPT.limit if faulty else None  # bytes still allowed before the fault
+        self.ended = asyncio.Event()  # set on a fault or an error: stop both pumps
+        self.outcome = None  # "reset", "stall" or "error"
+
+    def finish(self, outcome):
+        if self.outcome is None:
+            self.outcome = outcome
+        self.ended.set()
+
+    async def pump(self, reader, writer, direction):
+        try:
+            while True:
+                chunk = await reader.read(CHUNK)
+                if not chunk:
+                    try:
+                        if writer.can_write_eof() and not writer.transport.is_closing():
+                            writer.write_eof()  # pass the half-close on
+                    except OSError:
+                        pass
+                    return
+                if OPT.delay_ms:
+                    await asyncio.sleep(OPT.delay_ms / 1000)
+                if self.ended.is_set():
+                    return
+                tripped = False
+                if self.budget is not None and OPT.direction in (direction, "both"):
+                    if len(chunk) >= self.budget:
+                        chunk, tripped = chunk[:self.budget], True
+                    self.budget -= len(chunk)
+                if chunk:
+                    STATS["bytes_" + direction] += len(chunk)
+                    writer.write(chunk)
+                    await writer.drain()
+                if tripped:
+                    self.finish(OPT.fault_kind)
+                    return
+        except OSError:
+            self.finish("error")
+
+
+async def handle(client_reader, client_writer):
+    STATS["connections"] += 1
+    number = STATS["connections"]
+    task = asyncio.current_task()
+    TASKS.add(task)
+    target_writer = None
+    try:
+        if OPT.drop_every and number % OPT.drop_every == 0:
+            STATS["faults"]["drop"] += 1
+            log(f"#{number} dropped (every {OPT.drop_every})")
+            abort(client_writer)
+            return
+        link = Link(number, chosen_for_byte_faults(number))
+        if OPT.delay_connect_ms:
+            await asyncio.sleep(OPT.delay_connect_ms / 1000)
+        try:
+            target_reader, target_writer = await asyncio.wait_for(
+                asyncio.open_connection(OPT.target_host, OPT.target_port), timeout=10)
+        except (OSError, asyncio.TimeoutError) as e:
+            STATS["target_connect_failed"] += 1
+            log(f"#{number} target connect failed: {e!r}")
+            abort(client_writer)
+            return
+        STATS["active"] += 1
+        log(f"#{number} open, byte faults {'on' if link.budget is not None else 'off'}")
+        pumps = [asyncio.create_task(link.pump(client_reader, target_writer, "up")),
+                 asyncio.create_task(link.pump(target_reader, client_writer, "down"))]
+        ended = asyncio.create_task(link.ended.wait())
+        both = asyncio.gather(*pumps)
+        try:
+            await asyncio.wait({both, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            for p in pumps:
+                p.cancel()
+        if link.outcome == "stall":
+            STATS["faults"]["stall"] += 1
+            log(f"#{number} stalled")
+            await asyncio.Event().wait()  # held open until the proxy exits
+        elif link.outcome is not None:
+            if link.outcome == "reset":
+                STATS["faults"]["reset"] += 1
+            log(f"#{number} {link.outcome}: resetting both sides")
+            abort(client_writer)
+            abort(target_writer)
+        else:
+            STATS["completed"] += 1
+            log(f"#{number} closed")
+            for w in (client_writer, target_writer):
+                w.close()
+    except asyncio.CancelledError:
+        abort(client_writer)
+        abort(target_writer)
+    finally:
+        if target_writer is not None:
+            STATS["active"] -= 1
+        TASKS.discard(task)
+
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", OPT.listen, backlog=256)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, write_stats)
+    print(f"LISTEN {port}", flush=True)
+    log(f"127.0.0.1:{port} -> {OPT.target_host}:{OPT.target_port} for at most {OPT.duration}s")
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=OPT.duration)
+    except asyncio.TimeoutError:
+        log("duration reached")
+    server.close()
+    for t in list(TASKS):
+        t.cancel()
+    await asyncio.gather(*TASKS, return_exceptions=True)
+    write_stats()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

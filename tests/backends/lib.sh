@@ -1,0 +1,77 @@
+# shellcheck shell=bash disable=SC2034 # the variables set here are used by the sourcing scripts
+# Helpers of the back-end scripts in tests/backends/ (sourced, not run).
+# Everything here stays on 127.0.0.1, and every wait has a bound.
+
+BACKENDS_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BACKENDS_STATE="${BACKENDS_STATE:-${TMPDIR:-/tmp}/dualgate-test-backends}"
+TEST_CACHE="${DUALGATE_TEST_CACHE:-$HOME/.cache/dualgate-test}"
+
+log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "$*"; exit 2; }
+
+free_port() { # a TCP port on 127.0.0.1 that nothing listens on right now
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+random_hex() { # random_hex BYTES
+  od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'
+}
+
+wait_http() { # wait_http URL SECONDS PID : until URL answers any HTTP status; fail if PID dies
+  local url=$1 limit=$2 pid=$3 deadline code
+  deadline=$((SECONDS + limit))
+  while ((SECONDS < deadline)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) || true
+    if [ -n "$code" ] && [ "$code" != 000 ]; then
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "process $pid exited before $url answered"
+      return 1
+    fi
+    sleep 0.2
+  done
+  log "$url did not answer within ${limit}s"
+  return 1
+}
+
+owns_pid() { # owns_pid PID WORD : PID is alive and its command line mentions WORD
+  local pid=$1 word=$2
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$word"
+}
+
+stop_pid() { # stop_pid PID WORD : TERM, up to 5 s, then KILL; only if PID is still ours
+  local pid=$1 word=$2 i
+  owns_pid "$pid" "$word" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  log "pid $pid ignored TERM; sending KILL"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+start_faultproxy() { # start_faultproxy TARGET_PORT OUTFILE ARGS... : sets FP_PID and FP_PORT
+  local target=$1 out=$2 i
+  shift 2
+  rm -f "$out" "$out.log" # never read an older proxy's LISTEN line
+  setsid python3 "$BACKENDS_HERE/faultproxy.py" --listen 0 --target "127.0.0.1:$target" "$@" \
+    >"$out" 2>"$out.log" </dev/null &
+  FP_PID=$!
+  FP_PORT=
+  for ((i = 0; i < 100; i++)); do
+    FP_PORT=$(sed -n 's/^LISTEN \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null | head -n 1)
+    [ -n "$FP_PORT" ] && return 0
+    kill -0 "$FP_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "the fault proxy did not start:"
+  sed 's/^/  | /' "$out.log" >&2 || true
+  return 1
+}
