@@ -690,6 +690,44 @@ impl Storage for S3Volume {
         }
         self.copy_tree(from, to).await.map(|_| ())
     }
+
+    /// Removes a file, or every key under a directory's prefix (markers
+    /// included) in batched deletes; the keys removed, or how far it got.
+    async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
+        let at_start = |e| TreeError::at_start(e, path);
+        refuse_root(path).map_err(at_start)?;
+        if self.file(path).await.map_err(at_start)?.is_some() {
+            self.delete(path).await.map_err(at_start)?;
+            return Ok(1);
+        }
+        let key = self.dir_key(path);
+        if self.dir_state(&key).await.map_err(at_start)? == DirState::Absent {
+            return Err(at_start(Self::absent()));
+        }
+        self.keep_parent(path).await.map_err(at_start)?;
+        let fail = |e: opendal::Error, done: u64| TreeError {
+            error: storage_error(e),
+            done,
+            at: path.clone(),
+        };
+        let mut lister = self
+            .op
+            .lister_with(&key)
+            .recursive(true)
+            .limit(self.settings.list_page_size)
+            .await
+            .map_err(|e| fail(e, 0))?;
+        let mut deleter = self.op.deleter().await.map_err(|e| fail(e, 0))?;
+        let mut done = 0u64;
+        while let Some(entry) = lister.try_next().await.map_err(|e| fail(e, done))? {
+            deleter.delete(entry.path()).await.map_err(|e| fail(e, done))?;
+            done += 1;
+        }
+        // The directory's own marker (listed or not: deleting a missing key is no error).
+        deleter.delete(key.as_str()).await.map_err(|e| fail(e, done))?;
+        deleter.close().await.map_err(|e| fail(e, done))?;
+        Ok(done)
+    }
 }
 
 #[cfg(test)]
