@@ -82,6 +82,9 @@ pub struct FtpData {
     pub mlst_facts: Facts,
     /// Progress of the running transfer, read by `STAT` while it runs.
     pub progress: Arc<Progress>,
+    /// Where the planned download starts (its `REST` offset): with the file's
+    /// size, the total a streamed body (an object store's) will send.
+    read_from: u64,
     /// The control connection's peer.
     pub peer: SocketAddr,
     /// The control connection's local address.
@@ -113,6 +116,7 @@ impl FtpData {
             stou_name: None,
             mlst_facts: Facts::ALL,
             progress: Arc::new(Progress::default()),
+            read_from: 0,
             peer,
             local,
             settings,
@@ -215,7 +219,7 @@ impl FtpData {
     async fn send_file_inner(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
         let total = match &handle.body {
             ReadBody::Local(region) => Some(region.len()),
-            ReadBody::Stream(_) => None,
+            ReadBody::Stream(_) => Some(handle.meta.size.saturating_sub(self.read_from)),
         };
         let mut stream = self.open("file", Activity::Sending, total).await?;
         let timeout = self.settings.data_timeout;
@@ -232,7 +236,9 @@ impl FtpData {
                     let chunk = match chunk {
                         Ok(c) => c,
                         Err(e) => {
-                            return Err(TransferError::new(Status::LocalError, sent, e.to_string()));
+                            // The back-end failed mid-read (an object store that
+                            // went away): its kind says what (451 either way).
+                            return Err(TransferError::new(Status::from_storage(e.kind), sent, e.to_string()));
                         }
                     };
                     let out = if ttype == TransferType::Ascii {
@@ -369,6 +375,7 @@ macro_rules! guarded {
 impl DataChannel for FtpData {
     /// FTP reads honour `REST`; an offset past the end is `554`.
     fn plan_read(&mut self, meta: &Metadata, offset: u64) -> ReadPlan {
+        self.read_from = offset;
         if offset > meta.size {
             ReadPlan::Answer(Status::InvalidRange)
         } else {
