@@ -283,7 +283,7 @@ pub struct S3Config {
     #[serde(default = "default_part_size")]
     pub part_size: ByteSize,
     /// Parts of one upload in flight at once (1–64). An upload buffers at most
-    /// (upload_concurrency + 1) × part_size.
+    /// (upload_concurrency + 2) × part_size (`S3Settings::upload_buffer`).
     #[serde(default = "default_upload_concurrency")]
     pub upload_concurrency: u32,
     /// Directory renames: `refuse` (FTP 550 / HTTP 403 up front) or `recursive`

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::support::{
     Gateway, GatewayOptions, RawFtp, STEP, TRANSFER, connect_from, data_connect, hash_password, metric_value,
-    random_bytes, read_all, within,
+    put_stalling_file, random_bytes, read_all, within,
 };
 
 fn ip(last: u8) -> IpAddr {
@@ -32,8 +32,8 @@ fn lines(body: &[u8]) -> Vec<String> {
 #[tokio::test]
 async fn stou_names_in_its_150_reply_the_file_that_gets_the_bytes() {
     let gw = Gateway::start_default().await;
-    std::fs::create_dir(gw.disk("sub")).unwrap();
-    std::fs::write(gw.disk("sub/existing.bin"), b"old").unwrap();
+    gw.store().mkdir("sub");
+    gw.store().put("sub/existing.bin", b"old");
     let mut c = gw.raw_login().await;
     c.expect("CWD sub", 250).await;
     let content = random_bytes(100_000);
@@ -54,17 +54,15 @@ async fn stou_names_in_its_150_reply_the_file_that_gets_the_bytes() {
         let (code, text) = c.reply().await;
         assert_eq!(code, 226, "{line} completion: {text:?}");
         // The name is relative to the working directory, where the file now is.
-        let stored = std::fs::read(gw.disk(&format!("sub/{name}")))
-            .unwrap_or_else(|e| panic!("{line}: the file named in the 150 reply, sub/{name}: {e}"));
+        let stored = gw
+            .store()
+            .get(&format!("sub/{name}"))
+            .unwrap_or_else(|| panic!("{line}: the file named in the 150 reply, sub/{name}, is not in the storage"));
         assert!(stored == content, "{line}: sub/{name} does not hold the uploaded bytes");
         c.expect(&format!("SIZE {name}"), 213).await;
     }
-    assert_eq!(std::fs::read(gw.disk("sub/existing.bin")).unwrap(), b"old");
-    assert_eq!(
-        std::fs::read_dir(gw.disk("sub")).unwrap().count(),
-        3,
-        "two STOUs, two new files"
-    );
+    assert_eq!(gw.store().read("sub/existing.bin"), b"old");
+    assert_eq!(gw.store().names("sub").len(), 3, "two STOUs, two new files");
 }
 
 /// The MLST line of a FEAT reply.
@@ -101,8 +99,8 @@ async fn mlsd_lines(c: &mut RawFtp) -> Vec<String> {
 #[tokio::test]
 async fn opts_mlst_selects_the_facts_of_mlst_mlsd_and_feat() {
     let gw = Gateway::start_default().await;
-    std::fs::write(gw.disk("f.txt"), b"12345").unwrap();
-    std::fs::create_dir(gw.disk("d")).unwrap();
+    gw.store().put("f.txt", b"12345");
+    gw.store().mkdir("d");
     let mut c = gw.raw_login().await;
     assert_eq!(feat_mlst(&mut c).await, " MLST type*;size*;modify*;perm*;");
     let all = mlst_entry(&mut c, "f.txt").await;
@@ -150,7 +148,7 @@ async fn opts_mlst_selects_the_facts_of_mlst_mlsd_and_feat() {
 async fn a_rest_marker_waits_for_the_transfer_command() {
     let gw = Gateway::start_default().await;
     let original = b"0123456789abcdef".to_vec();
-    std::fs::write(gw.disk("r.bin"), &original).unwrap();
+    gw.store().put("r.bin", &original);
     let mut c = gw.raw_login().await;
     let retr = async |c: &mut RawFtp, name: &str| -> Vec<u8> {
         let mut data = c.start_transfer(&format!("RETR {name}")).await;
@@ -179,7 +177,7 @@ async fn a_rest_marker_waits_for_the_transfer_command() {
     drop(data);
     assert_eq!(c.reply().await.0, 226);
     let resumed = [&original[..4], &b"XYZ"[..]].concat();
-    assert_eq!(std::fs::read(gw.disk("r.bin")).unwrap(), resumed, "REST 4; PASV; STOR");
+    assert_eq!(gw.store().read("r.bin"), resumed, "REST 4; PASV; STOR");
 
     // A transfer command that fails uses the marker up too.
     c.expect("REST 2", 350).await;
@@ -203,12 +201,8 @@ async fn a_rest_marker_waits_for_the_transfer_command() {
         assert!(text.contains("REST"), "{line}: {text:?}");
         assert_eq!(retr(&mut c, "r.bin").await, resumed, "{line} left the marker");
     }
-    assert_eq!(
-        std::fs::read(gw.disk("r.bin")).unwrap(),
-        resumed,
-        "a refused APPE wrote"
-    );
-    assert_eq!(gw.root_names(), ["r.bin"], "a refused STOU created a file");
+    assert_eq!(gw.store().read("r.bin"), resumed, "a refused APPE wrote");
+    assert_eq!(gw.store().names(""), ["r.bin"], "a refused STOU created a file");
 
     // RNFR forgets a marker; a new REST replaces it.
     c.expect("REST 5", 350).await;
@@ -231,7 +225,7 @@ async fn passive_ports_are_bounded_per_client_address() {
         ..GatewayOptions::default()
     })
     .await;
-    std::fs::write(gw.disk("f.txt"), b"payload").unwrap();
+    gw.store().put("f.txt", b"payload");
     let login_from = async |last: u8| {
         let mut c = RawFtp::connect_from(ip(last), gw.ftp_addr).await;
         c.login(&gw.user, &gw.password).await;
@@ -297,12 +291,7 @@ async fn passive_ports_are_bounded_per_client_address() {
 #[tokio::test]
 async fn abor_says_whether_it_aborted_a_transfer() {
     let gw = Gateway::start_default().await;
-    let block = random_bytes(1 << 20);
-    let mut f = std::fs::File::create(gw.disk("big.bin")).unwrap();
-    for _ in 0..64 {
-        std::io::Write::write_all(&mut f, &block).unwrap();
-    }
-    drop(f);
+    put_stalling_file(gw.store(), "big.bin");
     let mut c = gw.raw_login().await;
     assert_eq!(c.expect("ABOR", 226).await, "226 No transfer to abort.");
 
@@ -355,13 +344,14 @@ async fn error_texts_name_the_command_and_the_supported_protocols() {
         );
     }
     c.expect("NOOP", 200).await;
-    assert!(gw.root_names().is_empty(), "{:?}", gw.root_names());
+    assert!(gw.store().names("").is_empty(), "{:?}", gw.store().names(""));
 }
 
 /// `SITE CHMOD 000 /` (or any spelling of the home) is refused: a user cannot lock
-/// themselves out of their home, which keeps its mode and stays listable.
+/// themselves out of their home, which keeps its mode and stays listable. Local
+/// disk only: modes and SITE CHMOD exist only there.
 #[tokio::test]
-async fn site_chmod_cannot_lock_a_user_out_of_their_home() {
+async fn local_site_chmod_cannot_lock_a_user_out_of_their_home() {
     use std::os::unix::fs::PermissionsExt;
     let config = format!(
         "users:\n  - {{ name: alice, password_hash: \"{}\", home: /alice }}\n",

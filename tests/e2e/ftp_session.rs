@@ -11,7 +11,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 use crate::support::{
-    Gateway, GatewayOptions, RawFtp, STEP, data_connect, mtime_secs, parse_mdtm, poll_until, raw_http, read_all, within,
+    Gateway, GatewayOptions, RawFtp, STEP, data_connect, parse_mdtm, poll_until, raw_http, read_all, storage_kind,
+    within,
 };
 
 #[tokio::test]
@@ -29,7 +30,7 @@ async fn login_is_required_and_a_failed_login_keeps_the_session() {
     c.login(&gw.user, &gw.password).await;
     let pwd = c.expect("PWD", 257).await;
     assert!(pwd.starts_with("257 \"/\""), "{pwd:?}");
-    assert!(!gw.disk("x").exists(), "MKD before login created something");
+    assert!(!gw.store().exists("x"), "MKD before login created something");
 }
 
 #[tokio::test]
@@ -94,7 +95,10 @@ async fn working_directory_and_257_quote_doubling() {
 
     let mkd = c.expect("MKD a\"b", 257).await;
     assert!(mkd.starts_with("257 \"/a\"\"b\""), "quote not doubled: {mkd:?}");
-    assert!(gw.disk("a\"b").is_dir(), "MKD did not create the directory on disk");
+    assert!(
+        gw.store().is_dir("a\"b"),
+        "MKD did not create the directory in the storage"
+    );
 
     c.expect("CWD a\"b", 250).await;
     let pwd = c.expect("PWD", 257).await;
@@ -173,8 +177,8 @@ async fn core_verbs_listed_by_the_contract_are_implemented() {
 #[tokio::test]
 async fn mlst_and_mlsd_perm_facts_follow_the_users_permissions() {
     let gw = Gateway::start_default().await;
-    std::fs::write(gw.disk("f.txt"), b"x").unwrap();
-    std::fs::create_dir(gw.disk("d")).unwrap();
+    gw.store().put("f.txt", b"x");
+    gw.store().mkdir("d");
     let mut c = gw.raw_login().await;
     let fact = |text: &str| -> String {
         let line = text.lines().nth(1).unwrap_or_default();
@@ -210,14 +214,17 @@ async fn site_help_lists_its_subcommands() {
             .any(|l| l.split_whitespace().any(|w| w == "HELP")),
         "SITE HELP does not list HELP: {help:?}"
     );
-    assert!(
+    // CHMOD only where the back-end keeps modes (local disk, not object stores).
+    assert_eq!(
         help.contains("CHMOD"),
-        "the local back-end has modes, SITE HELP should list CHMOD: {help:?}"
+        storage_kind().modes(),
+        "SITE HELP lists CHMOD exactly when the storage has modes ({:?}): {help:?}",
+        storage_kind()
     );
 }
 
 #[tokio::test]
-async fn site_chmod_sets_permission_bits_inside_the_root_only() {
+async fn local_site_chmod_sets_permission_bits_inside_the_root_only() {
     use std::os::unix::fs::PermissionsExt;
     let gw = Gateway::start_default().await;
     std::fs::write(gw.disk("a file.txt"), b"x").unwrap();
@@ -291,7 +298,7 @@ async fn passive_replies_and_epsv_all() {
 #[tokio::test]
 async fn active_mode_only_to_the_clients_own_unprivileged_port() {
     let gw = Gateway::start_default().await;
-    std::fs::write(gw.disk("hello.txt"), b"hi").unwrap();
+    gw.store().put("hello.txt", b"hi");
     let mut c = gw.raw_login().await;
     for line in [
         "PORT 10,0,0,1,4,1",
@@ -325,37 +332,41 @@ async fn active_mode_only_to_the_clients_own_unprivileged_port() {
 #[tokio::test]
 async fn file_commands_without_data_connection() {
     let gw = Gateway::start_default().await;
-    std::fs::write(gw.disk("f.txt"), vec![b'x'; 1234]).unwrap();
-    std::fs::create_dir(gw.disk("full")).unwrap();
-    std::fs::write(gw.disk("full/inner.txt"), b"inner").unwrap();
-    std::fs::create_dir(gw.disk("empty")).unwrap();
+    gw.store().put("f.txt", vec![b'x'; 1234]);
+    gw.store().mkdir("full");
+    gw.store().put("full/inner.txt", b"inner");
+    gw.store().mkdir("empty");
     let mut c = gw.raw_login().await;
 
     assert_eq!(c.expect("SIZE f.txt", 213).await, "213 1234");
     let mdtm = c.expect("MDTM f.txt", 213).await;
     let value = mdtm.strip_prefix("213 ").unwrap();
-    assert_eq!(parse_mdtm(value), Some(mtime_secs(&gw.disk("f.txt"))), "MDTM {value:?}");
+    assert_eq!(
+        parse_mdtm(value),
+        Some(gw.store().mtime_secs("f.txt")),
+        "MDTM {value:?}"
+    );
     c.expect("SIZE missing.txt", 550).await;
     c.expect("MDTM missing.txt", 550).await;
 
     c.expect("RMD full", 550).await;
     assert!(
-        gw.disk("full/inner.txt").exists(),
+        gw.store().exists("full/inner.txt"),
         "RMD of a non-empty directory removed files"
     );
     c.expect("RMD empty", 250).await;
-    assert!(!gw.disk("empty").exists());
+    assert!(!gw.store().exists("empty"));
     c.expect("MKD full", 550).await;
 
     c.expect("RNTO g.txt", 503).await;
     c.expect("RNFR f.txt", 350).await;
     c.expect("RNTO g.txt", 250).await;
-    assert!(!gw.disk("f.txt").exists());
-    assert_eq!(std::fs::read(gw.disk("g.txt")).unwrap(), vec![b'x'; 1234]);
+    assert!(!gw.store().exists("f.txt"));
+    assert_eq!(gw.store().read("g.txt"), vec![b'x'; 1234]);
     c.expect("RNFR missing.txt", 550).await;
 
     c.expect("DELE g.txt", 250).await;
-    assert!(!gw.disk("g.txt").exists());
+    assert!(!gw.store().exists("g.txt"));
     c.expect("DELE g.txt", 550).await;
 }
 
@@ -378,7 +389,7 @@ async fn names_with_control_characters_or_bad_utf8_are_refused() {
         assert!(code == 553 || code == 501, "{line:?}: {text:?}");
     }
     c.expect("NOOP", 200).await;
-    let created = gw.root_names();
+    let created = gw.store().names("");
     assert!(created.is_empty(), "refused names were created: {created:?}");
 }
 
@@ -479,8 +490,8 @@ async fn total_connections_are_limited_across_addresses_and_protocols() {
 #[tokio::test]
 async fn data_connection_timeouts_answer_425_and_426_and_the_session_lives() {
     let gw = Gateway::start(GatewayOptions::with_config("limits: { data_timeout: 2s }\n")).await;
-    std::fs::write(gw.disk("big.bin"), vec![7u8; 32 << 20]).unwrap();
-    std::fs::write(gw.disk("keep.bin"), b"previous").unwrap();
+    gw.store().put("big.bin", vec![7u8; 32 << 20]);
+    gw.store().put("keep.bin", b"previous");
     let mut c = gw.raw_login().await;
 
     // PASV, then the client never connects: 425 after the data timeout.
@@ -522,7 +533,7 @@ async fn ipv6_control_and_data_connections() {
     })
     .await;
     assert!(gw.ftp_addr.is_ipv6(), "listening on {}", gw.ftp_addr);
-    std::fs::write(gw.disk("six.txt"), b"over IPv6").unwrap();
+    gw.store().put("six.txt", b"over IPv6");
     let mut c = gw.raw_login().await;
 
     // Passive: EPSV on ::1; PASV cannot name an IPv6 address; EPSV 1 names the right protocol.
@@ -551,14 +562,14 @@ async fn ipv6_control_and_data_connections() {
     data.write_all(b"uploaded over IPv6").await.unwrap();
     drop(data);
     assert_eq!(c.reply().await.0, 226);
-    assert_eq!(std::fs::read(gw.disk("up6.txt")).unwrap(), b"uploaded over IPv6");
+    assert_eq!(gw.store().read("up6.txt"), b"uploaded over IPv6");
 }
 
 #[tokio::test]
 async fn codes_left_open_by_the_rfcs_and_status_of_a_path() {
     let gw = Gateway::start_default().await;
-    std::fs::write(gw.disk("f.txt"), b"12345").unwrap();
-    std::fs::create_dir(gw.disk("dir")).unwrap();
+    gw.store().put("f.txt", b"12345");
+    gw.store().mkdir("dir");
     let mut c = gw.raw_login().await;
     // Refused before any data connection is needed.
     c.expect("MLSD f.txt", 501).await;
@@ -584,13 +595,13 @@ async fn codes_left_open_by_the_rfcs_and_status_of_a_path() {
 #[tokio::test]
 async fn transfer_commands_without_a_data_connection_get_425() {
     let gw = Gateway::start_default().await;
-    std::fs::write(gw.disk("f.txt"), b"12345").unwrap();
+    gw.store().put("f.txt", b"12345");
     let mut c = gw.raw_login().await;
     for line in ["RETR f.txt", "LIST", "NLST", "MLSD", "STOR new.txt"] {
         c.expect(line, 425).await;
     }
     assert!(
-        !gw.disk("new.txt").exists(),
+        !gw.store().exists("new.txt"),
         "STOR without a data connection created the file"
     );
     // An active connection that cannot be made: 425 too, and the session lives.
@@ -616,15 +627,15 @@ async fn transfer_commands_without_a_data_connection_get_425() {
 #[tokio::test]
 async fn rnto_must_follow_rnfr_at_once() {
     let gw = Gateway::start_default().await;
-    std::fs::write(gw.disk("a.txt"), b"a").unwrap();
+    gw.store().put("a.txt", b"a");
     let mut c = gw.raw_login().await;
     c.expect("RNFR a.txt", 350).await;
     c.expect("NOOP", 200).await;
     c.expect("RNTO b.txt", 503).await;
-    assert!(gw.disk("a.txt").exists() && !gw.disk("b.txt").exists());
+    assert!(gw.store().exists("a.txt") && !gw.store().exists("b.txt"));
     c.expect("RNFR a.txt", 350).await;
     c.expect("RNTO b.txt", 250).await;
-    assert!(gw.disk("b.txt").exists());
+    assert!(gw.store().exists("b.txt"));
 }
 
 #[tokio::test]

@@ -100,7 +100,7 @@ async fn explicit_ftps_transfers_with_protected_data_that_resumes_the_session() 
         .expect("a second AUTH TLS is a bad sequence");
     let data = random_bytes(3 << 20);
     put(&mut ftp, "secret.bin", &data).await.expect("STOR under PROT P");
-    assert_eq!(std::fs::read(gw.disk("secret.bin")).unwrap(), data, "the stored file");
+    assert_eq!(gw.store().read("secret.bin"), data, "the stored file");
     assert_eq!(get(&mut ftp, "secret.bin").await.expect("RETR under PROT P"), data);
     let names = ftp.nlst(None).await.expect("NLST under PROT P");
     assert_eq!(names, vec!["secret.bin".to_owned()]);
@@ -131,7 +131,7 @@ async fn require_refuses_a_data_connection_that_does_not_resume_and_optional_acc
     let cert = TestCert::create(dir.path(), "server");
 
     let strict = tls_gateway(&cert, ", data_session_reuse: require").await;
-    std::fs::write(strict.disk("f.txt"), b"resume me").unwrap();
+    strict.store().put("f.txt", b"resume me");
     let mut ftp = ftps_login(&strict, cert.client_config(false)).await;
     match get(&mut ftp, "f.txt").await {
         Err(suppaftp::FtpError::UnexpectedResponse(r)) => assert_eq!(r.status.code(), 425, "{r:?}"),
@@ -143,7 +143,7 @@ async fn require_refuses_a_data_connection_that_does_not_resume_and_optional_acc
     ftp.noop().await.expect("NOOP after the refused data connection");
 
     let lenient = tls_gateway(&cert, "").await;
-    std::fs::write(lenient.disk("f.txt"), b"resume me").unwrap();
+    lenient.store().put("f.txt", b"resume me");
     let mut ftp = ftps_login(&lenient, cert.client_config(false)).await;
     assert_eq!(
         get(&mut ftp, "f.txt").await.expect("optional: a new session is fine"),
@@ -170,7 +170,7 @@ async fn implicit_ftps_speaks_tls_from_the_first_byte() {
     let cert = TestCert::create(dir.path(), "server");
     let gw = tls_gateway(&cert, ", implicit_listen: \"127.0.0.1:0\"").await;
     let addr = gw.ftps_addr.expect("the implicit listener is announced");
-    std::fs::write(gw.disk("f.txt"), b"implicit").unwrap();
+    gw.store().put("f.txt", b"implicit");
     let connector = AsyncRustlsConnector::from(TlsConnector::from(cert.client_config(true)));
     let mut ftp = within(
         "implicit FTPS connect",
@@ -207,7 +207,7 @@ async fn https_serves_files_with_alpn_h2_and_http11() {
     let cert = TestCert::create(dir.path(), "server");
     let gw = tls_gateway(&cert, "").await;
     assert!(gw.http_url.starts_with("https://"), "{}", gw.http_url);
-    std::fs::write(gw.disk("f.txt"), b"over https").unwrap();
+    gw.store().put("f.txt", b"over https");
     for (alpn, version) in [
         (&b"h2"[..], reqwest::Version::HTTP_2),
         (b"http/1.1", reqwest::Version::HTTP_11),
@@ -279,7 +279,7 @@ async fn certificates_reload_on_sighup_and_on_change_while_sessions_stay_up() {
     )
     .await;
     let implicit = gw.ftps_addr.unwrap();
-    std::fs::write(gw.disk("f.txt"), b"still here").unwrap();
+    gw.store().put("f.txt", b"still here");
 
     // An FTPS session established under the first certificate.
     let mut ftp = ftps_login(&gw, first.client_config(true)).await;

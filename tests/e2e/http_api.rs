@@ -11,8 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::dav::send;
 use crate::support::{
-    Gateway, GatewayOptions, STEP, mtime_secs, now_secs, parse_imf_fixdate, parse_rfc3339_utc, raw_http, raw_request,
-    within,
+    Gateway, GatewayOptions, STEP, now_secs, parse_imf_fixdate, parse_rfc3339_utc, raw_http, raw_request, within,
 };
 
 /// A header's value as text (panics when missing).
@@ -65,7 +64,7 @@ async fn credentials_are_required() {
     .await
     .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
-    assert!(!gw.disk("x.txt").exists(), "an unauthenticated PUT wrote a file");
+    assert!(!gw.store().exists("x.txt"), "an unauthenticated PUT wrote a file");
 
     assert_eq!(gw.get("/").await.status().as_u16(), 200);
 }
@@ -84,13 +83,13 @@ async fn put_get_head_conditionals_and_ranges() {
         replaced == 204 || replaced == 200,
         "PUT replacing a file: {replaced} (contract: 204, 200 tolerated)"
     );
-    assert_eq!(std::fs::read(gw.disk("note.txt")).unwrap(), content);
+    assert_eq!(gw.store().read("note.txt"), content);
     assert_eq!(
         gw.put("/missing/x.txt", b"x".to_vec()).await,
         409,
         "PUT into a missing parent"
     );
-    assert!(!gw.disk("missing").exists());
+    assert!(!gw.store().exists("missing"));
 
     let resp = gw.get("/note.txt").await;
     assert_eq!(resp.status().as_u16(), 200);
@@ -99,7 +98,7 @@ async fn put_get_head_conditionals_and_ranges() {
     let last_modified = header(&resp, "last-modified").to_owned();
     assert_eq!(
         parse_imf_fixdate(&last_modified),
-        Some(mtime_secs(&gw.disk("note.txt"))),
+        Some(gw.store().mtime_secs("note.txt")),
         "Last-Modified {last_modified:?} is not the file's mtime as an IMF-fixdate"
     );
     let etag = header(&resp, "etag").to_owned();
@@ -174,11 +173,11 @@ async fn put_get_head_conditionals_and_ranges() {
 #[tokio::test]
 async fn directory_listings_in_html_and_json() {
     let gw = Gateway::start_default().await;
-    std::fs::create_dir_all(gw.disk("d/sub")).unwrap();
+    gw.store().mkdir("d/sub");
     assert_eq!(gw.put("/d/a.txt", b"12345".to_vec()).await, 201);
     assert_eq!(gw.put("/d/%3Cb%3E.txt", b"bold".to_vec()).await, 201);
     assert!(
-        gw.disk("d/<b>.txt").is_file(),
+        gw.store().len("d/<b>.txt").is_some(),
         "the percent-decoded name was not stored as <b>.txt"
     );
 
@@ -226,7 +225,7 @@ async fn directory_listings_in_html_and_json() {
     assert_eq!(a.get("is_dir").unwrap().as_bool(), Some(false));
     assert_eq!(
         parse_rfc3339_utc(a.get("modified").unwrap().as_str().unwrap()),
-        Some(mtime_secs(&gw.disk("d/a.txt"))),
+        Some(gw.store().mtime_secs("d/a.txt")),
         "modified is not the file's mtime"
     );
     assert_eq!(entry("<b>.txt").get("size").unwrap().as_u64(), Some(4));
@@ -240,8 +239,6 @@ async fn directory_listings_in_html_and_json() {
 #[tokio::test]
 async fn paths_never_leave_the_root() {
     let gw = Gateway::start_default().await;
-    std::os::unix::fs::symlink("/etc", gw.disk("etc-link")).unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", gw.disk("passwd-link")).unwrap();
     let auth = gw.basic_auth();
     let auth = [("Authorization", auth.as_str())];
 
@@ -260,6 +257,31 @@ async fn paths_never_leave_the_root() {
             "GET {target} served the host's /etc/passwd"
         );
     }
+
+    for target in ["/a%00b", "/a%0ab.txt", "/a%7fb"] {
+        let resp = raw_http(gw.http_addr, "GET", target, &auth).await;
+        assert_eq!(resp.status, 400, "GET {target}: {}", resp.text());
+        let ctype = resp.header("content-type").unwrap_or_default();
+        assert!(
+            ctype.starts_with("text/plain"),
+            "errors carry a plain-text body: {ctype:?}"
+        );
+    }
+    let put = gw.put("/bad%01name.txt", b"x".to_vec()).await;
+    assert_eq!(put, 400, "PUT of a name with a control character");
+    let created = gw.store().names("");
+    assert!(created.is_empty(), "{created:?}");
+}
+
+/// Symbolic links out of the root (placed on disk, as an administrator would)
+/// are refused or not found, and never followed.
+#[tokio::test]
+async fn local_paths_through_links_never_leave_the_root() {
+    let gw = Gateway::start_default().await;
+    std::os::unix::fs::symlink("/etc", gw.disk("etc-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", gw.disk("passwd-link")).unwrap();
+    let auth = gw.basic_auth();
+    let auth = [("Authorization", auth.as_str())];
     for target in ["/etc-link/passwd", "/passwd-link", "/etc-link/"] {
         let resp = raw_http(gw.http_addr, "GET", target, &auth).await;
         assert!(
@@ -274,24 +296,6 @@ async fn paths_never_leave_the_root() {
         );
         assert!(!resp.text().contains("passwd"), "GET {target} listed the host's /etc");
     }
-
-    for target in ["/a%00b", "/a%0ab.txt", "/a%7fb"] {
-        let resp = raw_http(gw.http_addr, "GET", target, &auth).await;
-        assert_eq!(resp.status, 400, "GET {target}: {}", resp.text());
-        let ctype = resp.header("content-type").unwrap_or_default();
-        assert!(
-            ctype.starts_with("text/plain"),
-            "errors carry a plain-text body: {ctype:?}"
-        );
-    }
-    let put = gw.put("/bad%01name.txt", b"x".to_vec()).await;
-    assert_eq!(put, 400, "PUT of a name with a control character");
-    let created: Vec<String> = gw
-        .root_names()
-        .into_iter()
-        .filter(|n| n != "etc-link" && n != "passwd-link")
-        .collect();
-    assert!(created.is_empty(), "{created:?}");
 }
 
 #[tokio::test]
@@ -306,7 +310,7 @@ async fn delete_then_not_found() {
             .as_u16()
     };
     assert_eq!(delete().await, 204);
-    assert!(!gw.disk("gone.txt").exists());
+    assert!(!gw.store().exists("gone.txt"));
     assert_eq!(delete().await, 404);
 
     let resp = gw.get("/gone.txt").await;
@@ -336,7 +340,7 @@ async fn unsupported_methods_are_refused_and_the_server_lives() {
         resp.text()
     );
 
-    assert_eq!(std::fs::read(gw.disk("x.txt")).unwrap(), b"x");
+    assert_eq!(gw.store().read("x.txt"), b"x");
     let resp = gw.get("/x.txt").await;
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(body(resp).await, b"x");
@@ -385,7 +389,7 @@ async fn undecodable_paths_are_refused_by_every_method() {
         let resp = raw_request(gw.http_addr, request.as_bytes()).await;
         assert_eq!(resp.status, 400, "GET {target:?}: {}", resp.text());
     }
-    assert!(gw.root_names().is_empty(), "{:?}", gw.root_names());
+    assert!(gw.store().names("").is_empty(), "{:?}", gw.store().names(""));
     assert_eq!(gw.get("/").await.status().as_u16(), 200);
 }
 
@@ -587,7 +591,7 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, Vec<u8>) {
 #[tokio::test]
 async fn keep_alive_connections_serve_requests_then_close_when_idle() {
     let gw = Gateway::start(GatewayOptions::with_config(SHORT_IDLE)).await;
-    std::fs::write(gw.disk("k.txt"), b"kept").unwrap();
+    gw.store().put("k.txt", b"kept");
     let mut stream = within("connect", STEP, tokio::net::TcpStream::connect(gw.http_addr))
         .await
         .unwrap();
@@ -626,7 +630,7 @@ fn http2_client() -> reqwest::Client {
 async fn http2_with_prior_knowledge() {
     let gw = Gateway::start_default().await;
     let data = crate::support::random_bytes(100_000);
-    std::fs::write(gw.disk("h2.bin"), &data).unwrap();
+    gw.store().put("h2.bin", &data);
     let h2 = http2_client();
     let req = |method: &str, path: &str| {
         h2.request(crate::support::dav::method_of(method), gw.url(path))
@@ -650,7 +654,7 @@ async fn http2_with_prior_knowledge() {
     assert!(listed.contains(&"/up.txt".to_owned()), "{listed:?}");
     let r = send(req("COPY", "/up.txt").header("Destination", gw.url("/copied.txt"))).await;
     assert_eq!(r.status, 201, "COPY over HTTP/2: {}", r.text());
-    assert_eq!(std::fs::read(gw.disk("copied.txt")).unwrap(), b"over h2");
+    assert_eq!(gw.store().read("copied.txt"), b"over h2");
     let r = send(req("COPY", "/up.txt").header("Destination", "http://example.com/x.txt")).await;
     assert_eq!(r.status, 502, "COPY to another server over HTTP/2: {}", r.text());
 }

@@ -26,8 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::support::dav::{Reply, send};
 use crate::support::http::base64;
 use crate::support::{
-    Gateway, GatewayOptions, STEP, hash_password, metric_value, poll_until, raw_http, raw_request, upload_temp_files,
-    within,
+    Gateway, GatewayOptions, STEP, hash_password, metric_value, poll_until, raw_http, raw_request, within,
 };
 
 fn basic(user: &str, password: &str) -> String {
@@ -48,8 +47,8 @@ async fn anonymous_gateway(extra: &str) -> Gateway {
     );
     let mut gw = Gateway::start(GatewayOptions::with_config(&config)).await;
     gw.password = "dualgate-pw".to_owned();
-    std::fs::write(gw.disk("pub/p.txt"), b"public").unwrap();
-    std::fs::write(gw.disk("shared/s.txt"), b"shared").unwrap();
+    gw.store().put("pub/p.txt", b"public");
+    gw.store().put("shared/s.txt", b"shared");
     gw
 }
 
@@ -93,8 +92,8 @@ async fn anonymous_refusals_challenge_so_that_clients_can_log_in() {
             r.headers
         );
     }
-    assert_eq!(std::fs::read(gw.disk("pub/p.txt")).unwrap(), b"public");
-    assert!(!gw.disk("pub/new.txt").exists() && !gw.disk("pub/newdir").exists());
+    assert_eq!(gw.store().read("pub/p.txt"), b"public");
+    assert!(!gw.store().exists("pub/new.txt") && !gw.store().exists("pub/newdir"));
 
     // What anonymous may do needs no login, and a missing file in /pub is just missing.
     assert_eq!(send(gw.anonymous(Method::GET, "/p.txt")).await.status, 200);
@@ -113,7 +112,7 @@ async fn anonymous_refusals_challenge_so_that_clients_can_log_in() {
     assert_eq!(r.status, 201, "{}", r.text());
     let r = send(gw.dav("MKCOL", "/newdir")).await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert!(gw.disk("new.txt").exists() && gw.disk("newdir").is_dir());
+    assert!(gw.store().exists("new.txt") && gw.store().is_dir("newdir"));
 
     // A logged-in user without the permission: 403, and no challenge.
     let reader = basic("reader", "reader-pw");
@@ -340,9 +339,9 @@ async fn framing_is_checked_and_options_asterisk_describes_the_server() {
     assert_eq!(r.status, 501, "Transfer-Encoding: gzip, chunked: {}", r.text());
     let r = raw_request(addr, put("chunked", "plain.txt").as_bytes()).await;
     assert_eq!(r.status, 201, "Transfer-Encoding: chunked: {}", r.text());
-    assert_eq!(std::fs::read(gw.disk("plain.txt")).unwrap(), b"hello");
-    assert!(!gw.disk("gz.txt").exists(), "a body in an unknown coding was stored");
-    assert!(upload_temp_files(&gw.root).is_empty());
+    assert_eq!(gw.store().read("plain.txt"), b"hello");
+    assert!(!gw.store().exists("gz.txt"), "a body in an unknown coding was stored");
+    gw.store().assert_no_pending_uploads();
 
     // RFC 9112 §3.2: Host is required on HTTP/1.1, at most once, and valid.
     for (what, hosts) in [
@@ -413,7 +412,7 @@ async fn a_trickled_body_is_cut_off_and_nothing_is_stored() {
     let gw = Gateway::start(GatewayOptions::with_config("limits: { data_timeout: 2s }\n")).await;
     let data = crate::support::random_bytes(1 << 20);
     assert_eq!(gw.put("/fast.bin", data.clone()).await, 201);
-    assert_eq!(std::fs::read(gw.disk("fast.bin")).unwrap(), data);
+    assert_eq!(gw.store().read("fast.bin"), data);
 
     let mut stream = within("HTTP connect", STEP, tokio::net::TcpStream::connect(gw.http_addr))
         .await
@@ -459,9 +458,10 @@ async fn a_trickled_body_is_cut_off_and_nothing_is_stored() {
     poll_until(
         "the aborted upload to leave nothing",
         Duration::from_secs(5),
-        || async { !gw.disk("slow.bin").exists() && upload_temp_files(&gw.root).is_empty() },
+        || async { !gw.store().exists("slow.bin") && gw.store().pending_uploads().is_none_or(|p| p.is_empty()) },
     )
     .await;
+    gw.store().assert_no_pending_uploads();
 }
 
 /// Item 6: `USER ANONYMOUS`, `USER Ftp` and other cases of the anonymous names
@@ -475,7 +475,7 @@ async fn anonymous_names_log_in_in_any_case() {
         hash_password("account-pw")
     );
     let gw = Gateway::start(GatewayOptions::with_config(&config)).await;
-    std::fs::write(gw.disk("pub/p.txt"), b"public").unwrap();
+    gw.store().put("pub/p.txt", b"public");
     for name in ["ANONYMOUS", "anonymous", "aNoNyMoUs", "FTP", "Ftp", "ftp"] {
         let mut c = gw.raw_ftp().await;
         let text = c.expect(&format!("USER {name}"), 331).await;

@@ -42,6 +42,24 @@
 //!   without following links, `STAT path` needs read, abandoned uploads swept, one
 //!   appender per file, and the access log records the status sent.
 //!
+//! **Storage.** Every gateway serves local disk, or — with `DUALGATE_TEST_STORAGE`
+//! naming a file that holds a `storage: { kind: s3, … }` fragment (what
+//! `tests/backends/s3.sh start` prints) — a key prefix of its own in that object
+//! store ([`support::storage`]). The tests seed and check what a gateway serves
+//! through `gw.store()`, whatever the back-end. Tests about local disk itself
+//! (symbolic links, modes and `SITE CHMOD`, extended attributes, temporary upload
+//! files and their sweeping, names that are not UTF-8, directory renames) are
+//! named `local_…`, so that a run on another back-end leaves them out:
+//!
+//! ```text
+//! cargo test --test e2e                                   # local disk
+//! DUALGATE_TEST_STORAGE=s3.yaml cargo test --test e2e -- --skip local_
+//! ```
+//!
+//! Where a back-end legitimately differs (no modes, no dead properties, no
+//! directory renames, no directory times), a test states both expectations
+//! through [`support::storage_kind`].
+//!
 //! The contract these tests check is `/work/shared/CONTRACT.md` (RFC 959 / 2389 /
 //! 2428 / 3659, RFC 9110 and RFC 4918 where it defers to them).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]

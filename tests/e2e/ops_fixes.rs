@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{Gateway, GatewayOptions, RawFtp, poll_until, users_yaml, within};
+use crate::support::{Gateway, GatewayOptions, RawFtp, TestStore, poll_until, users_yaml, within};
 
 /// Logs in over FTP (asserting 331 then 230) and leaves.
 async fn logs_in(ftp: SocketAddr, user: &str, password: &str) {
@@ -44,18 +44,22 @@ async fn sighup_with_an_empty_config_file_keeps_the_users_in_force() {
 struct FromFile {
     child: Child,
     dir: tempfile::TempDir,
+    /// The storage its file names (dropped after the process is killed).
+    store: TestStore,
     ftp_addr: SocketAddr,
     http_addr: SocketAddr,
     log: Arc<Mutex<String>>,
 }
 
 impl FromFile {
-    /// Starts on `settings` plus local storage in a temporary directory, and waits
-    /// (at most 20 s) for the start-up block.
+    /// Starts on `settings` plus the run's storage (local disk in a temporary
+    /// directory, or an object-store prefix), and waits (at most 20 s) for the
+    /// start-up block.
     async fn start(settings: &str) -> FromFile {
         let dir = tempfile::tempdir().unwrap();
+        let store = TestStore::new(dir.path().join("data"));
         let config = dir.path().join("dualgate.yaml");
-        std::fs::write(&config, Self::file(&dir, settings)).unwrap();
+        std::fs::write(&config, Self::file(&store, settings)).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dualgate"));
         cmd.arg("serve").arg("-c").arg(&config);
         for (key, _) in std::env::vars_os() {
@@ -110,6 +114,7 @@ impl FromFile {
         FromFile {
             child,
             dir,
+            store,
             ftp_addr: ftp.expect("the ftp line of the start-up block"),
             http_addr: http.expect("the http line of the start-up block"),
             log,
@@ -117,14 +122,13 @@ impl FromFile {
     }
 
     /// The config file's text: `settings` and the storage.
-    fn file(dir: &tempfile::TempDir, settings: &str) -> String {
-        let root = dir.path().join("data");
-        format!("{settings}storage: {{ kind: local, root: \"{}\" }}\n", root.display())
+    fn file(store: &TestStore, settings: &str) -> String {
+        format!("{settings}{}", store.section())
     }
 
     /// Rewrites the config file with `settings` (the storage unchanged).
     fn rewrite(&self, settings: &str) {
-        std::fs::write(self.dir.path().join("dualgate.yaml"), Self::file(&self.dir, settings)).unwrap();
+        std::fs::write(self.dir.path().join("dualgate.yaml"), Self::file(&self.store, settings)).unwrap();
     }
 
     /// Sends the server SIGHUP.

@@ -37,7 +37,7 @@ fn v2(client: [u8; 4], port: u16) -> Vec<u8> {
 #[tokio::test]
 async fn ftp_control_and_passive_data_through_a_trusted_proxy() {
     let gw = Gateway::start(GatewayOptions::with_config(CONFIG)).await;
-    std::fs::write(gw.disk("f.txt"), b"through the proxy").unwrap();
+    gw.store().put("f.txt", b"through the proxy");
     let mut c = RawFtp::connect_with_header(ip(2), gw.ftp_addr, &v1("203.0.113.5", 40000)).await;
     assert_eq!(c.greeting.0, 220);
     c.login(&gw.user, &gw.password).await;

@@ -124,10 +124,10 @@ async fn homes_and_permissions_hold_on_both_protocols() {
         hash_password("reader-pw")
     );
     let gw = Gateway::start(GatewayOptions::with_config(&config)).await;
-    std::fs::write(gw.disk("top.txt"), b"top secret").unwrap();
-    std::fs::write(gw.disk("alice/a.txt"), b"alice's").unwrap();
-    std::fs::write(gw.disk("shared/s.txt"), b"shared").unwrap();
-    std::fs::write(gw.disk("pub/p.txt"), b"public").unwrap();
+    gw.store().put("top.txt", b"top secret");
+    gw.store().put("alice/a.txt", b"alice's");
+    gw.store().put("shared/s.txt", b"shared");
+    gw.store().put("pub/p.txt", b"public");
 
     // alice's home is her root: "/" is /alice, and nothing above it can be named.
     let mut alice = gw.raw_ftp().await;
@@ -159,7 +159,7 @@ async fn homes_and_permissions_hold_on_both_protocols() {
         assert!(status == 404 || status == 400, "alice GET {path}: {status}");
     }
     assert_eq!(http("PUT", "/new.txt", alice_creds).await, 201);
-    assert!(gw.disk("alice/new.txt").exists() && !gw.disk("new.txt").exists());
+    assert!(gw.store().exists("alice/new.txt") && !gw.store().exists("new.txt"));
 
     // reader may read, and nothing else: FTP 550, HTTP 403, and nothing changes.
     let mut reader = gw.raw_ftp().await;
@@ -175,7 +175,7 @@ async fn homes_and_permissions_hold_on_both_protocols() {
     for (method, path) in [("PUT", "/w.txt"), ("DELETE", "/s.txt"), ("MKCOL", "/d")] {
         assert_eq!(http(method, path, reader_creds).await, 403, "reader {method} {path}");
     }
-    assert!(gw.disk("shared/s.txt").exists() && !gw.disk("shared/w.txt").exists() && !gw.disk("shared/d").exists());
+    assert!(gw.store().exists("shared/s.txt") && !gw.store().exists("shared/w.txt") && !gw.store().exists("shared/d"));
 
     // Anonymous: /pub read-only on both protocols.
     let mut anon = gw.raw_ftp().await;
@@ -190,7 +190,7 @@ async fn homes_and_permissions_hold_on_both_protocols() {
     // contract's "codes left open"); FTP says 550 above.
     assert_eq!(http("PUT", "/w.txt", None).await, 401);
     assert_eq!(http("DELETE", "/p.txt", None).await, 401);
-    assert!(gw.disk("pub/p.txt").exists() && !gw.disk("pub/w.txt").exists());
+    assert!(gw.store().exists("pub/p.txt") && !gw.store().exists("pub/w.txt"));
 }
 
 /// Polls until `user` can (or cannot) log in over FTP, at most 5 s.

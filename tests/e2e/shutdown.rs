@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{Gateway, GatewayOptions, random_bytes, sha256_hex, upload_temp_files, within};
+use crate::support::{Gateway, GatewayOptions, random_bytes, sha256_hex, within};
 
 #[tokio::test]
 async fn sigterm_drains_a_200_mib_upload_then_exits_0() {
@@ -60,11 +60,14 @@ async fn sigterm_drains_a_200_mib_upload_then_exits_0() {
     let status = gw.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "exit status {status:?}");
 
-    let stored = std::fs::read(gw.disk("big.bin")).unwrap();
+    let stored = gw.store().read("big.bin");
     assert_eq!(stored.len(), 200 << 20);
     assert_eq!(sha256_hex(&stored), format!("{:x}", expected.finalize()));
-    assert!(gw.root_names().contains(&"big.bin".to_owned()), "listed in the root");
-    assert!(upload_temp_files(&gw.root).is_empty(), "no temporary file left");
+    assert!(
+        gw.store().names("").contains(&"big.bin".to_owned()),
+        "listed in the root"
+    );
+    gw.store().assert_no_pending_uploads();
 }
 
 #[tokio::test]
@@ -271,8 +274,8 @@ async fn transfers_cut_at_the_drain_deadline_are_answered_and_logged() {
     let status = gw.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "exit status {status:?}");
 
-    assert!(!gw.disk("cut.bin").exists() && !gw.disk("cut-put.bin").exists());
-    assert!(upload_temp_files(&gw.root).is_empty(), "no temporary file left");
+    assert!(!gw.store().exists("cut.bin") && !gw.store().exists("cut-put.bin"));
+    gw.store().assert_no_pending_uploads();
     let log = gw.log();
     let cut_ftp = log
         .lines()

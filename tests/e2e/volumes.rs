@@ -7,9 +7,10 @@
 //! keep a directory from being removed; appends claim their file alone (FTP 450,
 //! HTTP 409 for a second writer); and the access log records the status sent.
 //!
-//! Links are placed on disk by the tests, as an administrator would. Every check
-//! that something must not happen also looks at the disk: nothing read, created,
-//! changed or deleted where it must not be.
+//! Links are placed on disk by the tests, as an administrator would: the tests
+//! with links, and those with abandoned upload files, are about local disk
+//! (`local_…`). Every check that something must not happen also looks at the
+//! storage: nothing read, created, changed or deleted where it must not be.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 use crate::support::dav::{Reply, call_as as http, send};
 use crate::support::{
     Gateway, GatewayOptions, RawFtp, STEP, UPLOAD_TEMP_PREFIX, data_connect, hash_password, poll_until, random_bytes,
-    raw_request, read_all, sha256_hex, upload_temp_files, within,
+    raw_request, read_all, sha256_hex, within,
 };
 
 const ALICE: (&str, &str) = ("alice", "alice-pw");
@@ -62,15 +63,8 @@ async fn alice_and_bob(extra: &str) -> Gateway {
         users_yaml(&[("alice", ALICE.1, "/alice", None), ("bob", BOB.1, "/bob", None)])
     );
     let gw = Gateway::start(GatewayOptions::with_config(&config)).await;
-    std::fs::write(gw.disk("bob/secret.txt"), SECRET).unwrap();
+    gw.store().put("bob/secret.txt", SECRET);
     gw
-}
-
-/// Writes `root/rel` (parents created).
-fn put(gw: &Gateway, rel: &str, content: &[u8]) {
-    let path = gw.disk(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, content).unwrap();
 }
 
 /// `root/link` becomes a symbolic link with the text `target`.
@@ -194,12 +188,12 @@ fn assert_refused_read(r: &Reply, what: &str) {
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
-async fn links_out_of_a_home_are_refused_and_not_listed() {
+async fn local_links_out_of_a_home_are_refused_and_not_listed() {
     let gw = alice_and_bob("anonymous: { enabled: true, home: /pub }\n").await;
-    let abs_root = gw.root.canonicalize().unwrap();
-    put(&gw, "alice/a.txt", b"alice's own");
-    put(&gw, "alice/sub/f.txt", b"inside alice");
-    put(&gw, "pub/p.txt", b"public");
+    let abs_root = gw.root().canonicalize().unwrap();
+    gw.store().put("alice/a.txt", b"alice's own");
+    gw.store().put("alice/sub/f.txt", b"inside alice");
+    gw.store().put("pub/p.txt", b"public");
     link(&gw, "../bob", "alice/bobdir");
     link(&gw, abs_root.join("bob"), "alice/bobabs");
     link(&gw, "../bob/secret.txt", "alice/bobfile");
@@ -372,9 +366,9 @@ async fn links_out_of_a_home_are_refused_and_not_listed() {
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
-async fn a_working_directory_swapped_for_a_link_is_refused() {
+async fn local_a_working_directory_swapped_for_a_link_is_refused() {
     let gw = alice_and_bob("").await;
-    put(&gw, "alice/sub/mine.txt", b"alice's");
+    gw.store().put("alice/sub/mine.txt", b"alice's");
     let mut c = ftp_as(&gw, ALICE).await;
     c.expect("CWD sub", 250).await;
     assert_eq!(ftp_download(&mut c, "RETR mine.txt").await.unwrap(), b"alice's");
@@ -402,11 +396,7 @@ async fn a_working_directory_swapped_for_a_link_is_refused() {
     assert_eq!(snapshot(&gw.disk("bob")), bob_before, "bob's home changed");
     assert!(!gw.disk("bob/x.txt").exists());
     assert_eq!(std::fs::read(gw.disk("alice/sub.old/mine.txt")).unwrap(), b"alice's");
-    assert_eq!(
-        upload_temp_files(&gw.root),
-        Vec::<PathBuf>::new(),
-        "temporary file left"
-    );
+    gw.store().assert_no_pending_uploads();
     c.expect("NOOP", 200).await;
 }
 
@@ -416,22 +406,23 @@ async fn a_working_directory_swapped_for_a_link_is_refused() {
 
 /// Alice's `victim/`: two files and a subdirectory.
 fn make_victim(gw: &Gateway, name: &str) -> BTreeMap<String, String> {
-    put(gw, &format!("alice/{name}/v1.txt"), b"victim one");
-    put(gw, &format!("alice/{name}/deep/v2.bin"), &random_bytes(5_000));
+    gw.store().put(&format!("alice/{name}/v1.txt"), b"victim one");
+    gw.store()
+        .put(&format!("alice/{name}/deep/v2.bin"), random_bytes(5_000));
     snapshot(&gw.disk(&format!("alice/{name}")))
 }
 
 #[tokio::test]
-async fn recursive_deletes_never_follow_links() {
+async fn local_recursive_deletes_never_follow_links() {
     let gw = alice_and_bob("").await;
-    let abs_root = gw.root.canonicalize().unwrap();
+    let abs_root = gw.root().canonicalize().unwrap();
     let victim = make_victim(&gw, "victim");
     let bob_before = snapshot(&gw.disk("bob"));
 
     // t1: a link to a sibling directory of the home, one out to bob (relative and
     // absolute), and a link to a file, next to real content.
-    put(&gw, "alice/t1/own.txt", b"own");
-    put(&gw, "alice/t1/nested/n.txt", b"nested");
+    gw.store().put("alice/t1/own.txt", b"own");
+    gw.store().put("alice/t1/nested/n.txt", b"nested");
     link(&gw, "../victim", "alice/t1/lnk");
     link(&gw, "../../victim/v1.txt", "alice/t1/nested/filelnk");
     link(&gw, "../../bob", "alice/t1/tobob");
@@ -454,8 +445,8 @@ async fn recursive_deletes_never_follow_links() {
     );
 
     // deltest/up -> .. (the home itself): only deltest goes.
-    put(&gw, "alice/keep.txt", b"keep me");
-    put(&gw, "alice/deltest/x.txt", b"x");
+    gw.store().put("alice/keep.txt", b"keep me");
+    gw.store().put("alice/deltest/x.txt", b"x");
     link(&gw, "..", "alice/deltest/up");
     let mut before = snapshot(&gw.disk("alice"));
     let r = http(&gw, Some(ALICE), "DELETE", "/deltest/", &[], None).await;
@@ -491,11 +482,11 @@ async fn recursive_deletes_never_follow_links() {
 }
 
 #[tokio::test]
-async fn copy_and_move_replace_a_link_and_never_write_through_it() {
+async fn local_copy_and_move_replace_a_link_and_never_write_through_it() {
     let gw = alice_and_bob("").await;
     let victim = make_victim(&gw, "victim");
-    put(&gw, "alice/src/a.txt", b"source a");
-    put(&gw, "alice/src/sub/b.txt", b"source b");
+    gw.store().put("alice/src/a.txt", b"source a");
+    gw.store().put("alice/src/sub/b.txt", b"source b");
     link(&gw, "../victim", "alice/src/lnk");
     let source = snapshot(&gw.disk("alice/src"));
     let to = |path: &str| gw.url(path);
@@ -536,7 +527,7 @@ async fn copy_and_move_replace_a_link_and_never_write_through_it() {
     assert_eq!(snapshot(&gw.disk("alice/src")), source, "COPY changed its source");
 
     // A file copied onto a link to a directory: the link goes, victim stays.
-    put(&gw, "alice/one.txt", b"one file");
+    gw.store().put("alice/one.txt", b"one file");
     link(&gw, "victim", "alice/dst2");
     let r = http(
         &gw,
@@ -607,8 +598,8 @@ async fn stat_of_a_path_needs_the_read_permission() {
         ("reader", "reader-pw", "/w", Some("read")),
     ]);
     let gw = Gateway::start(GatewayOptions::with_config(&config)).await;
-    put(&gw, "w/dir/listed-name.txt", b"hidden from the writer");
-    put(&gw, "w/file.txt", b"file");
+    gw.store().put("w/dir/listed-name.txt", b"hidden from the writer");
+    gw.store().put("w/file.txt", b"file");
 
     let mut w = ftp_as(&gw, ("writer", "writer-pw")).await;
     for line in ["STAT dir", "STAT file.txt", "STAT /", "STAT dir/listed-name.txt"] {
@@ -623,7 +614,7 @@ async fn stat_of_a_path_needs_the_read_permission() {
     // The writer can still write.
     let (code, text) = ftp_upload(&mut w, "STOR dir/new.txt", b"new").await;
     assert_eq!(code, 226, "writer STOR: {text:?}");
-    assert_eq!(std::fs::read(gw.disk("w/dir/new.txt")).unwrap(), b"new");
+    assert_eq!(gw.store().read("w/dir/new.txt"), b"new");
     // Nor over HTTP: no listing, no properties.
     for (method, path, headers) in [
         ("GET", "/dir/", vec![]),
@@ -679,15 +670,15 @@ const HOUR: Duration = Duration::from_secs(3600);
 const MINUTE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
-async fn abandoned_uploads_do_not_keep_a_directory_alive() {
+async fn local_abandoned_uploads_do_not_keep_a_directory_alive() {
     // storage.stale_uploads_after is 1 h by default.
     let gw = Gateway::start_default().await;
-    let stale = temp_file(&gw.root, "stale", 2 * HOUR);
-    let fresh = temp_file(&gw.root, "fresh", Duration::ZERO);
-    let younger = temp_file(&gw.root, "younger", 30 * MINUTE);
-    let mixed = temp_file(&gw.root, "mixed", 2 * HOUR);
-    put(&gw, "mixed/real.txt", b"real");
-    let hstale = temp_file(&gw.root, "hstale", 2 * HOUR);
+    let stale = temp_file(gw.root(), "stale", 2 * HOUR);
+    let fresh = temp_file(gw.root(), "fresh", Duration::ZERO);
+    let younger = temp_file(gw.root(), "younger", 30 * MINUTE);
+    let mixed = temp_file(gw.root(), "mixed", 2 * HOUR);
+    gw.store().put("mixed/real.txt", b"real");
+    let hstale = temp_file(gw.root(), "hstale", 2 * HOUR);
     let mut c = gw.raw_login().await;
 
     // Only a stale upload in it: the directory counts as empty.
@@ -725,7 +716,7 @@ async fn abandoned_uploads_do_not_keep_a_directory_alive() {
 }
 
 #[tokio::test]
-async fn abandoned_uploads_are_swept_at_start_up() {
+async fn local_abandoned_uploads_are_swept_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     let outside = dir.path().join("outside");
@@ -786,7 +777,7 @@ async fn abandoned_uploads_are_swept_at_start_up() {
 async fn appends_claim_their_file_and_replaces_share() {
     let gw = Gateway::start_default().await;
     let original = b"original|".to_vec();
-    std::fs::write(gw.disk("f.txt"), &original).unwrap();
+    gw.store().put("f.txt", &original);
     let a_bytes = random_bytes(64 * 1024);
     let b_bytes = random_bytes(48 * 1024);
 
@@ -831,13 +822,13 @@ async fn appends_claim_their_file_and_replaces_share() {
     let (code, text) = ftp_upload(&mut b, "APPE f.txt", &b_bytes).await;
     assert_eq!(code, 226, "B's APPE after A: {text:?}");
     let expected = [original.as_slice(), &a_bytes, &b_bytes].concat();
-    let got = std::fs::read(gw.disk("f.txt")).unwrap();
+    let got = gw.store().read("f.txt");
     assert_eq!(
         (got.len(), sha256_hex(&got)),
         (expected.len(), sha256_hex(&expected)),
         "f.txt is not original + A + B"
     );
-    assert_eq!(std::fs::read(gw.disk("other.txt")).unwrap(), b"other");
+    assert_eq!(gw.store().read("other.txt"), b"other");
 
     // A resumed upload (REST + STOR) holds its file alone too.
     let mut r = gw.raw_login().await;
@@ -860,13 +851,13 @@ async fn appends_claim_their_file_and_replaces_share() {
         .unwrap();
     drop(r_data);
     assert_eq!(r.reply().await.0, 226, "the resumed upload");
-    assert_eq!(std::fs::read(gw.disk("f.txt")).unwrap(), b"original|resumed|");
+    assert_eq!(gw.store().read("f.txt"), b"original|resumed|");
 }
 
 #[tokio::test]
 async fn whole_file_replaces_run_together_and_last_complete_wins() {
     let gw = Gateway::start_default().await;
-    std::fs::write(gw.disk("g.txt"), b"old").unwrap();
+    gw.store().put("g.txt", b"old");
     let one = random_bytes(100_000);
     let two = random_bytes(90_000);
 
@@ -883,7 +874,7 @@ async fn whole_file_replaces_run_together_and_last_complete_wins() {
     assert_eq!(code, 450, "APPE during two STORs: {text:?}");
     let put = gw.put("/g.txt", b"put in between".to_vec()).await;
     assert!(put == 201 || put == 204, "PUT during two STORs: {put}");
-    assert_eq!(std::fs::read(gw.disk("g.txt")).unwrap(), b"put in between");
+    assert_eq!(gw.store().read("g.txt"), b"put in between");
 
     for (c, mut d, what) in [(&mut s1, d1, "first"), (&mut s2, d2, "second")] {
         within("ending an upload", STEP, d.shutdown()).await.unwrap();
@@ -891,24 +882,17 @@ async fn whole_file_replaces_run_together_and_last_complete_wins() {
         let (code, text) = c.reply().await;
         assert_eq!(code, 226, "the {what} STOR: {text:?}");
     }
-    let got = std::fs::read(gw.disk("g.txt")).unwrap();
+    let got = gw.store().read("g.txt");
     assert_eq!(
         sha256_hex(&got),
         sha256_hex(&two),
         "g.txt is not the last complete upload"
     );
-    assert_eq!(
-        upload_temp_files(&gw.root),
-        Vec::<PathBuf>::new(),
-        "temporary file left"
-    );
+    gw.store().assert_no_pending_uploads();
     // Free again for an append.
     let (code, text) = ftp_upload(&mut s3, "APPE g.txt", b"+tail").await;
     assert_eq!(code, 226, "APPE after the STORs: {text:?}");
-    assert_eq!(
-        std::fs::read(gw.disk("g.txt")).unwrap(),
-        [two.as_slice(), b"+tail"].concat()
-    );
+    assert_eq!(gw.store().read("g.txt"), [two.as_slice(), b"+tail"].concat());
 }
 
 // ---------------------------------------------------------------------------
@@ -954,9 +938,9 @@ async fn the_access_log_records_the_status_sent() {
     })
     .await;
     let data = random_bytes(1000);
-    put(&gw, "r.bin", &data);
-    put(&gw, "p.bin", b"props");
-    put(&gw, "dir/x.txt", b"x");
+    gw.store().put("r.bin", &data);
+    gw.store().put("p.bin", b"props");
+    gw.store().put("dir/x.txt", b"x");
 
     let r = send(gw.dav("GET", "/r.bin").header("Range", "bytes=10-19")).await;
     assert_eq!(r.status, 206);
@@ -1016,7 +1000,7 @@ async fn the_access_log_records_the_status_sent() {
 async fn a_bare_stat_needs_no_read_permission() {
     let config = users_yaml(&[("writer", "writer-pw", "/w", Some("write"))]);
     let gw = Gateway::start(GatewayOptions::with_config(&config)).await;
-    put(&gw, "w/dir/listed-name.txt", b"hidden from the writer");
+    gw.store().put("w/dir/listed-name.txt", b"hidden from the writer");
     let mut w = ftp_as(&gw, ("writer", "writer-pw")).await;
     let (code, text) = w.cmd("STAT").await;
     assert_eq!(code, 211, "a write-only user's bare STAT: {text:?}");

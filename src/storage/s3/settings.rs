@@ -97,6 +97,13 @@ impl S3Settings {
         out
     }
 
+    /// The most bytes one upload buffers: the part being filled, the full part
+    /// held back until the next shows it is not the last (a file of one part
+    /// goes as one PutObject), and `upload_concurrency` parts in flight.
+    pub fn upload_buffer(c: &S3Config) -> u64 {
+        (u64::from(c.upload_concurrency) + 2) * c.part_size.0
+    }
+
     /// Connects: builds the operator with its HTTP client, credentials and
     /// layers. Nothing is sent yet (see the back-end's probe).
     pub fn connect(c: &S3Config) -> Result<(Operator, S3Settings), String> {

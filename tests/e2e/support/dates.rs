@@ -1,12 +1,11 @@
 //! Timestamps the server emits, as Unix seconds: RFC 3339 UTC (JSON listings),
 //! IMF-fixdate (`Last-Modified`) and MDTM values, and the times they are compared
-//! with (a file's mtime, now).
+//! with (now; a stored file's time comes from [`TestStore::mtime_secs`](super::TestStore::mtime_secs)).
 //!
 //! IMF-fixdate is parsed by the `httpdate` crate. The `time` crate does the
 //! calendar arithmetic of the other two; it is built without its `parsing`
 //! feature, so their fixed layouts are matched here by [`parse_layout`].
 
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::{Date, Month, PrimitiveDateTime, Time};
@@ -31,21 +30,13 @@ pub fn parse_imf_fixdate(s: &str) -> Option<i64> {
     (httpdate::fmt_http_date(t) == s).then(|| unix_secs(t))
 }
 
-/// A file's modification time on disk, in whole Unix seconds.
-pub fn mtime_secs(path: &Path) -> i64 {
-    let m = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|e| panic!("mtime of {}: {e}", path.display()));
-    unix_secs(m)
-}
-
 /// Now, in Unix seconds.
 pub fn now_secs() -> i64 {
     unix_secs(SystemTime::now())
 }
 
 /// Whole Unix seconds of `t` (0 before the epoch).
-fn unix_secs(t: SystemTime) -> i64 {
+pub fn unix_secs(t: SystemTime) -> i64 {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     i64::try_from(secs).expect("the time fits in i64")
 }

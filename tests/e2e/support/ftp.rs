@@ -42,13 +42,13 @@ impl Gateway {
         ftp
     }
 
-    /// An upload over an existing file cut off half-way: writes `original_len`
-    /// random bytes to `root/name`, logs in, starts `STOR name` and sends `sent`
+    /// An upload over an existing file cut off half-way: stores `original_len`
+    /// random bytes as `name`, logs in, starts `STOR name` and sends `sent`
     /// random bytes without ending the upload. Returns the control connection, the
     /// open data connection and the original content.
     pub async fn half_upload(&self, name: &str, original_len: usize, sent: usize) -> (RawFtp, TcpStream, Vec<u8>) {
         let original = random_bytes(original_len);
-        std::fs::write(self.disk(name), &original).expect("writing the original file");
+        self.store().put(name, &original);
         let mut c = self.raw_login().await;
         let mut data = c.start_transfer(&format!("STOR {name}")).await;
         within("sending half an upload", STEP, data.write_all(&random_bytes(sent)))

@@ -4,7 +4,9 @@
 //!
 //! How to talk to it lives with each protocol: [`ftp`](super::ftp),
 //! [`http`](super::http), [`metrics`](super::metrics) (the admin port) and
-//! [`memory`](super::memory). This module also looks at its storage root on disk.
+//! [`memory`](super::memory). What it serves is its [`TestStore`]
+//! ([`Gateway::store`]): local disk, or a prefix of an object store (see
+//! [`storage`](super::storage)).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use rand::RngCore;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::storage::TestStore;
 use super::{STEP, sha256_hex};
 
 /// Longest wait for the start-up block.
@@ -31,14 +34,17 @@ pub const UPLOAD_TEMP_PREFIX: &str = ".dualgate-upload-";
 #[derive(Debug, Default, Clone)]
 pub struct GatewayOptions {
     /// YAML written to a file passed with `-c`; `None` runs the embedded default
-    /// config. Listen addresses, passive ports and the root always come from flags.
+    /// config. Listen addresses and passive ports always come from flags, the
+    /// storage from [`TestStore::configure`] (which replaces any `storage:` here).
     pub config: Option<String>,
     /// The FTP listen address; `None` is `127.0.0.1:0`.
     pub ftp_listen: Option<&'static str>,
     /// `DUALGATE_LOG_LEVEL` of the server; `None` is `warn`.
     pub log_level: Option<&'static str>,
-    /// An existing storage root to serve (kept by the caller); `None` is a fresh
-    /// `data` directory in the gateway's temporary directory.
+    /// An existing local storage root to serve (kept by the caller), whatever
+    /// the run's storage (for the `local_` tests); `None` is the run's storage: a
+    /// fresh `data` directory in the gateway's temporary directory, or a fresh
+    /// object-store prefix.
     pub root: Option<PathBuf>,
     /// How many ports of its own passive window the gateway gets (the first ones);
     /// `None` is the whole 200-port window.
@@ -90,8 +96,6 @@ pub struct Gateway {
     pub http_url: String,
     /// `http://ADDR` of the admin listener (no trailing slash).
     pub admin_url: String,
-    /// The storage root on disk.
-    pub root: PathBuf,
     /// The login name (the generated user).
     pub user: String,
     /// Its password (given through `DUALGATE_PASSWORD`).
@@ -101,6 +105,8 @@ pub struct Gateway {
     /// The HTTP client for the HTTP and admin listeners (no proxy, no redirects).
     pub(super) client: reqwest::Client,
     stderr: Arc<Mutex<String>>,
+    /// What it serves (dropped after the process is killed).
+    store: TestStore,
 }
 
 /// The addresses found in the start-up block.
@@ -145,11 +151,11 @@ impl StartupBlock {
     }
 }
 
-/// The command line of `dualgate serve` for this storage root and passive window.
+/// The command line of `dualgate serve` for this storage and passive window.
 fn serve_command(
     opts: &GatewayOptions,
     dir: &Path,
-    root: &Path,
+    store: &TestStore,
     password: &str,
     ports: &RangeInclusive<u16>,
 ) -> Command {
@@ -163,8 +169,6 @@ fn serve_command(
     let ftp_listen = opts.ftp_listen.unwrap_or("127.0.0.1:0");
     cmd.args(["--ftp-listen", ftp_listen, "--http-listen", "127.0.0.1:0"])
         .args(["--admin-listen", "127.0.0.1:0"])
-        .arg("--root")
-        .arg(root)
         .arg("--passive-ports")
         .arg(format!("{}-{}", ports.start(), ports.end()));
     // Only what this test sets: no DUALGATE_* override from the environment.
@@ -179,6 +183,7 @@ fn serve_command(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    store.configure(&mut cmd);
     cmd
 }
 
@@ -221,7 +226,10 @@ impl Gateway {
     /// Starts a gateway and waits (at most 20 s) for its start-up block.
     pub async fn start(opts: GatewayOptions) -> Gateway {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let root = opts.root.clone().unwrap_or_else(|| dir.path().join("data"));
+        let store = match &opts.root {
+            Some(root) => TestStore::local(root.clone()),
+            None => TestStore::new(dir.path().join("data")),
+        };
         let password = random_password();
         let passive_ports = match opts.passive_port_count {
             Some(n) => {
@@ -231,7 +239,7 @@ impl Gateway {
             }
             None => passive_window(),
         };
-        let mut child = serve_command(&opts, dir.path(), &root, &password, &passive_ports)
+        let mut child = serve_command(&opts, dir.path(), &store, &password, &passive_ports)
             .spawn()
             .expect("spawning dualgate");
         let mut rx = forward_stdout(child.stdout.take().expect("piped stdout"));
@@ -284,12 +292,12 @@ impl Gateway {
             ftps_addr: block.ftps,
             http_url: format!("{}://{http_addr}", if block.https { "https" } else { "http" }),
             admin_url: format!("http://{admin_addr}"),
-            root,
             user: "dualgate".to_owned(),
             password,
             passive_ports,
             client,
             stderr,
+            store,
         }
     }
 
@@ -351,35 +359,35 @@ impl Gateway {
         .await;
     }
 
-    /// `root/rel` on disk.
+    /// What the gateway serves: the accessor every test that is not about local
+    /// disk seeds and checks the storage with.
+    pub fn store(&self) -> &TestStore {
+        &self.store
+    }
+
+    /// The storage root on local disk, for the `local_` tests (symbolic links,
+    /// modes, extended attributes, temporary upload files…); panics when the run
+    /// serves another storage.
+    pub fn root(&self) -> &Path {
+        self.store.local_root().unwrap_or_else(|| {
+            panic!("this test looks at local disk, but the storage is not local: name it local_… or use gw.store()")
+        })
+    }
+
+    /// `root/rel` on local disk (see [`Gateway::root`]).
     pub fn disk(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
+        self.root().join(rel)
     }
 
-    /// The names in the storage root, sorted.
-    pub fn root_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.root)
-            .expect("reading the storage root")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Asserts that `root/rel` still holds `original` after an upload over it
-    /// failed (`what` says how), and that no temporary upload file is left.
+    /// Asserts that `rel` still holds `original` after an upload over it failed
+    /// (`what` says how), and that no upload is left pending.
     pub fn assert_upload_left_no_trace(&self, rel: &str, original: &[u8], what: &str) {
         assert_eq!(
-            sha256_hex(&std::fs::read(self.disk(rel)).expect("reading the previous file")),
+            sha256_hex(&self.store.read(rel)),
             sha256_hex(original),
             "{what} replaced the previous file"
         );
-        assert_eq!(
-            upload_temp_files(&self.root),
-            Vec::<PathBuf>::new(),
-            "temporary file left behind"
-        );
+        self.store.assert_no_pending_uploads();
     }
 }
 

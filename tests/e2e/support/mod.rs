@@ -1,8 +1,15 @@
 //! Fixtures shared by every end-to-end test, one concept per module:
 //!
 //! - [`gateway`]: the real `dualgate serve` binary in a child process ([`Gateway`]),
-//!   on loopback ports chosen by the kernel, with its storage root in a temporary
-//!   directory and a passive port window of its own. Killed (and reaped) on drop.
+//!   on loopback ports chosen by the kernel, with storage of its own and a passive
+//!   port window of its own. Killed (and reaped) on drop.
+//! - [`storage`]: what a gateway serves ([`TestStore`], `gw.store()`): local disk
+//!   in a temporary directory, or — with `DUALGATE_TEST_STORAGE` naming a
+//!   `storage: { kind: s3, … }` fragment — a key prefix of its own in an object
+//!   store; a synchronous accessor the tests seed and check the storage with, and
+//!   [`storage_kind`] for the few per-storage expectations.
+//! - [`sigv4`]: AWS Signature V4 for the one request the object-store accessor
+//!   makes by hand (ListMultipartUploads).
 //! - [`ftp`]: a byte-exact FTP control connection ([`RawFtp`]), data connections,
 //!   and `suppaftp` transfers.
 //! - [`http`]: `reqwest` requests with the gateway's credentials, and one HTTP/1.1
@@ -14,7 +21,7 @@
 //! - [`tls`]: self-signed test certificates and rustls client configs (with and
 //!   without session resumption).
 //! - [`memory`]: the server's resident set size, sampled.
-//! - [`dates`]: RFC 3339, IMF-fixdate and MDTM timestamps, and file times.
+//! - [`dates`]: RFC 3339, IMF-fixdate and MDTM timestamps, and now.
 //!
 //! This module holds what they all share: timeouts ([`STEP`], [`TRANSFER`]),
 //! [`within`] and [`poll_until`], test data and hashing. Every network wait is
@@ -27,6 +34,8 @@ pub mod gateway;
 pub mod http;
 pub mod memory;
 pub mod metrics;
+pub mod sigv4;
+pub mod storage;
 pub mod tls;
 
 use std::future::Future;
@@ -35,12 +44,13 @@ use std::time::Duration;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub use dates::{mtime_secs, now_secs, parse_imf_fixdate, parse_mdtm, parse_rfc3339_utc};
+pub use dates::{now_secs, parse_imf_fixdate, parse_mdtm, parse_rfc3339_utc};
 pub use ftp::{RawFtp, connect_from, data_connect, ftp_get, ftp_put, read_all};
-pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, hash_password, upload_temp_files, users_yaml};
+pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, hash_password, users_yaml};
 pub use http::{raw_http, raw_http_from, raw_request};
 pub use memory::RssSampler;
 pub use metrics::{metric_value, parse_metrics};
+pub use storage::{TestStore, Tree, storage_kind};
 
 /// Longest wait for one FTP reply, one read, one connect.
 pub const STEP: Duration = Duration::from_secs(10);
@@ -71,6 +81,17 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The length of [`put_stalling_file`]'s file: 64 MiB, far more than socket
+/// buffers hold.
+pub const STALLING_LEN: u64 = 64 << 20;
+
+/// Stores `rel`: a file big enough that sending it stalls on full socket buffers
+/// (one random MiB, 64 times), for transfers a client stops reading.
+pub fn put_stalling_file(store: &TestStore, rel: &str) {
+    let block = random_bytes(1 << 20);
+    store.put_blocks(rel, std::iter::repeat_n(block, (STALLING_LEN >> 20) as usize));
 }
 
 /// `n` random bytes.
