@@ -507,3 +507,30 @@ async fn anonymous_names_log_in_in_any_case() {
         "only the wrong password of the account counts: {metrics}"
     );
 }
+
+/// `PUT` with `If-None-Match: *` creates and never replaces, also when two
+/// clients race for one new name: exactly one gets 201 and its bytes are
+/// stored; the other gets 412 — whether it lost at the up-front check or at the
+/// commit, where the back-end enforces it (an object store's conditional write).
+#[tokio::test]
+async fn racing_create_only_puts_have_exactly_one_winner() {
+    let gw = Gateway::start_default().await;
+    for round in 0..3 {
+        let name = format!("/race-{round}.bin");
+        let bodies = [vec![b'a'; 6 << 20], vec![b'b'; 6 << 20]];
+        let put = |body: Vec<u8>| send(gw.request(Method::PUT, &name).header("If-None-Match", "*").body(body));
+        let (first, second) = tokio::join!(put(bodies[0].clone()), put(bodies[1].clone()));
+        let mut statuses = [first.status, second.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 412], "round {round}");
+        let winner = if first.status == 201 { &bodies[0] } else { &bodies[1] };
+        assert_eq!(
+            &gw.store().read(&name[1..]),
+            winner,
+            "round {round}: the winner's bytes"
+        );
+        // And a later create-only PUT of the name fails its precondition.
+        let late = send(gw.request(Method::PUT, &name).header("If-None-Match", "*").body("late")).await;
+        assert_eq!(late.status, 412, "round {round}");
+    }
+}

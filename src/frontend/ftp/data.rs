@@ -270,7 +270,7 @@ impl FtpData {
         let mut buf = Vec::with_capacity(LISTING_FLUSH + 1024);
         let mut sent = 0u64;
         while let Some(batch) = entries.next().await {
-            let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sent, e.to_string()))?;
+            let batch = batch.map_err(|e| TransferError::new(Status::from_storage(e.kind), sent, e.to_string()))?;
             for entry in &batch {
                 let perm = mlsx_perm(entry.meta.kind, self.permissions);
                 let item = proto_ftp::listing::ListEntry {

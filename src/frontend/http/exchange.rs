@@ -408,7 +408,7 @@ impl HttpExchange {
         };
         sink.write(head).await?;
         while let Some(batch) = entries.next().await {
-            let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sink.sent, e.to_string()))?;
+            let batch = sink.batch(batch).await?;
             let mut text = String::new();
             for e in &batch {
                 let entry = ListingEntry {
@@ -607,8 +607,29 @@ impl BodySink {
     }
 
     async fn fail(&mut self, reason: &'static str, detail: String) -> TransferError {
+        self.fail_with(Status::LocalError, reason, detail).await
+    }
+
+    /// Ends the body with an error, so the client sees a broken response (a
+    /// reset stream, a chunked body without its last chunk) and never a short
+    /// one that looks complete; the transfer is logged as failed with `status`.
+    pub(crate) async fn fail_with(&mut self, status: Status, reason: &'static str, detail: String) -> TransferError {
         let _ = self.tx.send(Err(io::Error::other(reason))).await;
-        TransferError::new(Status::LocalError, self.sent, detail)
+        TransferError::new(status, self.sent, detail)
+    }
+
+    /// A listing batch, or the body failed (a back-end that failed mid-listing:
+    /// the part already sent must not pass for the whole directory).
+    pub(crate) async fn batch<T>(
+        &mut self,
+        batch: Result<T, crate::storage::StorageError>,
+    ) -> Result<T, TransferError> {
+        match batch {
+            Ok(b) => Ok(b),
+            Err(e) => Err(self
+                .fail_with(Status::from_storage(e.kind), "listing failed", e.to_string())
+                .await),
+        }
     }
 
     /// Bytes sent so far.

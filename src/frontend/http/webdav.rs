@@ -93,8 +93,21 @@ impl Handler for WritePreconditions {
         let Some(ex) = cmd.channel.get::<HttpExchange>() else {
             return HandlerResult::Declined;
         };
+        let create_only = ex.method == http::Method::PUT
+            && ex
+                .headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .any(|v| v.as_bytes().trim_ascii() == b"*");
         match proto_http::evaluate_preconditions(&ex.method, &ex.headers, current.as_ref()) {
-            proto_http::Precondition::Proceed => HandlerResult::Declined,
+            proto_http::Precondition::Proceed => {
+                if create_only {
+                    // Checked now, and enforced by the back-end at commit: of two
+                    // racing creators one wins, the other gets 412.
+                    cmd.args.write_mode = crate::storage::WriteMode::CreateNew;
+                }
+                HandlerResult::Declined
+            }
             _ => cmd.fail(Status::PreconditionFailed, ""),
         }
     }
@@ -381,7 +394,7 @@ async fn stream_multistatus(
     sink.write(text).await?;
     if let Some(mut entries) = members {
         while let Some(batch) = entries.next().await {
-            let batch = batch.map_err(|e| TransferError::new(Status::LocalError, sink.sent(), e.to_string()))?;
+            let batch = sink.batch(batch).await?;
             let mut text = String::new();
             for entry in &batch {
                 let Ok(child) = path.join_name(&entry.name) else {

@@ -134,8 +134,24 @@ impl Files {
             }
             _ => {}
         }
+        // A create-new write over HTTP (`PUT` with `If-None-Match: *`) that finds
+        // the name taken — up front, or at commit when another writer won the
+        // race — failed its precondition (RFC 9110 §13.1.2: 412).
+        let fail_write = |cmd: &mut CommandRecord<'_>, e: &crate::storage::StorageError| {
+            if e.kind == ErrorKind::AlreadyExists
+                && cmd.args.write_mode == WriteMode::CreateNew
+                && cmd.protocol == crate::command::Protocol::Http
+            {
+                cmd.fail(Status::PreconditionFailed, "")
+            } else {
+                cmd.fail_storage(e)
+            }
+        };
         // Opened before the transfer starts, so a bad target fails before any data moves.
-        let mut upload = try_storage!(cmd, volume.write(&path, cmd.args.write_mode).await);
+        let mut upload = match volume.write(&path, cmd.args.write_mode).await {
+            Ok(u) => u,
+            Err(e) => return fail_write(cmd, &e),
+        };
         let bytes = match cmd.channel.receive(upload.as_mut()).await {
             Ok(b) => b,
             Err(e) => {
@@ -150,7 +166,7 @@ impl Files {
             Ok(o) => o,
             Err(e) => {
                 cmd.transfer = Some(Transfer { inbound: true, bytes });
-                return cmd.fail_storage(&e);
+                return fail_write(cmd, &e);
             }
         };
         let status = if outcome.created {

@@ -577,9 +577,7 @@ impl Storage for S3Volume {
                 ..ReadOptions::default()
             };
             if let Err(e) = writer.copy_from_options(&key, options).await {
-                if let Err(abort) = writer.abort().await {
-                    tracing::warn!(key, error = %abort, "could not abort a multipart upload");
-                }
+                upload::abort_or_hand_off(writer, key).await;
                 return Err(storage_error(e));
             }
             at += slice;

@@ -177,7 +177,8 @@ impl S3Settings {
             .layer(
                 RetryLayer::new()
                     .with_max_times(c.max_retries as usize)
-                    .with_min_delay(Duration::from_millis(100))
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_factor(2.0)
                     .with_max_delay(Duration::from_secs(5))
                     .with_jitter(),
             );

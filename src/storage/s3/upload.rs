@@ -8,7 +8,9 @@
 //! removes it. So every way out of an upload that is not a commit aborts it
 //! explicitly: [`Upload::abort`], a failed commit, and — for a caller that
 //! drops the upload without either (a panic, a cancelled task) — `Drop`, which
-//! hands the abort to a task.
+//! hands the abort to a task. An abort the store does not answer is tried again
+//! in the background for about two minutes; one the store no longer knows (an
+//! earlier attempt's answer was lost) counts as done.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -47,12 +49,54 @@ impl S3Upload {
     }
 }
 
-/// Aborts a writer, logging (not returning) a failure: the caller is already
-/// on a failure path, and what it reports is the first error.
-async fn abort_quietly(mut writer: opendal::Writer, key: &str) {
-    if let Err(e) = writer.abort().await {
-        tracing::warn!(key, error = %e, "could not abort a multipart upload; a bucket lifecycle rule for incomplete uploads removes it");
+/// How often, and how long apart, an abort is tried again in the background
+/// (about two minutes in all): a store that is down for a while still gets
+/// its pending upload aborted when it is back.
+const ABORT_RETRIES: u32 = 7;
+const ABORT_FIRST_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One abort attempt: `Ok` also when the store no longer knows the upload (an
+/// earlier attempt whose answer was lost already aborted it).
+async fn try_abort(writer: &mut opendal::Writer) -> Result<(), opendal::Error> {
+    match writer.abort().await {
+        Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
+}
+
+/// Aborts a writer now, or — if the store does not answer — in the background,
+/// with growing delays; a failure is logged, never returned: the caller is on
+/// a failure path already, and what it reports is the first error.
+pub(super) async fn abort_or_hand_off(mut writer: opendal::Writer, key: String) {
+    if try_abort(&mut writer).await.is_ok() {
+        return;
+    }
+    retry_abort_in_background(writer, key);
+}
+
+fn retry_abort_in_background(mut writer: opendal::Writer, key: String) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(
+            key,
+            "an upload was dropped outside the runtime and could not be aborted"
+        );
+        return;
+    };
+    runtime.spawn(async move {
+        let mut delay = ABORT_FIRST_DELAY;
+        for _ in 0..ABORT_RETRIES {
+            tokio::time::sleep(delay).await;
+            match try_abort(&mut writer).await {
+                Ok(()) => return,
+                Err(e) => tracing::debug!(key, error = %e, "aborting a multipart upload failed; trying again"),
+            }
+            delay *= 2;
+        }
+        tracing::warn!(
+            key,
+            "could not abort a multipart upload; a bucket lifecycle rule for incomplete uploads removes it"
+        );
+    });
 }
 
 #[async_trait]
@@ -76,7 +120,7 @@ impl Upload for S3Upload {
             }),
             Err(e) => {
                 // A failed CompleteMultipartUpload leaves the upload open.
-                abort_quietly(writer, &self.key).await;
+                abort_or_hand_off(writer, self.key.clone()).await;
                 let mut err = storage_error(e);
                 if self.mode == WriteMode::CreateNew && err.kind == ErrorKind::Busy {
                     // `If-None-Match: *` lost the race: the name was taken meanwhile.
@@ -88,27 +132,25 @@ impl Upload for S3Upload {
     }
 
     async fn abort(mut self: Box<Self>) -> Result<(), StorageError> {
-        let Some(mut writer) = self.writer.take() else {
-            return Ok(());
-        };
-        writer.abort().await.map_err(storage_error)
+        if let Some(writer) = self.writer.take() {
+            abort_or_hand_off(writer, std::mem::take(&mut self.key)).await;
+        }
+        Ok(())
     }
 }
 
 impl Drop for S3Upload {
     fn drop(&mut self) {
-        let Some(writer) = self.writer.take() else {
-            return;
-        };
-        let key = std::mem::take(&mut self.key);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move { abort_quietly(writer, &key).await });
+        if let Some(writer) = self.writer.take() {
+            let key = std::mem::take(&mut self.key);
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(abort_or_hand_off(writer, key));
+            } else {
+                tracing::warn!(
+                    key,
+                    "an upload was dropped outside the runtime and could not be aborted"
+                );
             }
-            Err(_) => tracing::warn!(
-                key,
-                "an upload was dropped outside the runtime and could not be aborted"
-            ),
         }
     }
 }
