@@ -8,7 +8,11 @@
 #
 # moto:   the storage conformance suite (`cargo test --test conformance s3::`, ignored in a
 #         plain cargo test), the whole e2e suite but its local-disk tests (`--skip local_`),
-#         and the request smoke (store_smoke.sh) with its leftover-upload check.
+#         the interop scripts with real clients (tests/interop/ftp.sh, webdav.sh, browser.sh:
+#         every gateway on the store, results read from the bucket; what a store cannot do
+#         is printed as `skip (s3): ...`), and the request smoke (store_smoke.sh) with its
+#         leftover-upload check; then scaleout.sh (two gateways on one bucket behind
+#         haproxy, 200 clients, every byte verified).
 # s3s-fs: checks SigV4 signatures (moto does not), but keeps no empty-directory markers
 #         (a `dir/` key becomes a directory on its disk and is never listed), so the suites
 #         that make empty directories cannot run on it; store_smoke.sh sends every kind of
@@ -34,6 +38,11 @@ for store in "${STORES[@]}"; do
   if [ "$store" = moto ]; then
     cargo test --locked --test conformance s3:: -- --ignored || status=1
     cargo test --locked --test e2e -- --skip local_ || status=1
+    tests/interop/ftp.sh || status=1
+    tests/interop/webdav.sh || status=1
+    tests/interop/browser.sh || status=1
+    # Two gateways on one bucket behind haproxy, 200 FTP+HTTP clients (a store of its own).
+    SCALEOUT_BIN=${SCALEOUT_BIN:-target/debug/dualgate} tests/backends/scaleout.sh || status=1
   fi
   tests/backends/store_smoke.sh || status=1
   tests/backends/s3.sh stop >/dev/null

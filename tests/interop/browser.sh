@@ -9,6 +9,9 @@
 #
 # Usage: tests/interop/browser.sh [path/to/dualgate]   (default: target/debug/dualgate, built if missing)
 # Screenshots go to $BROWSER_SHOTS (default target/interop/browser/).
+# With DUALGATE_TEST_STORAGE=<storage fragment> (tests/backends/s3.sh start) the gateway
+# serves that S3-compatible store, the tree put into the bucket directly. KEEP_WORK=1
+# keeps the logs.
 # Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,23 +46,26 @@ cleanup() {
   # browser.py kills its Chromium itself; this is for when it was killed first.
   if [ -s "$WORK/chromium.pid" ]; then kill -KILL -- "-$(cat "$WORK/chromium.pid")" 2>/dev/null; fi
   stop_gateways
-  rm -rf "$WORK"
+  remove_work
 }
 trap cleanup EXIT
 
 
 # The served tree: a 5 MiB random file to size and download, small files of known
 # sizes, a name that is HTML, a long name with no break opportunity, a directory
-# whose name needs percent-encoding.
+# whose name needs percent-encoding, and an empty directory in it. Made aside, then put
+# in storage (copied under the root, or into the bucket) before the gateway starts.
+TREE=$WORK/tree
 ROOT=$WORK/root
-mkdir -p "$ROOT/sub dir/deeper"
-head -c 5242880 /dev/urandom >"$ROOT/data.bin"
-head -c 1536 /dev/urandom >"$ROOT/half.txt"
-printf '0123456789' >"$ROOT/small.txt"
-printf 'escaped\n' >"$ROOT/<b>&\"x.txt"
-printf 'long\n' >"$ROOT/a_very_long_file_name_without_any_break_opportunity_that_has_to_wrap_on_a_phone_0123456789.txt"
-printf 'inner\n' >"$ROOT/sub dir/inner.txt"
-cp "$ROOT/data.bin" "$WORK/data.orig"
+mkdir -p "$TREE/sub dir/deeper"
+head -c 5242880 /dev/urandom >"$TREE/data.bin"
+head -c 1536 /dev/urandom >"$TREE/half.txt"
+printf '0123456789' >"$TREE/small.txt"
+printf 'escaped\n' >"$TREE/<b>&\"x.txt"
+printf 'long\n' >"$TREE/a_very_long_file_name_without_any_break_opportunity_that_has_to_wrap_on_a_phone_0123456789.txt"
+printf 'inner\n' >"$TREE/sub dir/inner.txt"
+cp "$TREE/data.bin" "$WORK/data.orig"
+stored_put_tree "$TREE" "$ROOT" || { echo "could not put the tree in storage"; echo "0 passed, 1 failed"; exit 1; }
 
 # Start the gateway on free loopback ports; read the addresses from its start-up block.
 PASSWORD=interop-$RANDOM$RANDOM
@@ -88,10 +94,9 @@ FAILED=$((FAILED + BAD))
 if [ "$STATUS" != 0 ] && [ "$BAD" = 0 ]; then
   FAILED=$((FAILED + 1)); echo "FAIL browser.py exited with status $STATUS"
 fi
-check "the download left the served file unchanged" cmp "$ROOT/data.bin" "$WORK/data.orig"
+check "the download left the served file unchanged" stored_cmp "$ROOT/data.bin" "$WORK/data.orig"
 echo "== screenshots in $SHOTS: $(cd "$SHOTS" && ls -- *.png 2>/dev/null | tr '\n' ' ')"
 
 echo "== server log (warnings and errors)"
 grep -E 'WARN|ERROR' "$WORK/server.err" | tail -n 20 || true
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+summary

@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# Fault-injection campaign of the S3 back-end: what FTP and HTTP clients see, and what the
+# store holds, when the network between dualgate and its object store misbehaves.
+#
+#   tests/backends/faults.sh
+#
+# Starts moto once (tests/backends/s3.sh, its own state directory, no fault). Then, for
+# each round: a fault proxy (faultproxy.py, its own port and stats file) in front of moto
+# and a dualgate gateway whose storage endpoint is that port (a unique storage prefix,
+# part_size 5MiB, upload_concurrency 2, list_page_size 300, request_timeout 4s,
+# io_timeout 6s, max_retries 3). The gateway starts behind a pass-through proxy; the fault
+# proxy takes its port for the mix and a pass-through one again for the checks, so the
+# same gateway process sees clean store -> faults -> clean store. faults_client.py runs
+# the mix (FTP and HTTP/WebDAV: uploads 1 KiB-20 MiB by STOR, PUT and STOU, REST+STOR,
+# APPE, downloads, ranged and multi-range GETs, LIST/MLSD/PROPFIND/GET (JSON, HTML) of a
+# directory of 1,200 seeded keys, RNFR/RNTO and MOVE) and then checks, directly on moto:
+# no truncated or mixed object, no false success, no pending multipart upload, and a
+# normal STOR+RETR+LIST through the gateway after the faults.
+# Rounds: resets after N bytes downstream and upstream (on every 2nd connection, on every
+# one, on the first 150; after 100 bytes of an answer, so the store did the work but the
+# gateway never hears it), stalls, per-chunk delays, slow connects, dropped connections,
+# and the store killed mid-run and brought back. Rounds run FAULTS_PARALLEL at a time;
+# the whole campaign takes about 4 minutes on 2 cores.
+#
+# Output: a markdown table (one row per round), the totals, and as the very last line
+# `N passed, M failed`. Exit status non-zero on any violation. Everything listens on
+# 127.0.0.1; what the script starts is stopped on exit, by recorded PIDs.
+#
+# Environment:
+#   FAULTS_ROUNDS      comma-separated round names to run (default: all, r01..r13)
+#   FAULTS_PARALLEL    rounds run at the same time (default 2; each has its own proxy,
+#                      gateway and prefix, all on the one moto)
+#   FAULTS_BIN         dualgate binary (default: cargo build --release, target/release/dualgate)
+#   FAULTS_LOG_LEVEL   the gateways' log filter (default info,dualgate=debug)
+#   FAULTS_MIN         faults the whole campaign must inject (default 500)
+#   FAULTS_RESULTS     also write the report to this file
+#   FAULTS_KEEP=1      keep the work directory (configs, logs, JSON) even on success
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ROOT="$(cd "$BACKENDS_HERE/../.." && pwd)"
+CLIENT="$BACKENDS_HERE/faults_client.py"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dualgate-faults.XXXXXX")
+export BACKENDS_STATE="$WORK/backends" # s3.sh's state: our own moto, never another run's
+RUN=$(random_hex 4)
+S3_STARTED=0 SEED_PID='' STATUS=1
+ROUND_PIDS=()
+STARTED_AT=$SECONDS
+
+# Rounds: name | fault mode (shown) | faultproxy arguments | kind: fault (resets, stalls or
+# drops, counted in the stats), delay (nothing counted) or outage (the proxy is killed).
+ROUNDS=(
+  "r01|reset downstream after 64 KiB, every 2nd connection|--reset-after-bytes 65536 --direction down --every-nth-connection 2|fault"
+  "r02|reset downstream after 1 KiB, every 2nd connection|--reset-after-bytes 1024 --direction down --every-nth-connection 2|fault"
+  "r03|reset downstream after 4 MiB, every connection|--reset-after-bytes 4194304 --direction down|fault"
+  "r04|reset upstream after 512 B, every 2nd connection|--reset-after-bytes 512 --direction up --every-nth-connection 2|fault"
+  "r05|reset upstream after 2 MiB, every 2nd connection|--reset-after-bytes 2097152 --direction up --every-nth-connection 2|fault"
+  "r06|stall after 8 KiB, every 4th connection|--stall-after-bytes 8192 --every-nth-connection 4|fault"
+  "r07|delay 15 ms per chunk|--delay-ms 15|delay"
+  "r08|slow connect 1.2 s|--delay-connect-ms 1200|delay"
+  "r09|drop every 2nd connection|--drop-every 2|fault"
+  "r10|drop every 3rd connection|--drop-every 3|fault"
+  "r11|store killed 6 s mid-run, then back||outage"
+  "r12|reset both ways after 16 KiB, the first 150 connections|--reset-after-bytes 16384 --faulty-connections 150|fault"
+  "r13|reset downstream after 100 B (answer lost after the work), every 3rd connection|--reset-after-bytes 100 --direction down --every-nth-connection 3|fault"
+)
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+  set +e
+  local pid
+  for pid in "${ROUND_PIDS[@]}"; do # each round stops its own client, gateway and proxy
+    if owns_pid "$pid" faults.sh; then kill -TERM "$pid" 2>/dev/null; fi
+  done
+  for pid in "${ROUND_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  stop_pid "$SEED_PID" faults_client.py
+  if [ "$S3_STARTED" = 1 ]; then
+    "$BACKENDS_HERE/s3.sh" stop >>"$WORK/s3.log" 2>&1
+  fi
+  if [ "$STATUS" = 0 ] && [ "${FAULTS_KEEP:-0}" != 1 ]; then
+    rm -rf "$WORK"
+  elif [ "${cleanup_quiet:-0}" != 1 ]; then
+    log "configs, logs and JSON kept in $WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'log "stopped by a failing command (line $LINENO, status $?): $BASH_COMMAND"' ERR
+set -E
+
+# --- the binary, moto, the seed ------------------------------------------------------
+if [ -n "${FAULTS_BIN:-}" ]; then
+  BIN=$FAULTS_BIN
+else
+  log "cargo build --release (waits if another build holds the lock)"
+  (cd "$ROOT" && timeout 3600 cargo build --release --bin dualgate) >"$WORK/build.log" 2>&1 ||
+    { tail -n 30 "$WORK/build.log" >&2; die "cargo build --release failed"; }
+  BIN="$ROOT/target/release/dualgate"
+fi
+[ -x "$BIN" ] || die "no dualgate binary at $BIN"
+python3 -c 'import boto3' 2>/dev/null ||
+  die "python3 cannot import boto3 (the direct checks need it; pip install boto3)"
+
+S3_STARTED=1
+env -u S3_FAULT S3_SERVER=moto "$BACKENDS_HERE/s3.sh" start >"$WORK/storage.yaml" 2>"$WORK/s3.log" ||
+  { cat "$WORK/s3.log" >&2; die "tests/backends/s3.sh start failed"; }
+eval "$("$BACKENDS_HERE/s3.sh" env)"
+export S3_DIRECT_ENDPOINT S3_BUCKET S3_REGION S3_ACCESS_KEY S3_SECRET_KEY
+[ -n "${S3_PORT:-}" ] || die "no S3 port in the state of s3.sh"
+
+selected=()
+for spec in "${ROUNDS[@]}"; do
+  name=${spec%%|*}
+  if [ -z "${FAULTS_ROUNDS:-}" ] || [[ ",$FAULTS_ROUNDS," == *",$name,"* ]]; then selected+=("$spec"); fi
+done
+[ "${#selected[@]}" -gt 0 ] || die "FAULTS_ROUNDS=$FAULTS_ROUNDS names no round"
+names=()
+for spec in "${selected[@]}"; do names+=("${spec%%|*}"); done
+ROUND_LIST=$(IFS=,; echo "${names[*]}")
+
+# Every round's directory of 1,200 keys and its other objects, written directly on moto in
+# the background while the first rounds run (each round waits for its own).
+setsid python3 "$CLIENT" seed --work "$WORK" --run "$RUN" --rounds "$ROUND_LIST" \
+  >"$WORK/seed.log" 2>&1 </dev/null &
+SEED_PID=$!
+
+USER_NAME=u
+export FAULTS_PASSWORD
+FAULTS_PASSWORD=$(random_hex 12)
+HASH=$(printf '%s\n' "$FAULTS_PASSWORD" | "$BIN" hash-password) || die "dualgate hash-password failed"
+CLEAN_ENV=()
+while IFS= read -r v; do CLEAN_ENV+=(-u "$v"); done < <(compgen -e | grep '^DUALGATE_' || true)
+
+# --- helpers -------------------------------------------------------------------------
+free_block() { # free_block N : the first of N consecutive free ports below the ephemeral
+  # range (no outgoing connection takes one of them while a proxy is down between modes)
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    eph = int(f.read().split()[0])
+for _ in range(500):
+    base = random.randrange(20000, eph - n)
+    ok = True
+    for p in range(base, base + n):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            ok = False
+        finally:
+            s.close()
+        if not ok:
+            break
+    if ok:
+        print(base)
+        sys.exit(0)
+sys.exit("no free block of %d ports" % n)
+PY
+}
+
+proxy_start() { # proxy_start PORT OUT [ARGS...] : a proxy to moto on PORT; sets PX_PID
+  local port=$1 out=$2 i listen
+  shift 2
+  rm -f "$out" "$out.log"
+  setsid python3 "$BACKENDS_HERE/faultproxy.py" --listen "$port" --target "127.0.0.1:$S3_PORT" \
+    --duration 900 -q "$@" >"$out" 2>"$out.log" </dev/null &
+  PX_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    listen=$(sed -n 's/^LISTEN \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null | head -n 1) || true
+    [ "$listen" = "$port" ] && return 0
+    kill -0 "$PX_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  sed 's/^/  | /' "$out.log" >&2 || true
+  die "the fault proxy did not start on port $port"
+}
+
+proxy_stop() {
+  stop_pid "$PX_PID" faultproxy.py
+  PX_PID=''
+}
+
+gateway_start() { # gateway_start RDIR ROUND STORE_PORT : sets GW_PID, GW_CONFIG, GW_FTP, GW_HTTP
+  local rdir=$1 rnd=$2 store=$3 pasv deadline admin
+  GW_FTP=$(free_block 1) GW_HTTP=$(free_block 1) admin=$(free_block 1)
+  pasv=$(free_block 40) || die "no free passive range"
+  GW_CONFIG="$rdir/gateway.yaml"
+  cat >"$GW_CONFIG" <<EOF
+ftp:
+  listen: "127.0.0.1:$GW_FTP"
+  passive_ports: "$pasv-$((pasv + 39))"
+  passive_ports_per_address: 0
+http:
+  listen: "127.0.0.1:$GW_HTTP"
+admin:
+  listen: "127.0.0.1:$admin"
+users:
+  - name: $USER_NAME
+    password_hash: "$HASH"
+    home: /$USER_NAME
+    permissions: [read, write, delete, mkdir, rename]
+limits:
+  max_connections: 2000
+  max_connections_per_address: 2000
+shutdown:
+  drain_timeout: 2s
+storage:
+  kind: s3
+  endpoint: "http://127.0.0.1:$store"
+  region: "$S3_REGION"
+  bucket: "$S3_BUCKET"
+  access_key_id: "$S3_ACCESS_KEY"
+  secret_access_key: "$S3_SECRET_KEY"
+  path_style: true
+  prefix: "faults-$RUN/$rnd/"
+  part_size: 5MiB
+  upload_concurrency: 2
+  list_page_size: 300
+  request_timeout: 4s
+  io_timeout: 6s
+  max_retries: 3
+EOF
+  "$BIN" check-config -c "$GW_CONFIG" >"$rdir/check-config.log" 2>&1 ||
+    { cat "$rdir/check-config.log" >&2; die "$GW_CONFIG does not pass check-config"; }
+  # RUST_LIB_BACKTRACE=0: no backtrace captured for every store error (a panic still has one)
+  setsid env "${CLEAN_ENV[@]}" RUST_LIB_BACKTRACE=0 "$BIN" serve -c "$GW_CONFIG" \
+    --log-level "${FAULTS_LOG_LEVEL:-info,dualgate=debug}" >"$rdir/gateway.log" 2>&1 </dev/null &
+  GW_PID=$!
+  deadline=$((SECONDS + 40))
+  while ((SECONDS < deadline)); do
+    curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$admin/readyz" && return 0
+    kill -0 "$GW_PID" 2>/dev/null || { tail -n 20 "$rdir/gateway.log" >&2; die "the gateway of $rnd exited"; }
+    sleep 0.2
+  done
+  tail -n 20 "$rdir/gateway.log" >&2
+  die "the gateway of $rnd was not ready within 40 s"
+}
+
+client() { # client run|check ROUND MODE LOG [ARGS...] : in the background, so that a TERM
+  # ends the round's wait at once (its trap then stops the client, the gateway, the proxy)
+  local sub=$1 rnd=$2 mode=$3 out=$4
+  shift 4
+  timeout -k 5 300 python3 "$CLIENT" "$sub" --work "$WORK" --run "$RUN" --round "$rnd" --mode "$mode" \
+    --ftp "$GW_FTP" --http "$GW_HTTP" --user "$USER_NAME" "$@" >"$out" 2>&1 &
+  CLIENT_PID=$!
+}
+
+client_wait() {
+  local status=0
+  wait "$CLIENT_PID" || status=$?
+  CLIENT_PID=''
+  return "$status"
+}
+
+# shellcheck disable=SC2317 # run by a round's EXIT trap
+round_cleanup() {
+  set +e
+  stop_pid "$CLIENT_PID" faults_client.py
+  stop_pid "$GW_PID" "$GW_CONFIG"
+  stop_pid "$PX_PID" faultproxy.py
+}
+
+# --- one round, in a subshell of its own ---------------------------------------------
+run_round() { # run_round SPEC
+  local spec=$1 rnd mode args kind rdir port cut status=0 fault_args=() check_args=()
+  GW_PID='' GW_CONFIG='' PX_PID='' CLIENT_PID=''
+  trap round_cleanup EXIT
+  trap 'exit 130' INT TERM
+  IFS='|' read -r rnd mode args kind <<<"$spec"
+  rdir="$WORK/$rnd"
+  mkdir -p "$rdir"
+  log "$rnd: $mode"
+  # clean store -> faults -> clean store: one gateway process, one proxy port
+  port=$(free_block 1)
+  proxy_start "$port" "$rdir/proxy-before.out"
+  gateway_start "$rdir" "$rnd" "$port"
+  proxy_stop
+  [ -z "$args" ] || read -r -a fault_args <<<"$args"
+  proxy_start "$port" "$rdir/proxy-fault.out" --stats-file "$rdir/fault.stats.json" "${fault_args[@]}"
+  if [ "$kind" = outage ]; then
+    # The store goes away entirely mid-run: the proxy is killed (its open connections die
+    # with it, nothing listens on the port), then a pass-through one comes back.
+    client run "$rnd" "$mode" "$rdir/run.log" --spread 14
+    sleep 5
+    kill -USR1 "$PX_PID" 2>/dev/null || true
+    sleep 0.3
+    cut=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("active", 0))' \
+      "$rdir/fault.stats.json" 2>/dev/null || echo 0)
+    if owns_pid "$PX_PID" faultproxy.py; then
+      kill -KILL "$PX_PID"
+      wait "$PX_PID" 2>/dev/null || true # (and no "Killed" line from the shell)
+    fi
+    PX_PID=''
+    log "$rnd: the store is gone ($cut connections cut); back in 6 s"
+    sleep 6
+    proxy_start "$port" "$rdir/proxy-back.out"
+    log "$rnd: the store is back"
+    client_wait || status=$?
+    # the outage itself, the connections it cut, and (from the gateway's log) every
+    # connection to the store refused while it was gone
+    check_args+=(--extra-faults "$((cut + 1))" --count-refused)
+  else
+    client run "$rnd" "$mode" "$rdir/run.log"
+    client_wait || status=$?
+    proxy_stop
+    proxy_start "$port" "$rdir/proxy-after.out"
+  fi
+  sed 's/^/  /' "$rdir/run.log" >&2
+  [ "$status" = 0 ] || log "$rnd: the client's run ended with status $status"
+  [ "$kind" = fault ] || check_args+=(--no-counted-faults)
+  client check "$rnd" "$mode" "$rdir/check.log" --stats "$rdir/fault.stats.json" --gateway-pid "$GW_PID" \
+    --gateway-log "$rdir/gateway.log" "${check_args[@]}"
+  client_wait || log "$rnd: the check ended with status $?"
+  sed 's/^/  /' "$rdir/check.log" >&2
+  stop_pid "$GW_PID" "$GW_CONFIG"
+  GW_PID=''
+  proxy_stop
+}
+
+# --- the rounds, FAULTS_PARALLEL at a time ---------------------------------------------
+PARALLEL=${FAULTS_PARALLEL:-2}
+for spec in "${selected[@]}"; do
+  while :; do
+    running=0
+    for pid in "${ROUND_PIDS[@]}"; do
+      if kill -0 "$pid" 2>/dev/null; then running=$((running + 1)); fi
+    done
+    ((running < PARALLEL)) && break
+    sleep 0.5
+  done
+  (run_round "$spec") &
+  ROUND_PIDS+=("$!")
+done
+for pid in "${ROUND_PIDS[@]}"; do wait "$pid" || true; done
+ROUND_PIDS=()
+stop_pid "$SEED_PID" faults_client.py
+SEED_PID=''
+"$BACKENDS_HERE/s3.sh" stop >>"$WORK/s3.log" 2>&1 || true
+S3_STARTED=0
+
+# --- the report (its last line is the summary: nothing is printed after it) ----------
+report_status=0
+python3 "$CLIENT" report --work "$WORK" --rounds "$ROUND_LIST" --min-faults "${FAULTS_MIN:-500}" \
+  >"$WORK/report.md" || report_status=$?
+{
+  echo "Campaign $RUN: ${#selected[@]} rounds ($PARALLEL at a time) in $((SECONDS - STARTED_AT)) s," \
+    "moto on 127.0.0.1:$S3_PORT, $BIN"
+  echo
+  cat "$WORK/report.md"
+} >"$WORK/report.out"
+if [ -n "${FAULTS_RESULTS:-}" ]; then cp "$WORK/report.out" "$FAULTS_RESULTS"; fi
+if [ "$report_status" = 0 ] && [ -s "$WORK/report.md" ]; then STATUS=0; fi
+if [ "$STATUS" != 0 ] || [ "${FAULTS_KEEP:-0}" = 1 ]; then
+  log "configs, logs and JSON kept in $WORK"
+fi
+cat "$WORK/report.out"
+trap - EXIT
+cleanup_quiet=1 cleanup
+exit "$STATUS"
