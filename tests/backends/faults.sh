@@ -39,7 +39,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ROOT="$(cd "$BACKENDS_HERE/../.." && pwd)"
 CLIENT="$BACKENDS_HERE/faults_client.py"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dualgate-faults.XXXXXX")
 export BACKENDS_STATE="$WORK/backends" # s3.sh's state: our own moto, never another run's
@@ -90,14 +89,7 @@ trap 'log "stopped by a failing command (line $LINENO, status $?): $BASH_COMMAND
 set -E
 
 # --- the binary, moto, the seed ------------------------------------------------------
-if [ -n "${FAULTS_BIN:-}" ]; then
-  BIN=$FAULTS_BIN
-else
-  log "cargo build --release (waits if another build holds the lock)"
-  (cd "$ROOT" && timeout 3600 cargo build --release --bin dualgate) >"$WORK/build.log" 2>&1 ||
-    { tail -n 30 "$WORK/build.log" >&2; die "cargo build --release failed"; }
-  BIN="$ROOT/target/release/dualgate"
-fi
+BIN=$(dualgate_binary "${FAULTS_BIN:-}" "$WORK")
 [ -x "$BIN" ] || die "no dualgate binary at $BIN"
 python3 -c 'import boto3' 2>/dev/null ||
   die "python3 cannot import boto3 (the direct checks need it; pip install boto3)"

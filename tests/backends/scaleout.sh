@@ -35,7 +35,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ROOT="$(cd "$BACKENDS_HERE/../.." && pwd)"
 CLIENTS=${SCALEOUT_CLIENTS:-200}
 MIN_SIZE=${SCALEOUT_MIN_SIZE:-1024}
 MAX_SIZE=${SCALEOUT_MAX_SIZE:-4194304}
@@ -79,14 +78,7 @@ if [ "${#need_packages[@]}" -gt 0 ]; then
     >"$WORK/apt.log" 2>&1 || { tail -n 20 "$WORK/apt.log" >&2; die "could not install ${need_packages[*]}"; }
 fi
 
-if [ -n "${SCALEOUT_BIN:-}" ]; then
-  BIN=$SCALEOUT_BIN
-else
-  log "cargo build --release (waits if another build holds the lock)"
-  (cd "$ROOT" && timeout 3600 cargo build --release --bin dualgate) >"$WORK/build.log" 2>&1 ||
-    { tail -n 30 "$WORK/build.log" >&2; die "cargo build --release failed"; }
-  BIN="$ROOT/target/release/dualgate"
-fi
+BIN=$(dualgate_binary "${SCALEOUT_BIN:-}" "$WORK")
 [ -x "$BIN" ] || die "no dualgate binary at $BIN"
 
 # --- the S3 store --------------------------------------------------------------------
