@@ -175,7 +175,7 @@ proxy_stop() {
 }
 
 gateway_start() { # gateway_start RDIR ROUND STORE_PORT : sets GW_PID, GW_CONFIG, GW_FTP, GW_HTTP
-  local rdir=$1 rnd=$2 store=$3 pasv deadline admin
+  local rdir=$1 rnd=$2 store=$3 pasv admin
   GW_FTP=$(free_block 1) GW_HTTP=$(free_block 1) admin=$(free_block 1)
   pasv=$(free_block 40) || die "no free passive range"
   GW_CONFIG="$rdir/gateway.yaml"
@@ -220,14 +220,7 @@ EOF
   setsid env "${CLEAN_ENV[@]}" RUST_LIB_BACKTRACE=0 "$BIN" serve -c "$GW_CONFIG" \
     --log-level "${FAULTS_LOG_LEVEL:-info,dualgate=debug}" >"$rdir/gateway.log" 2>&1 </dev/null &
   GW_PID=$!
-  deadline=$((SECONDS + 40))
-  while ((SECONDS < deadline)); do
-    curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$admin/readyz" && return 0
-    kill -0 "$GW_PID" 2>/dev/null || { tail -n 20 "$rdir/gateway.log" >&2; die "the gateway of $rnd exited"; }
-    sleep 0.2
-  done
-  tail -n 20 "$rdir/gateway.log" >&2
-  die "the gateway of $rnd was not ready within 40 s"
+  wait_ready "$admin" "$GW_PID" "$rdir/gateway.log" "of $rnd" 40
 }
 
 client() { # client run|check ROUND MODE LOG [ARGS...] : in the background, so that a TERM

@@ -88,3 +88,15 @@ dualgate_binary() { # dualgate_binary OVERRIDE WORKDIR : prints OVERRIDE, else b
     { tail -n 30 "$work/build.log" >&2; die "cargo build --release failed"; }
   printf '%s\n' "$root/target/release/dualgate"
 }
+
+wait_ready() { # wait_ready ADMIN_PORT PID LOG NAME SECONDS : until the gateway's /readyz answers 200
+  local port=$1 pid=$2 logfile=$3 name=$4 limit=$5 deadline
+  deadline=$((SECONDS + limit))
+  while ((SECONDS < deadline)); do
+    curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" && return 0
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$logfile" >&2; die "the gateway $name exited"; }
+    sleep 0.2
+  done
+  tail -n 20 "$logfile" >&2
+  die "the gateway $name was not ready within ${limit} s"
+}

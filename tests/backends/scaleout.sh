@@ -213,18 +213,8 @@ start_gateway() { # start_gateway NAME : sets PID_<NAME>
 start_gateway a
 start_gateway b
 
-wait_ready() { # wait_ready ADMIN_PORT PID NAME : until /readyz answers 200
-  local deadline=$((SECONDS + 60))
-  while ((SECONDS < deadline)); do
-    curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz" && return 0
-    kill -0 "$2" 2>/dev/null || { tail -n 20 "$WORK/$3.log" >&2; die "gateway $3 exited"; }
-    sleep 0.2
-  done
-  tail -n 20 "$WORK/$3.log" >&2
-  die "gateway $3 not ready within 60 s"
-}
-wait_ready "$ADMIN_A" "$PID_A" a
-wait_ready "$ADMIN_B" "$PID_B" b
+wait_ready "$ADMIN_A" "$PID_A" "$WORK/a.log" a 60
+wait_ready "$ADMIN_B" "$PID_B" "$WORK/b.log" b 60
 
 # --- HAProxy -------------------------------------------------------------------------
 cat >"$WORK/haproxy.cfg" <<EOF
