@@ -304,14 +304,23 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             }
         });
     }
-    // Uploads a killed process left behind: removed in the background, so a large
-    // tree does not delay the start.
+    // Uploads a killed process left behind (and, on an object store, those lost
+    // answers orphan): removed in the background, so a large tree does not delay
+    // the start; again periodically where the back-end asks for it.
     let sweeper = volumes.backend().clone();
     tokio::spawn(async move {
-        match sweeper.sweep_stale_uploads().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "removed uploads abandoned by an earlier process"),
-            Err(e) => tracing::warn!(error = %e, "could not sweep abandoned uploads"),
+        loop {
+            match sweeper.sweep_stale_uploads().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
+                Err(e) if e.kind == crate::storage::ErrorKind::Unsupported => {
+                    tracing::warn!(error = %error_chain(&e), "storage: the store cannot list its pending uploads; abandoned ones are left to the store's own expiry (see README)");
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %error_chain(&e), "could not sweep abandoned uploads"),
+            }
+            let Some(every) = sweeper.sweep_every() else { break };
+            tokio::time::sleep(every).await;
         }
     });
     let generated = if config.users.is_empty() {

@@ -282,11 +282,14 @@ impl Config {
         if self.http.max_header_bytes < 1024 {
             problem("http.max_header_bytes", "must be at least 1024");
         }
-        if let super::StorageConfig::Local {
-            stale_uploads_after, ..
-        } = &self.storage
-            && stale_uploads_after.0 <= l.data_timeout.0 * 3
-        {
+        let stale_uploads_after = match &self.storage {
+            super::StorageConfig::Local {
+                stale_uploads_after, ..
+            } => Some(stale_uploads_after),
+            super::StorageConfig::S3(s3) => Some(&s3.stale_uploads_after),
+            super::StorageConfig::UpstreamFtp { .. } => None,
+        };
+        if stale_uploads_after.is_some_and(|after| after.0 <= l.data_timeout.0 * 3) {
             problem(
                 "storage.stale_uploads_after",
                 "must be more than three times limits.data_timeout (a live FTP upload may wait that long for its data connection, then between writes)",

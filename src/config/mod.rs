@@ -302,6 +302,13 @@ pub struct S3Config {
     /// reset connections), with jittered exponential backoff.
     #[serde(default = "default_s3_retries")]
     pub max_retries: u32,
+    /// A multipart upload under `prefix` silent this long — initiated before,
+    /// and no part stored since — was abandoned (a lost answer, a killed
+    /// process, another replica's): the sweeper aborts it, at start-up and
+    /// every half of this (at most hourly). Must exceed three times
+    /// `limits.data_timeout`, and the time one part takes at the slowest client.
+    #[serde(default = "default_stale_uploads_after")]
+    pub stale_uploads_after: ConfigDuration,
 }
 
 /// How an object store renames a directory.

@@ -184,6 +184,10 @@ impl Backend for Metered {
     async fn sweep_stale_uploads(&self) -> Result<u64, StorageError> {
         self.inner.sweep_stale_uploads().await
     }
+
+    fn sweep_every(&self) -> Option<std::time::Duration> {
+        self.inner.sweep_every()
+    }
 }
 
 #[async_trait]

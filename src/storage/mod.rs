@@ -299,4 +299,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn sweep_stale_uploads(&self) -> Result<u64, StorageError> {
         Ok(0)
     }
+    /// How often to sweep again after the start-up sweep: `None` for back-ends
+    /// whose uploads are left only by a process that died (the local disk), a
+    /// period for those where running processes leave them too (an object
+    /// store's lost answers, other replicas).
+    fn sweep_every(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

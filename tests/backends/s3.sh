@@ -14,6 +14,11 @@
 #                                 the count on the first line, then `KEY UPLOAD_ID` lines. Exit
 #                                 2 if the server cannot list them (s3s-fs answers 501), 1 on
 #                                 any other failure.
+#   tests/backends/s3.sh orphan KEY [PARTS] [DELAY]
+#                                 start a multipart upload of KEY and never finish it (with
+#                                 PARTS parts of 1 KiB sent DELAY seconds later; default 0 0),
+#                                 as a lost answer or a killed process leaves one; prints its
+#                                 upload id
 #
 #   Typical use:   STORAGE_YAML=$(tests/backends/s3.sh start) ... tests/backends/s3.sh stop
 #
@@ -319,11 +324,29 @@ if any(tag(c) == "IsTruncated" and c.text == "true" for c in root):
   return "$status"
 }
 
+# An upload nobody will finish, sent to the server itself (signed: s3s-fs checks).
+orphan() {
+  local key=${1:?orphan KEY [PARTS] [DELAY]} parts=${2:-0} delay=${3:-0} path out id n
+  sign_args
+  path=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/-_.~"))' "$key")
+  out=$(curl -sS -f --max-time 30 "${SIGN[@]}" -X POST "$S3_DIRECT_ENDPOINT/$S3_BUCKET/$path?uploads=") || return 1
+  id=$(python3 -c 'import sys, xml.etree.ElementTree as ET
+root = ET.fromstring(sys.argv[1])
+print(next(c.text for c in root if c.tag.rsplit("}", 1)[-1] == "UploadId"))' "$out") || return 1
+  sleep "$delay"
+  for n in $(seq "$parts"); do
+    head -c 1024 /dev/urandom | curl -sS -f --max-time 30 "${SIGN[@]}" -X PUT --data-binary @- \
+      "$S3_DIRECT_ENDPOINT/$S3_BUCKET/$path?partNumber=$n&uploadId=$id" -o /dev/null || return 1
+  done
+  echo "$id"
+}
+
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
 yaml) load_state && yaml ;;
 env) load_state && print_env ;;
 uploads) load_state && uploads "${2:-}" ;;
+orphan) load_state && orphan "${2:-}" "${3:-0}" "${4:-0}" ;;
 *) usage ;;
 esac

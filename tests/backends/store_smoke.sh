@@ -74,6 +74,38 @@ if [ "$status" = 2 ]; then
   echo "note: this store cannot list multipart uploads; the leftover check did not run ($(tail -n 1 "$WORK/uploads.err"))"
 else
   check "no multipart upload left pending" test "$status:$(head -n 1 <<<"$uploads")" = "0:0"
+  # The sweeper: an upload silent for longer than stale_uploads_after (a lost
+  # CreateMultipartUpload answer leaves one the gateway never heard of) is aborted at
+  # start-up, with or without parts; one started just now, or started long ago but
+  # given a part just now (another replica's long upload), is kept until it too falls
+  # silent for that long, and then the periodic sweep aborts it.
+  SWEPT="sweep-$$-$RANDOM/"
+  tests/backends/s3.sh orphan "${SWEPT}long.bin" 1 6 >"$WORK/long.id" &
+  long_pid=$!
+  old_id=$(tests/backends/s3.sh orphan "${SWEPT}old.bin" 1)
+  old_bare=$(tests/backends/s3.sh orphan "${SWEPT}dir/bare.bin")
+  wait "$long_pid"
+  new_id=$(tests/backends/s3.sh orphan "${SWEPT}new.bin" 1)
+  live=$(printf '%s\n' "$(cat "$WORK/long.id")" "$new_id" | sort | tr '\n' ' ')
+  {
+    cat "$DUALGATE_TEST_STORAGE"
+    echo "  prefix: \"$SWEPT\""
+    echo "  stale_uploads_after: 4s"
+    echo "limits: { data_timeout: 1s }"
+  } >"$WORK/sweep.yaml"
+  pending() { # pending EXPECTED TRIES : wait (bounded) until the pending ids are EXPECTED
+    local left
+    for _ in $(seq "$2"); do
+      left=$(tests/backends/s3.sh uploads "$SWEPT" | tail -n +2 | cut -d' ' -f2 | sort | tr '\n' ' ')
+      [ "$left" = "$1" ] && return 0
+      sleep 0.2
+    done
+    echo "pending: '$left', expected '$1' (stale: $old_id $old_bare)"
+    return 1
+  }
+  start_gateway sweep -c "$WORK/sweep.yaml" --passive-ports 49200-49209
+  check "the start-up sweep aborts uploads silent past stale_uploads_after, keeps live ones" pending "$live" 15
+  check "the periodic sweep aborts them once silent that long too" pending "" 100
 fi
 
 echo "$PASSED passed, $FAILED failed"

@@ -219,6 +219,13 @@ fn the_documented_s3_section_loads_with_its_defaults() {
         (s3.part_size, s3.upload_concurrency, s3.list_page_size, s3.max_retries)
     );
     assert_eq!((d.request_timeout, d.io_timeout), (s3.request_timeout, s3.io_timeout));
+    assert_eq!(d.stale_uploads_after, s3.stale_uploads_after);
+    assert_eq!(s3.stale_uploads_after.0, std::time::Duration::from_secs(3600));
     let p = problems("storage: { kind: s3, endpoint: \"http://x\", bucket: b, part_size: 4MiB }\n");
     assert!(p[0].to_string().contains("storage.part_size"), "{}", p[0]);
+    // A sweep sooner than a live upload may be silent would abort it.
+    let p = problems(
+        "limits: { data_timeout: 60s }\nstorage: { kind: s3, endpoint: \"http://x\", bucket: b, stale_uploads_after: 3m }\n",
+    );
+    assert!(p[0].to_string().contains("storage.stale_uploads_after"), "{}", p[0]);
 }

@@ -44,6 +44,7 @@
 mod errors;
 mod probe;
 pub mod settings;
+mod sweep;
 mod upload;
 
 use std::sync::Arc;
@@ -71,6 +72,10 @@ const LIST_BATCH: usize = 256;
 /// Most bytes one `copy_from` may take (S3's limit of one UploadPartCopy).
 const MAX_COPY_SLICE: u64 = 5 << 30;
 
+/// Smallest kept prefix copied inside the store rather than sent again (S3's
+/// smallest part but the last).
+const MIN_COPY_PART: u64 = 5 << 20;
+
 /// What an object store can do; `rename_dirs` follows the config.
 fn capabilities(rename_dirs: RenameDirs) -> Capabilities {
     Capabilities {
@@ -92,6 +97,7 @@ pub struct S3Backend {
     op: Operator,
     settings: Arc<S3Settings>,
     probe: probe::Probe,
+    sweeper: sweep::Sweeper,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -104,9 +110,10 @@ impl S3Backend {
     /// Connects to the store of a `storage: { kind: s3 }` section. Nothing is
     /// sent yet: a store that cannot be reached shows in [`Backend::probe`].
     pub fn open(config: &S3Config) -> Result<Self, String> {
-        let (op, settings) = S3Settings::connect(config)?;
+        let (op, settings, sweeper) = S3Settings::connect(config)?;
         Ok(S3Backend {
             probe: probe::Probe::new(op.clone()),
+            sweeper,
             op,
             settings: Arc::new(settings),
         })
@@ -185,6 +192,19 @@ impl Backend for S3Backend {
 
     async fn probe(&self) -> Result<(), StorageError> {
         self.probe.check().await
+    }
+
+    /// Aborts the multipart uploads silent for `stale_uploads_after` ([`sweep`]).
+    async fn sweep_stale_uploads(&self) -> Result<u64, StorageError> {
+        self.sweeper.sweep().await
+    }
+
+    /// Every half of the stale age, at most hourly and at least every 5 s.
+    fn sweep_every(&self) -> Option<std::time::Duration> {
+        Some(
+            (self.sweeper.stale_after() / 2)
+                .clamp(std::time::Duration::from_secs(5), std::time::Duration::from_secs(3600)),
+        )
     }
 }
 
@@ -561,11 +581,17 @@ impl Storage for S3Volume {
         let mut writer = self
             .op
             .writer_with(&key)
-            .chunk(self.settings.part_size)
             .concurrent(self.settings.upload_concurrency)
-            .if_not_exists(mode == WriteMode::CreateNew)
-            .await
-            .map_err(storage_error)?;
+            .if_not_exists(mode == WriteMode::CreateNew);
+        if keep < MIN_COPY_PART {
+            writer = writer.chunk(self.settings.part_size);
+        }
+        // else: OpenDAL's writer cuts a copy into parts of its chunk size when
+        // one is set — 64 UploadPartCopy requests for a 1 GiB prefix, each of
+        // which a store may serve by reading the source again. Without one it
+        // copies each slice with one request, and the upload cuts the new bytes
+        // into parts itself (`S3Upload::parts_of`).
+        let mut writer = writer.await.map_err(storage_error)?;
         // A resumed upload or an append starts with the bytes it keeps, copied
         // inside the store and pinned to the version that was measured.
         let mut at = 0;
@@ -582,7 +608,8 @@ impl Storage for S3Volume {
             }
             at += slice;
         }
-        Ok(Box::new(S3Upload::new(writer, mode, existing.is_none(), key)))
+        let parts_of = (keep >= MIN_COPY_PART).then_some(self.settings.part_size);
+        Ok(Box::new(S3Upload::new(writer, mode, existing.is_none(), key, parts_of)))
     }
 
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {

@@ -14,7 +14,11 @@ use std::time::Duration;
 use opendal::Operator;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::services::S3;
+use reqsign_aws_v4::{Credential, DefaultCredentialProvider, RequestSigner, StaticCredentialProvider};
+use reqsign_core::{OsEnv, ProvideCredentialChain, Signer};
+use reqsign_file_read_tokio::TokioFileRead;
 
+use super::sweep::Sweeper;
 use crate::auth::Password;
 use crate::config::{RenameDirs, S3Config};
 
@@ -106,7 +110,7 @@ impl S3Settings {
 
     /// Connects: builds the operator with its HTTP client, credentials and
     /// layers. Nothing is sent yet (see the back-end's probe).
-    pub fn connect(c: &S3Config) -> Result<(Operator, S3Settings), String> {
+    pub fn connect(c: &S3Config) -> Result<(Operator, S3Settings, Sweeper), String> {
         let problems = Self::problems(c);
         if let Some((key, reason)) = problems.first() {
             return Err(format!("{key}: {reason}"));
@@ -137,37 +141,52 @@ impl S3Settings {
             c.secret_access_key_file.as_deref(),
             "AWS_SECRET_ACCESS_KEY",
         )?;
-        match (key_id, secret_key) {
+        let keys = match (key_id, secret_key) {
             (Some(id), Some(key)) => {
-                // Explicit keys: nothing else (no profile files, no environment)
-                // may change which identity is used.
-                builder = builder
-                    .access_key_id(id.expose())
-                    .secret_access_key(key.expose())
-                    .disable_config_load();
-                let token = c
-                    .session_token
-                    .as_ref()
-                    .map(|t| t.expose().to_owned())
-                    .or_else(|| std::env::var("AWS_SESSION_TOKEN").ok().filter(|t| !t.is_empty()));
-                if let Some(token) = token {
-                    builder = builder.session_token(&token);
-                }
+                let token = c.session_token.clone().or_else(|| {
+                    std::env::var("AWS_SESSION_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty())
+                        .map(Password::new)
+                });
+                Some(StaticKeys { id, key, token })
             }
-            (None, None) => {} // the AWS default chain: profile, web identity
+            (None, None) => None, // the AWS default chain: profile, web identity
             _ => {
                 return Err(
                     "storage: give both access_key_id and secret_access_key (or neither, for the AWS default chain)"
                         .to_owned(),
                 );
             }
-        }
+        };
+        // One chain definition for OpenDAL's requests and the sweeper's.
+        builder = builder.credential_provider_chain(credential_chain(keys.as_ref()));
         let client = http_client(c.ca_file.as_deref())?;
         let op = Operator::new(builder).map_err(|e| format!("storage: {e}"))?;
         let context = op.context().with_http_transport(opendal::HttpTransporter::new(
-            opendal_http_transport_reqwest::ReqwestTransport::new(client),
+            opendal_http_transport_reqwest::ReqwestTransport::new(client.clone()),
         ));
         let op = op.with_context(context);
+        let sweeper = Sweeper::new(
+            client.clone(),
+            Signer::new(
+                reqsign_core::Context::new()
+                    .with_file_read(TokioFileRead)
+                    .with_env(OsEnv)
+                    .with_http_send(opendal::HttpTransporter::new(
+                        opendal_http_transport_reqwest::ReqwestTransport::new(client),
+                    )),
+                credential_chain(keys.as_ref()),
+                RequestSigner::new("s3", &c.region),
+            ),
+            bucket_url(c)?,
+            match c.prefix.trim_matches('/') {
+                "" => String::new(),
+                p => format!("{p}/"),
+            },
+            c.stale_uploads_after.0,
+            c.request_timeout.0,
+        );
         let op = op
             .layer(
                 TimeoutLayer::new()
@@ -198,8 +217,44 @@ impl S3Settings {
             .to_owned(),
             dir_time: std::time::SystemTime::now(),
         };
-        Ok((op, settings))
+        Ok((op, settings, sweeper))
     }
+}
+
+/// Keys given in the config, its files or `AWS_*` variables.
+struct StaticKeys {
+    id: Password,
+    key: Password,
+    token: Option<Password>,
+}
+
+/// Where credentials come from: the given keys alone (nothing else — no
+/// profile, no environment — may change which identity is used), or else the
+/// AWS default chain without the instance-metadata probe (off the cloud it only
+/// adds a timeout). The same as OpenDAL's own construction for these settings.
+fn credential_chain(keys: Option<&StaticKeys>) -> ProvideCredentialChain<Credential> {
+    match keys {
+        Some(k) => {
+            let mut provider = StaticCredentialProvider::new(k.id.expose(), k.key.expose());
+            if let Some(token) = &k.token {
+                provider = provider.with_session_token(token.expose());
+            }
+            ProvideCredentialChain::new().push(provider)
+        }
+        None => ProvideCredentialChain::new().push(DefaultCredentialProvider::builder().no_imds().build()),
+    }
+}
+
+/// The bucket's URL: `endpoint/bucket` (path style) or `scheme://bucket.host`.
+fn bucket_url(c: &S3Config) -> Result<String, String> {
+    let endpoint = c.endpoint.trim().trim_end_matches('/');
+    if c.path_style {
+        return Ok(format!("{endpoint}/{}", c.bucket));
+    }
+    let (scheme, rest) = endpoint
+        .split_once("://")
+        .ok_or_else(|| "storage.endpoint: not a URL".to_owned())?;
+    Ok(format!("{scheme}://{}.{rest}", c.bucket))
 }
 
 /// A credential from the config, else its file, else the environment.

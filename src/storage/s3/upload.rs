@@ -13,7 +13,7 @@
 //! earlier attempt's answer was lost) counts as done.
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::errors::storage_error;
 use crate::storage::{ErrorKind, StorageError, Upload, WriteMode, WriteOutcome};
@@ -29,16 +29,27 @@ pub struct S3Upload {
     written: u64,
     /// For logs.
     key: String,
+    /// When the writer has no part size of its own (a resumed upload, whose
+    /// copied prefix must go as one UploadPartCopy): the part size, and the
+    /// bytes gathered towards the next part.
+    parts_of: Option<(usize, BytesMut)>,
 }
 
 impl S3Upload {
-    pub(super) fn new(writer: opendal::Writer, mode: WriteMode, created: bool, key: String) -> Self {
+    pub(super) fn new(
+        writer: opendal::Writer,
+        mode: WriteMode,
+        created: bool,
+        key: String,
+        parts_of: Option<usize>,
+    ) -> Self {
         S3Upload {
             writer: Some(writer),
             mode,
             created,
             written: 0,
             key,
+            parts_of: parts_of.map(|size| (size, BytesMut::new())),
         }
     }
 
@@ -103,7 +114,21 @@ fn retry_abort_in_background(mut writer: opendal::Writer, key: String) {
 impl Upload for S3Upload {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
         let len = chunk.len() as u64;
-        self.writer()?.write(chunk).await.map_err(storage_error)?;
+        let mut parts = Vec::new();
+        match &mut self.parts_of {
+            None => parts.push(chunk),
+            Some((size, pending)) => {
+                // Whole parts only: the writer sends each write of at least
+                // 5 MiB as one part.
+                pending.extend_from_slice(&chunk);
+                while pending.len() >= *size {
+                    parts.push(pending.split_to(*size).freeze());
+                }
+            }
+        }
+        for part in parts {
+            self.writer()?.write(part).await.map_err(storage_error)?;
+        }
         self.written += len;
         Ok(())
     }
@@ -113,7 +138,15 @@ impl Upload for S3Upload {
             .writer
             .take()
             .ok_or_else(|| StorageError::with_source(ErrorKind::Other, "the upload is already finished"))?;
-        match writer.close().await {
+        let rest = self.parts_of.take().map(|(_, pending)| pending.freeze());
+        let closed = match rest {
+            Some(rest) if !rest.is_empty() => match writer.write(rest).await {
+                Ok(()) => writer.close().await,
+                Err(e) => Err(e),
+            },
+            _ => writer.close().await,
+        };
+        match closed {
             Ok(_) => Ok(WriteOutcome {
                 created: self.created,
                 bytes: self.written,
