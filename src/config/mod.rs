@@ -286,6 +286,13 @@ pub struct S3Config {
     /// (upload_concurrency + 2) × part_size (`S3Settings::upload_buffer`).
     #[serde(default = "default_upload_concurrency")]
     pub upload_concurrency: u32,
+    /// What marks a directory that has no other key under it: `slash`, a
+    /// zero-byte `dir/` object (what the AWS console, rclone and most tools
+    /// make), or `keep_file`, a zero-byte `dir/.dualgate-keep` object, for stores
+    /// that turn a `dir/` key into something they never list (file-system–backed
+    /// ones such as s3s-fs). The keep file is hidden and its name refused.
+    #[serde(default)]
+    pub directory_markers: DirectoryMarkers,
     /// Directory renames: `refuse` (FTP 550 / HTTP 403 up front) or `recursive`
     /// (every key copied then deleted: not atomic; one that fails part-way is
     /// reported with how far it got).
@@ -303,12 +310,24 @@ pub struct S3Config {
     #[serde(default = "default_s3_retries")]
     pub max_retries: u32,
     /// A multipart upload under `prefix` silent this long — initiated before,
-    /// and no part stored since — was abandoned (a lost answer, a killed
-    /// process, another replica's): the sweeper aborts it, at start-up and
-    /// every half of this (at most hourly). Must exceed three times
-    /// `limits.data_timeout`, and the time one part takes at the slowest client.
+    /// no part stored since, and seen so by the sweeper itself — was abandoned
+    /// (a lost answer, a killed process, another replica's): the sweeper aborts
+    /// it; it runs at start-up and every half of this (at most hourly). Must
+    /// exceed three times `limits.data_timeout`, and the time one part takes at
+    /// the slowest client.
     #[serde(default = "default_stale_uploads_after")]
     pub stale_uploads_after: ConfigDuration,
+}
+
+/// What marks an empty directory in an object store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryMarkers {
+    /// A zero-byte `dir/` object.
+    #[default]
+    Slash,
+    /// A zero-byte `dir/.dualgate-keep` object.
+    KeepFile,
 }
 
 /// How an object store renames a directory.

@@ -8,13 +8,17 @@
 # each round: a fault proxy (faultproxy.py, its own port and stats file) in front of moto
 # and a dualgate gateway whose storage endpoint is that port (a unique storage prefix,
 # part_size 5MiB, upload_concurrency 2, list_page_size 300, request_timeout 4s,
-# io_timeout 6s, max_retries 3). The gateway starts behind a pass-through proxy; the fault
-# proxy takes its port for the mix and a pass-through one again for the checks, so the
+# io_timeout 6s, max_retries 3, stale_uploads_after 20s, data_timeout 6s). The gateway
+# starts behind a pass-through proxy; the fault proxy takes its port for the mix and a
+# pass-through one again for the checks, so the
 # same gateway process sees clean store -> faults -> clean store. faults_client.py runs
 # the mix (FTP and HTTP/WebDAV: uploads 1 KiB-20 MiB by STOR, PUT and STOU, REST+STOR,
 # APPE, downloads, ranged and multi-range GETs, LIST/MLSD/PROPFIND/GET (JSON, HTML) of a
 # directory of 1,200 seeded keys, RNFR/RNTO and MOVE) and then checks, directly on moto:
-# no truncated or mixed object, no false success, no pending multipart upload, and a
+# no truncated or mixed object, no false success, no pending multipart upload (waiting up
+# to 90 s: an upload orphaned by a lost answer is the sweeper's, which aborts it once it
+# has seen it silent for 20 s; the report also shows what was pending at the first
+# look), and a
 # normal STOR+RETR+LIST through the gateway after the faults.
 # Rounds: resets after N bytes downstream and upstream (on every 2nd connection, on every
 # one, on the first 150; after 100 bytes of an answer, so the store did the work but the
@@ -196,6 +200,7 @@ users:
 limits:
   max_connections: 2000
   max_connections_per_address: 2000
+  data_timeout: 6s
 shutdown:
   drain_timeout: 2s
 storage:
@@ -213,6 +218,7 @@ storage:
   request_timeout: 4s
   io_timeout: 6s
   max_retries: 3
+  stale_uploads_after: 20s
 EOF
   "$BIN" check-config -c "$GW_CONFIG" >"$rdir/check-config.log" 2>&1 ||
     { cat "$rdir/check-config.log" >&2; die "$GW_CONFIG does not pass check-config"; }
@@ -296,7 +302,7 @@ run_round() { # run_round SPEC
   [ "$status" = 0 ] || log "$rnd: the client's run ended with status $status"
   [ "$kind" = fault ] || check_args+=(--no-counted-faults)
   client check "$rnd" "$mode" "$rdir/check.log" --stats "$rdir/fault.stats.json" --gateway-pid "$GW_PID" \
-    --gateway-log "$rdir/gateway.log" "${check_args[@]}"
+    --gateway-log "$rdir/gateway.log" --upload-wait 90 "${check_args[@]}"
   client_wait || log "$rnd: the check ended with status $?"
   sed 's/^/  /' "$rdir/check.log" >&2
   stop_pid "$GW_PID" "$GW_CONFIG"

@@ -1120,7 +1120,7 @@ def cmd_check(a):
         "abort_warnings": [short(ln, 300) for ln in abort_warn[:10]], "abort_warning_count": len(abort_warn),
         "retry_warnings": retry_warn, "leftover_logs": leftover_logs, "false_failures": false_failures,
         "errors_seen": errors_seen, "pending_scenarios": data.get("pending_scenarios", 0),
-        "pending_at_first_look": first_pending, "pending_wait": round(t_uploads - t_checks, 1),
+        "pending_at_first_look": first_pending, "pending_gone": not count, "pending_wait": round(t_uploads - t_checks, 1),
     }
     write_json(os.path.join(rdir, "result.json"), result)
 
@@ -1214,6 +1214,11 @@ def cmd_report(a):
         if r.get("false_failures"):
             notes.append(f"- {r['round']}: {len(r['false_failures'])} upload(s) answered as failed were in fact stored "
                          f"(a reply lost after the commit; not a violation): {'; '.join(r['false_failures'][:2])}")
+        if r.get("pending_at_first_look"):
+            notes.append(f"- {r['round']}: {len(r['pending_at_first_look'])} multipart upload(s) pending right after "
+                         f"the round (orphaned: the gateway never learned their ids), "
+                         f"{'all gone' if r.get('pending_gone', True) else 'NOT all gone'} "
+                         f"{r.get('pending_wait')} s later (the sweeper's stale_uploads_after)")
         if r.get("abort_warning_count"):
             notes.append(f"- {r['round']}: the gateway logged {r['abort_warning_count']} 'could not abort' warnings, "
                          f"e.g. {r['abort_warnings'][0]}")

@@ -6,17 +6,18 @@
 #   tests/backends/run.sh              # moto, then s3s-fs
 #   tests/backends/run.sh moto         # one store
 #
-# moto:   the storage conformance suite (`cargo test --test conformance s3::`, ignored in a
-#         plain cargo test), the whole e2e suite but its local-disk tests (`--skip local_`),
-#         the interop scripts with real clients (tests/interop/ftp.sh, webdav.sh, browser.sh:
-#         every gateway on the store, results read from the bucket; what a store cannot do
-#         is printed as `skip (s3): ...`), and the request smoke (store_smoke.sh) with its
-#         leftover-upload check; then scaleout.sh (two gateways on one bucket behind
-#         haproxy, 200 clients, every byte verified).
-# s3s-fs: checks SigV4 signatures (moto does not), but keeps no empty-directory markers
-#         (a `dir/` key becomes a directory on its disk and is never listed), so the suites
-#         that make empty directories cannot run on it; store_smoke.sh sends every kind of
-#         request the back-end makes, signed, with files only.
+# moto:   the storage conformance suite (`cargo test --test conformance s3`, ignored in a
+#         plain cargo test: `dir/` markers, and `directory_markers: keep_file` too), the
+#         whole e2e suite but its local-disk tests (`--skip local_`), the interop scripts
+#         with real clients (tests/interop/ftp.sh, webdav.sh, browser.sh: every gateway on
+#         the store, results read from the bucket; what a store cannot do is printed as
+#         `skip (s3): ...`), and the request smoke (store_smoke.sh) with its leftover-upload
+#         and sweeper checks; then scaleout.sh (two gateways on one bucket behind haproxy,
+#         200 clients, every byte verified).
+# s3s-fs: checks SigV4 signatures (moto does not). It keeps objects as files on its disk,
+#         so a `dir/` key becomes a directory it never lists: it runs with
+#         `directory_markers: keep_file`. The conformance suite, the e2e suite (but three
+#         tests of what s3s-fs itself gets wrong, below) and the request smoke.
 # Prints cargo's `test result:` lines and the scripts' `N passed, M failed` lines.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -35,8 +36,20 @@ for store in "${STORES[@]}"; do
     echo "could not start $store"; echo "0 passed, 1 failed"; status=1; continue
   fi
   export DUALGATE_TEST_STORAGE=$FRAGMENT
+  if [ "$store" = s3s-fs ]; then
+    echo "  directory_markers: keep_file" >>"$FRAGMENT"
+    cargo test --locked --test conformance s3_keep_file -- --ignored || status=1
+    # Skipped, as s3s-fs 0.14.1 behaves (see the README's S3 section):
+    # - its If-None-Match: * is a check, then a write: two racing create-only PUTs both win;
+    # - its listings carry no ETags, so PROPFIND's getetag differs from GET's ETag;
+    # - a directory removed leaves an empty one on its disk, where no object can be put, so
+    #   a file cannot replace a directory (WebDAV COPY of a file onto a collection).
+    cargo test --locked --test e2e -- --skip local_ \
+      --skip racing_create_only_puts_have_exactly_one_winner \
+      --skip propfind_prop_propname_and_allprop --skip copy_files_and_trees || status=1
+  fi
   if [ "$store" = moto ]; then
-    cargo test --locked --test conformance s3:: -- --ignored || status=1
+    cargo test --locked --test conformance s3 -- --ignored || status=1
     cargo test --locked --test e2e -- --skip local_ || status=1
     tests/interop/ftp.sh || status=1
     tests/interop/webdav.sh || status=1

@@ -14,11 +14,12 @@
 #                                 the count on the first line, then `KEY UPLOAD_ID` lines. Exit
 #                                 2 if the server cannot list them (s3s-fs answers 501), 1 on
 #                                 any other failure.
-#   tests/backends/s3.sh orphan KEY [PARTS] [DELAY]
+#   tests/backends/s3.sh orphan KEY [PARTS]
 #                                 start a multipart upload of KEY and never finish it (with
-#                                 PARTS parts of 1 KiB sent DELAY seconds later; default 0 0),
-#                                 as a lost answer or a killed process leaves one; prints its
-#                                 upload id
+#                                 PARTS parts of 1 KiB, default 0), as a lost answer or a
+#                                 killed process leaves one; prints its upload id
+#   tests/backends/s3.sh part KEY UPLOAD_ID N
+#                                 add part N (1 KiB) to a pending multipart upload
 #
 #   Typical use:   STORAGE_YAML=$(tests/backends/s3.sh start) ... tests/backends/s3.sh stop
 #
@@ -326,19 +327,24 @@ if any(tag(c) == "IsTruncated" and c.text == "true" for c in root):
 
 # An upload nobody will finish, sent to the server itself (signed: s3s-fs checks).
 orphan() {
-  local key=${1:?orphan KEY [PARTS] [DELAY]} parts=${2:-0} delay=${3:-0} path out id n
+  local key=${1:?orphan KEY [PARTS]} parts=${2:-0} path out id n
   sign_args
   path=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/-_.~"))' "$key")
   out=$(curl -sS -f --max-time 30 "${SIGN[@]}" -X POST "$S3_DIRECT_ENDPOINT/$S3_BUCKET/$path?uploads=") || return 1
   id=$(python3 -c 'import sys, xml.etree.ElementTree as ET
 root = ET.fromstring(sys.argv[1])
 print(next(c.text for c in root if c.tag.rsplit("}", 1)[-1] == "UploadId"))' "$out") || return 1
-  sleep "$delay"
-  for n in $(seq "$parts"); do
-    head -c 1024 /dev/urandom | curl -sS -f --max-time 30 "${SIGN[@]}" -X PUT --data-binary @- \
-      "$S3_DIRECT_ENDPOINT/$S3_BUCKET/$path?partNumber=$n&uploadId=$id" -o /dev/null || return 1
-  done
+  for n in $(seq "$parts"); do part "$key" "$id" "$n" || return 1; done
   echo "$id"
+}
+
+# One more part of a pending upload (a live upload that is still getting parts).
+part() {
+  local key=${1:?part KEY UPLOAD_ID N} id=${2:?} n=${3:?} path
+  sign_args
+  path=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/-_.~"))' "$key")
+  head -c 1024 /dev/urandom | curl -sS -f --max-time 30 "${SIGN[@]}" -X PUT --data-binary @- \
+    "$S3_DIRECT_ENDPOINT/$S3_BUCKET/$path?partNumber=$n&uploadId=$id" -o /dev/null
 }
 
 case "${1:-}" in
@@ -347,6 +353,7 @@ stop) stop ;;
 yaml) load_state && yaml ;;
 env) load_state && print_env ;;
 uploads) load_state && uploads "${2:-}" ;;
-orphan) load_state && orphan "${2:-}" "${3:-0}" "${4:-0}" ;;
+orphan) load_state && orphan "${2:-}" "${3:-0}" ;;
+part) load_state && part "${2:-}" "${3:-}" "${4:-}" ;;
 *) usage ;;
 esac

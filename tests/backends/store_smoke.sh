@@ -75,18 +75,24 @@ if [ "$status" = 2 ]; then
 else
   check "no multipart upload left pending" test "$status:$(head -n 1 <<<"$uploads")" = "0:0"
   # The sweeper: an upload silent for longer than stale_uploads_after (a lost
-  # CreateMultipartUpload answer leaves one the gateway never heard of) is aborted at
-  # start-up, with or without parts; one started just now, or started long ago but
-  # given a part just now (another replica's long upload), is kept until it too falls
-  # silent for that long, and then the periodic sweep aborts it.
+  # CreateMultipartUpload answer leaves one the gateway never heard of) is aborted, with
+  # or without parts; a live one (another replica's long upload, still getting parts)
+  # is kept until it too falls silent for that long.
   SWEPT="sweep-$$-$RANDOM/"
-  tests/backends/s3.sh orphan "${SWEPT}long.bin" 1 6 >"$WORK/long.id" &
-  long_pid=$!
   old_id=$(tests/backends/s3.sh orphan "${SWEPT}old.bin" 1)
   old_bare=$(tests/backends/s3.sh orphan "${SWEPT}dir/bare.bin")
-  wait "$long_pid"
-  new_id=$(tests/backends/s3.sh orphan "${SWEPT}new.bin" 1)
-  live=$(printf '%s\n' "$(cat "$WORK/long.id")" "$new_id" | sort | tr '\n' ' ')
+  sleep 5
+  live_id=$(tests/backends/s3.sh orphan "${SWEPT}live.bin" 1)
+  feed_live() { # one more part every second, while $WORK/feeding exists (at most 60 s)
+    local n=2
+    while [ -e "$WORK/feeding" ] && [ "$n" -le 60 ]; do
+      tests/backends/s3.sh part "${SWEPT}live.bin" "$live_id" "$n" || return 1
+      n=$((n + 1)); sleep 1
+    done
+  }
+  touch "$WORK/feeding"
+  feed_live &
+  feeder=$!
   {
     cat "$DUALGATE_TEST_STORAGE"
     echo "  prefix: \"$SWEPT\""
@@ -98,14 +104,19 @@ else
     for _ in $(seq "$2"); do
       left=$(tests/backends/s3.sh uploads "$SWEPT" | tail -n +2 | cut -d' ' -f2 | sort | tr '\n' ' ')
       [ "$left" = "$1" ] && return 0
-      sleep 0.2
+      sleep 0.5
     done
     echo "pending: '$left', expected '$1' (stale: $old_id $old_bare)"
     return 1
   }
   start_gateway sweep -c "$WORK/sweep.yaml" --passive-ports 49200-49209
-  check "the start-up sweep aborts uploads silent past stale_uploads_after, keeps live ones" pending "$live" 15
-  check "the periodic sweep aborts them once silent that long too" pending "" 100
+  check "the sweeper aborts uploads silent past stale_uploads_after, keeps one still fed" \
+    pending "$live_id " 30
+  check "the upload still fed is kept across sweeps" bash -c "sleep 6; $(declare -f pending); \
+    SWEPT='$SWEPT' pending '$live_id ' 1"
+  rm -f "$WORK/feeding"
+  wait "$feeder"
+  check "once silent that long too, it is aborted" pending "" 40
 fi
 
 echo "$PASSED passed, $FAILED failed"

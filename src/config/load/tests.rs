@@ -205,6 +205,7 @@ fn the_documented_s3_section_loads_with_its_defaults() {
     assert_eq!(s3.part_size.0, 16 << 20);
     assert_eq!(s3.upload_concurrency, 2);
     assert_eq!(s3.rename_dirs, super::super::RenameDirs::Refuse);
+    assert_eq!(s3.directory_markers, super::super::DirectoryMarkers::Slash);
     // The defaults are the documented values.
     let minimal = load_str(
         "storage: { kind: s3, endpoint: \"http://127.0.0.1:9000\", bucket: b }\n",

@@ -30,7 +30,9 @@
 //!   then the new bytes, completed over the old object in one step
 //!   ([`Resume::Assembled`]). A prefix smaller than a part is sent through the
 //!   gateway (S3's parts but the last must be 5 MiB or more).
-//! - **mkdir**: a zero-byte `name/` marker. An implicit directory (keys below a
+//! - **mkdir**: a zero-byte `name/` marker (`directory_markers: keep_file`: a
+//!   `name/.dualgate-keep` object, for stores that never list `name/` keys;
+//!   hidden, and its name refused). An implicit directory (keys below a
 //!   prefix, no marker) is a directory everywhere; deleting or moving the last
 //!   entry of a directory writes its marker first, so a directory the user sees
 //!   does not vanish under them. **rmdir** is refused while anything is below.
@@ -60,11 +62,14 @@ use super::{
     Storage, StorageError, TreeError, Upload, WriteMode,
 };
 use crate::auth::User;
-use crate::config::{RenameDirs, S3Config};
+use crate::config::{DirectoryMarkers, RenameDirs, S3Config};
 use crate::path::VirtualPath;
 use errors::{storage_error, stream_error};
 pub use settings::S3Settings;
 use upload::S3Upload;
+
+/// The marker object's name with `directory_markers: keep_file`.
+pub const KEEP_FILE: &str = ".dualgate-keep";
 
 /// Entries per listing batch handed to the data paths.
 const LIST_BATCH: usize = 256;
@@ -183,7 +188,7 @@ impl Backend for S3Backend {
                 DirState::Marker => {}
                 state => {
                     created |= state == DirState::Absent;
-                    root.op.create_dir(&key).await.map_err(storage_error)?;
+                    root.make_marker(&key).await?;
                 }
             }
         }
@@ -199,11 +204,11 @@ impl Backend for S3Backend {
         self.sweeper.sweep().await
     }
 
-    /// Every half of the stale age, at most hourly and at least every 5 s.
+    /// Every half of the stale age, at most hourly and at least every 2 s.
     fn sweep_every(&self) -> Option<std::time::Duration> {
         Some(
             (self.sweeper.stale_after() / 2)
-                .clamp(std::time::Duration::from_secs(5), std::time::Duration::from_secs(3600)),
+                .clamp(std::time::Duration::from_secs(2), std::time::Duration::from_secs(3600)),
         )
     }
 }
@@ -261,9 +266,18 @@ fn file_meta(m: &opendal::Metadata) -> Metadata {
     Metadata {
         kind: EntryKind::File,
         size: m.content_length(),
-        modified: m.last_modified().map(SystemTime::from),
+        // Whole seconds: a HEAD's Last-Modified has no more, and a listing's
+        // milliseconds would make the two disagree.
+        modified: m.last_modified().map(SystemTime::from).map(whole_seconds),
         mode: None,
         etag: etag(m.etag()),
+    }
+}
+
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(d.as_secs()),
+        Err(_) => t,
     }
 }
 
@@ -299,12 +313,64 @@ impl S3Volume {
         if key.is_empty() { "/".to_owned() } else { key }
     }
 
+    /// The marker object of the directory whose prefix is `dir_key`.
+    fn marker_key(&self, dir_key: &str) -> String {
+        match self.settings.markers {
+            DirectoryMarkers::Slash => dir_key.to_owned(),
+            DirectoryMarkers::KeepFile if dir_key == "/" => KEEP_FILE.to_owned(),
+            DirectoryMarkers::KeepFile => format!("{dir_key}{KEEP_FILE}"),
+        }
+    }
+
+    /// Whether a listed key is the marker of the directory `dir_key`.
+    fn is_marker(&self, dir_key: &str, listed: &str) -> bool {
+        listed == self.marker_key(dir_key) || (dir_key == "/" && listed.is_empty())
+    }
+
+    /// Writes the marker of the directory whose prefix is `dir_key`.
+    async fn make_marker(&self, dir_key: &str) -> Result<(), StorageError> {
+        let written = match self.settings.markers {
+            DirectoryMarkers::Slash => self.op.create_dir(dir_key).await.map(|_| ()),
+            DirectoryMarkers::KeepFile => self
+                .op
+                .write(&self.marker_key(dir_key), Vec::<u8>::new())
+                .await
+                .map(|_| ()),
+        };
+        written.map_err(storage_error)
+    }
+
+    /// Refuses a path through a keep file (`directory_markers: keep_file`): the
+    /// markers are the gateway's, never a user's file or directory.
+    fn check_name(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        if self.settings.markers == DirectoryMarkers::KeepFile && path.components().any(|c| c == KEEP_FILE) {
+            return Err(StorageError::with_source(
+                ErrorKind::InvalidName,
+                "this name is reserved for directory markers",
+            ));
+        }
+        Ok(())
+    }
+
     /// The object at `path`, if there is one (HeadObject).
     async fn file(&self, path: &VirtualPath) -> Result<Option<opendal::Metadata>, StorageError> {
         if path.is_root() {
             return Ok(None);
         }
-        match self.op.stat(&self.key(path)).await {
+        let key = self.key(path);
+        if self.settings.markers == DirectoryMarkers::KeepFile {
+            // File-system–backed stores (s3s-fs, the reason for keep files)
+            // answer a HEAD of a name that is a directory on their disk — even
+            // one left empty — with a 500, which the retry layer repeats. A
+            // listing of the key as a prefix names the object first if there
+            // is one, so only a real object gets its HEAD.
+            let mut lister = self.op.lister_with(&key).limit(1).await.map_err(storage_error)?;
+            match lister.try_next().await.map_err(storage_error)? {
+                Some(entry) if entry.path() == key && !entry.metadata().is_dir() => {}
+                _ => return Ok(None),
+            }
+        }
+        match self.op.stat(&key).await {
             Ok(m) if !m.is_dir() => Ok(Some(m)),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
@@ -318,7 +384,15 @@ impl S3Volume {
         let mut lister = self.op.lister_with(key).limit(1).await.map_err(storage_error)?;
         match lister.try_next().await.map_err(storage_error)? {
             None => Ok(DirState::Absent),
-            Some(entry) if entry.path() == key || (key == "/" && entry.path().is_empty()) => Ok(DirState::Marker),
+            Some(entry) if self.is_marker(key, entry.path()) => Ok(DirState::Marker),
+            // A keep file need not sort first (`dir/ a` comes before it): ask for it.
+            Some(_) if self.settings.markers == DirectoryMarkers::KeepFile => {
+                match self.op.stat(&self.marker_key(key)).await {
+                    Ok(_) => Ok(DirState::Marker),
+                    Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(DirState::Implicit),
+                    Err(e) => Err(storage_error(e)),
+                }
+            }
             Some(_) => Ok(DirState::Implicit),
         }
     }
@@ -346,7 +420,7 @@ impl S3Volume {
         }
         let key = self.dir_key(&parent);
         if self.dir_state(&key).await? == DirState::Implicit {
-            self.op.create_dir(&key).await.map_err(storage_error)?;
+            self.make_marker(&key).await?;
         }
         Ok(())
     }
@@ -371,10 +445,7 @@ impl S3Volume {
             done,
             at: from.clone(),
         };
-        self.op
-            .create_dir(&to_key)
-            .await
-            .map_err(|e| fail(storage_error(e), 0))?;
+        self.make_marker(&to_key).await.map_err(|e| fail(e, 0))?;
         let mut done = 1u64;
         let mut lister = self
             .op
@@ -387,7 +458,7 @@ impl S3Volume {
             let Some(rest) = entry.path().strip_prefix(from_key.as_str()) else {
                 continue;
             };
-            if rest.is_empty() {
+            if rest.is_empty() || self.is_marker(&from_key, entry.path()) {
                 continue; // the source's own marker: the copy has its own
             }
             let target = format!("{to_key}{rest}");
@@ -433,7 +504,8 @@ impl S3Volume {
             .try_collect()
             .await
             .map_err(storage_error)?;
-        for (deleted, key) in keys.iter().chain(std::iter::once(&from_key)).enumerate() {
+        let from_marker = self.marker_key(&from_key);
+        for (deleted, key) in keys.iter().chain(std::iter::once(&from_marker)).enumerate() {
             if let Err(e) = self.op.delete(key).await {
                 return Err(StorageError::with_source(
                     storage_error(e).kind,
@@ -459,6 +531,7 @@ impl Storage for S3Volume {
     }
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
+        self.check_name(path)?;
         if let Some(m) = self.file(path).await? {
             return Ok(file_meta(&m));
         }
@@ -470,6 +543,7 @@ impl Storage for S3Volume {
     }
 
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
+        self.check_name(path)?;
         let dir_key = self.dir_key(path);
         let lister = self
             .op
@@ -488,16 +562,17 @@ impl Storage for S3Volume {
             });
         }
         let dir_time = self.settings.dir_time;
+        let marker = self.marker_key(&dir_key);
         let stream = lister
             .filter_map(move |entry| {
-                let dir_key = dir_key.clone();
+                let (dir_key, marker) = (dir_key.clone(), marker.clone());
                 async move {
                     let entry = match entry {
                         Ok(entry) => entry,
                         Err(e) => return Some(Err(storage_error(e))),
                     };
                     let rest = entry.path().strip_prefix(dir_key.as_str()).unwrap_or(entry.path());
-                    if rest.is_empty() || entry.path() == dir_key {
+                    if rest.is_empty() || entry.path() == dir_key || entry.path() == marker {
                         return None; // the directory's own marker
                     }
                     let meta = entry.metadata();
@@ -522,6 +597,7 @@ impl Storage for S3Volume {
     }
 
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
+        self.check_name(path)?;
         let Some(m) = self.file(path).await? else {
             return Err(if self.is_dir(path).await? {
                 StorageError::new(ErrorKind::IsADirectory)
@@ -562,6 +638,7 @@ impl Storage for S3Volume {
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
         refuse_root(path)?;
+        self.check_name(path)?;
         // The three checks in one round trip: an upload's latency is mostly these.
         let (parent, existing, dir) = tokio::join!(self.need_parent(path), self.file(path), self.is_dir(path));
         parent?;
@@ -578,9 +655,13 @@ impl Storage for S3Volume {
             WriteMode::Replace | WriteMode::CreateNew => 0,
         };
         let key = self.key(path);
+        // A token of this upload in the object's metadata: when the answer to
+        // its commit is lost, the object shows whether the commit was ours.
+        let token = format!("{:032x}", rand::random::<u128>());
         let mut writer = self
             .op
             .writer_with(&key)
+            .user_metadata([(upload::TOKEN_KEY.to_owned(), token.clone())])
             .concurrent(self.settings.upload_concurrency)
             .if_not_exists(mode == WriteMode::CreateNew);
         if keep < MIN_COPY_PART {
@@ -609,11 +690,23 @@ impl Storage for S3Volume {
             at += slice;
         }
         let parts_of = (keep >= MIN_COPY_PART).then_some(self.settings.part_size);
-        Ok(Box::new(S3Upload::new(writer, mode, existing.is_none(), key, parts_of)))
+        Ok(Box::new(S3Upload::new(
+            writer,
+            upload::Target {
+                op: self.op.clone(),
+                key,
+                token,
+                size: keep,
+            },
+            mode,
+            existing.is_none(),
+            parts_of,
+        )))
     }
 
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(path)?;
+        self.check_name(path)?;
         if self.file(path).await?.is_none() {
             return Err(if self.is_dir(path).await? {
                 StorageError::new(ErrorKind::IsADirectory)
@@ -627,15 +720,17 @@ impl Storage for S3Volume {
 
     async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(path)?;
+        self.check_name(path)?;
         if self.file(path).await?.is_some() || self.is_dir(path).await? {
             return Err(StorageError::new(ErrorKind::AlreadyExists));
         }
         self.need_parent(path).await?;
-        self.op.create_dir(&self.dir_key(path)).await.map_err(storage_error)
+        self.make_marker(&self.dir_key(path)).await
     }
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(path)?;
+        self.check_name(path)?;
         if self.file(path).await?.is_some() {
             return Err(StorageError::new(ErrorKind::NotADirectory));
         }
@@ -643,7 +738,7 @@ impl Storage for S3Volume {
         let mut lister = self.op.lister_with(&key).limit(2).await.map_err(storage_error)?;
         let mut marker = false;
         while let Some(entry) = lister.try_next().await.map_err(storage_error)? {
-            if entry.path() == key {
+            if self.is_marker(&key, entry.path()) {
                 marker = true;
             } else {
                 return Err(StorageError::new(ErrorKind::DirectoryNotEmpty));
@@ -653,12 +748,14 @@ impl Storage for S3Volume {
             return Err(Self::absent());
         }
         self.keep_parent(path).await?;
-        self.op.delete(&key).await.map_err(storage_error)
+        self.op.delete(&self.marker_key(&key)).await.map_err(storage_error)
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(from)?;
         refuse_root(to)?;
+        self.check_name(from)?;
+        self.check_name(to)?;
         if to.starts_with(from) && to != from {
             return Err(StorageError::new(ErrorKind::InvalidName));
         }
@@ -697,6 +794,8 @@ impl Storage for S3Volume {
             return Err(TreeError::at_start(StorageError::new(ErrorKind::InvalidName), to));
         }
         refuse_root(to).map_err(|e| TreeError::at_start(e, to))?;
+        self.check_name(from).map_err(|e| TreeError::at_start(e, from))?;
+        self.check_name(to).map_err(|e| TreeError::at_start(e, to))?;
         let source = self.file(from).await.map_err(|e| TreeError::at_start(e, from))?;
         if source.is_none() && !self.is_dir(from).await.map_err(|e| TreeError::at_start(e, from))? {
             return Err(TreeError::at_start(Self::absent(), from));
@@ -721,6 +820,7 @@ impl Storage for S3Volume {
     async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
         let at_start = |e| TreeError::at_start(e, path);
         refuse_root(path).map_err(at_start)?;
+        self.check_name(path).map_err(at_start)?;
         if self.file(path).await.map_err(at_start)?.is_some() {
             self.delete(path).await.map_err(at_start)?;
             return Ok(1);
@@ -749,7 +849,10 @@ impl Storage for S3Volume {
             done += 1;
         }
         // The directory's own marker (listed or not: deleting a missing key is no error).
-        deleter.delete(key.as_str()).await.map_err(|e| fail(e, done))?;
+        deleter
+            .delete(self.marker_key(&key).as_str())
+            .await
+            .map_err(|e| fail(e, done))?;
         deleter.close().await.map_err(|e| fail(e, done))?;
         Ok(done)
     }

@@ -20,7 +20,7 @@ use reqsign_file_read_tokio::TokioFileRead;
 
 use super::sweep::Sweeper;
 use crate::auth::Password;
-use crate::config::{RenameDirs, S3Config};
+use crate::config::{DirectoryMarkers, RenameDirs, S3Config};
 
 /// Smallest part S3 accepts (except the last).
 const MIN_PART: u64 = 5 << 20;
@@ -38,6 +38,8 @@ pub struct S3Settings {
     pub list_page_size: usize,
     /// What a directory rename does.
     pub rename_dirs: RenameDirs,
+    /// What marks an empty directory.
+    pub markers: DirectoryMarkers,
     /// `endpoint/bucket/prefix`, for logs and the start-up banner.
     pub describe: String,
     /// The time every directory shows: when the back-end was opened (see
@@ -207,6 +209,7 @@ impl S3Settings {
             upload_concurrency: c.upload_concurrency as usize,
             list_page_size: c.list_page_size as usize,
             rename_dirs: c.rename_dirs,
+            markers: c.directory_markers,
             describe: format!(
                 "{}/{}/{}",
                 c.endpoint.trim().trim_end_matches('/'),

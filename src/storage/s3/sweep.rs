@@ -8,16 +8,20 @@
 //!
 //! So the back-end lists the multipart uploads under `storage.prefix` at
 //! start-up and then periodically, and aborts each one that has been silent
-//! for `stale_uploads_after`: initiated before that, and — if it has parts —
-//! with its newest part older too (ListParts), so an upload that another
-//! replica is still feeding, however long, is never touched.
+//! for `stale_uploads_after` by two clocks: the store's (initiated before then
+//! and — if it has parts — its newest part older too, from ListParts) and its
+//! own (seen pending, with no new part, for that long; a store's times can be
+//! wrong: moto dates every upload 2010). An upload another replica is still
+//! feeding, however long, is never touched.
 //!
 //! OpenDAL has none of these three calls, so they are sent here: SigV4-signed
 //! with the same credentials (reqsign, the signer OpenDAL itself uses) over the
 //! back-end's own HTTP client. A store without ListMultipartUploads (s3s-fs
 //! answers 501) turns the sweeper off with one log line.
 
-use std::time::{Duration, SystemTime};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -48,6 +52,17 @@ pub struct Sweeper {
     prefix: String,
     stale_after: Duration,
     request_timeout: Duration,
+    /// Upload id → since when the sweeper has seen it pending unchanged.
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+/// What the sweeper has seen of one pending upload.
+#[derive(Debug)]
+struct Seen {
+    /// First seen, or seen to get a new part.
+    since: Instant,
+    /// Its newest part's time when last asked (`None`: not asked yet).
+    parts: Option<Option<SystemTime>>,
 }
 
 /// One pending multipart upload.
@@ -89,6 +104,7 @@ impl Sweeper {
             prefix,
             stale_after,
             request_timeout,
+            seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -103,10 +119,12 @@ impl Sweeper {
             return Ok(0);
         };
         let mut aborted = 0;
+        let mut listed = HashSet::new();
         let mut marker: Option<(String, String)> = None;
         loop {
             let page = self.list_uploads(marker.as_ref()).await?;
             for upload in &page.uploads {
+                listed.insert(upload.upload_id.clone());
                 if !self.is_stale(upload, cutoff).await? {
                     continue;
                 }
@@ -120,27 +138,64 @@ impl Sweeper {
             }
             match page.next {
                 Some(next) if Some(&next) != marker.as_ref() => marker = Some(next),
-                _ => return Ok(aborted),
+                _ => break,
             }
         }
+        // Forget what is gone (completed, aborted, swept).
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|id, _| listed.contains(id));
+        Ok(aborted)
     }
 
-    /// Initiated before the cutoff and no part newer than it.
+    /// Silent for `stale_after` by the store's clock — initiated before the
+    /// cutoff, no part newer — and by the sweeper's own: it has seen the upload
+    /// pending, its newest part unchanged, for that long. The second keeps a
+    /// store's wrong times (moto dates every upload 2010) from aborting a live
+    /// upload; it also means the start-up sweep aborts nothing it has not seen.
     async fn is_stale(&self, upload: &PendingUpload, cutoff: SystemTime) -> Result<bool, StorageError> {
+        let now = Instant::now();
+        self.seen().entry(upload.upload_id.clone()).or_insert(Seen {
+            since: now,
+            parts: None,
+        });
         match upload.initiated {
             Some(t) if t < cutoff => {}
             // Unknown or recent: keep it.
             _ => return Ok(false),
         }
+        let newest = match self.newest_part(upload).await {
+            Ok(newest) => newest,
+            // Completed or aborted since it was listed.
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut seen = self.seen();
+        let Some(entry) = seen.get_mut(&upload.upload_id) else {
+            return Ok(false);
+        };
+        if entry.parts.is_some_and(|before| before != newest) {
+            entry.since = now; // a part arrived since the last sweep
+        }
+        entry.parts = Some(newest);
+        Ok(newest.is_none_or(|t| t < cutoff) && now.duration_since(entry.since) >= self.stale_after)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The time of the upload's newest part (ListParts, every page).
+    async fn newest_part(&self, upload: &PendingUpload) -> Result<Option<SystemTime>, StorageError> {
+        let mut newest: Option<SystemTime> = None;
         let mut marker: Option<String> = None;
         loop {
             let page = self.list_parts(upload, marker.as_deref()).await?;
-            if page.newest.is_some_and(|t| t >= cutoff) {
-                return Ok(false);
-            }
+            newest = newest.max(page.newest);
             match page.next {
                 Some(next) if Some(&next) != marker.as_ref() => marker = Some(next),
-                _ => return Ok(true),
+                _ => return Ok(newest),
             }
         }
     }
@@ -165,15 +220,8 @@ impl Sweeper {
             query.push_str(&format!("&part-number-marker={}", encode(m)));
         }
         query.push_str(&format!("&uploadId={}", encode(&upload.upload_id)));
-        match self.send(http::Method::GET, &upload.key, &query).await {
-            Ok(body) => parse_parts(&body).map_err(malformed),
-            // Completed or aborted since it was listed: nothing to do.
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(PartsPage {
-                newest: Some(SystemTime::now()),
-                next: None,
-            }),
-            Err(e) => Err(e),
-        }
+        let body = self.send(http::Method::GET, &upload.key, &query).await?;
+        parse_parts(&body).map_err(malformed)
     }
 
     async fn abort(&self, upload: &PendingUpload) -> Result<(), StorageError> {

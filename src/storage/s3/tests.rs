@@ -41,6 +41,7 @@ fn section() -> S3Config {
         part_size: crate::config::ByteSize(16 << 20),
         upload_concurrency: 2,
         rename_dirs: RenameDirs::Refuse,
+        directory_markers: crate::config::DirectoryMarkers::Slash,
         request_timeout: crate::config::ConfigDuration::secs(30),
         io_timeout: crate::config::ConfigDuration::secs(120),
         max_retries: 4,

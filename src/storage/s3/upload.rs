@@ -11,6 +11,13 @@
 //! hands the abort to a task. An abort the store does not answer is tried again
 //! in the background for about two minutes; one the store no longer knows (an
 //! earlier attempt's answer was lost) counts as done.
+//!
+//! The other way round, a commit whose answer is lost may have worked: the
+//! retry of a CompleteMultipartUpload then finds no such upload, the retry of
+//! a create-only PutObject finds the name taken — by itself. Every upload puts
+//! a random token in its object's metadata (`x-amz-meta-dualgate-upload`), so
+//! a failed commit looks at the object: if it is this upload's (token and
+//! size), the upload succeeded and says so.
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -18,17 +25,29 @@ use bytes::{Bytes, BytesMut};
 use super::errors::storage_error;
 use crate::storage::{ErrorKind, StorageError, Upload, WriteMode, WriteOutcome};
 
+/// The user-metadata key (`x-amz-meta-dualgate-upload`) of an upload's token.
+pub(super) const TOKEN_KEY: &str = "dualgate-upload";
+
+/// Where an upload goes, and how to tell its object from another's.
+pub(super) struct Target {
+    pub op: opendal::Operator,
+    pub key: String,
+    /// A random token stored in the object's metadata (`TOKEN_KEY`).
+    pub token: String,
+    /// Bytes the object starts with (copied from the old one on a resume).
+    pub size: u64,
+}
+
 /// A pending write to one key.
 pub struct S3Upload {
     /// `None` once committed or aborted.
     writer: Option<opendal::Writer>,
+    target: Target,
     mode: WriteMode,
     /// The key did not exist when the upload opened.
     created: bool,
     /// Bytes written through [`Upload::write`] (not the copied prefix).
     written: u64,
-    /// For logs.
-    key: String,
     /// When the writer has no part size of its own (a resumed upload, whose
     /// copied prefix must go as one UploadPartCopy): the part size, and the
     /// bytes gathered towards the next part.
@@ -38,18 +57,31 @@ pub struct S3Upload {
 impl S3Upload {
     pub(super) fn new(
         writer: opendal::Writer,
+        target: Target,
         mode: WriteMode,
         created: bool,
-        key: String,
         parts_of: Option<usize>,
     ) -> Self {
         S3Upload {
             writer: Some(writer),
+            target,
             mode,
             created,
             written: 0,
-            key,
             parts_of: parts_of.map(|size| (size, BytesMut::new())),
+        }
+    }
+
+    /// Whether the object now at the key is this upload's: its token, and the
+    /// size it was to have. A failed lookup counts as no.
+    async fn committed_after_all(&self) -> bool {
+        let t = &self.target;
+        match t.op.stat(&t.key).await {
+            Ok(m) => {
+                m.content_length() == t.size + self.written
+                    && m.user_metadata().and_then(|u| u.get(TOKEN_KEY)) == Some(t.token.as_str())
+            }
+            Err(_) => false,
         }
     }
 
@@ -146,14 +178,21 @@ impl Upload for S3Upload {
             },
             _ => writer.close().await,
         };
+        let outcome = WriteOutcome {
+            created: self.created,
+            bytes: self.written,
+        };
         match closed {
-            Ok(_) => Ok(WriteOutcome {
-                created: self.created,
-                bytes: self.written,
-            }),
+            Ok(_) => Ok(outcome),
             Err(e) => {
                 // A failed CompleteMultipartUpload leaves the upload open.
-                abort_or_hand_off(writer, self.key.clone()).await;
+                abort_or_hand_off(writer, self.target.key.clone()).await;
+                if self.committed_after_all().await {
+                    // The store did it; only its answer was lost (and a retry
+                    // then found the upload gone, or the name taken by itself).
+                    tracing::debug!(key = %self.target.key, error = %e, "the commit's answer was lost, but the object is this upload's");
+                    return Ok(outcome);
+                }
                 let mut err = storage_error(e);
                 if self.mode == WriteMode::CreateNew && err.kind == ErrorKind::Busy {
                     // `If-None-Match: *` lost the race: the name was taken meanwhile.
@@ -166,7 +205,7 @@ impl Upload for S3Upload {
 
     async fn abort(mut self: Box<Self>) -> Result<(), StorageError> {
         if let Some(writer) = self.writer.take() {
-            abort_or_hand_off(writer, std::mem::take(&mut self.key)).await;
+            abort_or_hand_off(writer, std::mem::take(&mut self.target.key)).await;
         }
         Ok(())
     }
@@ -175,7 +214,7 @@ impl Upload for S3Upload {
 impl Drop for S3Upload {
     fn drop(&mut self) {
         if let Some(writer) = self.writer.take() {
-            let key = std::mem::take(&mut self.key);
+            let key = std::mem::take(&mut self.target.key);
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(abort_or_hand_off(writer, key));
             } else {

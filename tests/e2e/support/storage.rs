@@ -165,6 +165,9 @@ struct S3Store {
     upload_buffer: u64,
     /// The `storage:` section the server gets (the fragment plus the prefix).
     section: serde_yaml::Mapping,
+    /// `directory_markers: keep_file`: a directory's marker is
+    /// `dir/.dualgate-keep`, not `dir/` (stores such as s3s-fs).
+    keep_file: bool,
     /// For the request OpenDAL does not make (ListMultipartUploads): where the
     /// bucket is, who signs, and the client.
     bucket_url: reqwest::Url,
@@ -399,6 +402,12 @@ impl TestStore {
                 let path = root.join(rel);
                 std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
             }
+            Inner::S3(s3) if s3.keep_file => {
+                let (op, marker) = (s3.op.clone(), format!("{}{KEEP_FILE}", s3.dir_key(rel)));
+                s3.call(&format!("PUT {marker}"), STORE_CALL, async move {
+                    op.write(&marker, Vec::<u8>::new()).await.map(|_| ())
+                });
+            }
             Inner::S3(s3) => {
                 let (op, dir) = (s3.op.clone(), s3.dir_key(rel));
                 s3.call(
@@ -575,6 +584,9 @@ fn join(dir: &str, rel: &str) -> String {
     }
 }
 
+/// The marker object's name with `directory_markers: keep_file`.
+const KEEP_FILE: &str = dualgate::storage::s3::KEEP_FILE;
+
 /// Gateways started so far in this process (part of each prefix).
 static NEXT_PREFIX: AtomicU32 = AtomicU32::new(0);
 
@@ -630,6 +642,7 @@ impl S3Store {
             prefix,
             upload_buffer: dualgate::storage::s3::S3Settings::upload_buffer(s),
             section,
+            keep_file: s.directory_markers == dualgate::config::DirectoryMarkers::KeepFile,
             bucket_url,
             bucket: s.bucket.clone(),
             access_key_id: key_id.clone(),
@@ -659,8 +672,16 @@ impl S3Store {
 
     /// The metadata of the object `rel` (`None`: none).
     fn file_meta(&self, rel: &str) -> Option<opendal::Metadata> {
-        let (op, key) = (self.op.clone(), self.key(rel));
+        let (op, key, keep_file) = (self.op.clone(), self.key(rel), self.keep_file);
         self.call(&format!("HEAD {key}"), STORE_CALL, async move {
+            if keep_file {
+                // s3s-fs answers a HEAD of a name that is a directory on its
+                // disk with a 500: ask a listing first, as the server does.
+                let first = op.list_with(&key).limit(1).await?;
+                if !first.first().is_some_and(|e| e.path() == key && !e.metadata().is_dir()) {
+                    return Ok(None);
+                }
+            }
             match op.stat(&key).await {
                 Ok(meta) => Ok(Some(meta).filter(|m| !m.is_dir())),
                 Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
@@ -672,7 +693,7 @@ impl S3Store {
     /// One level under the key prefix `dir` (`""`: the bucket): (name, is a
     /// directory); the directory's own marker is not an entry.
     fn list(&self, dir: &str) -> Vec<(String, bool)> {
-        let (op, dir) = (self.op.clone(), dir.to_owned());
+        let (op, dir, keep_file) = (self.op.clone(), dir.to_owned(), self.keep_file);
         self.call(&format!("LIST {dir}"), STORE_BULK, async move {
             let entries = op.list(if dir.is_empty() { "/" } else { &dir }).await?;
             Ok(entries
@@ -680,7 +701,8 @@ impl S3Store {
                 .filter_map(|e| {
                     let rest = e.path().strip_prefix(dir.as_str()).unwrap_or(e.path());
                     let name = rest.trim_end_matches('/');
-                    (!name.is_empty()).then(|| (name.to_owned(), e.metadata().is_dir()))
+                    let marker = name.is_empty() || (keep_file && name == KEEP_FILE);
+                    (!marker).then(|| (name.to_owned(), e.metadata().is_dir()))
                 })
                 .collect())
         })
