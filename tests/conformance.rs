@@ -307,6 +307,21 @@ mod suite {
         assert_nowhere(kind(s.read(&vp("/f.txt/x"), 0, None).await), "read beneath a file");
     }
 
+    /// A read right after a stat and a replace gets the new bytes (a back-end
+    /// that remembers what the stat found must not serve from it).
+    pub(super) async fn read_after_stat_and_replace_gets_the_new_bytes(fx: &Fixture) {
+        let s = fx.s();
+        put(s, "/f", b"first version").await;
+        assert_eq!(s.stat(&vp("/f")).await.unwrap().size, 13);
+        put(s, "/f", b"the second, longer version").await;
+        assert_eq!(get(s, "/f").await, b"the second, longer version");
+        assert_eq!(get_range(s, "/f", 4, Some(6)).await, b"second");
+        // Shorter, with a read from past the old end's offset.
+        assert_eq!(s.stat(&vp("/f")).await.unwrap().size, 26);
+        put(s, "/f", b"short").await;
+        assert_eq!(kind(s.read(&vp("/f"), 20, None).await), ErrorKind::InvalidOffset);
+    }
+
     pub(super) async fn replace_commit_publishes_exact_bytes(fx: &Fixture) {
         let s = fx.s();
         let data = b"hello, conformance suite";
@@ -989,6 +1004,7 @@ macro_rules! conformance {
                 attach_needs_an_existing_home,
                 missing_paths_are_not_found,
                 replace_commit_publishes_exact_bytes,
+                read_after_stat_and_replace_gets_the_new_bytes,
                 etags_are_consistent_and_change_with_contents,
                 upload_is_invisible_before_commit,
                 abort_leaves_nothing,

@@ -44,6 +44,7 @@
 //!   capabilities say so up front (FEAT, `Allow`, SITE HELP, MLST facts).
 
 mod errors;
+mod memo;
 mod probe;
 pub mod settings;
 mod sweep;
@@ -136,6 +137,7 @@ impl S3Backend {
             op: self.op.clone(),
             settings: self.settings.clone(),
             prefix: String::new(),
+            memo: Arc::default(),
         };
         if !home.is_root() && root.dir_state(&root.dir_key(home)).await? == DirState::Absent {
             return Err(StorageError::with_source(
@@ -231,6 +233,8 @@ pub struct S3Volume {
     settings: Arc<S3Settings>,
     /// `alice/` for the home `/alice`; empty for `/`.
     prefix: String,
+    /// The last file `stat` found, for the read after it.
+    memo: Arc<memo::StatMemo>,
 }
 
 impl std::fmt::Debug for S3Volume {
@@ -289,6 +293,14 @@ fn dir_meta(modified: SystemTime) -> Metadata {
         mode: None,
         etag: None,
     }
+}
+
+/// Whether a read failed because its object is no longer the version it was
+/// pinned to.
+fn changed(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<opendal::Error>())
+        .is_some_and(|e| e.kind() == opendal::ErrorKind::ConditionNotMatch)
 }
 
 /// Whether a listed name can be a path component here.
@@ -533,6 +545,10 @@ impl Storage for S3Volume {
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
         self.check_name(path)?;
         if let Some(m) = self.file(path).await? {
+            if m.etag().is_some() {
+                // (Only what a read can be pinned to.)
+                self.memo.put(&self.key(path), &m);
+            }
             return Ok(file_meta(&m));
         }
         if self.is_dir(path).await? {
@@ -598,42 +614,57 @@ impl Storage for S3Volume {
 
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
         self.check_name(path)?;
-        let Some(m) = self.file(path).await? else {
-            return Err(if self.is_dir(path).await? {
-                StorageError::new(ErrorKind::IsADirectory)
-            } else {
-                Self::absent()
-            });
-        };
-        let meta = file_meta(&m);
-        if offset > meta.size {
-            return Err(StorageError::new(ErrorKind::InvalidOffset));
-        }
-        let len = len.map_or(meta.size - offset, |l| l.min(meta.size - offset));
-        if len == 0 {
+        let key = self.key(path);
+        // What a stat found a moment ago, if it did: the read is pinned to it,
+        // and starts over from a HeadObject of its own if it no longer holds.
+        let mut memo = self.memo.take(&key);
+        loop {
+            let from_memo = memo.is_some();
+            let m = match memo.take() {
+                Some(m) => m,
+                None => match self.file(path).await? {
+                    Some(m) => m,
+                    None if self.is_dir(path).await? => return Err(StorageError::new(ErrorKind::IsADirectory)),
+                    None => return Err(Self::absent()),
+                },
+            };
+            let meta = file_meta(&m);
+            if offset > meta.size {
+                if from_memo {
+                    continue;
+                }
+                return Err(StorageError::new(ErrorKind::InvalidOffset));
+            }
+            let len = len.map_or(meta.size - offset, |l| l.min(meta.size - offset));
+            if len == 0 {
+                return Ok(ReadHandle {
+                    meta,
+                    body: ReadBody::Stream(Box::pin(futures_util::stream::empty())),
+                });
+            }
+            let mut reader = self.op.reader_with(&key);
+            if let Some(tag) = m.etag() {
+                // Pinned: every request of this read, retries included, must find
+                // the version it started with.
+                reader = reader.if_match(tag);
+            }
+            let mut stream = reader
+                .await
+                .map_err(storage_error)?
+                .into_bytes_stream(offset..offset + len)
+                .await
+                .map_err(storage_error)?;
+            // The first chunk now: an object changed since the memo shows here.
+            let first = stream.next().await;
+            if from_memo && first.as_ref().is_some_and(|r| r.as_ref().is_err_and(changed)) {
+                continue;
+            }
+            let stream = futures_util::stream::iter(first).chain(stream).map_err(stream_error);
             return Ok(ReadHandle {
                 meta,
-                body: ReadBody::Stream(Box::pin(futures_util::stream::empty())),
+                body: ReadBody::Stream(Box::pin(stream)),
             });
         }
-        let key = self.key(path);
-        let mut reader = self.op.reader_with(&key);
-        if let Some(tag) = m.etag() {
-            // Pinned: every request of this read, retries included, must find
-            // the version it started with.
-            reader = reader.if_match(tag);
-        }
-        let stream = reader
-            .await
-            .map_err(storage_error)?
-            .into_bytes_stream(offset..offset + len)
-            .await
-            .map_err(storage_error)?
-            .map_err(stream_error);
-        Ok(ReadHandle {
-            meta,
-            body: ReadBody::Stream(Box::pin(stream)),
-        })
     }
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
