@@ -77,6 +77,8 @@ pub enum Verb {
     Rename,
     /// Copies (WebDAV `COPY`).
     Copy,
+    /// Sets a file's modification time (FTP `MFMT`, `MFF modify`).
+    SetModified,
     /// Changes the working directory (FTP `CWD`/`CDUP`).
     ChangeDir,
     /// Prints the working directory (FTP `PWD`).
@@ -114,6 +116,7 @@ impl Verb {
             Verb::RenameFrom => "renamefrom",
             Verb::Rename => "rename",
             Verb::Copy => "copy",
+            Verb::SetModified => "setmodified",
             Verb::ChangeDir => "changedir",
             Verb::PrintDir => "printdir",
         })
@@ -186,6 +189,8 @@ pub struct Args {
     pub text: Option<String>,
     /// Permission bits to set (FTP `SITE CHMOD`).
     pub mode: Option<u32>,
+    /// Modification time to set (FTP `MFMT`, `MFF modify`).
+    pub modified: Option<std::time::SystemTime>,
     /// Credentials carried by the command (FTP `PASS`, HTTP `Authorization`).
     pub credentials: Option<Credentials>,
 }
@@ -202,6 +207,7 @@ impl Default for Args {
             shallow: false,
             text: None,
             mode: None,
+            modified: None,
             credentials: None,
         }
     }

@@ -80,6 +80,8 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "OPTS",
     "SIZE",
     "MDTM",
+    "MFMT",
+    "MFF",
     "MLSD",
     "MLST",
     "AUTH",

@@ -881,6 +881,31 @@ mod suite {
         assert_eq!(kind(s.dead_props(&vp("/missing")).await), ErrorKind::NotFound);
     }
 
+    pub(super) async fn set_modified_follows_capability(fx: &Fixture) {
+        let s = fx.s();
+        s.mkdir(&vp("/d")).await.unwrap();
+        put(s, "/d/f", b"x").await;
+        // 2001-02-03T04:05:06Z
+        let t = UNIX_EPOCH + Duration::from_secs(981_173_106);
+        if !fx.caps.set_modified_times {
+            assert_eq!(kind(s.set_modified(&vp("/d/f"), t).await), ErrorKind::Unsupported);
+            return;
+        }
+        s.set_modified(&vp("/d/f"), t).await.unwrap();
+        assert_eq!(s.stat(&vp("/d/f")).await.unwrap().modified, Some(t));
+        let listed = list(s, "/d").await;
+        assert_eq!(listed[0].meta.modified, Some(t), "the listing agrees");
+        assert_eq!(get(s, "/d/f").await, b"x", "the contents stay");
+        s.set_modified(&vp("/d"), t).await.unwrap();
+        assert_eq!(s.stat(&vp("/d")).await.unwrap().modified, Some(t));
+        assert_eq!(kind(s.set_modified(&vp("/missing"), t).await), ErrorKind::NotFound);
+        assert_eq!(
+            kind(s.set_modified(&VirtualPath::root(), t).await),
+            ErrorKind::PermissionDenied,
+            "the home itself stays"
+        );
+    }
+
     pub(super) async fn modified_times_follow_capability(fx: &Fixture) {
         let s = fx.s();
         s.mkdir(&vp("/d")).await.unwrap();
@@ -1029,6 +1054,7 @@ macro_rules! conformance {
                 set_mode_follows_capability,
                 dead_properties_follow_capability,
                 modified_times_follow_capability,
+                set_modified_follows_capability,
                 zero_copy_follows_capability,
                 the_home_itself_stays,
                 volumes_are_confined_to_their_home,

@@ -218,6 +218,24 @@ pub enum Command {
         /// The file.
         path: String,
     },
+    /// draft-somers-ftp-mfxx MFMT: "The MFMT command is used to modify a file's
+    /// last modification time".
+    Mfmt {
+        /// The new time.
+        modified: std::time::SystemTime,
+        /// The file or directory.
+        path: String,
+    },
+    /// draft-somers-ftp-mfxx MFF: modifies the facts of a file (only `modify`
+    /// is known here).
+    Mff {
+        /// The `modify` fact, if given.
+        modify: Option<std::time::SystemTime>,
+        /// The names of the other facts given (lower case).
+        others: Vec<String>,
+        /// The file or directory.
+        path: String,
+    },
     /// RFC 959 DELE: "This command causes the file specified in the pathname
     /// to be deleted at the server site."
     Dele {
@@ -374,6 +392,8 @@ impl Command {
             Self::Rest { .. } => "REST",
             Self::Size { .. } => "SIZE",
             Self::Mdtm { .. } => "MDTM",
+            Self::Mfmt { .. } => "MFMT",
+            Self::Mff { .. } => "MFF",
             Self::Dele { .. } => "DELE",
             Self::Mkd { .. } => "MKD",
             Self::Rmd { .. } => "RMD",

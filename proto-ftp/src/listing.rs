@@ -273,6 +273,40 @@ pub fn mdtm_value(t: SystemTime) -> String {
     )
 }
 
+/// Reads an RFC 3659 `time-val`, `YYYYMMDDHHMMSS[.sss]` in UTC (MFMT, MFF):
+/// the inverse of [`mdtm_value`], with the fraction kept to the millisecond.
+#[must_use]
+pub fn parse_time_val(text: &str) -> Option<SystemTime> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.len() != 14 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if fraction.len() > 9
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || (text.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| whole[range].parse::<u16>().ok();
+    let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::from(num(0..4)?), month, u8::try_from(num(6..8)?).ok()?).ok()?;
+    let at = date
+        .with_hms(
+            u8::try_from(num(8..10)?).ok()?,
+            u8::try_from(num(10..12)?).ok()?,
+            u8::try_from(num(12..14)?).ok()?,
+        )
+        .ok()?
+        .assume_utc();
+    let secs = u64::try_from(at.unix_timestamp()).ok()?;
+    let nanos = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<9}").parse::<u32>().ok()?
+    };
+    Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(secs, nanos))
+}
+
 /// Writes the selected facts, each terminated by `;`.
 fn push_facts(entry: &ListEntry<'_>, selected: Facts, out: &mut Vec<u8>) {
     let mut facts = String::with_capacity(96);

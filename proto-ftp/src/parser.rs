@@ -127,6 +127,7 @@ const VERBS: &[(&str, &str)] = &[
     ("XMKD", "MKD"), ("RMD", "RMD"), ("XRMD", "RMD"), ("RNFR", "RNFR"), ("RNTO", "RNTO"),
     ("ABOR", "ABOR"), ("STAT", "STAT"), ("HELP", "HELP"), ("ALLO", "ALLO"), ("SITE", "SITE"),
     ("AUTH", "AUTH"), ("PBSZ", "PBSZ"), ("PROT", "PROT"), ("CCC", "CCC"), ("HOST", "HOST"),
+    ("MFMT", "MFMT"), ("MFF", "MFF"),
 ];
 
 /// Maps an upper-case verb (or alias) to its canonical verb.
@@ -228,6 +229,19 @@ fn dispatch(verb: &'static str, args: Option<&str>) -> Result<Command, ParseErro
         },
         "SIZE" => Command::Size { path: path()? },
         "MDTM" => Command::Mdtm { path: path()? },
+        "MFMT" => {
+            // draft-somers-ftp-mfxx §3: MFMT <time-val> SP <pathname>
+            let arg = required(verb, args)?.trim_start_matches(' ');
+            let (time, path) = arg.split_once(' ').ok_or(ParseError::MissingArgument { verb })?;
+            if path.is_empty() {
+                return Err(ParseError::MissingArgument { verb });
+            }
+            Command::Mfmt {
+                modified: time_val(verb, time)?,
+                path: path.to_owned(),
+            }
+        }
+        "MFF" => parse_mff(args)?,
         "DELE" => Command::Dele { path: path()? },
         "MKD" => Command::Mkd { path: path()? },
         "RMD" => Command::Rmd { path: path()? },
@@ -268,6 +282,42 @@ fn required<'a>(verb: &'static str, args: Option<&'a str>) -> Result<&'a str, Pa
 }
 
 /// The argument with surrounding whitespace trimmed; empty is an error.
+/// An RFC 3659 `time-val` (`YYYYMMDDHHMMSS[.sss]`, UTC).
+fn time_val(verb: &'static str, text: &str) -> Result<std::time::SystemTime, ParseError> {
+    crate::listing::parse_time_val(text).ok_or(ParseError::InvalidArgument {
+        verb,
+        reason: "the time must be YYYYMMDDHHMMSS[.sss], UTC",
+    })
+}
+
+/// draft-somers-ftp-mfxx §4: `MFF <fact>=<value>;[<fact>=<value>;…] SP <pathname>`.
+/// `modify` is read; other facts are named for the refusal.
+fn parse_mff(args: Option<&str>) -> Result<Command, ParseError> {
+    const VERB: &str = "MFF";
+    let arg = required(VERB, args)?.trim_start_matches(' ');
+    let (facts, path) = arg.split_once(' ').ok_or(ParseError::MissingArgument { verb: VERB })?;
+    if path.is_empty() {
+        return Err(ParseError::MissingArgument { verb: VERB });
+    }
+    let (mut modify, mut others) = (None, Vec::new());
+    for fact in facts.split(';').filter(|f| !f.is_empty()) {
+        let (name, value) = fact.split_once('=').ok_or(ParseError::InvalidArgument {
+            verb: VERB,
+            reason: "facts are name=value; pairs",
+        })?;
+        if name.eq_ignore_ascii_case("modify") {
+            modify = Some(time_val(VERB, value)?);
+        } else {
+            others.push(name.to_ascii_lowercase());
+        }
+    }
+    Ok(Command::Mff {
+        modify,
+        others,
+        path: path.to_owned(),
+    })
+}
+
 fn token<'a>(verb: &'static str, args: Option<&'a str>) -> Result<&'a str, ParseError> {
     args.map(str::trim)
         .filter(|a| !a.is_empty())

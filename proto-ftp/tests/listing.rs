@@ -6,7 +6,9 @@
     reason = "tests fail loudly on unexpected values"
 )]
 
-use proto_ftp::listing::{EntryKind, Facts, ListEntry, list_line, mdtm_value, mlsd_line, mlst_line, nlst_line};
+use proto_ftp::listing::{
+    EntryKind, Facts, ListEntry, list_line, mdtm_value, mlsd_line, mlst_line, nlst_line, parse_time_val,
+};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// 2024-01-02T15:04:05Z.
@@ -222,4 +224,27 @@ fn opts_mlst_fact_lists_parse_and_render() {
 fn mdtm() {
     assert_eq!(mdtm_value(at(T_2024_01_02)), "20240102150405");
     assert_eq!(mdtm_value(UNIX_EPOCH), "19700101000000");
+}
+
+#[test]
+fn time_val_reads_what_mdtm_writes() {
+    assert_eq!(parse_time_val("20240102150405"), Some(at(T_2024_01_02)));
+    assert_eq!(parse_time_val("19700101000000"), Some(UNIX_EPOCH));
+    assert_eq!(
+        parse_time_val("20240102150405.5"),
+        Some(at(T_2024_01_02) + Duration::from_millis(500))
+    );
+    for bad in [
+        "",
+        "2024010215040",
+        "202401021504051",
+        "20240230000000",
+        "20240102250000",
+        "2024010215040x",
+        "20240102150405.",
+        "20240102150405.1234567890",
+        "-2024010215040",
+    ] {
+        assert_eq!(parse_time_val(bad), None, "{bad:?}");
+    }
 }

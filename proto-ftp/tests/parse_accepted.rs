@@ -10,6 +10,7 @@
 
 use proto_ftp::{Command, EpsvArg, ProtLevel, Secret, TransferType, parse};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, UNIX_EPOCH};
 
 fn s(v: &str) -> String {
     v.to_owned()
@@ -143,6 +144,28 @@ fn accepted_lines() {
         (b"REST 18446744073709551615", Command::Rest { offset: u64::MAX }),
         (b"SIZE f", Command::Size { path: s("f") }),
         (b"MDTM f", Command::Mdtm { path: s("f") }),
+        (
+            b"MFMT 20240102150405 a b.txt",
+            Command::Mfmt {
+                modified: UNIX_EPOCH + Duration::from_secs(1_704_207_845),
+                path: s("a b.txt"),
+            },
+        ),
+        (
+            b"MFMT 20240102150405.25 f",
+            Command::Mfmt {
+                modified: UNIX_EPOCH + Duration::from_millis(1_704_207_845_250),
+                path: s("f"),
+            },
+        ),
+        (
+            b"MFF Modify=20240102150405;UNIX.mode=0644; f",
+            Command::Mff {
+                modify: Some(UNIX_EPOCH + Duration::from_secs(1_704_207_845)),
+                others: vec![s("unix.mode")],
+                path: s("f"),
+            },
+        ),
         (b"DELE f", Command::Dele { path: s("f") }),
         (b"MKD d", Command::Mkd { path: s("d") }),
         (b"XMKD d", Command::Mkd { path: s("d") }),

@@ -31,6 +31,41 @@ fn rejected_lines() {
         (b"APPE", MissingArgument { verb: "APPE" }, 501),
         (b"SIZE", MissingArgument { verb: "SIZE" }, 501),
         (b"MDTM", MissingArgument { verb: "MDTM" }, 501),
+        (b"MFMT", MissingArgument { verb: "MFMT" }, 501),
+        (b"MFMT 20240102150405", MissingArgument { verb: "MFMT" }, 501),
+        (b"MFF modify=20240102150405;", MissingArgument { verb: "MFF" }, 501),
+        (
+            b"MFMT 2024010215040 f",
+            InvalidArgument {
+                verb: "MFMT",
+                reason: "the time must be YYYYMMDDHHMMSS[.sss], UTC",
+            },
+            501,
+        ),
+        (
+            b"MFMT 20241302150405 f",
+            InvalidArgument {
+                verb: "MFMT",
+                reason: "the time must be YYYYMMDDHHMMSS[.sss], UTC",
+            },
+            501,
+        ),
+        (
+            b"MFMT 20240102150405. f",
+            InvalidArgument {
+                verb: "MFMT",
+                reason: "the time must be YYYYMMDDHHMMSS[.sss], UTC",
+            },
+            501,
+        ),
+        (
+            b"MFF modify; f",
+            InvalidArgument {
+                verb: "MFF",
+                reason: "facts are name=value; pairs",
+            },
+            501,
+        ),
         (b"DELE", MissingArgument { verb: "DELE" }, 501),
         (b"XMKD", MissingArgument { verb: "MKD" }, 501),
         (b"RMD", MissingArgument { verb: "RMD" }, 501),

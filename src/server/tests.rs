@@ -117,6 +117,8 @@ const TABLE: &[Row] = &[
     ftp("APPE f.txt", &[Write]),
     ftp("STOU", &[Write]),
     ftp("SITE CHMOD 644 f.txt", &[Write]),
+    ftp("MFMT 20010203040506 f.txt", &[Write]),
+    ftp("MFF modify=20010203040506; f.txt", &[Write]),
     // FTP: deleting, creating, renaming.
     ftp("DELE f.txt", &[Delete]),
     ftp("RMD e", &[Delete]),

@@ -47,6 +47,9 @@ pub struct Capabilities {
     /// Entries carry their modification time (FTP `MDTM`, the `modify` fact,
     /// HTTP `Last-Modified`).
     pub modified_times: bool,
+    /// A file's modification time can be set ([`Storage::set_modified`](super::Storage::set_modified):
+    /// FTP `MFMT` and `MFF modify`), so that clients that mirror keep the times.
+    pub set_modified_times: bool,
     /// Reads may come back as local file regions and uploads may offer a local
     /// sink, so the data paths can use `sendfile`/`splice`.
     pub zero_copy: bool,

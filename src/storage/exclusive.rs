@@ -218,6 +218,10 @@ impl Storage for Exclusive {
         self.inner.set_mode(path, mode).await
     }
 
+    async fn set_modified(&self, path: &VirtualPath, modified: std::time::SystemTime) -> Result<(), StorageError> {
+        self.inner.set_modified(path, modified).await
+    }
+
     async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {
         self.inner.dead_props(path).await
     }

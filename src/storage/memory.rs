@@ -72,6 +72,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     modes: false,
     dead_properties: false,
     modified_times: true,
+    set_modified_times: true,
     zero_copy: false,
 };
 
@@ -530,6 +531,25 @@ impl Storage for MemoryVolume {
             chunks: Vec::new(),
             written: 0,
         }))
+    }
+
+    async fn set_modified(&self, path: &VirtualPath, modified: SystemTime) -> Result<(), StorageError> {
+        refuse_root(path)?;
+        let mut store = self.lock();
+        let key = self.key(path);
+        if let Some(file) = store.objects.get_mut(&key).filter(|_| !key.ends_with('/')) {
+            file.modified = modified;
+            return Ok(());
+        }
+        if !self.is_dir(&store, path) {
+            return Err(self.absent(&store, path));
+        }
+        // A directory keeps its time in its marker (made here if it had none).
+        let marker = format!("{key}/");
+        let stamped = store.stamp(Bytes::new());
+        let entry = store.objects.entry(marker).or_insert(stamped);
+        entry.modified = modified;
+        Ok(())
     }
 
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {

@@ -49,6 +49,7 @@ enum Op {
     Rename,
     Copy,
     SetMode,
+    SetModified,
     Probe,
     DeadProps,
     SetDeadProps,
@@ -58,7 +59,7 @@ enum Op {
 }
 
 /// The `operation` label of each [`Op`], in discriminant order.
-const OPERATIONS: [&str; 17] = [
+const OPERATIONS: [&str; 18] = [
     "stat",
     "list",
     "read",
@@ -70,6 +71,7 @@ const OPERATIONS: [&str; 17] = [
     "rename",
     "copy",
     "set_mode",
+    "set_modified",
     "probe",
     "dead_props",
     "set_dead_props",
@@ -250,6 +252,10 @@ impl Storage for MeteredVolume {
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
         measure(&self.handles, Op::SetMode, self.inner.set_mode(path, mode)).await
+    }
+
+    async fn set_modified(&self, path: &VirtualPath, modified: std::time::SystemTime) -> Result<(), StorageError> {
+        measure(&self.handles, Op::SetModified, self.inner.set_modified(path, modified)).await
     }
 
     async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {

@@ -256,6 +256,13 @@ pub trait Storage: Send + Sync + 'static {
     async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
         remove_tree_generic(self, path).await
     }
+    /// Sets the modification time of a file or directory. Back-ends that
+    /// cannot ([`Capabilities::set_modified_times`] false) keep this default
+    /// refusal.
+    async fn set_modified(&self, path: &VirtualPath, modified: std::time::SystemTime) -> Result<(), StorageError> {
+        let _ = (path, modified);
+        Err(StorageError::new(ErrorKind::Unsupported))
+    }
     /// Sets the permission bits (`0o000`–`0o777`) of a file or directory. Back-ends
     /// without modes ([`Capabilities::modes`] false) keep this default refusal.
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {

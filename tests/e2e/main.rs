@@ -9,6 +9,8 @@
 //!   each with self-tests of its own.
 //! - [`ftp_session`]: control-connection behaviour with exact reply codes (login,
 //!   FEAT, quoting, errors, PASV/EPSV/PORT rules, timeouts, connection limits).
+//! - [`ftp_times`]: `MFMT` and `MFF modify` set modification times where the
+//!   back-end can (FEAT says so), and are refused up front where it cannot.
 //! - [`ftp_transfer`]: data transfers (round trips, listings, REST/APPE, TYPE A,
 //!   interrupted uploads, foreign data connections, confinement).
 //! - [`ftp_fixes`]: the FTP defects of issue #13 (STOU's 150 names the file, `OPTS
@@ -60,7 +62,7 @@
 //! directory renames, no directory times), a test states both expectations
 //! through [`support::storage_kind`].
 //!
-//! The contract these tests check is `/work/shared/CONTRACT.md` (RFC 959 / 2389 /
+//! The contract these tests check is the project's behaviour contract (RFC 959 / 2389 /
 //! 2428 / 3659, RFC 9110 and RFC 4918 where it defers to them).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -70,6 +72,7 @@ mod big_transfer;
 mod cross_protocol;
 mod ftp_fixes;
 mod ftp_session;
+mod ftp_times;
 mod ftp_transfer;
 mod ftps;
 mod http_api;

@@ -47,6 +47,7 @@ printf 'line one\nline two\n' >"$SRC/small.txt"
 head -c 5242880 /dev/urandom >"$SRC/sub dir/five-mib.bin"
 head -c 123457 /dev/urandom >"$SRC/sub dir/deeper/odd size.bin"
 printf 'grüße\n' >"$SRC/ünïcødé/日本.txt"
+touch -d '2001-02-03 04:05:06 UTC' "$SRC/small.txt" # a time for mirrors to keep (MFMT)
 
 # Start the gateway on free loopback ports; read the addresses from its start-up block.
 ROOT=$WORK/root
@@ -76,6 +77,11 @@ check "lftp: mirror up (-R)" lftp -u "$USER,$PASSWORD" -p "$PORT" -e "$LFTP_SETU
 check "lftp: uploaded tree is identical in storage" stored_same_tree "$SRC" "$ROOT/lftp-up"
 check "lftp: mirror down" lftp -u "$USER,$PASSWORD" -p "$PORT" -e "$LFTP_SETUP; mirror lftp-up '$WORK/lftp-down'; quit" "$HOST"
 check "lftp: downloaded tree is identical" same_tree "$SRC" "$WORK/lftp-down"
+if [ "$STORAGE_KIND" = s3 ]; then
+  skip "lftp: mirror -R keeps modification times (MFMT)" "a store keeps the time of the last write"
+else
+  check "lftp: mirror -R keeps modification times (MFMT)" bash -c "curl -sS -I '$URL/lftp-up/small.txt' | tee /dev/stderr | grep -q 'Last-Modified: Sat, 03 Feb 2001 04:05:06 GMT'"
+fi
 # --- wget ----------------------------------------------------------------------
 check "wget: recursive download (LIST parsing)" wget -q -r -nH --cut-dirs=1 -P "$WORK/wget" "ftp://$USER:$PASSWORD@$FTP/lftp-up/"
 check "wget: tree is identical" same_tree "$SRC" "$WORK/wget"

@@ -14,6 +14,8 @@ fn sample_arg(verb: &str) -> &'static str {
         "EPSV" => "ALL",
         "REST" | "PBSZ" => "0",
         "PROT" => "P",
+        "MFMT" => "20240102150405 x",
+        "MFF" => "modify=20240102150405; x",
         _ => "x",
     }
 }

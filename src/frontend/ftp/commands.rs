@@ -49,6 +49,11 @@ impl FtpModule {
         if caps.modified_times {
             lines.push("MDTM".into());
         }
+        if caps.set_modified_times {
+            // draft-somers-ftp-mfxx: MFMT, and MFF with the facts it can set.
+            lines.push("MFMT".into());
+            lines.push("MFF modify;".into());
+        }
         lines.push(format!("MLST {}", self.facts().feat_list(selected)).into());
         if caps.resumes() {
             lines.push("REST STREAM".into());

@@ -130,6 +130,26 @@ pub fn lift<'a>(
             rec.path = rename_from;
             rec.set_target(resolve(&path));
         }
+        Command::Mfmt { modified, path } => {
+            rec.args.modified = Some(modified);
+            rec.set_path(resolve(&path));
+        }
+        Command::Mff { modify, others, path } => match modify {
+            // Only `modify` can be set; the reply names what was changed.
+            Some(modified) => {
+                rec.args.modified = Some(modified);
+                rec.set_path(resolve(&path));
+            }
+            None => {
+                rec.rejected = Some(Reply {
+                    code: Code::Raw(504),
+                    text: Cow::Owned(format!(
+                        "MFF can set only the modify fact here (not {}).",
+                        others.join(", ")
+                    )),
+                });
+            }
+        },
         Command::Site { sub, args } if sub == "CHMOD" => match proto_ftp::parse_site_chmod(&args) {
             Ok((mode, path)) => {
                 rec.args.mode = Some(mode);
@@ -169,6 +189,7 @@ fn verb_of(cmd: &Command) -> (Verb, bool) {
         Command::Retr { .. } => (Verb::Read, true),
         Command::Stor { .. } | Command::Appe { .. } | Command::Stou { .. } => (Verb::Write, true),
         Command::Size { .. } | Command::Mdtm { .. } | Command::Mlst { .. } => (Verb::Stat, true),
+        Command::Mfmt { .. } | Command::Mff { .. } => (Verb::SetModified, true),
         Command::Dele { .. } => (Verb::Delete, true),
         Command::Mkd { .. } => (Verb::MakeDir, true),
         Command::Rmd { .. } => (Verb::RemoveDir, true),

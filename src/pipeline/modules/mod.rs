@@ -8,6 +8,7 @@
 //! | CMD      | storage verbs | 0    | files         | storage operations and transfers       |
 //! | CMD      | SITE CHMOD    | 0    | site          | permission bits (back-ends with modes) |
 //! | CMD      | SITE HELP     | 0    | site          | lists SITE subcommands                 |
+//! | CMD      | MFMT, MFF     | 0    | times         | modification times (back-ends that set them) |
 //! | CMD      | protocol verbs| 0    | ftp / http    | front-end specific verbs               |
 //! | LOG_CMD  | any           | 0    | log           | metrics and access log                 |
 //!
@@ -19,6 +20,7 @@ pub mod files;
 pub mod log;
 pub mod permissions;
 pub mod site;
+pub mod times;
 
 use std::sync::Arc;
 
@@ -100,6 +102,15 @@ pub fn core_table(
             Some(&Verb::Site("CHMOD".into())),
             0,
             Arc::new(site::SiteChmod),
+        );
+    }
+    if capabilities.set_modified_times {
+        t.row(
+            "times",
+            Phase::Cmd,
+            Some(&Verb::SetModified),
+            0,
+            Arc::new(times::SetModified),
         );
     }
     let files = Arc::new(files::Files);

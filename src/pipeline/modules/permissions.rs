@@ -35,6 +35,7 @@ pub fn required(verb: &Verb) -> Option<&'static [Permission]> {
         Verb::RenameFrom | Verb::Rename => &[Permission::Rename],
         Verb::Copy => &[Permission::Read, Permission::Write],
         Verb::Site(sub) if sub == "CHMOD" => &[Permission::Write],
+        Verb::SetModified => &[Permission::Write],
         // FTP `STAT path` lists the path over the control connection.
         Verb::Protocol("STAT") => &[Permission::Read],
         // WebDAV: reading properties is reading; storing them is writing.

@@ -70,6 +70,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     modes: true,
     dead_properties: true,
     modified_times: true,
+    set_modified_times: true,
     zero_copy: true,
 };
 
@@ -623,6 +624,41 @@ impl Storage for LocalVolume {
             let fd = this.beneath(&path, OFlags::PATH)?;
             let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
             Ok(rustix::fs::chmod(proc_path.as_str(), Mode::from_raw_mode(mode))?)
+        })
+        .await
+    }
+
+    async fn set_modified(&self, path: &VirtualPath, modified: std::time::SystemTime) -> Result<(), StorageError> {
+        if path.is_root() {
+            // The home stays as deployed.
+            return Err(StorageError::new(ErrorKind::PermissionDenied));
+        }
+        let since_epoch = match modified.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d,
+            Err(_) => return Err(StorageError::with_source(ErrorKind::InvalidName, "a time before 1970")),
+        };
+        let (this, path) = (self.clone(), path.clone());
+        blocking(move || {
+            refuse_temp_name(&path)?;
+            // As for set_mode: the confined object itself, through its descriptor.
+            let fd = this.beneath(&path, OFlags::PATH)?;
+            let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+            let times = rustix::fs::Timestamps {
+                last_access: rustix::fs::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: rustix::fs::UTIME_OMIT,
+                },
+                last_modification: rustix::fs::Timespec {
+                    tv_sec: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
+                    tv_nsec: i64::from(since_epoch.subsec_nanos()),
+                },
+            };
+            Ok(rustix::fs::utimensat(
+                rustix::fs::CWD,
+                proc_path.as_str(),
+                &times,
+                rustix::fs::AtFlags::empty(),
+            )?)
         })
         .await
     }

@@ -94,6 +94,8 @@ fn capabilities(rename_dirs: RenameDirs) -> Capabilities {
         modes: false,
         dead_properties: false,
         modified_times: true,
+        // A store keeps the time of the last write; it cannot be set.
+        set_modified_times: false,
         zero_copy: false,
     }
 }

@@ -83,6 +83,12 @@ impl StorageKind {
         self == StorageKind::Local
     }
 
+    /// Modification times can be set (FTP `MFMT`; an object store keeps the
+    /// time of the last write).
+    pub fn sets_modified_times(self) -> bool {
+        self == StorageKind::Local
+    }
+
     /// A directory carries a modification time of its own (an object store
     /// keeps none for a prefix).
     pub fn dir_times(self) -> bool {
