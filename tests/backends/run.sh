@@ -13,7 +13,8 @@
 #         the store, results read from the bucket; what a store cannot do is printed as
 #         `skip (s3): ...`), and the request smoke (store_smoke.sh) with its leftover-upload
 #         and sweeper checks; then scaleout.sh (two gateways on one bucket behind haproxy,
-#         200 clients, every byte verified).
+#         200 clients, every byte verified) and faults.sh (13 rounds of injected faults;
+#         nothing truncated, mixed, falsely acknowledged or left pending).
 # s3s-fs: checks SigV4 signatures (moto does not). It keeps objects as files on its disk,
 #         so a `dir/` key becomes a directory it never lists: it runs with
 #         `directory_markers: keep_file`. The conformance suite, the e2e suite (but three
@@ -56,6 +57,8 @@ for store in "${STORES[@]}"; do
     tests/interop/browser.sh || status=1
     # Two gateways on one bucket behind haproxy, 200 FTP+HTTP clients (a store of its own).
     SCALEOUT_BIN=${SCALEOUT_BIN:-target/debug/dualgate} tests/backends/scaleout.sh || status=1
+    # The fault campaign: 13 rounds of faults between gateways and a moto of its own.
+    FAULTS_BIN=${FAULTS_BIN:-target/debug/dualgate} tests/backends/faults.sh || status=1
   fi
   tests/backends/store_smoke.sh || status=1
   tests/backends/s3.sh stop >/dev/null
