@@ -148,6 +148,24 @@ pub fn decode_dead_props(blob: &[u8]) -> Vec<DeadProp> {
         .collect()
 }
 
+/// The namespace of the Windows WebDAV redirector's file-time properties.
+pub const MS_NS: &str = "urn:schemas-microsoft-com:";
+
+/// The modification time a `PROPPATCH` sets through Windows'
+/// `Win32LastModifiedTime` (an RFC 1123 date; Explorer sends it after every
+/// copy), if it sets one that parses. The server maps it to the file's own
+/// time where the back-end can set it; the property itself stays a dead one.
+pub fn win32_last_modified(ops: &[PatchOp]) -> Option<SystemTime> {
+    ops.iter().rev().find_map(|op| match op {
+        PatchOp::Set(p) if p.name.ns == MS_NS && p.name.local == "Win32LastModifiedTime" => {
+            let start = p.xml.find('>')? + 1;
+            let end = p.xml.rfind("</")?;
+            httpdate::parse_http_date(p.xml.get(start..end)?.trim()).ok()
+        }
+        _ => None,
+    })
+}
+
 /// Whether a property is one of the live properties a client may not set or
 /// remove (RFC 4918 §15: computed by the server).
 pub fn is_protected(name: &PropName) -> bool {
@@ -770,6 +788,20 @@ pub fn proppatch_response(href: &str, results: &[(&PropName, u16)]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    #[test]
+    fn windows_sets_the_modification_time_as_it_sends_it() {
+        // As the Windows redirector sends it after a copy (mar10/wsgidav#112).
+        let body = br#"<?xml version="1.0" encoding="utf-8" ?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32CreationTime>Sat, 03 Feb 2001 04:05:06 GMT</Z:Win32CreationTime><Z:Win32LastAccessTime>Sun, 06 Dec 2026 01:00:00 GMT</Z:Win32LastAccessTime><Z:Win32LastModifiedTime>Sat, 03 Feb 2001 04:05:06 GMT</Z:Win32LastModifiedTime><Z:Win32FileAttributes>00000020</Z:Win32FileAttributes></D:prop></D:set></D:propertyupdate>"#;
+        let ops = parse_proppatch(body).unwrap();
+        assert_eq!(ops.len(), 4);
+        assert_eq!(
+            win32_last_modified(&ops),
+            Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(981_173_106))
+        );
+        let other = parse_proppatch(br#"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>yesterday</Z:Win32LastModifiedTime></D:prop></D:set></D:propertyupdate>"#).unwrap();
+        assert_eq!(win32_last_modified(&other), None);
+    }
 
     #[test]
     fn depth_and_overwrite() {

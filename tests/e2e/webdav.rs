@@ -374,6 +374,37 @@ fn update(instructions: &str) -> String {
     format!(r#"<D:propertyupdate xmlns:D="DAV:" xmlns:x="urn:example:x">{instructions}</D:propertyupdate>"#)
 }
 
+/// The Windows redirector's PROPPATCH after a copy (mar10/wsgidav#112): on local
+/// disk, `Win32LastModifiedTime` becomes the file's own time (`Last-Modified`,
+/// `getlastmodified`, FTP MDTM) and every property is kept as sent; on a store
+/// without dead properties or settable times, 207 with 403 for each (a bare 403
+/// makes Explorer fail the copy).
+#[tokio::test]
+async fn windows_proppatch_sets_the_modification_time_where_it_can() {
+    let gw = Gateway::start_default().await;
+    gw.store().put("copied.txt", b"from Windows");
+    let body = r#"<?xml version="1.0" encoding="utf-8" ?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32CreationTime>Sat, 03 Feb 2001 04:05:06 GMT</Z:Win32CreationTime><Z:Win32LastAccessTime>Sun, 06 Dec 2026 01:00:00 GMT</Z:Win32LastAccessTime><Z:Win32LastModifiedTime>Sat, 03 Feb 2001 04:05:06 GMT</Z:Win32LastModifiedTime><Z:Win32FileAttributes>00000020</Z:Win32FileAttributes></D:prop></D:set></D:propertyupdate>"#;
+    let response = proppatch(&gw, "/copied.txt", body).await;
+    if !storage_kind().dead_properties() {
+        assert!(response.propstats.iter().all(|ps| ps.status == 403), "{response:?}");
+        return;
+    }
+    assert!(response.propstats.iter().all(|ps| ps.status == 200), "{response:?}");
+    let get = gw.get("/copied.txt").await;
+    let last_modified = get.headers()["last-modified"].to_str().unwrap().to_owned();
+    assert_eq!(parse_imf_fixdate(&last_modified), Some(981_173_106), "{last_modified}");
+    assert_eq!(get.bytes().await.unwrap().as_ref(), b"from Windows");
+    let props = props_of(
+        &gw,
+        "/copied.txt",
+        r#"<D:getlastmodified/><Z:Win32FileAttributes xmlns:Z="urn:schemas-microsoft-com:"/>"#,
+    )
+    .await;
+    assert_eq!(props.value("getlastmodified"), Some("Sat, 03 Feb 2001 04:05:06 GMT"));
+    let (status, attributes) = props.find("urn:schemas-microsoft-com:", "Win32FileAttributes").unwrap();
+    assert_eq!((status, attributes.text.as_str()), (200, "00000020"));
+}
+
 /// Dead properties are kept where the back-end can store them: local disk (one
 /// extended attribute per file).
 #[tokio::test]

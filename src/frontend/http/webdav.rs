@@ -329,6 +329,23 @@ impl WebDav {
                 .map(|op| if dav::is_protected(op.name()) { 403 } else { 424 })
                 .collect();
         }
+        // Windows' Win32LastModifiedTime is the file's own time where the
+        // back-end can set it (first, so that a failure stores nothing).
+        if self.capabilities.set_modified_times
+            && let Some(modified) = dav::win32_last_modified(ops)
+            && let Err(e) = volume.set_modified(path, modified).await
+        {
+            return ops
+                .iter()
+                .map(|op| {
+                    if op.name().ns == dav::MS_NS && op.name().local == "Win32LastModifiedTime" {
+                        storage_status(&e)
+                    } else {
+                        424
+                    }
+                })
+                .collect();
+        }
         let stored = match volume.dead_props(path).await {
             Ok(blob) => blob,
             Err(e) => return vec![storage_status(&e); ops.len()],
