@@ -88,10 +88,38 @@ fn s3_store_with(markers: Option<dualgate::config::DirectoryMarkers>) -> Harness
     if let Some(markers) = markers {
         s3.directory_markers = markers;
     }
+    // A second back-end on the same prefix: another replica, for the tests of
+    // what one instance sees of another's writes.
+    let replica = Arc::new(dualgate::storage::s3::S3Backend::open(&s3).unwrap());
     Harness {
         backend: Arc::new(dualgate::storage::s3::S3Backend::open(&s3).unwrap()),
-        keep: None,
+        keep: Some(Box::new(replica)),
     }
+}
+
+/// A read right after a stat gets the new bytes when another replica replaced
+/// the object in between (the stat's answer no longer holds: the read's pin
+/// finds out and it starts over).
+#[tokio::test]
+#[ignore = "needs a running S3 store: tests/backends/run.sh runs these"]
+async fn s3_read_after_another_replica_replaced_gets_the_new_bytes() {
+    let harness = s3_store();
+    let replica = harness
+        .keep
+        .as_ref()
+        .and_then(|k| k.downcast_ref::<Arc<dualgate::storage::s3::S3Backend>>())
+        .unwrap()
+        .clone();
+    let fx = Fixture::new(harness).await;
+    let s = fx.s();
+    let other = attach(&*replica, "alice", "/alice").await;
+    put(s, "/f", b"first version").await;
+    assert_eq!(s.stat(&vp("/f")).await.unwrap().size, 13);
+    put(&*other, "/f", b"the second, longer version").await;
+    assert_eq!(get(s, "/f").await, b"the second, longer version");
+    assert_eq!(s.stat(&vp("/f")).await.unwrap().size, 26);
+    put(&*other, "/f", b"short").await;
+    assert_eq!(kind(s.read(&vp("/f"), 20, None).await), ErrorKind::InvalidOffset);
 }
 
 /// What each test gets: the back-end, and alice's volume on it.

@@ -106,6 +106,8 @@ pub struct S3Backend {
     settings: Arc<S3Settings>,
     probe: probe::Probe,
     sweeper: sweep::Sweeper,
+    /// Changes made through any volume (voids the volumes' stat memos).
+    writes: Arc<memo::Writes>,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -122,6 +124,7 @@ impl S3Backend {
         Ok(S3Backend {
             probe: probe::Probe::new(op.clone()),
             sweeper,
+            writes: Arc::default(),
             op,
             settings: Arc::new(settings),
         })
@@ -139,7 +142,7 @@ impl S3Backend {
             op: self.op.clone(),
             settings: self.settings.clone(),
             prefix: String::new(),
-            memo: Arc::default(),
+            memo: Arc::new(memo::StatMemo::new(self.writes.clone())),
         };
         if !home.is_root() && root.dir_state(&root.dir_key(home)).await? == DirState::Absent {
             return Err(StorageError::with_source(
@@ -672,6 +675,7 @@ impl Storage for S3Volume {
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
         refuse_root(path)?;
         self.check_name(path)?;
+        self.memo.wrote();
         // The three checks in one round trip: an upload's latency is mostly these.
         let (parent, existing, dir) = tokio::join!(self.need_parent(path), self.file(path), self.is_dir(path));
         parent?;
@@ -730,6 +734,7 @@ impl Storage for S3Volume {
                 key,
                 token,
                 size: keep,
+                memo: self.memo.clone(),
             },
             mode,
             existing.is_none(),
@@ -740,6 +745,7 @@ impl Storage for S3Volume {
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(path)?;
         self.check_name(path)?;
+        self.memo.wrote();
         if self.file(path).await?.is_none() {
             return Err(if self.is_dir(path).await? {
                 StorageError::new(ErrorKind::IsADirectory)
@@ -789,6 +795,7 @@ impl Storage for S3Volume {
         refuse_root(to)?;
         self.check_name(from)?;
         self.check_name(to)?;
+        self.memo.wrote();
         if to.starts_with(from) && to != from {
             return Err(StorageError::new(ErrorKind::InvalidName));
         }
@@ -829,6 +836,7 @@ impl Storage for S3Volume {
         refuse_root(to).map_err(|e| TreeError::at_start(e, to))?;
         self.check_name(from).map_err(|e| TreeError::at_start(e, from))?;
         self.check_name(to).map_err(|e| TreeError::at_start(e, to))?;
+        self.memo.wrote();
         let source = self.file(from).await.map_err(|e| TreeError::at_start(e, from))?;
         if source.is_none() && !self.is_dir(from).await.map_err(|e| TreeError::at_start(e, from))? {
             return Err(TreeError::at_start(Self::absent(), from));
@@ -854,6 +862,7 @@ impl Storage for S3Volume {
         let at_start = |e| TreeError::at_start(e, path);
         refuse_root(path).map_err(at_start)?;
         self.check_name(path).map_err(at_start)?;
+        self.memo.wrote();
         if self.file(path).await.map_err(at_start)?.is_some() {
             self.delete(path).await.map_err(at_start)?;
             return Ok(1);

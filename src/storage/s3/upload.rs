@@ -36,6 +36,8 @@ pub(super) struct Target {
     pub token: String,
     /// Bytes the object starts with (copied from the old one on a resume).
     pub size: u64,
+    /// Told when the commit has changed the store.
+    pub memo: std::sync::Arc<super::memo::StatMemo>,
 }
 
 /// A pending write to one key.
@@ -178,6 +180,8 @@ impl Upload for S3Upload {
             },
             _ => writer.close().await,
         };
+        // Whatever the answer, the object may have changed.
+        self.target.memo.wrote();
         let outcome = WriteOutcome {
             created: self.created,
             bytes: self.written,
