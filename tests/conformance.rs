@@ -33,7 +33,7 @@ use dualgate::path::VirtualPath;
 use dualgate::storage::local::LocalBackend;
 use dualgate::storage::memory::MemoryBackend;
 use dualgate::storage::{
-    Backend, Capabilities, DirEntry, EntryKind, ErrorKind, Metadata, ReadBody, Storage, StorageError, WriteMode,
+    Backend, Capabilities, DirEntry, EntryKind, ErrorKind, ReadBody, Storage, StorageError, WriteMode,
 };
 
 /// A back-end under test, and what must live as long as it does.
@@ -637,23 +637,6 @@ mod suite {
         // What a listing says of an entry is what stat says.
         for entry in &entries {
             let meta = s.stat(&vp(&format!("/d/{}", entry.name))).await.unwrap();
-            if fx.backend.name() == "ftp" && entry.meta.modified != meta.modified {
-                // Known divergence: an FTP `LIST` gives times to the minute where
-                // `MDTM` (stat) has seconds (see `storage::upstream_ftp`).
-                let (a, b) = (entry.meta.modified.unwrap(), meta.modified.unwrap());
-                let gap = a.duration_since(b).or_else(|_| b.duration_since(a)).unwrap();
-                assert!(gap < Duration::from_secs(60), "{}: {a:?} / {b:?}", entry.name);
-                assert_eq!(
-                    Metadata {
-                        modified: None,
-                        ..entry.meta.clone()
-                    },
-                    Metadata { modified: None, ..meta },
-                    "{}",
-                    entry.name
-                );
-                continue;
-            }
             assert_eq!(entry.meta, meta, "{}", entry.name);
         }
         assert_eq!(names(s, "/d/sub").await, ["deep.txt"]);

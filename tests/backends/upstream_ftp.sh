@@ -25,7 +25,7 @@
 # `apt-get update` when the download fails) into the cache directory, since the two conflict as
 # installed packages; a binary on PATH is used first. Both run as root (PAM, chroot,
 # privilege separation), so this script must run as root: it creates the system account
-# `dualgate-ftp` (no shell) with a new random password at each start, and the PAM service
+# `dualgate-ftp` (no shell; its random password is kept in the cache directory), and the PAM service
 # /etc/pam.d/dualgate-test-ftp for vsftpd.
 #
 # Environment:
@@ -78,7 +78,7 @@ find_server() { # find_server PACKAGE BINARY : prints the path of the daemon, un
       timeout 600 apt-get update >&2
       timeout 300 apt-get download "$pkg" >&2
     }
-    deb=$(ls -t "$pkg"_*.deb | head -n 1)
+    for deb in "$pkg"_*.deb; do :; done
     dpkg -x "$deb" .
     # The libraries it links against (all in Debian's base or small packages).
     dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/([^)]*)//g' -e 's/|.*//' -e 's/ //g' |
@@ -132,7 +132,14 @@ account() { # the system account the servers log in (or map virtual users) to
   # vsftpd changes to the home directory before local_root: it must exist.
   usermod --home / "$FTP_ACCOUNT" >&2
   UPSTREAM_FTP_USER=$FTP_ACCOUNT
-  UPSTREAM_FTP_PASS=$(random_hex 12)
+  # One password for the account, kept in the cache directory: servers started side by side
+  # (vsftpd and pure-ftpd, each in its own BACKENDS_STATE) share the system account.
+  local pwfile="$TEST_CACHE/upstream_ftp.password"
+  if [ ! -s "$pwfile" ]; then
+    mkdir -p "$TEST_CACHE"
+    (umask 077 && random_hex 12 >"$pwfile")
+  fi
+  UPSTREAM_FTP_PASS=$(cat "$pwfile")
   # SHA-512 crypt: quick to verify, so a test's many logins do not measure a KDF.
   echo "$FTP_ACCOUNT:$UPSTREAM_FTP_PASS" | chpasswd -c SHA512
   UPSTREAM_FTP_OWNER="$(id -u "$FTP_ACCOUNT"):$(id -g "$FTP_ACCOUNT")"
@@ -194,9 +201,11 @@ start_pureftpd() {
     >"$UPSTREAM_FTP_DIR/pureftpd.passwd"
   "$pw" mkdb "$UPSTREAM_FTP_DIR/pureftpd.pdb" -f "$UPSTREAM_FTP_DIR/pureftpd.passwd" >&2
   # -S bind, -p passive range, -P passive address, -l auth, -E no anonymous, -A chroot,
-  # -H no DNS, -c/-C clients, -I idle minutes, -k disk-full percent, -u lowest uid
+  # -H no DNS, -c/-C clients, -I idle minutes, -k disk-full percent, -u lowest uid, -L most
+  # entries in one listing (default 10,000, `.` and `..` included: the e2e suite lists 10,000)
   setsid "$bin" -S "127.0.0.1,$UPSTREAM_FTP_PORT" -p "$UPSTREAM_FTP_PASV:$((UPSTREAM_FTP_PASV + 199))" \
     -P 127.0.0.1 -l "puredb:$UPSTREAM_FTP_DIR/pureftpd.pdb" -E -A -H -c 500 -C 500 -I 5 -k 99 -u 1 \
+    -L 100000:5 \
     >"$UPSTREAM_FTP_DIR/server.log" 2>&1 </dev/null &
   UPSTREAM_FTP_PID=$!
 }

@@ -11,12 +11,14 @@
 //!
 //! - **stat**: `MLST` where FEAT lists it; else `SIZE` + `MDTM` for files and,
 //!   when `SIZE` refuses, `CWD` to tell a directory, whose time comes from its
-//!   parent's listing. The upstream root itself shows the time the back-end was
-//!   opened when it has no listable parent.
+//!   parent's listing. Without MLST, times are cut to what a `LIST` line shows
+//!   (the minute, or the day for files older than six months) so that `stat`
+//!   and listings agree. The upstream root itself shows the time the back-end
+//!   was opened when it has no listable parent.
 //! - **list**: `CWD`, then `MLSD` or `LIST -a` ([`listing`]), streamed in
-//!   batches. `LIST` times have minute precision (older files: day precision),
-//!   where `MDTM` has seconds: a `stat` and a listing of the same file may
-//!   differ by those seconds.
+//!   batches. `LIST` times have minute precision (older files: day precision;
+//!   DOS-format listings always show minutes, so an old file's `stat` and
+//!   listing times may differ there).
 //! - **read**: `TYPE I` (set at login), `REST n`, `RETR`, streamed. A read that
 //!   ends before the file does (an HTTP range) closes its connection rather than
 //!   sending ABOR, and the pool opens a fresh one when needed.
@@ -28,7 +30,9 @@
 //! - **delete, mkdir, rmdir, rename**: `DELE`, `MKD`, `RMD`, `RNFR`/`RNTO`
 //!   (directories too), each after the checks that give the right kind of
 //!   error (an FTP 550 says little). **copy**: `RETR` streamed into an upload
-//!   over a second connection, directories entry by entry.
+//!   over a second connection, directories entry by entry (the gateway relays
+//!   the bytes; the client sends nothing, so it counts as the back-end's own
+//!   copy for WebDAV `COPY`).
 //! - No modes (no `SITE CHMOD` pass-through yet), no dead properties, no ETags.
 //! - Names are read as UTF-8 (others lossily): a Latin-1 upstream's accented
 //!   names are shown but cannot be opened.
@@ -79,7 +83,9 @@ fn capabilities(atomic_uploads: bool) -> Capabilities {
         atomic_rename: true,
         rename_dirs: true,
         empty_dirs: true,
-        server_side_copy: false,
+        // The copy is the back-end's: relayed between two upstream connections,
+        // the client sends nothing again.
+        server_side_copy: true,
         modes: false,
         dead_properties: false,
         modified_times: true,
@@ -216,6 +222,21 @@ fn is_temp(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
+/// An `MDTM` time cut to the precision a `LIST` line shows it with (`ls -l`:
+/// to the minute within the last six months, else to the day), so that `stat`
+/// and listings of an upstream without MLST agree — on sizes, times and so the
+/// HTTP validators derived from them (a WebDAV client compares PROPFIND's with
+/// GET's). Only upstreams without MLST get here.
+fn listing_precision(t: std::time::SystemTime) -> std::time::SystemTime {
+    const HALF_YEAR: Duration = Duration::from_secs(182 * 86_400);
+    let secs = t.duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs());
+    let recent = std::time::SystemTime::now()
+        .checked_sub(HALF_YEAR)
+        .is_some_and(|limit| t > limit);
+    let unit = if recent { 60 } else { 86_400 };
+    UNIX_EPOCH + Duration::from_secs((secs - secs % unit).max(1))
+}
+
 fn dir_meta(modified: std::time::SystemTime) -> Metadata {
     Metadata {
         kind: EntryKind::Dir,
@@ -284,7 +305,7 @@ impl FtpVolume {
                         return Ok(Metadata {
                             kind: EntryKind::File,
                             size: size as u64,
-                            modified: Some(UNIX_EPOCH + Duration::from_secs(secs)),
+                            modified: Some(listing_precision(UNIX_EPOCH + Duration::from_secs(secs))),
                             mode: None,
                             etag: None,
                         });

@@ -58,6 +58,10 @@ pub struct Pool {
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Idle>>,
     features: OnceLock<Features>,
+    /// Held while an upload is published (name check, then rename): FTP has no
+    /// "rename unless the target exists", so create-new is made atomic against
+    /// the other uploads of this process by taking turns.
+    pub publish: tokio::sync::Mutex<()>,
 }
 
 impl Pool {
@@ -69,6 +73,7 @@ impl Pool {
             settings,
             idle: Mutex::new(Vec::new()),
             features: OnceLock::new(),
+            publish: tokio::sync::Mutex::new(()),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(reap(Arc::downgrade(&pool)));

@@ -7,9 +7,10 @@
 //! the real name. A failed, aborted or dropped upload deletes its temporary file
 //! (a dropped one in the background; a directory holding only such leftovers
 //! counts as empty for `rmdir`). Create-new checks the name is still free just
-//! before the rename: two racing uploads cannot both win in one gateway (the
-//! exclusive layer serialises writers of a file), but a writer on the upstream
-//! itself could slip in between the check and the rename.
+//! before the rename, and the uploads of this process publish one at a time
+//! (the check and the rename take milliseconds): two racing uploads through
+//! one gateway cannot both win, but a writer on the upstream itself (or another
+//! gateway instance) could slip in between the check and the rename.
 //!
 //! Appends (`APPE`) and, with `atomic_uploads: false`, every upload write in
 //! place: not atomic, and a failed one leaves what was sent.
@@ -165,6 +166,11 @@ impl FtpUpload {
             .lease
             .as_mut()
             .ok_or_else(|| StorageError::with_source(ErrorKind::Other, "no connection"))?;
+        // One publish at a time (a check and a rename: milliseconds), waited
+        // for no longer than a command.
+        let _turn = tokio::time::timeout(lease.timeout(), vol.pool.publish.lock())
+            .await
+            .map_err(|_| super::errors::timed_out("publishing an upload (waiting for its turn)"))?;
         if self.mode == WriteMode::CreateNew && vol.taken_with(lease, &self.target).await? {
             return Err(StorageError::new(ErrorKind::AlreadyExists));
         }
