@@ -3,7 +3,7 @@
 # on 127.0.0.1, by tests/backends/s3.sh or tests/backends/upstream_ftp.sh (installing it on
 # first use), and its `storage:` fragment goes to the tests through DUALGATE_TEST_STORAGE.
 #
-#   tests/backends/run.sh              # moto, s3s-fs, vsftpd, then pure-ftpd
+#   tests/backends/run.sh              # moto, s3s-fs, vsftpd, pure-ftpd, then vsftpd-ftps
 #   tests/backends/run.sh moto         # one store (or server)
 #
 # moto:   the storage conformance suite (`cargo test --test conformance s3::`, ignored in a
@@ -21,12 +21,16 @@
 #         conformance suite's `upstream_ftp::` tests and the e2e suite but its local-disk
 #         tests. vsftpd has no MLST (listings are LIST, parsed), Pure-FTPd has MLSD. Needs
 #         root (the daemons do).
+# vsftpd-ftps: vsftpd with explicit FTPS required on control and data connections and
+#         require_ssl_reuse=YES (data connections must resume the control session): the
+#         conformance suite only, to keep the run short (the e2e suite passes there too:
+#         `UPSTREAM_FTP_TLS=explicit tests/backends/upstream_ftp.sh start`, then by hand).
 # Prints cargo's `test result:` lines and the scripts' `N passed, M failed` lines.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$HERE/../.."
 STORES=("${@:-moto}")
-[ $# -gt 0 ] || STORES=(moto s3s-fs vsftpd pure-ftpd)
+[ $# -gt 0 ] || STORES=(moto s3s-fs vsftpd pure-ftpd vsftpd-ftps)
 export BACKENDS_STATE
 BACKENDS_STATE=$(mktemp -d)
 FRAGMENT="$BACKENDS_STATE/storage.yaml"
@@ -36,13 +40,17 @@ status=0
 for store in "${STORES[@]}"; do
   echo "== $store"
   case "$store" in
-    vsftpd | pure-ftpd)
-      if ! UPSTREAM_FTP_SERVER=$store tests/backends/upstream_ftp.sh start >"$FRAGMENT"; then
+    vsftpd | pure-ftpd | vsftpd-ftps)
+      tls=none
+      [ "$store" = vsftpd-ftps ] && tls=explicit
+      if ! UPSTREAM_FTP_SERVER=${store%-ftps} UPSTREAM_FTP_TLS=$tls tests/backends/upstream_ftp.sh start >"$FRAGMENT"; then
         echo "could not start $store"; echo "0 passed, 1 failed"; status=1; continue
       fi
       export DUALGATE_TEST_STORAGE=$FRAGMENT
       cargo test --locked --test conformance upstream_ftp:: -- --ignored || status=1
-      cargo test --locked --test e2e -- --skip local_ || status=1
+      if [ "$tls" = none ]; then
+        cargo test --locked --test e2e -- --skip local_ || status=1
+      fi
       tests/backends/upstream_ftp.sh stop >/dev/null
       continue
       ;;

@@ -30,6 +30,11 @@
 #
 # Environment:
 #   UPSTREAM_FTP_SERVER     vsftpd (default) or pure-ftpd
+#   UPSTREAM_FTP_TLS        none (default), explicit or implicit (vsftpd only): FTPS with a
+#                           certificate for 127.0.0.1 from a CA made for the run (the fragment
+#                           names it as ca_file), TLS required on control and data connections,
+#                           and data connections required to resume the control connection's
+#                           TLS session (require_ssl_reuse=YES)
 #   UPSTREAM_FTP_NO_INSTALL=1  fail (exit 3) instead of downloading a missing server
 #   DUALGATE_TEST_CACHE     cache directory (default $HOME/.cache/dualgate-test)
 #   BACKENDS_STATE          directory of the state file upstream_ftp.env (default
@@ -40,7 +45,7 @@ set -euo pipefail
 
 STATE_FILE="$BACKENDS_STATE/upstream_ftp.env"
 STATE_VARS=(UPSTREAM_FTP_SERVER UPSTREAM_FTP_PID UPSTREAM_FTP_DIR UPSTREAM_FTP_ROOT UPSTREAM_FTP_PORT
-  UPSTREAM_FTP_PASV UPSTREAM_FTP_USER UPSTREAM_FTP_PASS UPSTREAM_FTP_OWNER)
+  UPSTREAM_FTP_PASV UPSTREAM_FTP_USER UPSTREAM_FTP_PASS UPSTREAM_FTP_OWNER UPSTREAM_FTP_TLS)
 FTP_ACCOUNT=dualgate-ftp
 PAM_SERVICE=dualgate-test-ftp
 
@@ -113,9 +118,11 @@ else:
 wait_ftp() { # wait_ftp PORT PID : until the port answers 220
   local port=$1 pid=$2 deadline=$((SECONDS + 20))
   while ((SECONDS < deadline)); do
+    # Implicit FTPS says nothing before the handshake: there, a connection is enough.
     if python3 -c 'import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
-sys.exit(0 if s.recv(200).startswith(b"220") else 1)' "$port" 2>/dev/null; then
+sys.exit(0 if sys.argv[2] == "implicit" or s.recv(200).startswith(b"220") else 1)' \
+      "$port" "${UPSTREAM_FTP_TLS:-none}" 2>/dev/null; then
       return 0
     fi
     kill -0 "$pid" 2>/dev/null || { log "the server exited"; return 1; }
@@ -143,6 +150,20 @@ account() { # the system account the servers log in (or map virtual users) to
   # SHA-512 crypt: quick to verify, so a test's many logins do not measure a KDF.
   echo "$FTP_ACCOUNT:$UPSTREAM_FTP_PASS" | chpasswd -c SHA512
   UPSTREAM_FTP_OWNER="$(id -u "$FTP_ACCOUNT"):$(id -g "$FTP_ACCOUNT")"
+}
+
+make_certificates() { # a CA and a server certificate for 127.0.0.1, valid two days
+  local d=$UPSTREAM_FTP_DIR
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
+    -subj /CN=dualgate-test-upstream-ca -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$d/server.key" -out "$d/server.csr" \
+    -subj /CN=127.0.0.1 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -out "$d/server.pem" -days 2 -extfile "$d/server.ext" 2>/dev/null
+  chmod 600 "$d/ca.key" "$d/server.key"
 }
 
 start_vsftpd() {
@@ -187,6 +208,21 @@ idle_session_timeout=300
 data_connection_timeout=120
 utf8_filesystem=YES
 CONF
+  if [ "$UPSTREAM_FTP_TLS" != none ]; then
+    make_certificates
+    cat >>"$conf" <<CONF
+ssl_enable=YES
+rsa_cert_file=$UPSTREAM_FTP_DIR/server.pem
+rsa_private_key_file=$UPSTREAM_FTP_DIR/server.key
+force_local_logins_ssl=YES
+force_local_data_ssl=YES
+require_ssl_reuse=YES
+ssl_sslv2=NO
+ssl_sslv3=NO
+ssl_tlsv1=YES
+implicit_ssl=$([ "$UPSTREAM_FTP_TLS" = implicit ] && echo YES || echo NO)
+CONF
+  fi
   setsid "$bin" "$conf" >"$UPSTREAM_FTP_DIR/server.log" 2>&1 </dev/null &
   UPSTREAM_FTP_PID=$!
 }
@@ -219,7 +255,12 @@ storage:
   user: "$UPSTREAM_FTP_USER"
   password: "$UPSTREAM_FTP_PASS"
   root: "/"
-  tls: none
+  tls: $UPSTREAM_FTP_TLS
+YAML
+  if [ "$UPSTREAM_FTP_TLS" != none ]; then
+    echo "  ca_file: \"$UPSTREAM_FTP_DIR/ca.pem\""
+  fi
+  cat <<YAML
 # upstream_dir: $UPSTREAM_FTP_ROOT
 # upstream_owner: $UPSTREAM_FTP_OWNER
 YAML
@@ -230,6 +271,11 @@ cmd_start() {
   mkdir -p "$BACKENDS_STATE"
   [ ! -f "$STATE_FILE" ] || die "a server is already recorded in $STATE_FILE; run: $0 stop"
   UPSTREAM_FTP_SERVER=${UPSTREAM_FTP_SERVER:-vsftpd}
+  UPSTREAM_FTP_TLS=${UPSTREAM_FTP_TLS:-none}
+  case "$UPSTREAM_FTP_TLS/$UPSTREAM_FTP_SERVER" in
+    none/* | explicit/vsftpd | implicit/vsftpd) ;;
+    *) die "UPSTREAM_FTP_TLS: none, or explicit/implicit with vsftpd (not $UPSTREAM_FTP_TLS with $UPSTREAM_FTP_SERVER)" ;;
+  esac
   UPSTREAM_FTP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dualgate-upstream-ftp.XXXXXX")
   chmod 755 "$UPSTREAM_FTP_DIR"
   UPSTREAM_FTP_ROOT="$UPSTREAM_FTP_DIR/root"

@@ -477,11 +477,17 @@ impl Download {
         if self.left == 0 {
             let stream = self.stream.take()?;
             if self.to_end {
-                let r = tokio::time::timeout(limit, stream.finish()).await;
-                if let Err(e) = self.lease.check("RETR (completion)", r) {
-                    return Some((Err(e), self));
-                }
-                self.lease.set_in_step(true);
+                // Every byte asked for has arrived: the body ends now, and the
+                // upstream's 226 is read in the background — it only decides
+                // whether the connection goes back to the pool (a client should
+                // not wait a round trip, or a TLS close, for that).
+                let mut lease = self.lease;
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(limit, stream.finish()).await;
+                    if lease.check("RETR (completion)", r).is_ok() {
+                        lease.set_in_step(true);
+                    }
+                });
             }
             // Else dropped mid-transfer: the lease stays out of step and its
             // connection is closed with it.

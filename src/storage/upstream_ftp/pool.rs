@@ -8,9 +8,10 @@
 //! - A [`Lease`] goes back to the pool only if the last thing done on it ended
 //!   in step: a refusal reply is fine, a timeout, broken socket or a transfer
 //!   that was not finished (a ranged read stopped early, a dropped upload) drops
-//!   it. suppaftp's `abort()` is not cancellation-safe, and measuring showed a
-//!   fresh login is cheap on loopback, so early-stopped transfers close their
-//!   connection rather than send ABOR.
+//!   it. Early-stopped transfers close their connection rather than send ABOR:
+//!   suppaftp's `abort()` is not cancellation-safe and servers answer ABOR
+//!   differently (426 then 226, or 226 alone), while a replacement costs one
+//!   connect and login (a few round trips) when the next request needs it.
 //! - Idle connections are closed after `idle_timeout` by a reaper task, and one
 //!   idle for more than [`CHECK_AFTER`] is checked with NOOP before reuse (the
 //!   upstream may have closed it with a 421).
@@ -138,9 +139,23 @@ impl Pool {
             .next()
             .ok_or_else(|| StorageError::with_source(ErrorKind::Unavailable, format!("{} has no address", s.host)))?;
         let mut ftp = match (s.tls, s.suppaftp_connector()) {
-            (UpstreamTls::Implicit, Some(tls)) => Ftp::connect_secure_implicit(addr, tls, &s.server_name)
+            (UpstreamTls::Implicit, Some(tls)) => {
+                let mut ftp = tokio::time::timeout(
+                    s.connect_timeout,
+                    Ftp::connect_secure_implicit(addr, tls, &s.server_name),
+                )
                 .await
-                .map_err(|e| ftp_error("connect (implicit TLS)", e))?,
+                .map_err(|_| timed_out("connect (implicit TLS)"))?
+                .map_err(|e| ftp_error("connect (implicit TLS)", e))?;
+                // suppaftp sends these only after AUTH TLS; without PROT P an
+                // implicit-TLS server refuses plain data connections (vsftpd: 522).
+                for command in ["PBSZ 0", "PROT P"] {
+                    ftp.custom_command(command, &[suppaftp::Status::CommandOk])
+                        .await
+                        .map_err(|e| ftp_error(command, e))?;
+                }
+                ftp
+            }
             (UpstreamTls::Explicit, Some(tls)) => Ftp::connect_timeout(addr, s.connect_timeout)
                 .await
                 .map_err(|e| ftp_error("connect", e))?

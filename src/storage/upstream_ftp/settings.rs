@@ -3,10 +3,13 @@
 //! `check-config` and at start-up), the password from the config or its file,
 //! and the TLS client configuration.
 //!
-//! One rustls `ClientConfig` (and so one session cache) serves every control
-//! and data connection: a data connection's handshake resumes the control
-//! connection's session, which servers such as vsftpd with
-//! `require_ssl_reuse=YES` demand.
+//! Each control connection gets a TLS client of its own (the trusted roots are
+//! shared), so its session cache holds only its own sessions: a data
+//! connection's handshake resumes *that control connection's* session, which
+//! servers such as vsftpd with `require_ssl_reuse=YES` demand — vsftpd runs a
+//! process per session, and a ticket from another control connection (as a
+//! shared cache would offer under concurrency) is not resumed there, so its
+//! data connection was refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +35,8 @@ pub struct UpstreamSettings {
     pub root: String,
     /// TLS mode.
     pub tls: UpstreamTls,
-    /// The TLS client, when `tls` is not `none`.
-    pub connector: Option<Arc<tokio_rustls::TlsConnector>>,
+    /// The trusted roots, when `tls` is not `none`.
+    pub roots: Option<Arc<rustls::RootCertStore>>,
     /// The name the certificate is checked against.
     pub server_name: String,
     /// Passive mode choice.
@@ -141,9 +144,9 @@ impl UpstreamSettings {
             }
             (None, None) => return Err("storage.password: missing".to_owned()),
         };
-        let connector = match c.tls {
+        let roots = match c.tls {
             UpstreamTls::None => None,
-            UpstreamTls::Explicit | UpstreamTls::Implicit => Some(Arc::new(tls_connector(c.ca_file.as_deref())?)),
+            UpstreamTls::Explicit | UpstreamTls::Implicit => Some(Arc::new(trusted_roots(c.ca_file.as_deref())?)),
         };
         let root = c.root.trim_end_matches('/').to_owned();
         Ok(UpstreamSettings {
@@ -154,7 +157,7 @@ impl UpstreamSettings {
             describe: format!("ftp://{}@{}:{}{}", c.user, c.host.trim(), c.port, c.root),
             root,
             tls: c.tls,
-            connector,
+            roots,
             server_name: c.tls_server_name.clone().unwrap_or_else(|| c.host.trim().to_owned()),
             data_mode: c.data_mode,
             nat_workaround: c.passive_nat_workaround,
@@ -168,17 +171,21 @@ impl UpstreamSettings {
         })
     }
 
-    /// suppaftp's wrapper of the shared TLS client.
+    /// A TLS client for one control connection and its data connections: its
+    /// own session cache (rustls' default, in memory), certificates verified.
     pub fn suppaftp_connector(&self) -> Option<AsyncRustlsConnector> {
-        self.connector
-            .as_ref()
-            .map(|c| AsyncRustlsConnector::from(tokio_rustls::TlsConnector::clone(c)))
+        let roots = self.roots.as_ref()?;
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(Arc::clone(roots))
+            .with_no_client_auth();
+        Some(AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(Arc::new(
+            config,
+        ))))
     }
 }
 
-/// The TLS client: the system's roots plus `ca_file`, certificates verified,
-/// session resumption on (rustls' default in-memory cache).
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
+/// The certificate authorities trusted for the upstream: the system's plus `ca_file`.
+fn trusted_roots(ca_file: Option<&std::path::Path>) -> Result<rustls::RootCertStore, String> {
     // The process's one provider (ring); `main` installs it first thing, and a
     // library user (the tests) gets it here. A second install is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -206,8 +213,5 @@ fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsC
     if roots.is_empty() {
         return Err("storage.ca_file: no trusted certificate authority (none in the system, no ca_file)".to_owned());
     }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    Ok(roots)
 }

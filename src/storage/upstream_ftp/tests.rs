@@ -103,3 +103,19 @@ fn the_section_is_checked() {
         ["storage.tls"]
     );
 }
+
+#[test]
+fn stat_times_take_the_precision_of_a_listing() {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    // Recent: to the minute, as `ls -l` shows `Nov 22 03:13`.
+    let recent = SystemTime::now() - Duration::from_secs(3 * 3600 + 17);
+    let cut = super::listing_precision(recent);
+    assert_eq!(secs(cut) % 60, 0);
+    assert!(recent.duration_since(cut).unwrap() < Duration::from_secs(60));
+    // Older than six months: to the day, as `ls -l` shows `Nov 22  2024`.
+    let old = SystemTime::now() - Duration::from_secs(400 * 86_400 + 5000);
+    let cut = super::listing_precision(old);
+    assert_eq!(secs(cut) % 86_400, 0);
+    assert!(old.duration_since(cut).unwrap() < Duration::from_secs(86_400));
+}
