@@ -93,6 +93,15 @@ fn s3_store() -> Harness {
 /// directory is made there, owned by the server's account. Ignored in a plain
 /// `cargo test`; `tests/backends/run.sh` runs these with `--ignored`.
 fn upstream_ftp_store() -> Harness {
+    let ftp = upstream_ftp_config();
+    Harness {
+        backend: Arc::new(dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap()),
+        keep: None,
+    }
+}
+
+/// The section of [`upstream_ftp_store`], rooted in a fresh directory.
+fn upstream_ftp_config() -> dualgate::config::UpstreamFtpConfig {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let file = std::env::var("DUALGATE_TEST_STORAGE").expect(
         "DUALGATE_TEST_STORAGE names the storage fragment of a running FTP server (tests/backends/upstream_ftp.sh start)",
@@ -118,10 +127,7 @@ fn upstream_ftp_store() -> Harness {
     std::fs::create_dir(dir.join(&name)).unwrap();
     std::os::unix::fs::chown(dir.join(&name), Some(uid.parse().unwrap()), Some(gid.parse().unwrap())).unwrap();
     ftp.root = format!("{}/{name}", ftp.root.trim_end_matches('/'));
-    Harness {
-        backend: Arc::new(dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap()),
-        keep: None,
-    }
+    *ftp
 }
 
 /// What each test gets: the back-end, and alice's volume on it.
@@ -1050,3 +1056,34 @@ conformance!(local, local_disk());
 conformance!(memory, in_memory());
 conformance!(s3 #[ignore = "needs a running S3 store: tests/backends/run.sh runs these"], s3_store());
 conformance!(upstream_ftp #[ignore = "needs a running FTP server: tests/backends/run.sh runs these"], upstream_ftp_store());
+
+/// With a single upstream connection, nothing that holds one waits for a second:
+/// a directory's `stat` on an upstream without MLST (its parent's listing) and
+/// `rmdir`'s look for leftovers run on the connection they already hold.
+#[tokio::test]
+#[ignore = "needs a running FTP server: tests/backends/run.sh runs these"]
+async fn upstream_ftp_one_connection_serves_stat_and_rmdir() {
+    let mut ftp = upstream_ftp_config();
+    ftp.max_connections = 1;
+    // A wait for a second connection fails after this instead of passing.
+    ftp.command_timeout = dualgate::config::ConfigDuration::secs(3);
+    let backend = dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap();
+    let s = attach(&backend, "alice", "/alice").await;
+    let started = std::time::Instant::now();
+    s.mkdir(&vp("/d")).await.unwrap();
+    put(&*s, "/d/f", b"x").await;
+    let listed = list(&*s, "/").await;
+    assert_eq!(listed.len(), 1);
+    // What the listing says, not a fallback after a timed-out wait.
+    assert_eq!(s.stat(&vp("/d")).await.unwrap(), listed[0].meta);
+    assert!(s.stat(&VirtualPath::root()).await.unwrap().is_dir());
+    assert_eq!(kind(s.rmdir(&vp("/d")).await), ErrorKind::DirectoryNotEmpty);
+    s.delete(&vp("/d/f")).await.unwrap();
+    s.rmdir(&vp("/d")).await.unwrap();
+    assert_gone(&*s, "/d").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "an operation waited for a second connection: {:?}",
+        started.elapsed()
+    );
+}

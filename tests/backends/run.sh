@@ -18,7 +18,7 @@
 #         that make empty directories cannot run on it; store_smoke.sh sends every kind of
 #         request the back-end makes, signed, with files only.
 # vsftpd, pure-ftpd: an upstream FTP server (storage kind upstream_ftp; plain FTP): the
-#         conformance suite's `upstream_ftp::` tests and the e2e suite but its local-disk
+#         conformance suite's `upstream_ftp` tests and the e2e suite but its local-disk
 #         tests. vsftpd has no MLST (listings are LIST, parsed), Pure-FTPd has MLSD. Needs
 #         root (the daemons do).
 # vsftpd-ftps: vsftpd with explicit FTPS required on control and data connections and
@@ -47,7 +47,7 @@ for store in "${STORES[@]}"; do
         echo "could not start $store"; echo "0 passed, 1 failed"; status=1; continue
       fi
       export DUALGATE_TEST_STORAGE=$FRAGMENT
-      cargo test --locked --test conformance upstream_ftp:: -- --ignored || status=1
+      cargo test --locked --test conformance upstream_ftp -- --ignored || status=1
       if [ "$tls" = none ]; then
         cargo test --locked --test e2e -- --skip local_ || status=1
       fi

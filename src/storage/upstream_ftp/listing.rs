@@ -6,6 +6,7 @@
 //! lines that parse as no entry (`total 12`), names a path cannot hold, and —
 //! by [`Lister`]'s callers — the back-end's own temporary upload names.
 
+use std::borrow::BorrowMut;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use suppaftp::Status;
@@ -75,20 +76,24 @@ pub fn parse_line(line: &str, mlsx: bool) -> Option<RawEntry> {
     Some((name.to_owned(), meta_of(&file)))
 }
 
-/// An open listing: the lease it runs on and its data connection.
-pub struct Lister {
-    lease: Lease,
+/// An open listing: the lease it runs on (owned by a streamed listing,
+/// borrowed by a caller that already holds one and reads the listing whole, so
+/// that it never waits for a second connection while holding the first) and
+/// its data connection.
+pub struct Lister<L: BorrowMut<Lease>> {
+    lease: L,
     reader: Option<BufReader<TransferStream<AsyncRustlsStream>>>,
     mlsx: bool,
     line: Vec<u8>,
 }
 
-impl Lister {
+impl<L: BorrowMut<Lease>> Lister<L> {
     /// Lists the upstream directory `dir`: `CWD` first (a missing path or a
     /// file fails here: vsftpd answers `LIST` of a missing path with an empty
     /// listing and of a file with that file), then a bare `MLSD`/`LIST -a`, so
     /// that no server reads glob characters or spaces in the name.
-    pub async fn open(mut lease: Lease, dir: &str, mlsx: bool) -> Result<Lister, StorageError> {
+    pub async fn open(mut owner: L, dir: &str, mlsx: bool) -> Result<Lister<L>, StorageError> {
+        let lease = owner.borrow_mut();
         ftp!(lease, "CWD", lease.ftp().cwd(dir))?;
         let command = if mlsx { "MLSD" } else { "LIST -a" };
         lease.set_in_step(false);
@@ -99,6 +104,7 @@ impl Lister {
                 .ftp()
                 .custom_data_command(command, &[Status::AboutToSend, Status::AlreadyOpen])
         )?;
+        let lease = owner;
         Ok(Lister {
             lease,
             reader: Some(BufReader::new(stream)),
@@ -113,7 +119,7 @@ impl Lister {
         let Some(reader) = self.reader.as_mut() else {
             return Ok(None);
         };
-        let limit = self.lease.timeout();
+        let limit = self.lease.borrow().timeout();
         let mut batch = Vec::new();
         while batch.len() < max {
             self.line.clear();
@@ -132,8 +138,9 @@ impl Lister {
                 if let Some(reader) = self.reader.take() {
                     let stream = reader.into_inner();
                     let done = tokio::time::timeout(limit, stream.finish()).await;
-                    self.lease.check("listing", done)?;
-                    self.lease.set_in_step(true);
+                    let lease = self.lease.borrow_mut();
+                    lease.check("listing", done)?;
+                    lease.set_in_step(true);
                 }
                 break;
             }

@@ -334,8 +334,7 @@ impl FtpVolume {
             return Ok(dir_meta(self.pool.settings().opened_at));
         }
         let parent = if parent.is_empty() { "/" } else { parent };
-        // The listing needs a connection of its own; this one stays with the caller.
-        let entries = match self.collect(parent).await {
+        let entries = match self.collect_with(lease, parent).await {
             Ok(entries) => entries,
             Err(e) if e.kind == ErrorKind::NotFound => return Err(e),
             Err(e) => {
@@ -356,7 +355,12 @@ impl FtpVolume {
 
     /// A whole directory listing (bounded by [`MAX_COLLECT`]), temporary uploads included.
     async fn collect(&self, dir: &str) -> Result<Vec<RawEntry>, StorageError> {
-        let lease = self.pool.get().await?;
+        let mut lease = self.pool.get().await?;
+        self.collect_with(&mut lease, dir).await
+    }
+
+    /// [`FtpVolume::collect`] on a connection the caller holds.
+    async fn collect_with(&self, lease: &mut Lease, dir: &str) -> Result<Vec<RawEntry>, StorageError> {
         let mut lister = Lister::open(lease, dir, self.mlsx()).await?;
         let mut out = Vec::new();
         while let Some(batch) = lister.next_batch(LIST_BATCH).await? {
@@ -672,7 +676,7 @@ impl Storage for FtpVolume {
         };
         // Refused: not empty (vsftpd words it "Remove directory operation
         // failed"), unless only abandoned temporary uploads are left.
-        let entries = self.collect(&up).await?;
+        let entries = self.collect_with(&mut lease, &up).await?;
         if entries.is_empty() {
             return Err(refused);
         }
