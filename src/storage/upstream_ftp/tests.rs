@@ -119,3 +119,83 @@ fn stat_times_take_the_precision_of_a_listing() {
     assert_eq!(secs(cut) % 86_400, 0);
     assert!(old.duration_since(cut).unwrap() < Duration::from_secs(86_400));
 }
+
+/// A back-end on a fake upstream at `port` with one-second limits.
+fn backend_on(port: u16) -> super::UpstreamFtpBackend {
+    let yaml = format!(
+        "storage: {{ kind: upstream_ftp, host: 127.0.0.1, port: {port}, user: u, password: p, \
+         connect_timeout: 1s, command_timeout: 1s }}\n"
+    );
+    let c = crate::config::load_str(&yaml, "t").unwrap();
+    let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
+        panic!("not upstream_ftp")
+    };
+    super::UpstreamFtpBackend::open(&ftp).unwrap()
+}
+
+/// A fake upstream that sends `greeting` (nothing if empty) to each connection,
+/// then reads and never answers: every wait on it must end by a timeout.
+async fn silent_upstream(greeting: &'static [u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = socket.write_all(greeting).await;
+                let mut buf = [0u8; 512];
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_upstream_that_hangs_makes_the_backend_unavailable_not_stuck() {
+    use crate::storage::Backend;
+    for greeting in [&b""[..], b"220 hello\r\n", b"220-first line of a long banner\r\n"] {
+        let backend = backend_on(silent_upstream(greeting).await);
+        let started = std::time::Instant::now();
+        let err = backend.probe().await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Unavailable, "{greeting:?}: {err:?}");
+        // connect_timeout + command_timeout bound the whole connect and login.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "{greeting:?}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_that_refuses_the_login_is_denied() {
+    let port = {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (r, mut w) = socket.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 ready\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = if line.starts_with("USER") {
+                            b"331 password please\r\n"
+                        } else {
+                            b"530 Login incorrect.\r\n"
+                        };
+                        let _ = w.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        port
+    };
+    let backend = backend_on(port);
+    let err = crate::storage::Backend::probe(&backend).await.unwrap_err();
+    // The probe reports it as not ready; the reason says why.
+    assert_eq!(err.kind, ErrorKind::Unavailable);
+    assert!(format!("{:?}", err.source).contains("PermissionDenied"), "{err:?}");
+}
