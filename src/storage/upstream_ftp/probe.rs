@@ -2,7 +2,11 @@
 //! the S3 back-end's probe, for the same reason: `/readyz` is scraped often and
 //! a load balancer's health check gives up after about a second). An answer
 //! comes from the last check; a check older than [`FRESH_FOR`] is refreshed in
-//! the background, one at a time. Only the very first probe waits.
+//! the background, one at a time. Only the very first probe waits, and even
+//! its check runs as a task of its own: the caller (`/readyz`) gives up after
+//! 2 s, and an upstream that takes longer to refuse a login (vsftpd and PAM
+//! delay failed logins by seconds) would otherwise never get its check
+//! finished, recorded or logged.
 //!
 //! A check is a pooled connection (a new one logs in: an upstream that refuses
 //! the service account fails it) answering `NOOP`.
@@ -60,13 +64,32 @@ impl Probe {
         };
         let failure = match last {
             Some(failure) => failure,
-            None => {
-                refresh(self.pool.clone(), self.state.clone()).await;
-                let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-                state.last.as_ref().and_then(|(_, failure)| failure.clone())
-            }
+            None => self.first_check().await,
         };
         failure.map_or(Ok(()), |f| Err(StorageError::with_source(ErrorKind::Unavailable, f)))
+    }
+}
+
+impl Probe {
+    /// The first check of the process: started once (whoever asks first), and
+    /// waited for here — polled, so that a caller that gives up leaves it running.
+    async fn first_check(&self) -> Option<String> {
+        {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if !state.refreshing {
+                state.refreshing = true;
+                tokio::spawn(refresh(self.pool.clone(), self.state.clone()));
+            }
+        }
+        loop {
+            {
+                let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some((_, failure)) = &state.last {
+                    return failure.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

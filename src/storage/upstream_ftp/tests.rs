@@ -168,6 +168,55 @@ async fn an_upstream_that_hangs_makes_the_backend_unavailable_not_stuck() {
     }
 }
 
+/// A fake upstream that refuses every login, after `delay`.
+async fn refusing_upstream(delay: std::time::Duration) -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = socket.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 ready\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = if line.starts_with("USER") {
+                        b"331 password please\r\n"
+                    } else {
+                        tokio::time::sleep(delay).await;
+                        b"530 Login incorrect.\r\n"
+                    };
+                    let _ = w.write_all(reply).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_readiness_check_outlives_a_caller_that_gives_up() {
+    // The upstream takes 600 ms to refuse (vsftpd and PAM take seconds); the
+    // caller gives up after 200 ms, as /readyz does after 2 s.
+    let backend = backend_on(refusing_upstream(std::time::Duration::from_millis(600)).await);
+    let first = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        crate::storage::Backend::probe(&backend),
+    )
+    .await;
+    assert!(first.is_err(), "the first probe cannot have an answer yet");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    // The check went on without its caller: the next probe answers at once.
+    let started = std::time::Instant::now();
+    let err = crate::storage::Backend::probe(&backend).await.unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(format!("{:?}", err.source).contains("PermissionDenied"), "{err:?}");
+}
+
 #[tokio::test]
 async fn an_upstream_that_refuses_the_login_is_denied() {
     let port = {
