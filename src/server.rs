@@ -275,10 +275,10 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             let desc = format!("s3 {}", backend.describe());
             (Arc::new(backend), desc)
         }
-        StorageConfig::UpstreamFtp { .. } => {
-            return Err(StartError::Other(
-                "upstream_ftp storage is not available in this build yet".into(),
-            ));
+        StorageConfig::UpstreamFtp(ftp) => {
+            let backend = crate::storage::upstream_ftp::UpstreamFtpBackend::open(ftp).map_err(StartError::Other)?;
+            let desc = format!("upstream FTP {}", backend.describe());
+            (Arc::new(backend), desc)
         }
     };
     // Every back-end is measured the same way (dualgate_backend_operation_*), and

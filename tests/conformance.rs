@@ -122,6 +122,51 @@ async fn s3_read_after_another_replica_replaced_gets_the_new_bytes() {
     assert_eq!(kind(s.read(&vp("/f"), 20, None).await), ErrorKind::InvalidOffset);
 }
 
+/// The upstream FTP server named by `DUALGATE_TEST_STORAGE` (a file holding a
+/// `storage: { kind: upstream_ftp, … }` section, as `tests/backends/upstream_ftp.sh
+/// start` prints it), rooted in a fresh directory of its own so that tests never
+/// see each other's files. The script starts the server locally and names its
+/// directory on disk (`# upstream_dir:`) and account (`# upstream_owner:`): the
+/// directory is made there, owned by the server's account. Ignored in a plain
+/// `cargo test`; `tests/backends/run.sh` runs these with `--ignored`.
+fn upstream_ftp_store() -> Harness {
+    let ftp = upstream_ftp_config();
+    Harness {
+        backend: Arc::new(dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap()),
+        keep: None,
+    }
+}
+
+/// The section of [`upstream_ftp_store`], rooted in a fresh directory.
+fn upstream_ftp_config() -> dualgate::config::UpstreamFtpConfig {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let file = std::env::var("DUALGATE_TEST_STORAGE").expect(
+        "DUALGATE_TEST_STORAGE names the storage fragment of a running FTP server (tests/backends/upstream_ftp.sh start)",
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let config = dualgate::config::load_str(&text, &file).unwrap();
+    let dualgate::config::StorageConfig::UpstreamFtp(mut ftp) = config.storage else {
+        panic!("{file} is not an upstream_ftp storage section");
+    };
+    let comment = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
+            .unwrap_or_else(|| panic!("{file} has no `# {key}:` line"))
+            .trim()
+            .to_owned()
+    };
+    let dir = std::path::PathBuf::from(comment("upstream_dir"));
+    let owner = comment("upstream_owner");
+    let (uid, gid) = owner.split_once(':').unwrap();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("conformance-{}-{n}-{stamp:x}", std::process::id());
+    std::fs::create_dir(dir.join(&name)).unwrap();
+    std::os::unix::fs::chown(dir.join(&name), Some(uid.parse().unwrap()), Some(gid.parse().unwrap())).unwrap();
+    ftp.root = format!("{}/{name}", ftp.root.trim_end_matches('/'));
+    *ftp
+}
+
 /// What each test gets: the back-end, and alice's volume on it.
 struct Fixture {
     backend: Arc<dyn Backend>,
@@ -1136,4 +1181,37 @@ async fn s3_keep_file_markers_are_hidden_and_reserved() {
     );
     s.rmdir(&vp("/d")).await.unwrap();
     assert!(list(s, "/").await.is_empty());
+}
+
+conformance!(upstream_ftp #[ignore = "needs a running FTP server: tests/backends/run.sh runs these"], upstream_ftp_store());
+
+/// With a single upstream connection, nothing that holds one waits for a second:
+/// a directory's `stat` on an upstream without MLST (its parent's listing) and
+/// `rmdir`'s look for leftovers run on the connection they already hold.
+#[tokio::test]
+#[ignore = "needs a running FTP server: tests/backends/run.sh runs these"]
+async fn upstream_ftp_one_connection_serves_stat_and_rmdir() {
+    let mut ftp = upstream_ftp_config();
+    ftp.max_connections = 1;
+    // A wait for a second connection fails after this instead of passing.
+    ftp.command_timeout = dualgate::config::ConfigDuration::secs(3);
+    let backend = dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap();
+    let s = attach(&backend, "alice", "/alice").await;
+    let started = std::time::Instant::now();
+    s.mkdir(&vp("/d")).await.unwrap();
+    put(&*s, "/d/f", b"x").await;
+    let listed = list(&*s, "/").await;
+    assert_eq!(listed.len(), 1);
+    // What the listing says, not a fallback after a timed-out wait.
+    assert_eq!(s.stat(&vp("/d")).await.unwrap(), listed[0].meta);
+    assert!(s.stat(&VirtualPath::root()).await.unwrap().is_dir());
+    assert_eq!(kind(s.rmdir(&vp("/d")).await), ErrorKind::DirectoryNotEmpty);
+    s.delete(&vp("/d/f")).await.unwrap();
+    s.rmdir(&vp("/d")).await.unwrap();
+    assert_gone(&*s, "/d").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "an operation waited for a second connection: {:?}",
+        started.elapsed()
+    );
 }

@@ -302,10 +302,11 @@ impl Config {
                     problem(key, &bad);
                 }
             }
-            super::StorageConfig::UpstreamFtp { .. } => problem(
-                "storage.kind",
-                "`upstream_ftp` storage is not available in this build yet (local and s3 are)",
-            ),
+            super::StorageConfig::UpstreamFtp(ftp) => {
+                for (key, bad) in crate::storage::upstream_ftp::UpstreamSettings::problems(ftp) {
+                    problem(key, &bad);
+                }
+            }
         }
         problems
     }

@@ -213,21 +213,8 @@ pub enum StorageConfig {
     },
     /// An S3-compatible object store (see [`S3Config`]).
     S3(Box<S3Config>),
-    /// An upstream FTP server (proxy mode).
-    UpstreamFtp {
-        /// Host name or address.
-        host: String,
-        /// Port.
-        #[serde(default = "default_ftp_port")]
-        port: u16,
-        /// User name.
-        user: String,
-        /// Password.
-        password: Password,
-        /// Use explicit FTPS to the upstream.
-        #[serde(default)]
-        tls: bool,
-    },
+    /// An upstream FTP server (see [`UpstreamFtpConfig`]).
+    UpstreamFtp(Box<UpstreamFtpConfig>),
 }
 
 /// `storage: { kind: s3, … }`: an S3-compatible object store (AWS S3, MinIO,
@@ -328,6 +315,143 @@ pub enum DirectoryMarkers {
     Slash,
     /// A zero-byte `dir/.dualgate-keep` object.
     KeepFile,
+}
+
+/// `storage: { kind: upstream_ftp, … }`: dualgate in front of an existing FTP(S)
+/// server. Semantics in `crate::storage::upstream_ftp`; every key is documented in
+/// `configs/dualgate.example.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFtpConfig {
+    /// Host name or address of the upstream.
+    pub host: String,
+    /// Control port (990 is usual for `tls: implicit`).
+    #[serde(default = "default_ftp_port")]
+    pub port: u16,
+    /// Whose account the upstream sees. Only `static` exists for now: one
+    /// service account (`user`/`password`) for every dualgate user; the field
+    /// leaves room for `passthrough` and `map`.
+    #[serde(default)]
+    pub credentials: UpstreamCredentials,
+    /// The upstream user of `credentials: static`.
+    pub user: String,
+    /// Its password; or `password_file`.
+    #[serde(default)]
+    pub password: Option<Password>,
+    /// A file holding the password (a mounted secret); surrounding whitespace is ignored.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The upstream directory that is dualgate's `/` (absolute).
+    #[serde(default = "default_upstream_root")]
+    pub root: String,
+    /// TLS to the upstream: `none`, `explicit` (AUTH TLS) or `implicit`.
+    #[serde(default)]
+    pub tls: UpstreamTls,
+    /// PEM file of certificate authorities to trust for the upstream, on top of
+    /// the system's. Certificates are always verified.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The name the upstream's certificate must carry (default: `host`).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// Passive data connections: `auto` (EPSV where FEAT lists it, else PASV),
+    /// `epsv` or `pasv`.
+    #[serde(default)]
+    pub data_mode: DataMode,
+    /// Connect data connections to the control connection's address instead of
+    /// the one a PASV reply names (upstreams behind NAT that advertise an
+    /// unroutable address).
+    #[serde(default)]
+    pub passive_nat_workaround: bool,
+    /// Directory listings: `auto` (MLSD where FEAT lists MLST, else LIST),
+    /// `mlsd` or `list`.
+    #[serde(default)]
+    pub list: ListMode,
+    /// Uploads go to a hidden temporary name in the target's directory and are
+    /// renamed over the target when complete. `false` writes straight to the
+    /// name (for upstreams that refuse renames): a failed upload then leaves a
+    /// short file, and resumed uploads are refused.
+    #[serde(default = "default_true")]
+    pub atomic_uploads: bool,
+    /// Most control connections open to the upstream at once (1–1000); keep it
+    /// below the upstream's own per-user and per-address limits. A transfer
+    /// holds one for its duration, a copy two.
+    #[serde(default = "default_upstream_connections")]
+    pub max_connections: u32,
+    /// An idle control connection is closed after this long.
+    #[serde(default = "default_upstream_idle")]
+    pub idle_timeout: ConfigDuration,
+    /// Limit of connecting and logging in.
+    #[serde(default = "default_upstream_connect")]
+    pub connect_timeout: ConfigDuration,
+    /// Limit of one command's reply, of one read or write of a transfer, and of
+    /// waiting for a free connection.
+    #[serde(default = "default_upstream_command")]
+    pub command_timeout: ConfigDuration,
+}
+
+/// Whose upstream account a session uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamCredentials {
+    /// One service account for everyone.
+    #[default]
+    Static,
+}
+
+/// TLS on the upstream control (and data) connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamTls {
+    /// Plain FTP.
+    #[default]
+    None,
+    /// `AUTH TLS` on the control connection, then `PROT P`.
+    Explicit,
+    /// TLS from the first byte (usually port 990).
+    Implicit,
+}
+
+/// How passive data connections are asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataMode {
+    /// EPSV where FEAT lists it, else PASV.
+    #[default]
+    Auto,
+    /// Always EPSV.
+    Epsv,
+    /// Always PASV.
+    Pasv,
+}
+
+/// How directories are listed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListMode {
+    /// MLSD where FEAT lists MLST, else LIST.
+    #[default]
+    Auto,
+    /// Always MLSD (and MLST for stat).
+    Mlsd,
+    /// Always LIST (stat by SIZE and MDTM).
+    List,
+}
+
+fn default_upstream_root() -> String {
+    "/".to_owned()
+}
+fn default_upstream_connections() -> u32 {
+    8
+}
+fn default_upstream_idle() -> ConfigDuration {
+    ConfigDuration::secs(60)
+}
+fn default_upstream_connect() -> ConfigDuration {
+    ConfigDuration::secs(10)
+}
+fn default_upstream_command() -> ConfigDuration {
+    ConfigDuration::secs(30)
 }
 
 /// How an object store renames a directory.

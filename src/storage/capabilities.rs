@@ -37,7 +37,9 @@ pub struct Capabilities {
     /// Directories exist on their own: an empty one stays, and listing a parent
     /// shows it (object stores emulate them with markers).
     pub empty_dirs: bool,
-    /// `copy` runs inside the back-end (no bytes through the gateway).
+    /// `copy` is the back-end's own: the client sends nothing again (inside the
+    /// store or disk; an upstream FTP server's bytes are relayed by the gateway
+    /// between two upstream connections). WebDAV `COPY` is offered only then.
     pub server_side_copy: bool,
     /// Permission bits are kept and can be changed (FTP `SITE CHMOD`, the
     /// `UNIX.mode` fact, the mode column of `LIST`).

@@ -1,7 +1,7 @@
 //! The storage boundary: the [`Backend`] a deployment runs, and the [`Storage`]
 //! volume each logged-in session works on.
 //!
-//! A back-end (local disk, an S3-compatible object store; upstream FTP to come) is opened once at
+//! A back-end (local disk, an S3-compatible object store, an upstream FTP server) is opened once at
 //! start-up. At login the session's identity is [attached](Backend::attach) to
 //! it and gets a **volume**: the back-end rooted at that user's home. Every path
 //! a volume takes is a [`VirtualPath`] beneath that home, and the volume must not
@@ -32,6 +32,7 @@ pub mod memory;
 pub mod metered;
 pub mod s3;
 mod tree;
+pub mod upstream_ftp;
 pub mod volumes;
 
 use std::pin::Pin;

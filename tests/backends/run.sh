@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The suites that run on object stores: each store is started here, on 127.0.0.1, by
-# tests/backends/s3.sh (installing it on first use), and its `storage:` fragment goes to
-# the tests through DUALGATE_TEST_STORAGE.
+# The suites that run on storage other than local disk: each store or server is started here,
+# on 127.0.0.1, by tests/backends/s3.sh or tests/backends/upstream_ftp.sh (installing it on
+# first use), and its `storage:` fragment goes to the tests through DUALGATE_TEST_STORAGE.
 #
-#   tests/backends/run.sh              # moto, then s3s-fs
-#   tests/backends/run.sh moto         # one store
+#   tests/backends/run.sh              # moto, s3s-fs, vsftpd, pure-ftpd, then vsftpd-ftps
+#   tests/backends/run.sh moto         # one store (or server)
 #
 # moto:   the storage conformance suite (`cargo test --test conformance s3`, ignored in a
 #         plain cargo test: `dir/` markers, and `directory_markers: keep_file` too), the
@@ -19,20 +19,44 @@
 #         so a `dir/` key becomes a directory it never lists: it runs with
 #         `directory_markers: keep_file`. The conformance suite, the e2e suite (but three
 #         tests of what s3s-fs itself gets wrong, below) and the request smoke.
+# vsftpd, pure-ftpd: an upstream FTP server (storage kind upstream_ftp; plain FTP): the
+#         conformance suite's `upstream_ftp` tests and the e2e suite but its local-disk
+#         tests. vsftpd has no MLST (listings are LIST, parsed), Pure-FTPd has MLSD. Needs
+#         root (the daemons do).
+# vsftpd-ftps: vsftpd with explicit FTPS required on control and data connections and
+#         require_ssl_reuse=YES (data connections must resume the control session): the
+#         conformance suite only, to keep the run short (the e2e suite passes there too:
+#         `UPSTREAM_FTP_TLS=explicit tests/backends/upstream_ftp.sh start`, then by hand).
 # Prints cargo's `test result:` lines and the scripts' `N passed, M failed` lines.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$HERE/../.."
 STORES=("${@:-moto}")
-[ $# -gt 0 ] || STORES=(moto s3s-fs)
+[ $# -gt 0 ] || STORES=(moto s3s-fs vsftpd pure-ftpd vsftpd-ftps)
 export BACKENDS_STATE
 BACKENDS_STATE=$(mktemp -d)
 FRAGMENT="$BACKENDS_STATE/storage.yaml"
-trap 'tests/backends/s3.sh stop >/dev/null 2>&1; rm -rf "$BACKENDS_STATE"' EXIT
+trap 'tests/backends/s3.sh stop >/dev/null 2>&1; tests/backends/upstream_ftp.sh stop >/dev/null 2>&1; rm -rf "$BACKENDS_STATE"' EXIT
 cargo build --locked --bin dualgate || exit 1
 status=0
 for store in "${STORES[@]}"; do
   echo "== $store"
+  case "$store" in
+    vsftpd | pure-ftpd | vsftpd-ftps)
+      tls=none
+      [ "$store" = vsftpd-ftps ] && tls=explicit
+      if ! UPSTREAM_FTP_SERVER=${store%-ftps} UPSTREAM_FTP_TLS=$tls tests/backends/upstream_ftp.sh start >"$FRAGMENT"; then
+        echo "could not start $store"; echo "0 passed, 1 failed"; status=1; continue
+      fi
+      export DUALGATE_TEST_STORAGE=$FRAGMENT
+      cargo test --locked --test conformance upstream_ftp -- --ignored || status=1
+      if [ "$tls" = none ]; then
+        cargo test --locked --test e2e -- --skip local_ || status=1
+      fi
+      tests/backends/upstream_ftp.sh stop >/dev/null
+      continue
+      ;;
+  esac
   if ! S3_SERVER=$store tests/backends/s3.sh start >"$FRAGMENT"; then
     echo "could not start $store"; echo "0 passed, 1 failed"; status=1; continue
   fi

@@ -230,3 +230,73 @@ fn the_documented_s3_section_loads_with_its_defaults() {
     );
     assert!(p[0].to_string().contains("storage.stale_uploads_after"), "{}", p[0]);
 }
+
+#[test]
+fn the_documented_upstream_ftp_section_loads_with_its_defaults() {
+    // The commented `storage: kind: upstream_ftp` block of the example, uncommented
+    // (with the inline password instead of the file, which does not exist here).
+    let example = include_str!("../../../configs/dualgate.example.yaml");
+    let block: String = example
+        .lines()
+        .skip_while(|l| *l != "#   kind: upstream_ftp")
+        .take_while(|l| l.starts_with("#  "))
+        .map(|l| format!("  {}\n", l.strip_prefix("#   ").unwrap_or(l.trim_start_matches('#'))))
+        .collect();
+    let block = format!("storage:\n{block}")
+        .replace("password: null", "password: secret")
+        .replace("password_file: /run/secrets/upstream-ftp", "password_file: null");
+    assert!(block.contains("kind: upstream_ftp"), "{block}");
+    let c = load_str(&block, "example").unwrap();
+    assert!(c.validate("example").is_empty(), "{:?}", c.validate("example"));
+    let super::super::StorageConfig::UpstreamFtp(documented) = c.storage else {
+        panic!("not an upstream_ftp section")
+    };
+    // The defaults are the documented values.
+    let minimal = load_str(
+        "storage: { kind: upstream_ftp, host: ftp.example.internal, user: gateway, password: secret }\n",
+        "minimal",
+    )
+    .unwrap();
+    let super::super::StorageConfig::UpstreamFtp(d) = minimal.storage else {
+        panic!("not an upstream_ftp section")
+    };
+    assert_eq!(
+        (
+            d.port,
+            d.root.as_str(),
+            d.tls,
+            d.data_mode,
+            d.list,
+            d.atomic_uploads,
+            d.max_connections
+        ),
+        (
+            documented.port,
+            documented.root.as_str(),
+            documented.tls,
+            documented.data_mode,
+            documented.list,
+            documented.atomic_uploads,
+            documented.max_connections
+        )
+    );
+    assert_eq!(
+        (
+            d.idle_timeout,
+            d.connect_timeout,
+            d.command_timeout,
+            d.passive_nat_workaround
+        ),
+        (
+            documented.idle_timeout,
+            documented.connect_timeout,
+            documented.command_timeout,
+            documented.passive_nat_workaround
+        )
+    );
+    // Checked with clear errors.
+    let p = problems("storage: { kind: upstream_ftp, host: h, user: u, password: p, root: relative }\n");
+    assert!(p[0].to_string().contains("storage.root"), "{}", p[0]);
+    let p = problems("storage: { kind: upstream_ftp, host: h, user: u }\n");
+    assert!(p[0].to_string().contains("storage.password"), "{}", p[0]);
+}

@@ -2,7 +2,17 @@
 //! an S3-compatible object store when `DUALGATE_TEST_STORAGE` names a file holding
 //! a `storage: { kind: s3, endpoint, region, bucket, access_key_id,
 //! secret_access_key, path_style }` fragment (what `tests/backends/s3.sh start`
+//! prints), or an upstream FTP server when it holds a `storage: { kind:
+//! upstream_ftp, … }` fragment (what `tests/backends/upstream_ftp.sh start`
 //! prints).
+//!
+//! - An upstream FTP server is one the script started on this machine: its
+//!   fragment names the server's directory on disk (`# upstream_dir:`) and the
+//!   account it writes as (`# upstream_owner:`). Each gateway gets a directory of
+//!   its own there (`e2e-<pid>-<n>-<random>`, its `root:`), and the accessors
+//!   read and write that directory on disk, as for local disk, giving what they
+//!   create to the server's account. It is removed when the store is dropped
+//!   (kept, and named, after a failure).
 //!
 //! - [`TestStore::new`] picks one per gateway: local disk at the given root, or a
 //!   key prefix of its own in the bucket (`e2e-<pid>-<n>-<random>/`), so that
@@ -64,6 +74,8 @@ pub enum StorageKind {
     Local,
     /// An S3-compatible object store.
     S3,
+    /// An upstream FTP server.
+    UpstreamFtp,
 }
 
 impl StorageKind {
@@ -80,7 +92,7 @@ impl StorageKind {
     /// Directories can be renamed (FTP `RNFR`/`RNTO`, WebDAV `MOVE` of a
     /// collection); an object store refuses it up front (its default).
     pub fn renames_dirs(self) -> bool {
-        self == StorageKind::Local
+        self != StorageKind::S3
     }
 
     /// Modification times can be set (FTP `MFMT`; an object store keeps the
@@ -92,7 +104,14 @@ impl StorageKind {
     /// A directory carries a modification time of its own (an object store
     /// keeps none for a prefix).
     pub fn dir_times(self) -> bool {
-        self == StorageKind::Local
+        self != StorageKind::S3
+    }
+
+    /// The precision, in seconds, of the times listings show: an upstream FTP
+    /// server without MLST lists times to the minute (`LIST`), and `stat`
+    /// follows its listings; every other back-end, to the second.
+    pub fn listed_time_step(self) -> i64 {
+        if self == StorageKind::UpstreamFtp { 60 } else { 1 }
     }
 
     /// The `backend` label of the back-end metrics.
@@ -100,17 +119,72 @@ impl StorageKind {
         match self {
             StorageKind::Local => "fs",
             StorageKind::S3 => "s3",
+            StorageKind::UpstreamFtp => "ftp",
         }
     }
 }
 
-/// The back-end of this run: S3 when `DUALGATE_TEST_STORAGE` is set, else local disk.
+/// The back-end of this run: what `DUALGATE_TEST_STORAGE` names, else local disk.
 pub fn storage_kind() -> StorageKind {
     if configured().is_some() {
         StorageKind::S3
+    } else if upstream_ftp().is_some() {
+        StorageKind::UpstreamFtp
     } else {
         StorageKind::Local
     }
+}
+
+/// The fragment file's text, if `DUALGATE_TEST_STORAGE` is set (read once).
+fn fragment_text() -> Option<&'static str> {
+    static TEXT: OnceLock<Option<String>> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let path = std::env::var_os(STORAGE_ENV).filter(|p| !p.is_empty())?;
+        Some(
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{STORAGE_ENV}={}: {e}", Path::new(&path).display())),
+        )
+    })
+    .as_deref()
+}
+
+/// The upstream FTP server of this run: its `storage:` section, its directory
+/// on disk, and the uid and gid it writes as.
+struct UpstreamFtp {
+    section: serde_yaml::Mapping,
+    dir: PathBuf,
+    owner: (u32, u32),
+}
+
+fn upstream_ftp() -> Option<&'static UpstreamFtp> {
+    static CONFIGURED: OnceLock<Option<UpstreamFtp>> = OnceLock::new();
+    CONFIGURED
+        .get_or_init(|| {
+            let text = fragment_text()?;
+            let fragment: Fragment =
+                serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{STORAGE_ENV}: not a `storage:` fragment: {e}"));
+            let kind = fragment.storage.get("kind").and_then(serde_yaml::Value::as_str);
+            if kind != Some("upstream_ftp") {
+                return None;
+            }
+            let comment = |key: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
+                    .unwrap_or_else(|| {
+                        panic!("{STORAGE_ENV}: no `# {key}:` line (tests/backends/upstream_ftp.sh prints it)")
+                    })
+                    .trim()
+                    .to_owned()
+            };
+            let owner = comment("upstream_owner");
+            let (uid, gid) = owner.split_once(':').expect("upstream_owner is UID:GID");
+            Some(UpstreamFtp {
+                section: fragment.storage,
+                dir: PathBuf::from(comment("upstream_dir")),
+                owner: (uid.parse().expect("a uid"), gid.parse().expect("a gid")),
+            })
+        })
+        .as_ref()
 }
 
 /// The `storage:` fragment file.
@@ -126,13 +200,14 @@ fn configured() -> Option<&'static (serde_yaml::Mapping, S3Config)> {
     static CONFIGURED: OnceLock<Option<(serde_yaml::Mapping, S3Config)>> = OnceLock::new();
     CONFIGURED
         .get_or_init(|| {
-            let path = std::env::var_os(STORAGE_ENV).filter(|p| !p.is_empty())?;
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{STORAGE_ENV}={}: {e}", Path::new(&path).display()));
+            let text = fragment_text()?;
             let fragment: Fragment =
-                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{STORAGE_ENV}: not a `storage:` fragment: {e}"));
+                serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{STORAGE_ENV}: not a `storage:` fragment: {e}"));
             let mut section = fragment.storage.clone();
             let kind = section.remove("kind");
+            if kind.as_ref().and_then(serde_yaml::Value::as_str) == Some("upstream_ftp") {
+                return None;
+            }
             assert_eq!(
                 kind.as_ref().and_then(serde_yaml::Value::as_str),
                 Some("s3"),
@@ -152,6 +227,9 @@ fn configured() -> Option<&'static (serde_yaml::Mapping, S3Config)> {
 /// The storage of one gateway.
 pub struct TestStore {
     inner: Inner,
+    /// For an upstream FTP server: the gateway's section, and the account its
+    /// files belong to (`inner` is then its directory on disk).
+    upstream: Option<(serde_yaml::Mapping, (u32, u32))>,
 }
 
 enum Inner {
@@ -189,24 +267,77 @@ impl TestStore {
     /// here: the server makes it), or a fresh prefix of the configured object
     /// store.
     pub fn new(local_root: PathBuf) -> TestStore {
+        if let Some(ftp) = upstream_ftp() {
+            return TestStore::upstream(ftp);
+        }
         match configured() {
             None => TestStore::local(local_root),
             Some((section, settings)) => TestStore {
                 inner: Inner::S3(Box::new(S3Store::open(section, settings))),
+                upstream: None,
             },
         }
+    }
+
+    /// A directory of its own on the upstream FTP server, made on disk.
+    fn upstream(ftp: &UpstreamFtp) -> TestStore {
+        let n = NEXT_PREFIX.fetch_add(1, Ordering::Relaxed);
+        let mut random = [0u8; 4];
+        rand::rng().fill_bytes(&mut random);
+        let name = format!("e2e-{}-{n}-{:08x}", std::process::id(), u32::from_be_bytes(random));
+        let dir = ftp.dir.join(&name);
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        let mut section = ftp.section.clone();
+        let root = section
+            .get("root")
+            .and_then(serde_yaml::Value::as_str)
+            .unwrap_or("/")
+            .trim_end_matches('/')
+            .to_owned();
+        section.insert("root".into(), format!("{root}/{name}").into());
+        let store = TestStore {
+            inner: Inner::Local(dir.clone()),
+            upstream: Some((section, ftp.owner)),
+        };
+        store.give(&dir);
+        store
     }
 
     /// Local disk at `root`, whatever the run's storage (for the `local_` tests).
     pub fn local(root: PathBuf) -> TestStore {
         TestStore {
             inner: Inner::Local(root),
+            upstream: None,
         }
     }
 
-    /// The root on local disk; `None` for an object store.
+    /// Gives a path made by the test to the upstream server's account, so that
+    /// the server can change it (no-op for other stores).
+    fn give(&self, path: &Path) {
+        if let Some((_, (uid, gid))) = &self.upstream {
+            std::os::unix::fs::chown(path, Some(*uid), Some(*gid))
+                .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+        }
+    }
+
+    /// Gives `rel` and the directories above it (below the root) to the server's account.
+    fn give_path(&self, rel: &str) {
+        let Inner::Local(root) = &self.inner else { return };
+        if self.upstream.is_none() {
+            return;
+        }
+        let mut path = root.clone();
+        for part in rel.split('/').filter(|p| !p.is_empty()) {
+            path.push(part);
+            self.give(&path);
+        }
+    }
+
+    /// The root on local disk; `None` for an object store or an upstream server
+    /// (whose files the gateway reaches only through the server).
     pub fn local_root(&self) -> Option<&Path> {
         match &self.inner {
+            Inner::Local(_) if self.upstream.is_some() => None,
             Inner::Local(root) => Some(root),
             Inner::S3(_) => None,
         }
@@ -215,6 +346,9 @@ impl TestStore {
     /// The `storage:` section that serves this store, as one YAML line
     /// (`storage: {…}`), for a config file that names every setting.
     pub fn section(&self) -> String {
+        if let Some((section, _)) = &self.upstream {
+            return format!("storage: {}\n", json(section));
+        }
         match &self.inner {
             Inner::Local(root) => format!("storage: {{ kind: local, root: \"{}\" }}\n", root.display()),
             Inner::S3(s3) => format!("storage: {}\n", s3.section_json()),
@@ -225,6 +359,10 @@ impl TestStore {
     /// `DUALGATE_STORAGE` (the whole section, replacing the config file's) for
     /// an object store. Call it after clearing the inherited `DUALGATE_*` variables.
     pub fn configure(&self, cmd: &mut Command) {
+        if let Some((section, _)) = &self.upstream {
+            cmd.env("DUALGATE_STORAGE", json(section));
+            return;
+        }
         match &self.inner {
             Inner::Local(root) => {
                 cmd.arg("--root").arg(root);
@@ -255,6 +393,7 @@ impl TestStore {
                     std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
                 }
                 std::fs::write(&path, content).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+                self.give_path(rel);
             }
             Inner::S3(s3) => {
                 let (op, key, data) = (s3.op.clone(), s3.key(rel), content.to_vec());
@@ -306,6 +445,7 @@ impl TestStore {
                     .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
                 file.sync_all()
                     .unwrap_or_else(|e| panic!("syncing {}: {e}", path.display()));
+                self.give_path(rel);
             }
             Inner::S3(s3) => {
                 let (op, key) = (s3.op.clone(), s3.key(rel));
@@ -407,6 +547,7 @@ impl TestStore {
             Inner::Local(root) => {
                 let path = root.join(rel);
                 std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+                self.give_path(rel);
             }
             Inner::S3(s3) if s3.keep_file => {
                 let (op, marker) = (s3.op.clone(), format!("{}{KEEP_FILE}", s3.dir_key(rel)));
@@ -480,11 +621,22 @@ impl TestStore {
     }
 
     /// The names next to the storage root, for checks that nothing is written
-    /// beside it: local disk, the root's parent directory; an object store, the
+    /// beside it: local disk, the root's parent directory (an upstream server's
+    /// directory, without other tests' directories); an object store, the
     /// top level of the bucket, without the prefixes of other test gateways (which
     /// come and go while tests run side by side).
     pub fn beside_root(&self) -> Vec<String> {
         let mut names: Vec<String> = match &self.inner {
+            // An upstream server's directory: without the directories of other
+            // test gateways and conformance tests (which come and go).
+            Inner::Local(root) if self.upstream.is_some() => {
+                let parent = root.parent().expect("the root has a parent");
+                std::fs::read_dir(parent)
+                    .unwrap_or_else(|e| panic!("reading {}: {e}", parent.display()))
+                    .map(|e| e.expect("a directory entry").file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with("e2e-") && !n.starts_with("conformance-"))
+                    .collect()
+            }
             Inner::Local(root) => {
                 let parent = root.parent().expect("the root has a parent");
                 std::fs::read_dir(parent)
@@ -558,6 +710,17 @@ impl TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
+        if let (Some(_), Inner::Local(dir)) = (&self.upstream, &self.inner) {
+            if std::thread::panicking() {
+                #[allow(clippy::print_stderr, reason = "diagnostics of a failed test")]
+                {
+                    eprintln!("--- the test's upstream files are kept in {}", dir.display());
+                }
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return;
+        }
         let Inner::S3(s3) = &self.inner else { return };
         if std::thread::panicking() {
             #[allow(clippy::print_stderr, reason = "diagnostics of a failed test")]
@@ -592,6 +755,10 @@ fn join(dir: &str, rel: &str) -> String {
 
 /// The marker object's name with `directory_markers: keep_file`.
 const KEEP_FILE: &str = dualgate::storage::s3::KEEP_FILE;
+/// A `storage:` section as one line of JSON (valid YAML, for `DUALGATE_STORAGE`).
+fn json(section: &serde_yaml::Mapping) -> String {
+    serde_json::to_string(section).expect("the storage section as JSON")
+}
 
 /// Gateways started so far in this process (part of each prefix).
 static NEXT_PREFIX: AtomicU32 = AtomicU32::new(0);

@@ -1,0 +1,164 @@
+//! Directory listings from the upstream: MLSD where it has it, else `LIST -a`
+//! parsed as Unix `ls -l` or DOS/Windows lines; read line by line from the data
+//! connection (each line bounded, each read timed), never collected whole.
+//!
+//! Filtered out: `.` and `..` (Pure-FTPd's MLSD includes them, as `cdir`/`pdir`),
+//! lines that parse as no entry (`total 12`), names a path cannot hold, and —
+//! by [`Lister`]'s callers — the back-end's own temporary upload names.
+
+use std::borrow::BorrowMut;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use suppaftp::Status;
+use suppaftp::list::{File, ListParser};
+use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+use super::pool::{Lease, ftp};
+use crate::storage::{EntryKind, ErrorKind, Metadata, StorageError};
+
+/// The longest listing line accepted; a longer one fails the listing.
+const MAX_LINE: u64 = 8192;
+
+/// One listed entry: its name as the upstream gave it, and its metadata.
+pub type RawEntry = (String, Metadata);
+
+/// Metadata from a parsed line or MLST fact line. Directory sizes are noise
+/// (4096 on most disks) and shown as 0, the same in `stat` and listings.
+pub fn meta_of(file: &File) -> Metadata {
+    let dir = file.is_directory();
+    Metadata {
+        kind: if dir { EntryKind::Dir } else { EntryKind::File },
+        size: if dir { 0 } else { file.size() as u64 },
+        modified: Some(sane_time(file.modified())),
+        mode: None,
+        etag: None,
+    }
+}
+
+/// A listing time that is never the epoch (FileZilla hides entries dated 1970):
+/// a server that gave none gets one second after it.
+fn sane_time(t: SystemTime) -> SystemTime {
+    if t <= UNIX_EPOCH {
+        UNIX_EPOCH + Duration::from_secs(1)
+    } else {
+        t
+    }
+}
+
+/// Parses one listing line; `None` for lines that are no entry, `.`/`..` included.
+pub fn parse_line(line: &str, mlsx: bool) -> Option<RawEntry> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.is_empty() {
+        return None;
+    }
+    let file = if mlsx {
+        let lower = line.to_ascii_lowercase();
+        if lower.contains("type=cdir;") || lower.contains("type=pdir;") {
+            return None;
+        }
+        // RFC 3659: facts (`name=value;`…), one space, the name. suppaftp's
+        // parser would take a line without facts as a bare name.
+        let (facts, _) = line.split_once(' ')?;
+        if !facts.is_empty() && !facts.contains('=') {
+            return None;
+        }
+        ListParser::parse_mlsd(line).ok()?
+    } else {
+        ListParser::parse_posix(line)
+            .or_else(|_| ListParser::parse_dos(line))
+            .ok()?
+    };
+    let name = file.name();
+    if name == "." || name == ".." || name.is_empty() || crate::path::validate_name(name).is_err() {
+        return None;
+    }
+    Some((name.to_owned(), meta_of(&file)))
+}
+
+/// An open listing: the lease it runs on (owned by a streamed listing,
+/// borrowed by a caller that already holds one and reads the listing whole, so
+/// that it never waits for a second connection while holding the first) and
+/// its data connection.
+pub struct Lister<L: BorrowMut<Lease>> {
+    lease: L,
+    reader: Option<BufReader<TransferStream<AsyncRustlsStream>>>,
+    mlsx: bool,
+    line: Vec<u8>,
+}
+
+impl<L: BorrowMut<Lease>> Lister<L> {
+    /// Lists the upstream directory `dir`: `CWD` first (a missing path or a
+    /// file fails here: vsftpd answers `LIST` of a missing path with an empty
+    /// listing and of a file with that file), then a bare `MLSD`/`LIST -a`, so
+    /// that no server reads glob characters or spaces in the name.
+    pub async fn open(mut owner: L, dir: &str, mlsx: bool) -> Result<Lister<L>, StorageError> {
+        let lease = owner.borrow_mut();
+        ftp!(lease, "CWD", lease.ftp().cwd(dir))?;
+        let command = if mlsx { "MLSD" } else { "LIST -a" };
+        lease.set_in_step(false);
+        let (_, stream) = ftp!(
+            lease,
+            command,
+            lease
+                .ftp()
+                .custom_data_command(command, &[Status::AboutToSend, Status::AlreadyOpen])
+        )?;
+        let lease = owner;
+        Ok(Lister {
+            lease,
+            reader: Some(BufReader::new(stream)),
+            mlsx,
+            line: Vec::new(),
+        })
+    }
+
+    /// Up to `max` entries; `None` at the end (the transfer then completed, and
+    /// the connection goes back to the pool).
+    pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<RawEntry>>, StorageError> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        let limit = self.lease.borrow().timeout();
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            self.line.clear();
+            let read = tokio::time::timeout(
+                limit,
+                (&mut *reader).take(MAX_LINE + 1).read_until(b'\n', &mut self.line),
+            )
+            .await;
+            let n = match read {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(StorageError::with_source(ErrorKind::Unavailable, e)),
+                Err(_) => return Err(super::errors::timed_out("listing")),
+            };
+            if n == 0 {
+                // The end: the upstream's 226 says the listing is complete.
+                if let Some(reader) = self.reader.take() {
+                    let stream = reader.into_inner();
+                    let done = tokio::time::timeout(limit, stream.finish()).await;
+                    let lease = self.lease.borrow_mut();
+                    lease.check("listing", done)?;
+                    lease.set_in_step(true);
+                }
+                break;
+            }
+            if self.line.len() as u64 > MAX_LINE {
+                return Err(StorageError::with_source(
+                    ErrorKind::Other,
+                    "a listing line from the upstream is longer than 8 KiB",
+                ));
+            }
+            let text = String::from_utf8_lossy(&self.line);
+            match parse_line(&text, self.mlsx) {
+                Some(entry) => batch.push(entry),
+                None => tracing::trace!(line = %text.trim_end(), "listing line skipped"),
+            }
+        }
+        if batch.is_empty() && self.reader.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+}

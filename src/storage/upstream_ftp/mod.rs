@@ -1,0 +1,778 @@
+//! The upstream-FTP back-end: dualgate in front of an existing FTP(S) server.
+//! Every command still goes through dualgate's pipeline and policy; this module
+//! turns the storage calls into FTP commands on the upstream, over a bounded
+//! pool of logged-in control connections ([`pool`]) with `suppaftp`.
+//!
+//! A volume is an upstream directory: `storage.root` joined with the user's
+//! home. Paths are [`VirtualPath`]s (`..` already clamped) and every command
+//! names an absolute upstream path, so nothing outside the volume can be named
+//! (the upstream's own symbolic links are the upstream's business). The
+//! semantics, as the README documents them:
+//!
+//! - **stat**: `MLST` where FEAT lists it; else `SIZE` + `MDTM` for files and,
+//!   when `SIZE` refuses, `CWD` to tell a directory, whose time comes from its
+//!   parent's listing. Without MLST, times are cut to what a `LIST` line shows
+//!   (the minute, or the day for files older than six months) so that `stat`
+//!   and listings agree. The upstream root itself shows the time the back-end
+//!   was opened when it has no listable parent.
+//! - **list**: `CWD`, then `MLSD` or `LIST -a` ([`listing`]), streamed in
+//!   batches. `LIST` times have minute precision (older files: day precision;
+//!   DOS-format listings always show minutes, so an old file's `stat` and
+//!   listing times may differ there).
+//! - **read**: `TYPE I` (set at login), `REST n`, `RETR`, streamed. A read that
+//!   ends before the file does (an HTTP range) closes its connection rather than
+//!   sending ABOR, and the pool opens a fresh one when needed.
+//! - **write** ([`upload`]): to a hidden temporary name, renamed over the
+//!   target after the upstream's 226 (`atomic_uploads`); append via `APPE` in
+//!   place; resume ([`Resume::Rewrite`]): the kept bytes are read back from the
+//!   upstream (`RETR`) into the temporary file, then the new ones, then the
+//!   rename — atomic, at the cost of the whole file.
+//! - **delete, mkdir, rmdir, rename**: `DELE`, `MKD`, `RMD`, `RNFR`/`RNTO`
+//!   (directories too), each after the checks that give the right kind of
+//!   error (an FTP 550 says little). **copy**: `RETR` streamed into an upload
+//!   over a second connection, directories entry by entry (the gateway relays
+//!   the bytes; the client sends nothing, so it counts as the back-end's own
+//!   copy for WebDAV `COPY`).
+//! - No modes (no `SITE CHMOD` pass-through yet), no dead properties, no ETags.
+//! - Names are read as UTF-8 (others lossily): a Latin-1 upstream's accented
+//!   names are shown but cannot be opened.
+
+mod errors;
+mod listing;
+mod pool;
+mod probe;
+pub mod settings;
+mod upload;
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+
+use super::{
+    Backend, Capabilities, DirEntry, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume, Storage,
+    StorageError, TreeError, Upload, WriteMode,
+};
+use crate::auth::User;
+use crate::config::UpstreamFtpConfig;
+use crate::path::VirtualPath;
+use listing::{Lister, RawEntry};
+use pool::{Lease, Pool, ftp};
+pub use settings::UpstreamSettings;
+use upload::{FtpUpload, TEMP_PREFIX, Transfer};
+
+/// Entries per listing batch handed to the data paths.
+const LIST_BATCH: usize = 256;
+
+/// Bytes per read of a download.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Most entries one directory may have when it is read whole (the parent
+/// lookup of a directory's `stat`, a tree copy, `rmdir`'s leftover check).
+const MAX_COLLECT: usize = 100_000;
+
+fn capabilities(atomic_uploads: bool) -> Capabilities {
+    Capabilities {
+        append: true,
+        // Resuming rewrites through a temporary file: without temporary files
+        // there is no way to cut the file at the offset.
+        resume: if atomic_uploads { Resume::Rewrite } else { Resume::None },
+        atomic_rename: true,
+        rename_dirs: true,
+        empty_dirs: true,
+        // The copy is the back-end's: relayed between two upstream connections,
+        // the client sends nothing again.
+        server_side_copy: true,
+        modes: false,
+        dead_properties: false,
+        modified_times: true,
+        // MFMT pass-through to upstreams that list it is not built yet.
+        set_modified_times: false,
+        zero_copy: false,
+    }
+}
+
+/// The back-end: one pool of connections, shared by every volume.
+pub struct UpstreamFtpBackend {
+    pool: Arc<Pool>,
+    probe: probe::Probe,
+}
+
+impl std::fmt::Debug for UpstreamFtpBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UpstreamFtpBackend({})", self.pool.settings().describe)
+    }
+}
+
+impl UpstreamFtpBackend {
+    /// Prepares the back-end of a `storage: { kind: upstream_ftp }` section.
+    /// Nothing is sent yet: an upstream that cannot be reached shows in
+    /// [`Backend::probe`].
+    pub fn open(config: &UpstreamFtpConfig) -> Result<Self, String> {
+        let settings = Arc::new(UpstreamSettings::from_config(config)?);
+        let pool = Pool::new(settings);
+        Ok(UpstreamFtpBackend {
+            probe: probe::Probe::new(pool.clone()),
+            pool,
+        })
+    }
+
+    /// `ftp://user@host:port/root`, for the banner and logs.
+    pub fn describe(&self) -> &str {
+        &self.pool.settings().describe
+    }
+
+    /// The volume rooted at `home`, which must exist as a directory.
+    pub async fn volume(&self, home: &VirtualPath) -> Result<FtpVolume, StorageError> {
+        let vol = FtpVolume {
+            pool: self.pool.clone(),
+            base: format!(
+                "{}{}",
+                self.pool.settings().root,
+                if home.is_root() { "" } else { home.as_str() }
+            ),
+        };
+        if !home.is_root() {
+            let mut lease = vol.pool.get().await?;
+            if !vol.is_dir_with(&mut lease, &vol.base_dir()).await? {
+                return Err(StorageError::with_source(
+                    ErrorKind::NotFound,
+                    "the home directory does not exist on the upstream",
+                ));
+            }
+        }
+        Ok(vol)
+    }
+}
+
+#[async_trait]
+impl Backend for UpstreamFtpBackend {
+    fn name(&self) -> &'static str {
+        "ftp"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities(self.pool.settings().atomic_uploads)
+    }
+
+    async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError> {
+        Ok(Arc::new(self.volume(&user.home).await?))
+    }
+
+    async fn create_home(&self, home: &VirtualPath) -> Result<bool, StorageError> {
+        let root = self.volume(&VirtualPath::root()).await?;
+        let mut lease = root.pool.get().await?;
+        let mut created = false;
+        let mut dir = VirtualPath::root();
+        for name in home.components() {
+            dir = dir
+                .join_name(name)
+                .map_err(|e| StorageError::with_source(ErrorKind::InvalidName, e.to_string()))?;
+            let up = root.upath(&dir);
+            if root.is_dir_with(&mut lease, &up).await? {
+                continue;
+            }
+            if root.taken_with(&mut lease, &up).await? {
+                return Err(StorageError::with_source(
+                    ErrorKind::NotADirectory,
+                    "a file is in the way of the home directory",
+                ));
+            }
+            ftp!(lease, "MKD", lease.ftp().mkdir(up.as_str()))?;
+            created = true;
+        }
+        Ok(created)
+    }
+
+    async fn probe(&self) -> Result<(), StorageError> {
+        self.probe.check().await
+    }
+}
+
+/// One user's view of the upstream: the tree beneath their home.
+#[derive(Clone)]
+pub struct FtpVolume {
+    pool: Arc<Pool>,
+    /// Upstream path of the volume root, without a trailing `/` (empty for the
+    /// upstream's `/`).
+    base: String,
+}
+
+impl std::fmt::Debug for FtpVolume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FtpVolume({}{})", self.pool.settings().describe, self.base)
+    }
+}
+
+/// The volume root — the home — is not written, removed or renamed through its
+/// own volume, as on the local disk.
+fn refuse_root(path: &VirtualPath) -> Result<(), StorageError> {
+    if path.is_root() {
+        return Err(StorageError::with_source(
+            ErrorKind::PermissionDenied,
+            "the home directory itself cannot be changed",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a listed name is one of the back-end's own temporary uploads.
+fn is_temp(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX)
+}
+
+/// An `MDTM` time cut to the precision a `LIST` line shows it with (`ls -l`:
+/// to the minute within the last six months, else to the day), so that `stat`
+/// and listings of an upstream without MLST agree — on sizes, times and so the
+/// HTTP validators derived from them (a WebDAV client compares PROPFIND's with
+/// GET's). Only upstreams without MLST get here.
+fn listing_precision(t: std::time::SystemTime) -> std::time::SystemTime {
+    const HALF_YEAR: Duration = Duration::from_secs(182 * 86_400);
+    let secs = t.duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs());
+    let recent = std::time::SystemTime::now()
+        .checked_sub(HALF_YEAR)
+        .is_some_and(|limit| t > limit);
+    let unit = if recent { 60 } else { 86_400 };
+    UNIX_EPOCH + Duration::from_secs((secs - secs % unit).max(1))
+}
+
+fn dir_meta(modified: std::time::SystemTime) -> Metadata {
+    Metadata {
+        kind: EntryKind::Dir,
+        size: 0,
+        modified: Some(modified),
+        mode: None,
+        etag: None,
+    }
+}
+
+impl FtpVolume {
+    /// The upstream path of `path`.
+    fn upath(&self, path: &VirtualPath) -> String {
+        if path.is_root() {
+            self.base_dir()
+        } else {
+            format!("{}/{}", self.base, path.relative())
+        }
+    }
+
+    /// The upstream path of the volume root.
+    fn base_dir(&self) -> String {
+        if self.base.is_empty() {
+            "/".to_owned()
+        } else {
+            self.base.clone()
+        }
+    }
+
+    fn mlsx(&self) -> bool {
+        self.pool.features().is_some_and(|f| f.mlsx)
+    }
+
+    /// Whether the upstream path is a directory (`CWD` succeeds).
+    async fn is_dir_with(&self, lease: &mut Lease, up: &str) -> Result<bool, StorageError> {
+        match ftp!(lease, "CWD", lease.ftp().cwd(up)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether anything is at the upstream path.
+    async fn taken_with(&self, lease: &mut Lease, up: &str) -> Result<bool, StorageError> {
+        match self.stat_with(lease, up).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Metadata of an upstream path (see the module docs for the method).
+    async fn stat_with(&self, lease: &mut Lease, up: &str) -> Result<Metadata, StorageError> {
+        if self.mlsx() {
+            let line = ftp!(lease, "MLST", lease.ftp().mlst(Some(up)))?;
+            let file = suppaftp::list::ListParser::parse_mlst(&line)
+                .map_err(|e| StorageError::with_source(ErrorKind::Other, format!("MLST reply not understood: {e}")))?;
+            return Ok(listing::meta_of(&file));
+        }
+        let features = self.pool.features();
+        if features.is_some_and(|f| f.size && f.mdtm) {
+            match ftp!(lease, "SIZE", lease.ftp().size(up)) {
+                Ok(size) => {
+                    if let Ok(t) = ftp!(lease, "MDTM", lease.ftp().mdtm(up)) {
+                        let secs = u64::try_from(t.and_utc().timestamp()).unwrap_or(1).max(1);
+                        return Ok(Metadata {
+                            kind: EntryKind::File,
+                            size: size as u64,
+                            modified: Some(listing_precision(UNIX_EPOCH + Duration::from_secs(secs))),
+                            mode: None,
+                            etag: None,
+                        });
+                    }
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    if !self.is_dir_with(lease, up).await? {
+                        return Err(StorageError::new(ErrorKind::NotFound));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.stat_from_parent(lease, up).await
+    }
+
+    /// Metadata from the parent directory's listing.
+    async fn stat_from_parent(&self, lease: &mut Lease, up: &str) -> Result<Metadata, StorageError> {
+        let trimmed = up.trim_end_matches('/');
+        let Some(i) = trimmed.rfind('/') else {
+            return Err(StorageError::new(ErrorKind::NotFound));
+        };
+        let (parent, name) = (&trimmed[..i], &trimmed[i + 1..]);
+        if name.is_empty() {
+            // The upstream's `/`: it has no parent to be listed in.
+            return Ok(dir_meta(self.pool.settings().opened_at));
+        }
+        let parent = if parent.is_empty() { "/" } else { parent };
+        let entries = match self.collect_with(lease, parent).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind == ErrorKind::NotFound => return Err(e),
+            Err(e) => {
+                // A parent that cannot be listed (upstream root, no permission):
+                // a directory still is one.
+                if self.is_dir_with(lease, up).await? {
+                    return Ok(dir_meta(self.pool.settings().opened_at));
+                }
+                return Err(e);
+            }
+        };
+        entries
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| m)
+            .ok_or_else(|| StorageError::new(ErrorKind::NotFound))
+    }
+
+    /// A whole directory listing (bounded by [`MAX_COLLECT`]), temporary uploads included.
+    async fn collect(&self, dir: &str) -> Result<Vec<RawEntry>, StorageError> {
+        let mut lease = self.pool.get().await?;
+        self.collect_with(&mut lease, dir).await
+    }
+
+    /// [`FtpVolume::collect`] on a connection the caller holds.
+    async fn collect_with(&self, lease: &mut Lease, dir: &str) -> Result<Vec<RawEntry>, StorageError> {
+        let mut lister = Lister::open(lease, dir, self.mlsx()).await?;
+        let mut out = Vec::new();
+        while let Some(batch) = lister.next_batch(LIST_BATCH).await? {
+            out.extend(batch);
+            if out.len() > MAX_COLLECT {
+                return Err(StorageError::with_source(
+                    ErrorKind::Other,
+                    format!("more than {MAX_COLLECT} entries in one upstream directory"),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Metadata of a volume path.
+    async fn stat_path(&self, lease: &mut Lease, path: &VirtualPath) -> Result<Metadata, StorageError> {
+        self.stat_with(lease, &self.upath(path)).await
+    }
+
+    /// Fails unless the parent of `path` is a directory.
+    async fn need_parent(&self, lease: &mut Lease, path: &VirtualPath) -> Result<(), StorageError> {
+        let parent = path.parent();
+        if parent.is_root() || self.is_dir_with(lease, &self.upath(&parent)).await? {
+            Ok(())
+        } else {
+            Err(StorageError::new(ErrorKind::ParentMissing))
+        }
+    }
+
+    /// Opens a download of `len` bytes from `offset` of the upstream file `up`,
+    /// which is `size` bytes long.
+    async fn download(&self, up: &str, offset: u64, len: u64, size: u64) -> Result<ReadBody, StorageError> {
+        let mut lease = self.pool.get().await?;
+        if offset > 0 {
+            let offset = usize::try_from(offset).map_err(|e| StorageError::with_source(ErrorKind::InvalidOffset, e))?;
+            ftp!(lease, "REST", lease.ftp().resume_transfer(offset))?;
+        }
+        lease.set_in_step(false);
+        let stream: Transfer = ftp!(lease, "RETR", lease.ftp().retr_as_stream(up))?;
+        let to_end = offset + len >= size;
+        let state = Download {
+            lease,
+            stream: Some(stream),
+            left: len,
+            to_end,
+        };
+        Ok(ReadBody::Stream(Box::pin(futures_util::stream::unfold(
+            state,
+            Download::next,
+        ))))
+    }
+
+    /// Copies one file through the gateway: a download into an upload.
+    async fn copy_file(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        let handle = self.read(from, 0, None).await?;
+        let mut up = self.write(to, WriteMode::Replace).await?;
+        let mut body = handle.body.into_stream(READ_CHUNK);
+        while let Some(chunk) = body.next().await {
+            let written = match chunk {
+                Ok(chunk) => up.write(chunk).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                let _ = up.abort().await;
+                return Err(e);
+            }
+        }
+        up.commit().await.map(|_| ())
+    }
+
+    /// Copies a directory entry by entry (depth first, explicit stack);
+    /// the entries copied, or how far it got.
+    async fn copy_tree(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, TreeError> {
+        let mut done = 0u64;
+        let mut stack = vec![(from.clone(), to.clone())];
+        while let Some((src, dst)) = stack.pop() {
+            let fail = |error: StorageError, done: u64| TreeError {
+                error,
+                done,
+                at: src.clone(),
+            };
+            self.mkdir(&dst).await.map_err(|e| fail(e, done))?;
+            done += 1;
+            let entries = self.collect(&self.upath(&src)).await.map_err(|e| fail(e, done))?;
+            for (name, meta) in entries.into_iter().filter(|(n, _)| !is_temp(n)) {
+                let bad = |_| fail(StorageError::new(ErrorKind::InvalidName), done);
+                let (s, d) = (src.join_name(&name).map_err(bad)?, dst.join_name(&name).map_err(bad)?);
+                if meta.is_dir() {
+                    stack.push((s, d));
+                } else {
+                    self.copy_file(&s, &d).await.map_err(|e| TreeError {
+                        error: e,
+                        done,
+                        at: s.clone(),
+                    })?;
+                    done += 1;
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// A download in progress.
+struct Download {
+    lease: Lease,
+    stream: Option<Transfer>,
+    left: u64,
+    /// The range reaches the end of the file: the transfer is completed (226)
+    /// and the connection reused; otherwise it is closed when the range is read.
+    to_end: bool,
+}
+
+impl Download {
+    async fn next(mut self) -> Option<(Result<Bytes, StorageError>, Download)> {
+        let stream = self.stream.as_mut()?;
+        let limit = self.lease.timeout();
+        if self.left == 0 {
+            let stream = self.stream.take()?;
+            if self.to_end {
+                // Every byte asked for has arrived: the body ends now, and the
+                // upstream's 226 is read in the background — it only decides
+                // whether the connection goes back to the pool (a client should
+                // not wait a round trip, or a TLS close, for that).
+                let mut lease = self.lease;
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(limit, stream.finish()).await;
+                    if lease.check("RETR (completion)", r).is_ok() {
+                        lease.set_in_step(true);
+                    }
+                });
+            }
+            // Else dropped mid-transfer: the lease stays out of step and its
+            // connection is closed with it.
+            return None;
+        }
+        let want = usize::try_from(self.left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+        let mut buf = vec![0u8; want];
+        match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+            Ok(Ok(0)) => {
+                self.stream = None;
+                Some((
+                    Err(StorageError::with_source(
+                        ErrorKind::Unavailable,
+                        "the upstream file ended early (changed during the read?)",
+                    )),
+                    self,
+                ))
+            }
+            Ok(Ok(n)) => {
+                buf.truncate(n);
+                self.left -= n as u64;
+                Some((Ok(Bytes::from(buf)), self))
+            }
+            Ok(Err(e)) => {
+                self.stream = None;
+                Some((Err(StorageError::with_source(ErrorKind::Unavailable, e)), self))
+            }
+            Err(_) => {
+                self.stream = None;
+                Some((Err(errors::timed_out("RETR (data)")), self))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for FtpVolume {
+    fn name(&self) -> &'static str {
+        "ftp"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities(self.pool.settings().atomic_uploads)
+    }
+
+    async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
+        if path.file_name().is_some_and(is_temp) {
+            return Err(StorageError::new(ErrorKind::NotFound));
+        }
+        let mut lease = self.pool.get().await?;
+        self.stat_path(&mut lease, path).await
+    }
+
+    async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
+        let lease = self.pool.get().await?;
+        let lister = Lister::open(lease, &self.upath(path), self.mlsx()).await?;
+        let stream = futures_util::stream::unfold(Some(lister), |lister| async move {
+            let mut lister = lister?;
+            match lister.next_batch(LIST_BATCH).await {
+                Ok(Some(batch)) => {
+                    let batch: Vec<DirEntry> = batch
+                        .into_iter()
+                        .filter(|(name, _)| !is_temp(name))
+                        .map(|(name, meta)| DirEntry { name, meta })
+                        .collect();
+                    Some((Ok(batch), Some(lister)))
+                }
+                Ok(None) => None,
+                // The error ends the listing.
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+        .filter(|batch| std::future::ready(!matches!(batch, Ok(b) if b.is_empty())));
+        Ok(Box::pin(stream))
+    }
+
+    async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
+        let meta = self.stat(path).await?;
+        if meta.is_dir() {
+            return Err(StorageError::new(ErrorKind::IsADirectory));
+        }
+        if offset > meta.size {
+            return Err(StorageError::new(ErrorKind::InvalidOffset));
+        }
+        let len = len.map_or(meta.size - offset, |l| l.min(meta.size - offset));
+        if len == 0 {
+            return Ok(ReadHandle {
+                meta,
+                body: ReadBody::Stream(Box::pin(futures_util::stream::empty())),
+            });
+        }
+        let body = self.download(&self.upath(path), offset, len, meta.size).await?;
+        Ok(ReadHandle { meta, body })
+    }
+
+    async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
+        refuse_root(path)?;
+        let settings = self.pool.settings();
+        if matches!(mode, WriteMode::At(_)) && !settings.atomic_uploads {
+            return Err(StorageError::with_source(
+                ErrorKind::Unsupported,
+                "resumed uploads need storage.atomic_uploads",
+            ));
+        }
+        let mut lease = self.pool.get().await?;
+        self.need_parent(&mut lease, path).await?;
+        let target = self.upath(path);
+        let existing = match self.stat_with(&mut lease, &target).await {
+            Ok(m) if m.is_dir() => return Err(StorageError::new(ErrorKind::IsADirectory)),
+            Ok(m) => Some(m),
+            Err(e) if e.kind == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let size = existing.as_ref().map_or(0, |m| m.size);
+        let keep = match mode {
+            WriteMode::CreateNew if existing.is_some() => return Err(StorageError::new(ErrorKind::AlreadyExists)),
+            WriteMode::At(n) if n > size => return Err(StorageError::new(ErrorKind::InvalidOffset)),
+            WriteMode::At(n) => n,
+            _ => 0,
+        };
+        let aside = settings.atomic_uploads && mode != WriteMode::Append;
+        let temp = aside.then(|| upload::temp_path(&target));
+        let name = temp.as_deref().unwrap_or(&target);
+        lease.set_in_step(false);
+        let mut stream = if mode == WriteMode::Append {
+            ftp!(lease, "APPE", lease.ftp().append_with_stream(name))?
+        } else {
+            ftp!(lease, "STOR", lease.ftp().put_with_stream(name))?
+        };
+        let mut upload = Box::new(FtpUpload {
+            vol: self.clone(),
+            lease: Some(lease),
+            stream: None,
+            temp: temp.clone(),
+            target: target.clone(),
+            mode,
+            created: existing.is_none(),
+            bytes: 0,
+        });
+        if keep > 0 {
+            // A resumed upload starts with the bytes it keeps, read back from
+            // the upstream into the temporary file.
+            if let Err(e) = self.copy_prefix(&target, keep, &mut stream).await {
+                upload.stream = Some(stream);
+                let _ = upload.abort().await;
+                return Err(e);
+            }
+        }
+        upload.stream = Some(stream);
+        Ok(upload)
+    }
+
+    async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        refuse_root(path)?;
+        let mut lease = self.pool.get().await?;
+        if self.stat_path(&mut lease, path).await?.is_dir() {
+            return Err(StorageError::new(ErrorKind::IsADirectory));
+        }
+        ftp!(lease, "DELE", lease.ftp().rm(self.upath(path).as_str()))
+    }
+
+    async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        refuse_root(path)?;
+        let mut lease = self.pool.get().await?;
+        let up = self.upath(path);
+        if self.taken_with(&mut lease, &up).await? {
+            return Err(StorageError::new(ErrorKind::AlreadyExists));
+        }
+        self.need_parent(&mut lease, path).await?;
+        ftp!(lease, "MKD", lease.ftp().mkdir(up.as_str()))
+    }
+
+    async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        refuse_root(path)?;
+        let mut lease = self.pool.get().await?;
+        let up = self.upath(path);
+        if !self.stat_with(&mut lease, &up).await?.is_dir() {
+            return Err(StorageError::new(ErrorKind::NotADirectory));
+        }
+        let Err(refused) = ftp!(lease, "RMD", lease.ftp().rmdir(up.as_str())) else {
+            return Ok(());
+        };
+        // Refused: not empty (vsftpd words it "Remove directory operation
+        // failed"), unless only abandoned temporary uploads are left.
+        let entries = self.collect_with(&mut lease, &up).await?;
+        if entries.is_empty() {
+            return Err(refused);
+        }
+        if entries.iter().any(|(name, _)| !is_temp(name)) {
+            return Err(StorageError::new(ErrorKind::DirectoryNotEmpty));
+        }
+        for (name, _) in &entries {
+            ftp!(lease, "DELE (abandoned upload)", lease.ftp().rm(format!("{up}/{name}")))?;
+        }
+        ftp!(lease, "RMD", lease.ftp().rmdir(up.as_str()))
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        refuse_root(from)?;
+        refuse_root(to)?;
+        if to.starts_with(from) && to != from {
+            return Err(StorageError::new(ErrorKind::InvalidName));
+        }
+        let mut lease = self.pool.get().await?;
+        let source = self.stat_path(&mut lease, from).await?;
+        if from == to {
+            return Ok(());
+        }
+        self.need_parent(&mut lease, to).await?;
+        match self.stat_path(&mut lease, to).await {
+            Ok(m) if m.is_dir() => {
+                return Err(StorageError::new(if source.is_dir() {
+                    ErrorKind::AlreadyExists
+                } else {
+                    ErrorKind::IsADirectory
+                }));
+            }
+            Ok(_) if source.is_dir() => return Err(StorageError::new(ErrorKind::NotADirectory)),
+            Ok(_) => {}
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let (f, t) = (self.upath(from), self.upath(to));
+        ftp!(lease, "RNFR/RNTO", lease.ftp().rename(f.as_str(), t.as_str()))
+    }
+
+    async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), TreeError> {
+        if to.starts_with(from) {
+            // Into itself: it would never end.
+            return Err(TreeError::at_start(StorageError::new(ErrorKind::InvalidName), to));
+        }
+        refuse_root(to).map_err(|e| TreeError::at_start(e, to))?;
+        let source = {
+            let mut lease = self.pool.get().await.map_err(|e| TreeError::at_start(e, from))?;
+            let source = self
+                .stat_path(&mut lease, from)
+                .await
+                .map_err(|e| TreeError::at_start(e, from))?;
+            let taken = self
+                .taken_with(&mut lease, &self.upath(to))
+                .await
+                .map_err(|e| TreeError::at_start(e, to))?;
+            if taken {
+                return Err(TreeError::at_start(StorageError::new(ErrorKind::AlreadyExists), to));
+            }
+            self.need_parent(&mut lease, to)
+                .await
+                .map_err(|e| TreeError::at_start(e, to))?;
+            source
+        };
+        if source.is_dir() {
+            self.copy_tree(from, to).await.map(|_| ())
+        } else {
+            self.copy_file(from, to).await.map_err(|e| TreeError::at_start(e, from))
+        }
+    }
+}
+
+impl FtpVolume {
+    /// Streams the first `keep` bytes of the upstream file `up` into `into`.
+    async fn copy_prefix(&self, up: &str, keep: u64, into: &mut Transfer) -> Result<(), StorageError> {
+        use tokio::io::AsyncWriteExt;
+        let size = keep; // the range is the whole prefix; the file goes on
+        let mut body = self.download(up, 0, keep, size.saturating_add(1)).await?;
+        let ReadBody::Stream(ref mut s) = body else {
+            return Err(StorageError::new(ErrorKind::Other));
+        };
+        let limit = self.pool.settings().command_timeout;
+        while let Some(chunk) = s.next().await {
+            let chunk = chunk?;
+            match tokio::time::timeout(limit, into.write_all(&chunk)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(StorageError::with_source(ErrorKind::Unavailable, e)),
+                Err(_) => return Err(errors::timed_out("STOR (data)")),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+//! Unit tests of what needs no upstream: the reply-code table, listing-line
+//! parsing (vsftpd, Pure-FTPd MLSD, DOS), temporary names and the section's
+//! checks. The back-end against real servers is in `tests/conformance.rs`
+//! (`upstream_ftp::`, run by `tests/backends/run.sh`).
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use super::errors::reply_kind;
+use super::listing::parse_line;
+use super::upload::{TEMP_PREFIX, temp_path};
+use super::{UpstreamSettings, is_temp};
+use crate::storage::{EntryKind, ErrorKind};
+
+#[test]
+fn reply_codes_map_to_kinds() {
+    assert_eq!(reply_kind(550, "Failed to open file."), ErrorKind::NotFound);
+    assert_eq!(reply_kind(550, "Can't check for file existence"), ErrorKind::NotFound);
+    assert_eq!(reply_kind(550, "Permission denied."), ErrorKind::PermissionDenied);
+    assert_eq!(
+        reply_kind(550, "Can't remove directory: Directory not empty"),
+        ErrorKind::DirectoryNotEmpty
+    );
+    assert_eq!(reply_kind(552, "Quota exceeded"), ErrorKind::NoSpace);
+    assert_eq!(reply_kind(452, "Insufficient storage"), ErrorKind::NoSpace);
+    assert_eq!(reply_kind(421, "Timeout."), ErrorKind::Unavailable);
+    assert_eq!(
+        reply_kind(426, "Failure writing network stream."),
+        ErrorKind::Unavailable
+    );
+    assert_eq!(reply_kind(530, "Login incorrect."), ErrorKind::PermissionDenied);
+    assert_eq!(reply_kind(553, "Could not create file."), ErrorKind::InvalidName);
+    assert_eq!(reply_kind(500, "Unknown command."), ErrorKind::Unsupported);
+    assert_eq!(reply_kind(599, "?"), ErrorKind::Other);
+}
+
+#[test]
+fn listing_lines_parse_and_dots_are_dropped() {
+    // vsftpd (numeric owner), a name with spaces.
+    let (name, meta) = parse_line(
+        "-rw-r--r--    1 1001     1001           11 Nov 22 03:13 app file.txt",
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        (name.as_str(), meta.kind, meta.size),
+        ("app file.txt", EntryKind::File, 11)
+    );
+    let (name, meta) = parse_line("drwxr-xr-x    2 1001     1001         4096 Nov 22 03:13 sub", false).unwrap();
+    assert_eq!((name.as_str(), meta.kind, meta.size), ("sub", EntryKind::Dir, 0));
+    assert!(parse_line("drwxr-xr-x    2 1001     1001         4096 Nov 22 03:13 .", false).is_none());
+    assert!(parse_line("drwxr-xr-x    2 1001     1001         4096 Nov 22 03:13 ..", false).is_none());
+    assert!(parse_line("total 12", false).is_none());
+    // DOS / IIS.
+    let (name, meta) = parse_line("04-27-20  12:05PM                 1234 report.csv", false).unwrap();
+    assert_eq!(
+        (name.as_str(), meta.kind, meta.size),
+        ("report.csv", EntryKind::File, 1234)
+    );
+    // Pure-FTPd MLSD, with its cdir/pdir entries.
+    let (name, meta) = parse_line(
+        "type=file;size=5;modify=20261122031300;UNIX.mode=0644;unique=801g1; a b.txt",
+        true,
+    )
+    .unwrap();
+    assert_eq!((name.as_str(), meta.kind, meta.size), ("a b.txt", EntryKind::File, 5));
+    assert!(parse_line("type=cdir;sizd=4096;modify=20261122031300;UNIX.mode=0755; .", true).is_none());
+    assert!(parse_line("type=pdir;sizd=4096;modify=20261122031300;UNIX.mode=0755; ..", true).is_none());
+    assert!(parse_line("garbage", true).is_none());
+}
+
+#[test]
+fn temporary_names_sit_next_to_the_target_and_are_hidden() {
+    let t = temp_path("/alice/dir/file.txt");
+    assert!(t.starts_with(&format!("/alice/dir/{TEMP_PREFIX}")), "{t}");
+    assert!(is_temp(t.rsplit('/').next().unwrap()));
+    assert_ne!(temp_path("/f"), temp_path("/f"));
+    assert!(!is_temp("file.txt"));
+}
+
+#[test]
+fn the_section_is_checked() {
+    let parse = |yaml: &str| {
+        let c = crate::config::load_str(yaml, "t").unwrap();
+        let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
+            panic!("not upstream_ftp")
+        };
+        UpstreamSettings::problems(&ftp)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>()
+    };
+    assert!(parse("storage: { kind: upstream_ftp, host: h, user: u, password: p }\n").is_empty());
+    assert_eq!(
+        parse("storage: { kind: upstream_ftp, host: h, user: u }\n"),
+        ["storage.password"]
+    );
+    assert_eq!(
+        parse("storage: { kind: upstream_ftp, host: h, user: u, password: p, root: rel, max_connections: 0 }\n"),
+        ["storage.root", "storage.max_connections"]
+    );
+    assert_eq!(
+        parse("storage: { kind: upstream_ftp, host: h, user: u, password: p, ca_file: /x }\n"),
+        ["storage.tls"]
+    );
+}
+
+#[test]
+fn stat_times_take_the_precision_of_a_listing() {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    // Recent: to the minute, as `ls -l` shows `Nov 22 03:13`.
+    let recent = SystemTime::now() - Duration::from_secs(3 * 3600 + 17);
+    let cut = super::listing_precision(recent);
+    assert_eq!(secs(cut) % 60, 0);
+    assert!(recent.duration_since(cut).unwrap() < Duration::from_secs(60));
+    // Older than six months: to the day, as `ls -l` shows `Nov 22  2024`.
+    let old = SystemTime::now() - Duration::from_secs(400 * 86_400 + 5000);
+    let cut = super::listing_precision(old);
+    assert_eq!(secs(cut) % 86_400, 0);
+    assert!(old.duration_since(cut).unwrap() < Duration::from_secs(86_400));
+}
+
+/// A back-end on a fake upstream at `port` with one-second limits.
+fn backend_on(port: u16) -> super::UpstreamFtpBackend {
+    let yaml = format!(
+        "storage: {{ kind: upstream_ftp, host: 127.0.0.1, port: {port}, user: u, password: p, \
+         connect_timeout: 1s, command_timeout: 1s }}\n"
+    );
+    let c = crate::config::load_str(&yaml, "t").unwrap();
+    let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
+        panic!("not upstream_ftp")
+    };
+    super::UpstreamFtpBackend::open(&ftp).unwrap()
+}
+
+/// A fake upstream that sends `greeting` (nothing if empty) to each connection,
+/// then reads and never answers: every wait on it must end by a timeout.
+async fn silent_upstream(greeting: &'static [u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = socket.write_all(greeting).await;
+                let mut buf = [0u8; 512];
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_upstream_that_hangs_makes_the_backend_unavailable_not_stuck() {
+    use crate::storage::Backend;
+    for greeting in [&b""[..], b"220 hello\r\n", b"220-first line of a long banner\r\n"] {
+        let backend = backend_on(silent_upstream(greeting).await);
+        let started = std::time::Instant::now();
+        let err = backend.probe().await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Unavailable, "{greeting:?}: {err:?}");
+        // connect_timeout + command_timeout bound the whole connect and login.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "{greeting:?}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// A fake upstream that refuses every login, after `delay`.
+async fn refusing_upstream(delay: std::time::Duration) -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = socket.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 ready\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = if line.starts_with("USER") {
+                        b"331 password please\r\n"
+                    } else {
+                        tokio::time::sleep(delay).await;
+                        b"530 Login incorrect.\r\n"
+                    };
+                    let _ = w.write_all(reply).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_readiness_check_outlives_a_caller_that_gives_up() {
+    // The upstream takes 600 ms to refuse (vsftpd and PAM take seconds); the
+    // caller gives up after 200 ms, as /readyz does after 2 s.
+    let backend = backend_on(refusing_upstream(std::time::Duration::from_millis(600)).await);
+    let first = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        crate::storage::Backend::probe(&backend),
+    )
+    .await;
+    assert!(first.is_err(), "the first probe cannot have an answer yet");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    // The check went on without its caller: the next probe answers at once.
+    let started = std::time::Instant::now();
+    let err = crate::storage::Backend::probe(&backend).await.unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(format!("{:?}", err.source).contains("PermissionDenied"), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_upstream_that_refuses_the_login_is_denied() {
+    let port = {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (r, mut w) = socket.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 ready\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = if line.starts_with("USER") {
+                            b"331 password please\r\n"
+                        } else {
+                            b"530 Login incorrect.\r\n"
+                        };
+                        let _ = w.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        port
+    };
+    let backend = backend_on(port);
+    let err = crate::storage::Backend::probe(&backend).await.unwrap_err();
+    // The probe reports it as not ready; the reason says why.
+    assert_eq!(err.kind, ErrorKind::Unavailable);
+    assert!(format!("{:?}", err.source).contains("PermissionDenied"), "{err:?}");
+}

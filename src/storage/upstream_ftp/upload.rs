@@ -1,0 +1,197 @@
+//! Uploads to the upstream.
+//!
+//! With `atomic_uploads` (the default), a replace, create-new or resumed upload
+//! is `STOR`ed to a hidden temporary name in the target's directory
+//! ([`TEMP_PREFIX`], never listed) and renamed over the target (`RNFR`/`RNTO`)
+//! only after the upstream's `226`: the upstream never shows a half file under
+//! the real name. A failed, aborted or dropped upload deletes its temporary file
+//! (a dropped one in the background; a directory holding only such leftovers
+//! counts as empty for `rmdir`). Create-new checks the name is still free just
+//! before the rename, and the uploads of this process publish one at a time
+//! (the check and the rename take milliseconds): two racing uploads through
+//! one gateway cannot both win, but a writer on the upstream itself (or another
+//! gateway instance) could slip in between the check and the rename.
+//!
+//! Appends (`APPE`) and, with `atomic_uploads: false`, every upload write in
+//! place: not atomic, and a failed one leaves what was sent.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
+use tokio::io::AsyncWriteExt;
+
+use super::FtpVolume;
+use super::pool::{Lease, ftp};
+use crate::storage::{ErrorKind, StorageError, Upload, WriteMode, WriteOutcome};
+
+/// The start of every temporary upload name.
+pub const TEMP_PREFIX: &str = ".dualgate-upload-";
+
+/// A data connection of an upload or download.
+pub type Transfer = TransferStream<AsyncRustlsStream>;
+
+/// A temporary name next to `target` (an upstream path).
+pub fn temp_path(target: &str) -> String {
+    let dir = match target.rfind('/') {
+        Some(i) => &target[..i],
+        None => "",
+    };
+    format!("{dir}/{TEMP_PREFIX}{:016x}", rand::random::<u64>())
+}
+
+/// A pending upload.
+pub struct FtpUpload {
+    pub(super) vol: FtpVolume,
+    pub(super) lease: Option<Lease>,
+    pub(super) stream: Option<Transfer>,
+    /// Upstream path of the temporary file, when written aside.
+    pub(super) temp: Option<String>,
+    /// Upstream path of the target.
+    pub(super) target: String,
+    pub(super) mode: WriteMode,
+    pub(super) created: bool,
+    pub(super) bytes: u64,
+}
+
+impl FtpUpload {
+    /// Closes the data connection and reads the upstream's verdict on it.
+    async fn finish_transfer(&mut self) -> Result<(), StorageError> {
+        let (Some(lease), Some(stream)) = (self.lease.as_mut(), self.stream.take()) else {
+            return Err(StorageError::with_source(ErrorKind::Other, "the upload already ended"));
+        };
+        let limit = lease.timeout();
+        let r = tokio::time::timeout(limit, stream.finish()).await;
+        lease.check("STOR (completion)", r)?;
+        lease.set_in_step(true);
+        Ok(())
+    }
+
+    /// Deletes the temporary file, on this upload's connection if it is still
+    /// in step, else on another; a failure is logged (the file stays hidden).
+    async fn remove_temp(&mut self) {
+        let Some(temp) = self.temp.take() else { return };
+        let lease = match self.lease.take() {
+            Some(mut l) if self.stream.is_none() => {
+                // Reusable only if the transfer was completed.
+                match ftp!(l, "NOOP", l.ftp().noop()) {
+                    Ok(()) => Ok(l),
+                    Err(_) => self.vol.pool.get().await,
+                }
+            }
+            _ => {
+                self.stream = None;
+                self.vol.pool.get().await
+            }
+        };
+        remove_file(lease, &temp).await;
+    }
+}
+
+/// Deletes an upstream file, logging a failure.
+async fn remove_file(lease: Result<Lease, StorageError>, path: &str) {
+    let result = match lease {
+        Ok(mut l) => ftp!(l, "DELE (temporary upload)", l.ftp().rm(path)),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::warn!(path, error = %e, "could not delete a temporary upload on the upstream (it stays hidden)");
+    }
+}
+
+#[async_trait]
+impl Upload for FtpUpload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        let (Some(stream), Some(lease)) = (self.stream.as_mut(), self.lease.as_ref()) else {
+            return Err(StorageError::with_source(ErrorKind::Other, "the upload already ended"));
+        };
+        match tokio::time::timeout(lease.timeout(), stream.write_all(&chunk)).await {
+            Ok(Ok(())) => {
+                self.bytes += chunk.len() as u64;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(StorageError::with_source(ErrorKind::Unavailable, e)),
+            Err(_) => Err(super::errors::timed_out("STOR (data)")),
+        }
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<WriteOutcome, StorageError> {
+        if let Err(e) = self.finish_transfer().await {
+            self.remove_temp().await;
+            return Err(e);
+        }
+        if let Some(temp) = self.temp.clone() {
+            let published = self.publish(&temp).await;
+            match published {
+                Ok(()) => self.temp = None,
+                Err(e) => {
+                    self.remove_temp().await;
+                    return Err(e);
+                }
+            }
+        }
+        self.lease = None;
+        Ok(WriteOutcome {
+            created: self.created,
+            bytes: self.bytes,
+        })
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<(), StorageError> {
+        // Completing the transfer keeps the connection for the clean-up; what
+        // the upstream says of the partial data does not matter.
+        let _ = self.finish_transfer().await;
+        if self.temp.is_some() {
+            self.remove_temp().await;
+        } else if self.created && self.mode != WriteMode::Append {
+            // Written in place to a new name: take the partial file away again.
+            let target = self.target.clone();
+            let lease = match self.lease.take() {
+                Some(l) => Ok(l),
+                None => self.vol.pool.get().await,
+            };
+            remove_file(lease, &target).await;
+        }
+        Ok(())
+    }
+}
+
+impl FtpUpload {
+    /// Renames the complete temporary file over the target (create-new: only
+    /// if the name is still free).
+    async fn publish(&mut self, temp: &str) -> Result<(), StorageError> {
+        let vol = self.vol.clone();
+        let lease = self
+            .lease
+            .as_mut()
+            .ok_or_else(|| StorageError::with_source(ErrorKind::Other, "no connection"))?;
+        // One publish at a time (a check and a rename: milliseconds), waited
+        // for no longer than a command.
+        let _turn = tokio::time::timeout(lease.timeout(), vol.pool.publish.lock())
+            .await
+            .map_err(|_| super::errors::timed_out("publishing an upload (waiting for its turn)"))?;
+        if self.mode == WriteMode::CreateNew && vol.taken_with(lease, &self.target).await? {
+            return Err(StorageError::new(ErrorKind::AlreadyExists));
+        }
+        ftp!(lease, "RNFR/RNTO", lease.ftp().rename(temp, self.target.as_str()))
+    }
+}
+
+impl Drop for FtpUpload {
+    /// Neither committed nor aborted: the temporary file is deleted in the
+    /// background (a direct write keeps what was sent).
+    fn drop(&mut self) {
+        let Some(temp) = self.temp.take() else { return };
+        // The data connection and its control connection are closed; the
+        // clean-up takes a fresh one.
+        self.stream = None;
+        self.lease = None;
+        let pool = Arc::clone(&self.vol.pool);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                remove_file(pool.get().await, &temp).await;
+            });
+        }
+    }
+}
