@@ -30,6 +30,7 @@ pub mod exclusive;
 pub mod local;
 pub mod memory;
 pub mod metered;
+pub mod readiness;
 pub mod s3;
 mod tree;
 pub mod upstream_ftp;

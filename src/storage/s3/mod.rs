@@ -104,7 +104,7 @@ fn capabilities(rename_dirs: RenameDirs) -> Capabilities {
 pub struct S3Backend {
     op: Operator,
     settings: Arc<S3Settings>,
-    probe: probe::Probe,
+    probe: crate::storage::readiness::Readiness,
     sweeper: sweep::Sweeper,
     /// Changes made through any volume (voids the volumes' stat memos).
     writes: Arc<memo::Writes>,
@@ -122,7 +122,7 @@ impl S3Backend {
     pub fn open(config: &S3Config) -> Result<Self, String> {
         let (op, settings, sweeper) = S3Settings::connect(config)?;
         Ok(S3Backend {
-            probe: probe::Probe::new(op.clone()),
+            probe: probe::readiness(op.clone()),
             sweeper,
             writes: Arc::default(),
             op,

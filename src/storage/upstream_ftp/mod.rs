@@ -98,7 +98,7 @@ fn capabilities(atomic_uploads: bool) -> Capabilities {
 /// The back-end: one pool of connections, shared by every volume.
 pub struct UpstreamFtpBackend {
     pool: Arc<Pool>,
-    probe: probe::Probe,
+    probe: crate::storage::readiness::Readiness,
 }
 
 impl std::fmt::Debug for UpstreamFtpBackend {
@@ -115,7 +115,7 @@ impl UpstreamFtpBackend {
         let settings = Arc::new(UpstreamSettings::from_config(config)?);
         let pool = Pool::new(settings);
         Ok(UpstreamFtpBackend {
-            probe: probe::Probe::new(pool.clone()),
+            probe: probe::readiness(pool.clone()),
             pool,
         })
     }
