@@ -46,7 +46,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{
     Backend, Capabilities, DirEntry, ETag, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume,
-    Storage, StorageError, TreeError, Upload, WriteMode, WriteOutcome,
+    Storage, StorageError, TreeError, Upload, WriteMode, WriteOutcome, refuse_root,
 };
 use crate::auth::User;
 use crate::path::VirtualPath;
@@ -146,18 +146,6 @@ type Shared = Arc<Mutex<Store>>;
 /// is one insert or remove, or a batch of them that cannot panic half-way).
 fn lock(store: &Shared) -> MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The volume root — the home — stays as deployed: it is not written, created,
-/// removed or renamed through its own volume.
-fn refuse_root(path: &VirtualPath) -> Result<(), StorageError> {
-    if path.is_root() {
-        return Err(StorageError::with_source(
-            ErrorKind::PermissionDenied,
-            "the home directory itself cannot be changed",
-        ));
-    }
-    Ok(())
 }
 
 fn file_meta(o: &Object) -> Metadata {

@@ -286,6 +286,19 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
+/// Refuses a change to a volume's root: the home stays as deployed — it is not
+/// written, created, removed or renamed through its own volume (object stores,
+/// upstream FTP and the memory back-end; local disk refuses it in its own way).
+pub(crate) fn refuse_root(path: &VirtualPath) -> Result<(), StorageError> {
+    if path.is_root() {
+        return Err(StorageError::with_source(
+            ErrorKind::PermissionDenied,
+            "the home directory itself cannot be changed",
+        ));
+    }
+    Ok(())
+}
+
 /// A storage back-end as configured: opened once, attached per identity.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {

@@ -9,6 +9,23 @@ TEST_CACHE="${DUALGATE_TEST_CACHE:-$HOME/.cache/dualgate-test}"
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "$*"; exit 2; }
 
+# The state of a server a script started, in $STATE_FILE as the variables named in
+# STATE_VARS (both set by the script); and its usage, the header comment of the script.
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+  exit 2
+}
+load_state_of() { # load_state_of WHAT : load the state file, or fail saying no WHAT runs
+  [ -f "$STATE_FILE" ] || { log "no $1 running (no $STATE_FILE); run: $0 start"; exit 1; }
+  # shellcheck disable=SC1090
+  . "$STATE_FILE"
+}
+save_state() {
+  local v
+  for v in "${STATE_VARS[@]}"; do printf '%s=%q\n' "$v" "${!v:-}"; done >"$STATE_FILE.tmp"
+  mv "$STATE_FILE.tmp" "$STATE_FILE"
+}
+
 free_port() { # a TCP port on 127.0.0.1 that nothing listens on right now
   python3 -c 'import socket
 s = socket.socket()

@@ -62,22 +62,7 @@ sign_args() {
     -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
 }
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
-load_state() {
-  [ -f "$STATE_FILE" ] || { log "no S3 server running (no $STATE_FILE); run: $0 start"; exit 1; }
-  # shellcheck disable=SC1090
-  . "$STATE_FILE"
-}
-
-save_state() {
-  local v
-  for v in "${STATE_VARS[@]}"; do printf '%s=%q\n' "$v" "${!v:-}"; done >"$STATE_FILE.tmp"
-  mv "$STATE_FILE.tmp" "$STATE_FILE"
-}
+load_state() { load_state_of "S3 server"; }
 
 server_word() { # what the server's command line contains (checked before a PID is signalled)
   case "$1" in moto) echo moto ;; *) echo s3s-fs ;; esac

@@ -49,22 +49,7 @@ STATE_VARS=(UPSTREAM_FTP_SERVER UPSTREAM_FTP_PID UPSTREAM_FTP_DIR UPSTREAM_FTP_R
 FTP_ACCOUNT=dualgate-ftp
 PAM_SERVICE=dualgate-test-ftp
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
-load_state() {
-  [ -f "$STATE_FILE" ] || { log "no upstream FTP server running (no $STATE_FILE); run: $0 start"; exit 1; }
-  # shellcheck disable=SC1090
-  . "$STATE_FILE"
-}
-
-save_state() {
-  local v
-  for v in "${STATE_VARS[@]}"; do printf '%s=%q\n' "$v" "${!v:-}"; done >"$STATE_FILE.tmp"
-  mv "$STATE_FILE.tmp" "$STATE_FILE"
-}
+load_state() { load_state_of "upstream FTP server"; }
 
 find_server() { # find_server PACKAGE BINARY : prints the path of the daemon, unpacking it if needed
   local pkg=$1 bin=$2 dir deb

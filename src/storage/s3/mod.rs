@@ -60,7 +60,7 @@ use opendal::options::ReadOptions;
 
 use super::{
     Backend, Capabilities, DirEntry, ETag, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume,
-    Storage, StorageError, TreeError, Upload, WriteMode,
+    Storage, StorageError, TreeError, Upload, WriteMode, refuse_root,
 };
 use crate::auth::User;
 use crate::config::{DirectoryMarkers, RenameDirs, S3Config};
@@ -246,18 +246,6 @@ impl std::fmt::Debug for S3Volume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "S3Volume({}/{})", self.settings.describe, self.prefix)
     }
-}
-
-/// The volume root — the home — is not written, removed or renamed through its
-/// own volume, as on the local disk.
-fn refuse_root(path: &VirtualPath) -> Result<(), StorageError> {
-    if path.is_root() {
-        return Err(StorageError::with_source(
-            ErrorKind::PermissionDenied,
-            "the home directory itself cannot be changed",
-        ));
-    }
-    Ok(())
 }
 
 /// An S3 ETag as the gateway sends it: quoted (stores differ on whether they

@@ -54,7 +54,7 @@ use tokio::io::AsyncReadExt;
 
 use super::{
     Backend, Capabilities, DirEntry, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume, Storage,
-    StorageError, TreeError, Upload, WriteMode,
+    StorageError, TreeError, Upload, WriteMode, refuse_root,
 };
 use crate::auth::User;
 use crate::config::UpstreamFtpConfig;
@@ -205,18 +205,6 @@ impl std::fmt::Debug for FtpVolume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "FtpVolume({}{})", self.pool.settings().describe, self.base)
     }
-}
-
-/// The volume root — the home — is not written, removed or renamed through its
-/// own volume, as on the local disk.
-fn refuse_root(path: &VirtualPath) -> Result<(), StorageError> {
-    if path.is_root() {
-        return Err(StorageError::with_source(
-            ErrorKind::PermissionDenied,
-            "the home directory itself cannot be changed",
-        ));
-    }
-    Ok(())
 }
 
 /// Whether a listed name is one of the back-end's own temporary uploads.
