@@ -140,12 +140,27 @@ pub fn decode_dead_props(blob: &[u8]) -> Vec<DeadProp> {
         return Vec::new();
     }
     let props: Vec<DeadProp> = serde_json::from_slice(blob).unwrap_or_default();
-    // Only well-formed values are ever written into a 207: one stored before
-    // values were checked (or written behind the server's back) is dropped.
+    // Only well-formed values and names are ever written into a 207: one
+    // stored before they were checked (or written behind the server's back) is
+    // dropped.
     props
         .into_iter()
-        .filter(|p| parse_tree(p.xml.as_bytes()).is_ok())
+        .filter(|p| writable_name(&p.name) && parse_tree(p.xml.as_bytes()).is_ok())
         .collect()
+}
+
+/// The `xml` namespace (its prefix is bound by definition).
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// The `xmlns` namespace (no element may be in it).
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Whether a property name can be written as an element: a local name of
+/// name characters (no markup, no prefix of its own) and a namespace an
+/// element may be in.
+fn writable_name(name: &PropName) -> bool {
+    let mut chars = name.local.chars();
+    let start_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
+    start_ok && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) && name.ns != XMLNS_NS
 }
 
 /// The namespace of the Windows WebDAV redirector's file-time properties.
@@ -325,6 +340,10 @@ fn element_name(resolved: ResolveResult<'_>, local: &str) -> Result<PropName, Xm
             return Err(XmlError::Malformed(format!("undeclared namespace prefix {prefix:?}")));
         }
     };
+    if ns == XMLNS_NS {
+        // Namespaces in XML 1.0 §3: no element is named `xmlns:…`.
+        return Err(XmlError::Malformed("an element in the xmlns namespace".to_owned()));
+    }
     Ok(PropName {
         ns,
         local: local.to_owned(),
@@ -661,6 +680,9 @@ fn escape_text(s: &str) -> String {
 fn write_element(out: &mut String, name: &PropName, content: &str) {
     let (open, close) = if name.ns == DAV_NS {
         (format!("D:{}", name.local), format!("D:{}", name.local))
+    } else if name.ns == XML_NS {
+        // Bound to `xml` by definition; no other prefix may be (Namespaces in XML §3).
+        (format!("xml:{}", name.local), format!("xml:{}", name.local))
     } else if name.ns.is_empty() {
         (format!("{} xmlns=\"\"", name.local), name.local.clone())
     } else {
@@ -788,6 +810,31 @@ pub fn proppatch_response(href: &str, results: &[(&PropName, u16)]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    #[test]
+    fn names_that_cannot_be_written_never_reach_a_207() {
+        // A stored name that is not an XML name (written behind the server's back).
+        let blob = br#"[{"name":{"ns":"urn:x","local":"a><injected"},"xml":"<b/>"},{"name":{"ns":"urn:x","local":"ok"},"xml":"<R:ok xmlns:R=\"urn:x\"/>"}]"#;
+        let props = decode_dead_props(blob);
+        assert_eq!(props.len(), 1);
+        assert_eq!(props[0].name.local, "ok");
+        // `xml:` names keep the prefix the namespace is bound to; `xmlns:` elements are malformed.
+        let request =
+            parse_propfind(br#"<D:propfind xmlns:D="DAV:"><D:prop><xml:lang/></D:prop></D:propfind>"#).unwrap();
+        let live = LiveProps {
+            collection: false,
+            content_length: 0,
+            last_modified: None,
+            etag: None,
+            content_type: None,
+        };
+        let xml = propfind_response("/f", &live, &[], &request);
+        assert!(
+            xml.contains("<xml:lang/>") && !xml.contains("xmlns:R=\"http://www.w3.org/XML"),
+            "{xml}"
+        );
+        assert!(parse_propfind(br#"<D:propfind xmlns:D="DAV:"><D:prop><xmlns:a/></D:prop></D:propfind>"#).is_err());
+    }
 
     #[test]
     fn windows_sets_the_modification_time_as_it_sends_it() {
