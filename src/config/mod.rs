@@ -304,6 +304,11 @@ pub struct S3Config {
     /// the slowest client.
     #[serde(default = "default_stale_uploads_after")]
     pub stale_uploads_after: ConfigDuration,
+    /// Sweep abandoned multipart uploads at all. Off for a bucket other tools
+    /// also upload to under this prefix with pauses longer than
+    /// `stale_uploads_after` (then a lifecycle rule must do it).
+    #[serde(default = "default_true")]
+    pub sweep_uploads: bool,
 }
 
 /// What marks an empty directory in an object store.

@@ -108,6 +108,8 @@ impl Readiness {
         state.refreshing = true;
         let (what, check, shared) = (self.what, self.check.clone(), self.state.clone());
         tokio::spawn(async move {
+            // A check that panics must not leave `refreshing` set for good.
+            let _unstick = Unstick(shared.clone());
             let failure = match check().await {
                 Ok(()) => None,
                 Err(e) => Some(match &e.source {
@@ -130,5 +132,19 @@ impl Readiness {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Clears `refreshing` when a check's task ends, however it ends; a check
+/// that panicked is recorded as a failure.
+struct Unstick(Arc<Mutex<State>>);
+
+impl Drop for Unstick {
+    fn drop(&mut self) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.refreshing {
+            state.refreshing = false;
+            state.last = Some((Instant::now(), Some("the readiness check panicked".to_owned())));
+        }
     }
 }

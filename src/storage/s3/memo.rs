@@ -34,6 +34,17 @@ impl Writes {
     }
 }
 
+/// A change in progress: counted when it starts and again when it ends, so a
+/// stat whose request went out before the end is void however its answer
+/// interleaves with the change.
+pub(super) struct Writing<'a>(&'a Writes);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.bump();
+    }
+}
+
 /// What a stat found: the key, its metadata, when, and the write count then.
 struct Entry {
     key: String,
@@ -56,13 +67,19 @@ impl StatMemo {
         }
     }
 
-    /// Remembers what a stat found at `key`.
-    pub fn put(&self, key: &str, meta: &opendal::Metadata) {
+    /// The write count to give [`StatMemo::put`]: taken before the stat's
+    /// request goes out.
+    pub fn before_stat(&self) -> u64 {
+        self.writes.now()
+    }
+
+    /// Remembers what a stat found at `key`, asked when the count was `writes`.
+    pub fn put(&self, key: &str, meta: &opendal::Metadata, writes: u64) {
         *self.slot() = Some(Entry {
             key: key.to_owned(),
             meta: meta.clone(),
             at: Instant::now(),
-            writes: self.writes.now(),
+            writes,
         });
     }
 
@@ -76,6 +93,12 @@ impl StatMemo {
     /// The process changed something in the store.
     pub fn wrote(&self) {
         self.writes.bump();
+    }
+
+    /// The process is changing something in the store, until the guard drops.
+    pub fn writing(&self) -> Writing<'_> {
+        self.writes.bump();
+        Writing(&self.writes)
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, Option<Entry>> {
@@ -92,13 +115,20 @@ mod tests {
         let writes = Arc::new(Writes::default());
         let memo = StatMemo::new(writes.clone());
         let meta = opendal::MetadataBuilder::file(7).build();
-        memo.put("a", &meta);
+        memo.put("a", &meta, memo.before_stat());
         assert!(memo.take("b").is_none(), "another key (and the slot is spent)");
-        memo.put("a", &meta);
+        memo.put("a", &meta, memo.before_stat());
         assert_eq!(memo.take("a").map(|m| m.content_length()), Some(7));
         assert!(memo.take("a").is_none(), "used twice");
-        memo.put("a", &meta);
-        StatMemo::new(writes).wrote(); // a write through another volume
+        memo.put("a", &meta, memo.before_stat());
+        StatMemo::new(writes.clone()).wrote(); // a write through another volume
         assert!(memo.take("a").is_none(), "a write since the stat");
+        // A stat sent while a change was going on is void once it ends.
+        let other = StatMemo::new(writes);
+        let change = other.writing();
+        let asked = memo.before_stat();
+        drop(change);
+        memo.put("a", &meta, asked);
+        assert!(memo.take("a").is_none(), "a change ended after the stat was sent");
     }
 }

@@ -121,6 +121,12 @@ impl S3Backend {
     /// sent yet: a store that cannot be reached shows in [`Backend::probe`].
     pub fn open(config: &S3Config) -> Result<Self, String> {
         let (op, settings, sweeper) = S3Settings::connect(config)?;
+        if settings.sweep_uploads && config.prefix.trim_matches('/').is_empty() {
+            tracing::warn!(
+                "storage.prefix is empty: the sweeper aborts stale multipart uploads anywhere in the bucket, \
+                 other applications' too; give dualgate a prefix of its own, or set sweep_uploads: false"
+            );
+        }
         Ok(S3Backend {
             probe: probe::readiness(op.clone()),
             sweeper,
@@ -208,11 +214,17 @@ impl Backend for S3Backend {
 
     /// Aborts the multipart uploads silent for `stale_uploads_after` ([`sweep`]).
     async fn sweep_stale_uploads(&self) -> Result<u64, StorageError> {
+        if !self.settings.sweep_uploads {
+            return Ok(0);
+        }
         self.sweeper.sweep().await
     }
 
     /// Every half of the stale age, at most hourly and at least every 2 s.
     fn sweep_every(&self) -> Option<std::time::Duration> {
+        if !self.settings.sweep_uploads {
+            return None;
+        }
         Some(
             (self.sweeper.stale_after() / 2)
                 .clamp(std::time::Duration::from_secs(2), std::time::Duration::from_secs(3600)),
@@ -537,10 +549,11 @@ impl Storage for S3Volume {
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
         self.check_name(path)?;
+        let asked = self.memo.before_stat();
         if let Some(m) = self.file(path).await? {
             if m.etag().is_some() {
                 // (Only what a read can be pinned to.)
-                self.memo.put(&self.key(path), &m);
+                self.memo.put(&self.key(path), &m, asked);
             }
             return Ok(file_meta(&m));
         }
@@ -663,7 +676,7 @@ impl Storage for S3Volume {
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
         refuse_root(path)?;
         self.check_name(path)?;
-        self.memo.wrote();
+        let _writing = self.memo.writing();
         // The three checks in one round trip: an upload's latency is mostly these.
         let (parent, existing, dir) = tokio::join!(self.need_parent(path), self.file(path), self.is_dir(path));
         parent?;
@@ -733,7 +746,7 @@ impl Storage for S3Volume {
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(path)?;
         self.check_name(path)?;
-        self.memo.wrote();
+        let _writing = self.memo.writing();
         if self.file(path).await?.is_none() {
             return Err(if self.is_dir(path).await? {
                 StorageError::new(ErrorKind::IsADirectory)
@@ -783,7 +796,7 @@ impl Storage for S3Volume {
         refuse_root(to)?;
         self.check_name(from)?;
         self.check_name(to)?;
-        self.memo.wrote();
+        let _writing = self.memo.writing();
         if to.starts_with(from) && to != from {
             return Err(StorageError::new(ErrorKind::InvalidName));
         }
@@ -824,7 +837,7 @@ impl Storage for S3Volume {
         refuse_root(to).map_err(|e| TreeError::at_start(e, to))?;
         self.check_name(from).map_err(|e| TreeError::at_start(e, from))?;
         self.check_name(to).map_err(|e| TreeError::at_start(e, to))?;
-        self.memo.wrote();
+        let _writing = self.memo.writing();
         let source = self.file(from).await.map_err(|e| TreeError::at_start(e, from))?;
         if source.is_none() && !self.is_dir(from).await.map_err(|e| TreeError::at_start(e, from))? {
             return Err(TreeError::at_start(Self::absent(), from));
@@ -850,7 +863,7 @@ impl Storage for S3Volume {
         let at_start = |e| TreeError::at_start(e, path);
         refuse_root(path).map_err(at_start)?;
         self.check_name(path).map_err(at_start)?;
-        self.memo.wrote();
+        let _writing = self.memo.writing();
         if self.file(path).await.map_err(at_start)?.is_some() {
             self.delete(path).await.map_err(at_start)?;
             return Ok(1);

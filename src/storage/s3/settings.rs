@@ -25,7 +25,9 @@ use crate::config::{DirectoryMarkers, RenameDirs, S3Config};
 /// Smallest part S3 accepts (except the last).
 const MIN_PART: u64 = 5 << 20;
 /// Largest part S3 accepts.
-const MAX_PART: u64 = 5 << 30;
+/// Largest part here: S3's 5 GiB less its smallest part, because a resume may
+/// send the last few MiB of the kept bytes together with the first new part.
+const MAX_PART: u64 = (5 << 30) - MIN_PART;
 
 /// What the volumes need from the section once it is connected.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub struct S3Settings {
     pub rename_dirs: RenameDirs,
     /// What marks an empty directory.
     pub markers: DirectoryMarkers,
+    /// Whether abandoned multipart uploads are swept.
+    pub sweep_uploads: bool,
     /// `endpoint/bucket/prefix`, for logs and the start-up banner.
     pub describe: String,
     /// The time every directory shows: when the back-end was opened (see
@@ -73,7 +77,8 @@ impl S3Settings {
         if !(MIN_PART..=MAX_PART).contains(&c.part_size.0) {
             out.push((
                 "storage.part_size",
-                "must be between 5MiB and 5GiB (S3's part limits)".to_owned(),
+                "must be between 5MiB and 5GiB - 5MiB (S3's part limits, with room for a resume's last copied bytes)"
+                    .to_owned(),
             ));
         }
         if !(1..=64).contains(&c.upload_concurrency) {
@@ -210,6 +215,7 @@ impl S3Settings {
             list_page_size: c.list_page_size as usize,
             rename_dirs: c.rename_dirs,
             markers: c.directory_markers,
+            sweep_uploads: c.sweep_uploads,
             describe: format!(
                 "{}/{}/{}",
                 c.endpoint.trim().trim_end_matches('/'),

@@ -38,6 +38,9 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove
 /// Uploads asked for per listing page (S3's maximum).
 const PAGE: u32 = 1000;
 
+/// Most listing pages one sweep reads (ten million uploads).
+const MAX_PAGES: u32 = 10_000;
+
 /// Largest answer body read (a page of 1,000 uploads with long keys is well
 /// under it).
 const MAX_BODY: usize = 8 << 20;
@@ -120,13 +123,21 @@ impl Sweeper {
         };
         let mut aborted = 0;
         let mut listed = HashSet::new();
+        let mut pages = 0;
         let mut marker: Option<(String, String)> = None;
         loop {
             let page = self.list_uploads(marker.as_ref()).await?;
             for upload in &page.uploads {
                 listed.insert(upload.upload_id.clone());
-                if !self.is_stale(upload, cutoff).await? {
-                    continue;
+                match self.is_stale(upload, cutoff).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    // One upload the store will not describe (a policy without
+                    // ListMultipartUploadParts) does not stop the others' sweep.
+                    Err(e) => {
+                        tracing::warn!(key = %upload.key, error = %e, "could not read a pending upload's parts; left alone");
+                        continue;
+                    }
                 }
                 match self.abort(upload).await {
                     Ok(()) => {
@@ -136,8 +147,10 @@ impl Sweeper {
                     Err(e) => tracing::warn!(key = %upload.key, error = %e, "could not abort a stale multipart upload"),
                 }
             }
+            pages += 1;
             match page.next {
-                Some(next) if Some(&next) != marker.as_ref() => marker = Some(next),
+                // (A store that never stops paging is not followed forever.)
+                Some(next) if Some(&next) != marker.as_ref() && pages < MAX_PAGES => marker = Some(next),
                 _ => break,
             }
         }
@@ -261,15 +274,16 @@ impl Sweeper {
             let mut response = response;
             while let Some(chunk) = response.chunk().await? {
                 if body.len() + chunk.len() > MAX_BODY {
-                    break;
+                    return Ok(None); // never parsed cut short
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok::<_, reqwest::Error>((status, Bytes::from(body)))
+            Ok::<_, reqwest::Error>(Some((status, Bytes::from(body))))
         })
         .await
         .map_err(|_| StorageError::with_source(ErrorKind::Unavailable, "the store did not answer in time"))?
-        .map_err(|e| StorageError::with_source(ErrorKind::Unavailable, e.to_string()))?;
+        .map_err(|e| StorageError::with_source(ErrorKind::Unavailable, e.to_string()))?
+        .ok_or_else(|| StorageError::with_source(ErrorKind::Unavailable, "the store's answer is over 8 MiB"))?;
         let (status, body) = answer;
         if status.is_success() {
             return Ok(body);

@@ -46,6 +46,7 @@ fn section() -> S3Config {
         io_timeout: crate::config::ConfigDuration::secs(120),
         max_retries: 4,
         stale_uploads_after: crate::config::ConfigDuration::secs(3600),
+        sweep_uploads: true,
     }
 }
 
