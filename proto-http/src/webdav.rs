@@ -157,7 +157,7 @@ const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 /// Whether a property name can be written as an element: a local name of
 /// name characters (no markup, no prefix of its own) and a namespace an
 /// element may be in.
-fn writable_name(name: &PropName) -> bool {
+pub fn writable_name(name: &PropName) -> bool {
     let mut chars = name.local.chars();
     let start_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
     start_ok && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) && name.ns != XMLNS_NS
@@ -171,14 +171,19 @@ pub const MS_NS: &str = "urn:schemas-microsoft-com:";
 /// copy), if it sets one that parses. The server maps it to the file's own
 /// time where the back-end can set it; the property itself stays a dead one.
 pub fn win32_last_modified(ops: &[PatchOp]) -> Option<SystemTime> {
-    ops.iter().rev().find_map(|op| match op {
-        PatchOp::Set(p) if p.name.ns == MS_NS && p.name.local == "Win32LastModifiedTime" => {
+    // The last instruction about it counts: a set then a remove sets nothing.
+    match ops
+        .iter()
+        .rev()
+        .find(|op| op.name().ns == MS_NS && op.name().local == "Win32LastModifiedTime")?
+    {
+        PatchOp::Set(p) => {
             let start = p.xml.find('>')? + 1;
             let end = p.xml.rfind("</")?;
             httpdate::parse_http_date(p.xml.get(start..end)?.trim()).ok()
         }
-        _ => None,
-    })
+        PatchOp::Remove(_) => None,
+    }
 }
 
 /// Whether a property is one of the live properties a client may not set or
@@ -848,6 +853,8 @@ mod tests {
         );
         let other = parse_proppatch(br#"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>yesterday</Z:Win32LastModifiedTime></D:prop></D:set></D:propertyupdate>"#).unwrap();
         assert_eq!(win32_last_modified(&other), None);
+        let removed = parse_proppatch(br#"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>Sat, 03 Feb 2001 04:05:06 GMT</Z:Win32LastModifiedTime></D:prop></D:set><D:remove><D:prop><Z:Win32LastModifiedTime/></D:prop></D:remove></D:propertyupdate>"#).unwrap();
+        assert_eq!(win32_last_modified(&removed), None, "set, then removed");
     }
 
     #[test]

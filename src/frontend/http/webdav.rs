@@ -323,14 +323,18 @@ impl WebDav {
         if !self.capabilities.dead_properties {
             return vec![403; ops.len()];
         }
-        if ops.iter().any(|op| dav::is_protected(op.name())) {
+        // Protected live properties, and names a 207 could not carry (they
+        // would be stored, then never shown): 403, and nothing is stored.
+        let refused = |name: &dav::PropName| dav::is_protected(name) || !dav::writable_name(name);
+        if ops.iter().any(|op| refused(op.name())) {
             return ops
                 .iter()
-                .map(|op| if dav::is_protected(op.name()) { 403 } else { 424 })
+                .map(|op| if refused(op.name()) { 403 } else { 424 })
                 .collect();
         }
         // Windows' Win32LastModifiedTime is the file's own time where the
-        // back-end can set it (first, so that a failure stores nothing).
+        // back-end can set it. First: if setting it fails, nothing is stored
+        // (if storing the dead properties fails after it, the time stays set).
         if self.capabilities.set_modified_times
             && let Some(modified) = dav::win32_last_modified(ops)
             && let Err(e) = volume.set_modified(path, modified).await
