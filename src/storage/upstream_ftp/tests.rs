@@ -219,29 +219,7 @@ async fn a_readiness_check_outlives_a_caller_that_gives_up() {
 
 #[tokio::test]
 async fn an_upstream_that_refuses_the_login_is_denied() {
-    let port = {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let (r, mut w) = socket.into_split();
-                    let mut lines = BufReader::new(r).lines();
-                    let _ = w.write_all(b"220 ready\r\n").await;
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let reply: &[u8] = if line.starts_with("USER") {
-                            b"331 password please\r\n"
-                        } else {
-                            b"530 Login incorrect.\r\n"
-                        };
-                        let _ = w.write_all(reply).await;
-                    }
-                });
-            }
-        });
-        port
-    };
+    let port = refusing_upstream(std::time::Duration::ZERO).await;
     let backend = backend_on(port);
     let err = crate::storage::Backend::probe(&backend).await.unwrap_err();
     // The probe reports it as not ready; the reason says why.
