@@ -11,7 +11,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 BIN=target/$(rustc -vV | sed -n 's/^host: //p')/release
-all=(ftp_control ftp_reply http_path http_range http_conditional webdav_xml http_basic vpath proxy_header)
+all=(ftp_control ftp_reply http_path http_range http_framing http_conditional webdav_xml http_basic vpath proxy_header)
 maxlen() { case $1 in vpath) echo 9000 ;; *) echo 4096 ;; esac; }
 
 if [ "${1:-}" = --cmin ]; then

@@ -524,3 +524,93 @@ fn check_credentials(user: &str, password: &str) {
     assert!(!user.contains(':'), "user-id with a colon");
     assert!(!user.chars().any(char::is_control), "control character in the user-id");
 }
+
+/// `proto_http::framing::TargetGuard`. The first byte picks the mode:
+///
+/// - even: the rest is a raw byte stream, cut at points from the next bytes.
+///   Only `#` → DEL changes, and the cut points change nothing.
+/// - odd: the rest builds a pipeline of well-formed requests (method, target,
+///   headers, a `Content-Length` or `chunked` body, all from the input, any of
+///   them holding `#`). Exactly the `#` bytes of the targets are rewritten —
+///   none in a header, a chunk extension, a body or a trailer — and the guard
+///   is still following the stream at the end.
+pub fn http_framing(data: &[u8]) {
+    use proto_http::framing::TargetGuard;
+    let mut input = Input::new(data);
+    let structured = input.byte() % 2 == 1;
+    let cuts = [
+        usize::from(input.u16()),
+        usize::from(input.u16()),
+        usize::from(input.u16()),
+    ];
+    let (stream, targets_hashes) = if structured {
+        pipeline(&mut input)
+    } else {
+        (input.rest().to_vec(), None)
+    };
+    let mut whole = stream.clone();
+    let mut guard = TargetGuard::new();
+    guard.inspect(&mut whole);
+    for (a, b) in stream.iter().zip(&whole) {
+        assert!(a == b || (*a == b'#' && *b == 0x7F), "only `#` may change");
+    }
+    let mut pieces = Vec::new();
+    let mut split = TargetGuard::new();
+    for mut piece in crate::chunks(&stream, &cuts) {
+        split.inspect(&mut piece);
+        pieces.extend_from_slice(&piece);
+    }
+    assert_eq!(pieces, whole, "cut points changed the result");
+    if let Some(expected) = targets_hashes {
+        assert!(!guard.is_off(), "well-formed framing stopped the guard");
+        assert_eq!(guard.rewritten(), expected, "rewrites other than the targets' `#`");
+        let changed = stream.iter().zip(&whole).filter(|(a, b)| a != b).count() as u64;
+        assert_eq!(changed, expected);
+    }
+}
+
+/// Well-formed pipelined requests from the input, and the number of `#` bytes
+/// in their targets.
+fn pipeline(input: &mut Input<'_>) -> (Vec<u8>, Option<u64>) {
+    // Bytes allowed in a token-ish position, `#` included.
+    let text = |input: &mut Input<'_>, max: usize| -> Vec<u8> {
+        let n = usize::from(input.byte()) % (max + 1);
+        (0..n)
+            .map(|_| match input.byte() % 8 {
+                0 => b'#',
+                1 => b'/',
+                _ => b'a' + input.byte() % 26,
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut hashes = 0;
+    for _ in 0..(input.byte() % 4 + 1) {
+        let target = [b"/".as_slice(), &text(input, 20)].concat();
+        hashes += target.iter().filter(|&&b| b == b'#').count() as u64;
+        out.extend_from_slice(b"PUT ");
+        out.extend_from_slice(&target);
+        out.extend_from_slice(b" HTTP/1.1\r\nHost: h\r\n");
+        for _ in 0..(input.byte() % 3) {
+            out.extend_from_slice(b"X-");
+            out.extend_from_slice(&[b'a' + input.byte() % 26]);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&text(input, 10));
+            out.extend_from_slice(b"\r\n");
+        }
+        let body = text(input, 60);
+        if input.byte() % 2 == 0 {
+            out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+            out.extend_from_slice(&body);
+        } else {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            for part in body.chunks(usize::from(input.byte() % 16) + 1) {
+                out.extend_from_slice(format!("{:x};e=#\r\n", part.len()).as_bytes());
+                out.extend_from_slice(part);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\nX-T: #\r\n\r\n");
+        }
+    }
+    (out, Some(hashes))
+}

@@ -30,7 +30,7 @@ mod webdav;
 mod core;
 
 pub use ftp::{ftp_control, ftp_reply};
-pub use http::{http_basic, http_conditional, http_path, http_range};
+pub use http::{http_basic, http_conditional, http_framing, http_path, http_range};
 pub use webdav::webdav_xml;
 
 #[cfg(feature = "dualgate")]
@@ -48,6 +48,7 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("http_conditional", http_conditional),
     ("webdav_xml", webdav_xml),
     ("http_basic", http_basic),
+    ("http_framing", http_framing),
     #[cfg(feature = "dualgate")]
     ("vpath", vpath),
     #[cfg(feature = "dualgate")]

@@ -10,6 +10,8 @@
 //! - [`path`]: request-path decoding and href encoding (RFC 3986).
 //! - [`range`]: `Range` evaluation and `multipart/byteranges` framing
 //!   (RFC 9110 §14).
+//! - [`framing`]: HTTP/1.1 request framing followed byte by byte, so a
+//!   request target carrying `#` is refused before any handler runs.
 //! - [`etag`]: entity-tag parsing and strong/weak comparison (RFC 9110
 //!   §8.8.3), used by [`conditional`].
 //! - [`conditional`]: `If-Match`, `If-None-Match`, `If-Modified-Since`,
@@ -25,6 +27,7 @@
 pub mod auth;
 pub mod conditional;
 pub mod etag;
+pub mod framing;
 pub mod listing;
 pub mod mime;
 pub mod path;

@@ -534,3 +534,61 @@ async fn racing_create_only_puts_have_exactly_one_winner() {
         assert_eq!(late.status, 412, "round {round}");
     }
 }
+
+/// Issue #16 item 6: a request target carrying `#` is refused with 400 before
+/// any handler runs — hyper would otherwise hand the handlers the target with
+/// the fragment cut off, and `DELETE /dir/#x` would delete `/dir/`. A `#` in a
+/// header or a body (plain or chunked, pipelined before the next request) is
+/// data and passes untouched.
+#[tokio::test]
+async fn a_request_target_with_a_hash_is_refused_and_bodies_keep_theirs() {
+    let gw = Gateway::start_default().await;
+    let (addr, auth) = (gw.http_addr, gw.basic_auth());
+    gw.store().mkdir("dir");
+    gw.store().put("dir/keep.txt", b"kept");
+
+    for target in ["/dir/#x", "/dir/%23x#", "/dir?a=1#frag"] {
+        let r = raw_request(
+            addr,
+            format!("DELETE {target} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 400, "DELETE {target}: {}", r.text());
+        assert_eq!(
+            gw.store().read("dir/keep.txt"),
+            b"kept",
+            "DELETE {target} reached a handler"
+        );
+    }
+
+    // One connection: a PUT whose body is a request line with `#`, a chunked PUT
+    // with `#` in its data and trailer, then the refused DELETE.
+    let body = format!("DELETE /dir/#x HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let pipelined = format!(
+        "PUT /dir/plain.txt HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nX-Note: #1\r\nContent-Length: {}\r\n\r\n{body}\
+PUT /dir/chunked.txt HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n3;x=#\r\n#a#\r\n0\r\nX-T: #\r\n\r\n\
+DELETE /dir/#x HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = within("HTTP connect", STEP, tokio::net::TcpStream::connect(addr))
+        .await
+        .unwrap();
+    within("HTTP send", STEP, stream.write_all(pipelined.as_bytes()))
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    within("HTTP responses", STEP, stream.read_to_end(&mut raw))
+        .await
+        .unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    let statuses: Vec<&str> = raw
+        .lines()
+        .filter(|l| l.starts_with("HTTP/1.1 "))
+        .map(|l| &l[9..12])
+        .collect();
+    assert_eq!(statuses, ["201", "201", "400"], "{raw}");
+    assert_eq!(gw.store().read("dir/plain.txt"), body.as_bytes());
+    assert_eq!(gw.store().read("dir/chunked.txt"), b"#a#");
+    assert_eq!(gw.store().read("dir/keep.txt"), b"kept");
+}

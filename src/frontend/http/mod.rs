@@ -22,6 +22,7 @@
 
 pub mod exchange;
 pub mod lift;
+mod read_guard;
 pub mod webdav;
 
 use std::convert::Infallible;
@@ -40,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::exchange::{Body, HttpExchange, full};
+use self::read_guard::ReadGuard;
 use super::ConnectionLimiter;
 use crate::command::Protocol;
 use crate::pipeline::Pipeline;
@@ -177,12 +179,12 @@ async fn connection(
     let idle = ctx.settings.idle_timeout;
     match ctx.tls.clone() {
         None => {
-            let io = TokioIo::new(FirstByteDeadline::new(stream, idle));
+            let io = TokioIo::new(ReadGuard::new(stream, idle));
             serve_connection(io, &ctx, watcher, peer, local, false).await;
         }
         Some(config) => match crate::tls::accept(config, stream, "http").await {
             Ok((tls, _)) => {
-                let io = TokioIo::new(FirstByteDeadline::new(tls, idle));
+                let io = TokioIo::new(ReadGuard::new(tls, idle));
                 serve_connection(io, &ctx, watcher, peer, local, true).await;
             }
             Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
@@ -221,87 +223,6 @@ async fn serve_connection<I>(
     let conn = builder.serve_connection(io, svc);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(error = %e, %peer, "http connection ended with an error");
-    }
-}
-
-/// Bounds the wait for a connection's first byte. hyper's header-read timeout
-/// starts only once it knows the protocol version, which it learns from the
-/// first bytes: without this, a client that connects and sends nothing would hold
-/// its connection (and a connection slot) forever.
-struct FirstByteDeadline<I> {
-    inner: I,
-    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<I> FirstByteDeadline<I> {
-    fn new(inner: I, wait: Duration) -> Self {
-        FirstByteDeadline {
-            inner,
-            deadline: Some(Box::pin(tokio::time::sleep(wait))),
-        }
-    }
-}
-
-impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstByteDeadline<I> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        let before = buf.filled().len();
-        let this = &mut *self;
-        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                if buf.filled().len() > before {
-                    this.deadline = None;
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending => match this.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "no request within the idle timeout",
-                ))),
-                _ => Poll::Pending,
-            },
-        }
-    }
-}
-
-impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstByteDeadline<I> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
