@@ -82,12 +82,21 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
     for u in &config.users {
         let home = VirtualPath::parse_absolute(&u.home)
             .map_err(|e| StartError::Other(format!("user {}: home: {e}", u.name)))?;
+        let certificate = match &u.certificate {
+            Some(c) => Some(crate::auth::CertificateLogin {
+                subject: crate::auth::SubjectName::parse(&c.subject)
+                    .map_err(|e| StartError::Other(format!("user {}: certificate.subject: {e}", u.name)))?,
+                password: c.password,
+            }),
+            None => None,
+        };
         accounts.push(Account {
             user: Arc::new(User {
                 name: u.name.clone(),
                 home,
                 permissions: u.permissions.iter().copied().collect(),
                 anonymous: false,
+                certificate,
             }),
             password_hash: u.password_hash.clone(),
         });
@@ -101,6 +110,7 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
                 home: VirtualPath::root(),
                 permissions: Permissions::ALL,
                 anonymous: false,
+                certificate: None,
             }),
             password_hash: hash,
         });
@@ -112,6 +122,7 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
                 .map_err(|e| StartError::Other(format!("anonymous.home: {e}")))?,
             permissions: Permissions::READ_ONLY,
             anonymous: true,
+            certificate: None,
         })
     } else {
         None
@@ -373,7 +384,8 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             let cert = Arc::new(ReloadableCert::load(&t.cert, &t.key)?);
             certs.push(cert.clone());
             Some(Arc::new(ftp::tls::FtpTls {
-                config: crate::tls::server_config(cert, &[])?,
+                config: crate::tls::server_config(cert, &[], t.client_certificates.as_ref())?,
+                handshake_timeout: l.tls_handshake_timeout.0,
                 require: t.require,
                 data_session_reuse: t.data_session_reuse,
             }))
@@ -384,7 +396,11 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         Some(t) => {
             let cert = Arc::new(ReloadableCert::load(&t.cert, &t.key)?);
             certs.push(cert.clone());
-            Some(crate::tls::server_config(cert, &[b"h2", b"http/1.1"])?)
+            Some(crate::tls::server_config(
+                cert,
+                &[b"h2", b"http/1.1"],
+                t.client_certificates.as_ref(),
+            )?)
         }
         None => None,
     };
@@ -426,6 +442,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         settings: http::HttpSettings {
             idle_timeout: l.idle_timeout.0,
             body_timeout: l.data_timeout.0,
+            handshake_timeout: l.tls_handshake_timeout.0,
             max_header_bytes: config.http.max_header_bytes,
             max_headers: config.http.max_headers,
             realm: config.http.realm.clone(),

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::auth::User;
+use crate::auth::{ClientCertificate, User};
 use crate::command::Protocol;
 use crate::path::VirtualPath;
 use crate::storage::Storage;
@@ -25,6 +25,8 @@ pub struct Session {
     pub local: SocketAddr,
     /// Whether the control connection (FTP) or request (HTTP) is under TLS.
     pub tls: bool,
+    /// The verified certificate the client presented in that TLS handshake.
+    pub client_certificate: Option<Arc<ClientCertificate>>,
     /// The logged-in user.
     pub user: Option<Arc<User>>,
     /// The user's volume: the back-end rooted at their home. Every path of the
@@ -63,6 +65,7 @@ impl Session {
             peer,
             local,
             tls: false,
+            client_certificate: None,
             user: None,
             volume: None,
             pending_user: None,

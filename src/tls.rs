@@ -8,25 +8,32 @@
 //! happen on SIGHUP and when the files' modification times change (Kubernetes
 //! rotates mounted secrets by swapping a symlink); a pair that does not load is
 //! logged and the one in force stays.
+//!
+//! With `tls.client_certificates` a listener asks for client certificates
+//! (mutual TLS) and verifies them against its own CA file; what a verified
+//! certificate logs in as is `crate::auth::certificate`'s business. Every
+//! handshake is bounded by `limits.tls_handshake_timeout`: a client that stalls
+//! or sends garbage loses only its own connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
-use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::ClientCertificate;
+use crate::config::{ClientCertificateMode, ClientCertificatesConfig};
+
 /// Sessions remembered for resumption per `ServerConfig`.
 const SESSION_CACHE: usize = 4096;
 /// How often the certificate files are checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(10);
-/// Longest server handshake on any connection (FTP control and data, HTTPS): a
-/// client that stalls or sends garbage loses only its own connection.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a certificate pair could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -164,31 +171,68 @@ impl ResolvesServerCert for ReloadableCert {
 }
 
 /// A server config answering with `cert`, offering `alpn` (most preferred first),
-/// TLS 1.2 and 1.3, with a session cache for resumption.
-pub fn server_config(cert: Arc<ReloadableCert>, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(provider())
+/// TLS 1.2 and 1.3, with a session cache for resumption; with `clients`, client
+/// certificates are asked for and verified against its CA file.
+pub fn server_config(
+    cert: Arc<ReloadableCert>,
+    alpn: &[&[u8]],
+    clients: Option<&ClientCertificatesConfig>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let versions_error = |e: rustls::Error| TlsError::Pair {
+        cert: cert.cert.clone(),
+        key: cert.key.clone(),
+        reason: e.to_string(),
+    };
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Pair {
-            cert: cert.cert.clone(),
-            key: cert.key.clone(),
-            reason: e.to_string(),
-        })?
-        .with_no_client_auth()
-        .with_cert_resolver(cert);
+        .map_err(versions_error)?;
+    let builder = match clients {
+        None => builder.with_no_client_auth(),
+        Some(c) => builder.with_client_cert_verifier(client_verifier(c)?),
+    };
+    let mut config = builder.with_cert_resolver(cert);
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
     Ok(Arc::new(config))
 }
 
-/// The server handshake on `tcp` under `config`, within [`HANDSHAKE_TIMEOUT`],
-/// counted in `dualgate_tls_handshakes_total{protocol, resumed}`. The stream and
-/// whether it resumed an earlier session; the reason when it failed.
+/// The verifier of `tls.client_certificates`: chains to the CA file's
+/// authorities (and only those: the system's are not trusted for clients).
+fn client_verifier(c: &ClientCertificatesConfig) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let path = &c.ca_file;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))? {
+        roots
+            .add(cert.map_err(|e| file_error(path, e))?)
+            .map_err(|e| file_error(path, e))?;
+    }
+    if roots.is_empty() {
+        return Err(file_error(path, "no certificate authority in the file"));
+    }
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    let builder = match c.mode {
+        ClientCertificateMode::Required => builder,
+        ClientCertificateMode::Optional => builder.allow_unauthenticated(),
+    };
+    builder.build().map_err(|e| file_error(path, e))
+}
+
+/// The verified certificate the client presented in `conn`'s handshake, if any.
+pub fn client_certificate(conn: &rustls::ServerConnection) -> Option<Arc<ClientCertificate>> {
+    let der = conn.peer_certificates()?.first()?;
+    ClientCertificate::from_der(der).map(Arc::new)
+}
+
+/// The server handshake on `tcp` under `config`, within `timeout`, counted in
+/// `dualgate_tls_handshakes_total{protocol, resumed}`. The stream and whether it
+/// resumed an earlier session; the reason when it failed.
 pub async fn accept(
     config: Arc<ServerConfig>,
     tcp: tokio::net::TcpStream,
     protocol: &'static str,
+    timeout: Duration,
 ) -> Result<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, bool), String> {
-    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_rustls::TlsAcceptor::from(config).accept(tcp))
+    let stream = tokio::time::timeout(timeout, tokio_rustls::TlsAcceptor::from(config).accept(tcp))
         .await
         .map_err(|_| "timed out".to_owned())?
         .map_err(|e| e.to_string())?;

@@ -19,6 +19,7 @@
 //! of wrong passwords grew the server to 840 MiB.
 
 mod cache;
+pub mod certificate;
 mod credentials;
 pub mod throttle;
 
@@ -32,6 +33,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::path::VirtualPath;
 pub use cache::VerifyCache;
+pub use certificate::{CertificateLogin, ClientCertificate, SubjectName};
 pub use credentials::{Credentials, Password};
 pub use throttle::{LoginThrottle, Penalty, ThrottlePolicy};
 
@@ -94,6 +96,8 @@ pub struct User {
     pub permissions: Permissions,
     /// True for the anonymous user.
     pub anonymous: bool,
+    /// The client certificate this user must present, if bound to one.
+    pub certificate: Option<CertificateLogin>,
 }
 
 /// A configured account: the user and the PHC string of its password.
@@ -154,6 +158,12 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, creds: &Credentials) -> Option<Arc<User>>;
     /// The anonymous user, if anonymous access is enabled.
     fn anonymous(&self) -> Option<Arc<User>>;
+    /// The user a verified client certificate logs in without a password: the
+    /// one named `name` (FTP `USER`), or for `None` the one bound to its subject
+    /// (an HTTP request without `Authorization`).
+    fn by_certificate(&self, _name: Option<&str>, _cert: &ClientCertificate) -> Option<Arc<User>> {
+        None
+    }
 }
 
 #[async_trait::async_trait]
@@ -164,6 +174,10 @@ impl Authenticator for UserStore {
 
     fn anonymous(&self) -> Option<Arc<User>> {
         self.current().anonymous()
+    }
+
+    fn by_certificate(&self, name: Option<&str>, cert: &ClientCertificate) -> Option<Arc<User>> {
+        self.current().by_certificate(name, cert)
     }
 }
 
@@ -211,6 +225,23 @@ impl UserDb {
     /// The anonymous user, if enabled.
     pub fn anonymous(&self) -> Option<Arc<User>> {
         self.anonymous.clone()
+    }
+
+    /// See [`Authenticator::by_certificate`]: an account bound to the
+    /// certificate's subject without `password`.
+    pub fn by_certificate(&self, name: Option<&str>, cert: &ClientCertificate) -> Option<Arc<User>> {
+        let password_free = |a: &&Account| {
+            a.user
+                .certificate
+                .as_ref()
+                .is_some_and(|c| !c.password && c.accepts(Some(cert)))
+        };
+        match name {
+            Some(name) => self.accounts.get(name).filter(password_free),
+            // Subjects are unique among accounts (checked when the config loads).
+            None => self.accounts.values().find(password_free),
+        }
+        .map(|a| a.user.clone())
     }
 
     /// Checks credentials; `None` for an unknown user or a wrong password alike.
@@ -327,6 +358,7 @@ mod tests {
                 home: VirtualPath::parse_absolute("/alice").unwrap(),
                 permissions: Permissions::ALL,
                 anonymous: false,
+                certificate: None,
             }),
             password_hash: hash_password("s3cret").unwrap(),
         };
@@ -415,6 +447,7 @@ mod tests {
                 home: VirtualPath::root(),
                 permissions: Permissions::ALL,
                 anonymous: false,
+                certificate: None,
             }),
             password_hash: hash_password("pw").unwrap(),
         };
@@ -423,6 +456,7 @@ mod tests {
             home: VirtualPath::parse_absolute("/pub").unwrap(),
             permissions: Permissions::READ_ONLY,
             anonymous: true,
+            certificate: None,
         };
         let db = Arc::new(UserDb::new(vec![account("Ftp")], Some(anon)));
         for name in ["anonymous", "ANONYMOUS", "Anonymous", "ftp", "FTP", "fTp"] {

@@ -231,6 +231,7 @@ impl Config {
             });
         };
         let mut names = std::collections::HashSet::new();
+        let mut subjects = std::collections::HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
             if u.name.is_empty() || u.name.chars().any(|c| c.is_control() || c == ':') {
                 problem(
@@ -250,6 +251,28 @@ impl Config {
             if VirtualPath::parse_absolute(&u.home).is_err() {
                 problem(&format!("users[{i}].home"), "not a valid path");
             }
+            if let Some(c) = &u.certificate {
+                match crate::auth::SubjectName::parse(&c.subject) {
+                    Err(e) => problem(
+                        &format!("users[{i}].certificate.subject"),
+                        &format!("{e} (e.g. CN=scanner-01,O=Acme)"),
+                    ),
+                    // Without a password, the subject alone names the user: it must name one.
+                    Ok(subject) if !c.password && !subjects.insert(subject.clone()) => problem(
+                        &format!("users[{i}].certificate.subject"),
+                        "another user logs in with the same subject and no password",
+                    ),
+                    Ok(_) => {}
+                }
+                let asked = self.ftp.tls.as_ref().is_some_and(|t| t.client_certificates.is_some())
+                    || self.http.tls.as_ref().is_some_and(|t| t.client_certificates.is_some());
+                if !asked {
+                    problem(
+                        &format!("users[{i}].certificate"),
+                        "no listener asks for client certificates (ftp.tls.client_certificates, http.tls.client_certificates): this user could never log in",
+                    );
+                }
+            }
         }
         if VirtualPath::parse_absolute(&self.anonymous.home).is_err() {
             problem("anonymous.home", "not a valid path");
@@ -268,6 +291,7 @@ impl Config {
             ("limits.idle_timeout", l.idle_timeout),
             ("limits.login_timeout", l.login_timeout),
             ("limits.data_timeout", l.data_timeout),
+            ("limits.tls_handshake_timeout", l.tls_handshake_timeout),
         ] {
             if d.0.is_zero() {
                 problem(key, "must be longer than zero");

@@ -55,6 +55,30 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+    /// Ask clients for a certificate (mutual TLS).
+    #[serde(default)]
+    pub client_certificates: Option<ClientCertificatesConfig>,
+}
+
+/// `tls.client_certificates`: mutual TLS on a listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificatesConfig {
+    /// `optional`: a certificate is verified when the client sends one;
+    /// `required`: a handshake without one fails.
+    pub mode: ClientCertificateMode,
+    /// PEM file of the certificate authorities client certificates must chain to.
+    pub ca_file: PathBuf,
+}
+
+/// Whether a client certificate is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertificateMode {
+    /// Verified when sent.
+    Optional,
+    /// A handshake without one fails.
+    Required,
 }
 
 /// Whether FTPS data connections must resume the control connection's TLS session.
@@ -85,6 +109,9 @@ pub struct FtpTlsConfig {
     /// Data-connection TLS session resumption policy.
     #[serde(default)]
     pub data_session_reuse: DataSessionReuse,
+    /// Ask clients for a certificate on control connections (mutual TLS).
+    #[serde(default)]
+    pub client_certificates: Option<ClientCertificatesConfig>,
 }
 
 /// The `ftp:` section.
@@ -541,6 +568,20 @@ pub struct UserConfig {
     /// Permissions (default: all).
     #[serde(default = "all_permissions")]
     pub permissions: Vec<Permission>,
+    /// Bind the user to a client certificate's subject (mutual TLS).
+    #[serde(default)]
+    pub certificate: Option<UserCertificateConfig>,
+}
+
+/// `users[].certificate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCertificateConfig {
+    /// The subject the client certificate must have, e.g. `CN=scanner-01,O=Acme`.
+    pub subject: String,
+    /// The password is needed as well (default: the certificate alone logs in).
+    #[serde(default)]
+    pub password: bool,
 }
 
 /// The `anonymous:` section.
@@ -611,6 +652,8 @@ pub struct LimitsConfig {
     pub data_timeout: ConfigDuration,
     /// Longest FTP command line, in bytes.
     pub max_command_line: usize,
+    /// Longest TLS handshake (FTPS control and data connections, HTTPS).
+    pub tls_handshake_timeout: ConfigDuration,
     /// Login failure throttling per client address.
     pub login_failures: LoginFailures,
 }
@@ -624,6 +667,7 @@ impl Default for LimitsConfig {
             login_timeout: ConfigDuration::secs(60),
             data_timeout: ConfigDuration::secs(300),
             max_command_line: 4096,
+            tls_handshake_timeout: ConfigDuration::secs(10),
             login_failures: LoginFailures::default(),
         }
     }

@@ -60,6 +60,8 @@ pub enum Status {
     NeedPassword,
     /// Login succeeded (FTP 230).
     LoggedIn,
+    /// Login succeeded on the client certificate alone (FTP 232, RFC 2228).
+    LoggedInByCertificate,
     /// Goodbye (FTP 221, closes the connection).
     Goodbye,
     /// The representation is unchanged (HTTP 304).
@@ -165,7 +167,7 @@ const fn m(ftp: u16, http: u16, text: &'static str) -> Mapping {
 
 impl Status {
     /// Every status, for exhaustive checks of the table.
-    pub const ALL: [Status; 50] = {
+    pub const ALL: [Status; 51] = {
         use Status::*;
         [
             Ok,
@@ -181,6 +183,7 @@ impl Status {
             Pending,
             NeedPassword,
             LoggedIn,
+            LoggedInByCertificate,
             Goodbye,
             NotModified,
             NotLoggedIn,
@@ -238,6 +241,7 @@ impl Status {
             Pending => m(350, 200, "Requested file action pending further information."),
             NeedPassword => m(331, 401, "User name okay, need password."),
             LoggedIn => m(230, 200, "User logged in, proceed."),
+            LoggedInByCertificate => m(232, 200, "User logged in, authorized by security data exchange."),
             Goodbye => Mapping {
                 close: true,
                 ..m(221, 200, "Goodbye.")

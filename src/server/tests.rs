@@ -242,6 +242,7 @@ impl Fixture {
         let http_settings = http::HttpSettings {
             idle_timeout: timeout,
             body_timeout: timeout,
+            handshake_timeout: timeout,
             max_header_bytes: 8192,
             max_headers: 100,
             realm: "dualgate".into(),
@@ -331,6 +332,7 @@ fn user(permissions: &[Permission]) -> Arc<User> {
         home: VirtualPath::root(),
         permissions: permissions.iter().copied().collect(),
         anonymous: false,
+        certificate: None,
     })
 }
 

@@ -116,6 +116,7 @@ mod tests {
             home: VirtualPath::parse_absolute(home).unwrap(),
             permissions: Permissions::ALL,
             anonymous: false,
+            certificate: None,
         }
     }
 

@@ -25,6 +25,9 @@
 //!   the anonymous login names in any case.
 //! - [`ftps`]: explicit and implicit FTPS, data-connection session resumption,
 //!   HTTPS with ALPN, certificate reload.
+//! - [`mtls`]: client certificates (mutual TLS) on FTPS and HTTPS — a
+//!   certificate alone or with the password logs in its user, never without —
+//!   and the TLS handshake timeout.
 //! - [`security`]: one policy on both protocols: login throttling, homes,
 //!   permissions, anonymous access, users reloaded on SIGHUP.
 //! - [`proxy`]: PROXY protocol v1/v2 from a trusted proxy on FTP control, passive
@@ -77,6 +80,7 @@ mod ftp_transfer;
 mod ftps;
 mod http_api;
 mod http_fixes;
+mod mtls;
 mod ops_fixes;
 mod proxy;
 mod security;

@@ -300,3 +300,33 @@ fn the_documented_upstream_ftp_section_loads_with_its_defaults() {
     let p = problems("storage: { kind: upstream_ftp, host: h, user: u }\n");
     assert!(p[0].to_string().contains("storage.password"), "{}", p[0]);
 }
+
+#[test]
+fn certificate_bindings_are_checked() {
+    let hash = crate::auth::hash_password("x").unwrap();
+    let tls = "ftp:\n  tls: { cert: c.pem, key: k.pem, client_certificates: { mode: optional, ca_file: ca.pem } }\n";
+    let user =
+        |name: &str, cert: &str| format!("  - {{ name: {name}, password_hash: \"{hash}\", certificate: {cert} }}\n");
+    // No listener asks for certificates.
+    let p = problems(&format!("users:\n{}", user("a", "{ subject: \"CN=a\" }")));
+    assert_eq!(p[0].location, "f.yaml: users[0].certificate", "{p:?}");
+    // Not TYPE=value.
+    let p = problems(&format!("{tls}users:\n{}", user("a", "{ subject: \"scanner\" }")));
+    assert_eq!(p[0].location, "f.yaml: users[0].certificate.subject", "{p:?}");
+    // Two password-free users on one subject (in another order and case of type).
+    let p = problems(&format!(
+        "{tls}users:\n{}{}",
+        user("a", "{ subject: \"CN=s,O=Acme\" }"),
+        user("b", "{ subject: \"o=Acme, cn=s\" }")
+    ));
+    assert_eq!(p[0].location, "f.yaml: users[1].certificate.subject", "{p:?}");
+    assert!(p[0].reason.contains("same subject"), "{p:?}");
+    // With a password the second one is fine; a zero handshake timeout is not.
+    let p = problems(&format!(
+        "{tls}users:\n{}{}limits: {{ tls_handshake_timeout: 0s }}\n",
+        user("a", "{ subject: \"CN=s,O=Acme\" }"),
+        user("b", "{ subject: \"O=Acme,CN=s\", password: true }")
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].location, "f.yaml: limits.tls_handshake_timeout");
+}

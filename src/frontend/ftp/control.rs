@@ -11,6 +11,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::server::TlsStream;
 
 use super::tls::SessionTls;
+use crate::auth::ClientCertificate;
 use crate::response::{self, Status};
 
 /// The read half of the control connection.
@@ -131,7 +132,7 @@ pub async fn upgrade(
     writer: &ControlWriter,
     pending: &BytesMut,
     session: &SessionTls,
-) -> Result<(), UpgradeError> {
+) -> Result<Option<Arc<ClientCertificate>>, UpgradeError> {
     if !pending.is_empty() {
         return Err(UpgradeError::Pipelined);
     }
@@ -147,16 +148,17 @@ pub async fn upgrade(
     };
     let tcp = r.reunite(w).map_err(|_| UpgradeError::NotPlain)?;
     let stream = handshake(tcp, session).await.map_err(UpgradeError::Handshake)?;
+    let certificate = crate::tls::client_certificate(stream.get_ref().1);
     let (r, w) = tokio::io::split(stream);
     *reader = ControlRead::Tls(r);
     *write = ControlWrite::Tls(w);
-    Ok(())
+    Ok(certificate)
 }
 
 /// The server handshake of a control connection (after `AUTH TLS`, or at once on
 /// the implicit listener), under the session's own config.
 pub async fn handshake(tcp: TcpStream, session: &SessionTls) -> Result<TlsStream<TcpStream>, String> {
-    crate::tls::accept(session.control_config.clone(), tcp, "ftp")
+    crate::tls::accept(session.control_config.clone(), tcp, "ftp", session.handshake_timeout)
         .await
         .map(|(stream, _)| stream)
 }

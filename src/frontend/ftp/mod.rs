@@ -235,6 +235,7 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
                     return Ok(());
                 }
             };
+            session.client_certificate = crate::tls::client_certificate(stream.get_ref().1);
             let (r, w) = tokio::io::split(stream);
             (ControlRead::Tls(r), ControlWriter::new_tls(w), Some(state))
         }
@@ -371,9 +372,12 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
             if !queued.is_empty() {
                 break;
             }
-            if let Err(e) = control::upgrade(&mut reader, &data.control, &buf, state).await {
-                tracing::debug!(session = session.id, error = %e, "AUTH TLS failed; closing");
-                break;
+            match control::upgrade(&mut reader, &data.control, &buf, state).await {
+                Ok(certificate) => session.client_certificate = certificate,
+                Err(e) => {
+                    tracing::debug!(session = session.id, error = %e, "AUTH TLS failed; closing");
+                    break;
+                }
             }
             session.tls = true;
         }

@@ -53,6 +53,8 @@ pub struct FtpTls {
     pub require: bool,
     /// Whether data connections must resume the control connection's session.
     pub data_session_reuse: DataSessionReuse,
+    /// Longest handshake (`limits.tls_handshake_timeout`).
+    pub handshake_timeout: std::time::Duration,
 }
 
 /// The TLS sessions of one FTPS control connection, reusable by its data
@@ -100,6 +102,8 @@ pub struct SessionTls {
     pub pbsz: bool,
     /// `PROT P`: data connections are encrypted.
     pub protect_data: bool,
+    /// Longest handshake, control and data.
+    pub handshake_timeout: std::time::Duration,
 }
 
 impl SessionTls {
@@ -120,6 +124,7 @@ impl SessionTls {
             data_receive_config: Arc::new(receive),
             pbsz: implicit,
             protect_data: implicit,
+            handshake_timeout: tls.handshake_timeout,
         }
     }
 }
@@ -200,7 +205,7 @@ pub async fn accept_data(
     } else {
         &session.data_send_config
     };
-    let (stream, resumed) = crate::tls::accept(config.clone(), tcp, "ftp")
+    let (stream, resumed) = crate::tls::accept(config.clone(), tcp, "ftp", session.handshake_timeout)
         .await
         .map_err(DataTlsError::Handshake)?;
     if tls.data_session_reuse == DataSessionReuse::Require && !resumed {

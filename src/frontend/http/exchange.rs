@@ -814,6 +814,7 @@ mod tests {
             &crate::frontend::http::HttpSettings {
                 idle_timeout: Duration::from_secs(1),
                 body_timeout: Duration::from_secs(1),
+                handshake_timeout: Duration::from_secs(1),
                 max_header_bytes: 8192,
                 max_headers: 100,
                 realm: "r".into(),

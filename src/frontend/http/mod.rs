@@ -43,6 +43,7 @@ use tokio_util::task::TaskTracker;
 use self::exchange::{Body, HttpExchange, full};
 use self::read_guard::ReadGuard;
 use super::ConnectionLimiter;
+use crate::auth::ClientCertificate;
 use crate::command::Protocol;
 use crate::pipeline::Pipeline;
 use crate::response::http::Responder;
@@ -60,6 +61,8 @@ pub struct HttpSettings {
     /// The window of the request-body pace rule (`limits.data_timeout`): see
     /// [`exchange::BodyPace`].
     pub body_timeout: Duration,
+    /// Longest TLS handshake (`limits.tls_handshake_timeout`).
+    pub handshake_timeout: Duration,
     /// Largest request head, in bytes.
     pub max_header_bytes: usize,
     /// Most header fields in one request.
@@ -180,12 +183,24 @@ async fn connection(
     match ctx.tls.clone() {
         None => {
             let io = TokioIo::new(ReadGuard::new(stream, idle));
-            serve_connection(io, &ctx, watcher, peer, local, false).await;
+            let conn = Arc::new(Connection {
+                peer,
+                local,
+                tls: false,
+                certificate: None,
+            });
+            serve_connection(io, &ctx, watcher, conn).await;
         }
-        Some(config) => match crate::tls::accept(config, stream, "http").await {
+        Some(config) => match crate::tls::accept(config, stream, "http", ctx.settings.handshake_timeout).await {
             Ok((tls, _)) => {
+                let conn = Arc::new(Connection {
+                    peer,
+                    local,
+                    tls: true,
+                    certificate: crate::tls::client_certificate(tls.get_ref().1),
+                });
                 let io = TokioIo::new(ReadGuard::new(tls, idle));
-                serve_connection(io, &ctx, watcher, peer, local, true).await;
+                serve_connection(io, &ctx, watcher, conn).await;
             }
             Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
         },
@@ -194,19 +209,27 @@ async fn connection(
     drop(slot);
 }
 
+/// What every request of one connection shares.
+struct Connection {
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+    /// The verified client certificate of the TLS handshake (mutual TLS).
+    certificate: Option<Arc<ClientCertificate>>,
+}
+
 /// Serves HTTP/1.1 and HTTP/2 (by prior knowledge or ALPN) on one connection.
 async fn serve_connection<I>(
     io: TokioIo<I>,
     ctx: &Arc<HttpContext>,
     watcher: hyper_util::server::graceful::Watcher,
-    peer: SocketAddr,
-    local: SocketAddr,
-    tls: bool,
+    conn: Arc<Connection>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc_ctx = ctx.clone();
-    let svc = service_fn(move |req| handle(req, svc_ctx.clone(), peer, local, tls));
+    let peer = conn.peer;
+    let svc = service_fn(move |req| handle(req, svc_ctx.clone(), conn.clone()));
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -263,10 +286,9 @@ async fn refuse(mut stream: TcpStream) {
 async fn handle(
     req: Request<Incoming>,
     ctx: Arc<HttpContext>,
-    peer: SocketAddr,
-    local: SocketAddr,
-    tls: bool,
+    conn: Arc<Connection>,
 ) -> Result<Response<Body>, Infallible> {
+    let peer = conn.peer;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (mut parts, body) = req.into_parts();
     // Larger limits hyper enforces itself (its buffer on HTTP/1, the header list on
@@ -298,7 +320,7 @@ async fn handle(
     // unless its first poll finishes it (a cached login and a small file from the
     // page cache), which saves spawning one per request.
     let ctx_requests = ctx.requests.clone();
-    let mut pipeline = Box::pin(run_request(exchange, ctx, peer, local, tls));
+    let mut pipeline = Box::pin(run_request(exchange, ctx, conn));
     let first_poll = std::future::poll_fn(|cx| std::task::Poll::Ready(pipeline.as_mut().poll(cx))).await;
     if first_poll.is_pending() {
         ctx_requests.spawn(pipeline);
@@ -317,15 +339,10 @@ async fn handle(
     }
 }
 
-async fn run_request(
-    mut exchange: HttpExchange,
-    ctx: Arc<HttpContext>,
-    peer: SocketAddr,
-    local: SocketAddr,
-    tls: bool,
-) {
-    let mut session = Session::new(Protocol::Http, peer, local);
-    session.tls = tls;
+async fn run_request(mut exchange: HttpExchange, ctx: Arc<HttpContext>, conn: Arc<Connection>) {
+    let mut session = Session::new(Protocol::Http, conn.peer, conn.local);
+    session.tls = conn.tls;
+    session.client_certificate = conn.certificate.clone();
     let mut cmd = lift::lift(&mut session, &mut exchange);
     let outcome = ctx.pipeline.dispatch(&mut cmd).await;
     let replies = cmd.responses.selected(outcome, cmd.unsupported_status()).into_owned();

@@ -9,6 +9,10 @@
 //!   with a 401 that lets the client log in.
 //! - CMD `User` (FTP `USER`): remembers the name, asks for the password.
 //! - CMD `Login` (FTP `PASS`): checks the password; `LoggedIn` or `LoginFailed`.
+//! - Client certificates (mutual TLS, `crate::auth::certificate`): a user bound
+//!   to a subject without a password logs in at `USER` (FTP `232`) or on an
+//!   HTTP request without `Authorization`; a user bound to a subject never logs
+//!   in without that certificate, whatever the password.
 //!
 //! A successful login attaches the session to its volume — the back-end rooted at
 //! the user's home ([`Volumes`]); a home that cannot be opened fails the login
@@ -114,7 +118,12 @@ impl Auth {
         let peer = cmd.session.peer.ip();
         let attempt = if self.throttle.banned(peer).is_some() {
             LoginAttempt::Banned
-        } else if let Some(user) = self.users.authenticate(creds).await {
+        } else if let Some(user) = self
+            .users
+            .authenticate(creds)
+            .await
+            .filter(|user| certificate_accepted(cmd, user))
+        {
             // Anyone can log in anonymously: that proves nothing about the guesses
             // made from this address, so it does not clear them.
             if !user.anonymous {
@@ -143,13 +152,35 @@ impl Auth {
         attempt
     }
 
+    /// A login on the client certificate alone (see `crate::auth::certificate`):
+    /// `Some` when the session's certificate logs in as `name` (FTP) or as the
+    /// user bound to its subject (HTTP, `None`) without a password.
+    async fn certificate_login(&self, cmd: &mut CommandRecord<'_>, name: Option<&str>) -> Option<LoginAttempt> {
+        let cert = cmd.session.client_certificate.clone()?;
+        let user = self.users.by_certificate(name, &cert)?;
+        let attempt = if self.throttle.banned(cmd.session.peer.ip()).is_some() {
+            LoginAttempt::Banned
+        } else if self.attach(cmd, user).await {
+            tracing::debug!(session = cmd.session.id, subject = %cert.subject, "logged in by client certificate");
+            LoginAttempt::Success
+        } else {
+            LoginAttempt::HomeUnavailable
+        };
+        cmd.notes.insert(attempt);
+        Some(attempt)
+    }
+
     async fn pre_cmd(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
         if !cmd.requires_login || cmd.session.user.is_some() {
             return HandlerResult::Declined;
         }
         if cmd.protocol == Protocol::Http {
-            if let Some(creds) = cmd.args.credentials.take() {
-                return match self.login(cmd, &creds).await.failure_status() {
+            let attempt = match cmd.args.credentials.take() {
+                Some(creds) => Some(self.login(cmd, &creds).await),
+                None => self.certificate_login(cmd, None).await,
+            };
+            if let Some(attempt) = attempt {
+                return match attempt.failure_status() {
                     None => HandlerResult::Declined,
                     Some(status) => cmd.fail(status, ""),
                 };
@@ -167,11 +198,26 @@ impl Auth {
         cmd.fail(Status::NotLoggedIn, "")
     }
 
-    fn user(cmd: &mut CommandRecord<'_>) -> HandlerResult {
+    async fn user(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
         let Some(name) = cmd.args.text.take() else {
             return cmd.fail(Status::BadArguments, "");
         };
         cmd.session.logout();
+        match self
+            .certificate_login(cmd, Some(&name))
+            .await
+            .map(LoginAttempt::failure_status)
+        {
+            None => {}
+            Some(None) => {
+                cmd.responses.add(Status::LoggedInByCertificate, "");
+                return HandlerResult::Handled;
+            }
+            Some(Some(status)) => {
+                cmd.session.logout();
+                return cmd.fail(status, "");
+            }
+        }
         let text = if is_anonymous_name(&name) {
             "Guest login okay, send your e-mail address as password."
         } else {
@@ -222,9 +268,22 @@ impl Handler for RequireLogin {
 impl Handler for Auth {
     async fn handle(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {
         match cmd.verb {
-            Verb::User => Self::user(cmd),
+            Verb::User => self.user(cmd).await,
             Verb::Login => self.pass(cmd).await,
             _ => HandlerResult::Declined,
         }
     }
+}
+
+/// A user bound to a client certificate logs in only from a session that
+/// presented one of that subject (with the right password too, on this path).
+fn certificate_accepted(cmd: &CommandRecord<'_>, user: &User) -> bool {
+    let Some(binding) = &user.certificate else {
+        return true;
+    };
+    let ok = binding.accepts(cmd.session.client_certificate.as_deref());
+    if !ok {
+        tracing::info!(session = cmd.session.id, user = %user.name, "the password is right but the client certificate is missing or has another subject");
+    }
+    ok
 }
