@@ -80,7 +80,9 @@ pub fn parse_lockinfo(body: &[u8]) -> Result<LockInfo, XmlError> {
             owner = Some(xml);
         }
     }
-    let scope = scope.ok_or(XmlError::Unexpected("DAV:lockinfo needs a lockscope of exclusive or shared"))?;
+    let scope = scope.ok_or(XmlError::Unexpected(
+        "DAV:lockinfo needs a lockscope of exclusive or shared",
+    ))?;
     if !write {
         return Err(XmlError::Unexpected("DAV:lockinfo needs the locktype write"));
     }
@@ -98,7 +100,11 @@ pub fn parse_timeout(value: Option<&str>, default: u64, max: u64) -> u64 {
         if item.eq_ignore_ascii_case("infinite") {
             return max;
         }
-        if let Some(n) = item.get(..7).filter(|p| p.eq_ignore_ascii_case("second-")).and(item.get(7..)) {
+        if let Some(n) = item
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("second-"))
+            .and(item.get(7..))
+        {
             if let Ok(secs) = n.parse::<u64>() {
                 return secs.clamp(1, max.max(1));
             }

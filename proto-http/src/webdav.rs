@@ -661,7 +661,10 @@ impl LiveProps {
             "getlastmodified" => self.last_modified.map(crate::http_date),
             "getetag" if !self.collection => self.etag.as_deref().map(escape_text),
             "getcontenttype" if !self.collection => self.content_type.as_deref().map(escape_text),
-            "supportedlock" => self.lockdiscovery.as_ref().map(|_| crate::lock::SUPPORTED_LOCK.to_owned()),
+            "supportedlock" => self
+                .lockdiscovery
+                .as_ref()
+                .map(|_| crate::lock::SUPPORTED_LOCK.to_owned()),
             "lockdiscovery" => self.lockdiscovery.clone(),
             _ => None,
         }

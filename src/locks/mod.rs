@@ -112,8 +112,13 @@ pub trait LockStore: Send + Sync + std::fmt::Debug + 'static {
     /// lock conflicts when one of the two applies to the other's root.
     async fn lock(&self, new: NewLock) -> Result<Lock, LockError>;
     /// Extends the lock `token` that applies to `path` by `timeout` (§9.10.2).
-    async fn refresh(&self, token: &str, path: &VirtualPath, principal: &str, timeout: Duration)
-    -> Result<Lock, LockError>;
+    async fn refresh(
+        &self,
+        token: &str,
+        path: &VirtualPath,
+        principal: &str,
+        timeout: Duration,
+    ) -> Result<Lock, LockError>;
     /// Removes the lock `token` that applies to `path` (§9.11).
     async fn unlock(&self, token: &str, path: &VirtualPath, principal: &str) -> Result<(), LockError>;
     /// The locks that apply to `path`.

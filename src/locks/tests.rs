@@ -38,7 +38,10 @@ async fn exclusive_and_shared_conflicts() {
     assert!(store.lock(new("/d", LockScope::Exclusive, true, "u")).await.is_err());
     let parent = store.lock(new("/d", LockScope::Exclusive, false, "u")).await.unwrap();
     // A sibling whose name starts the same is another resource.
-    store.lock(new("/d/f2", LockScope::Exclusive, false, "u")).await.unwrap();
+    store
+        .lock(new("/d/f2", LockScope::Exclusive, false, "u"))
+        .await
+        .unwrap();
     store.unlock(&parent.token, &p("/d"), "u").await.unwrap();
     // Shared locks share.
     let s1 = store.lock(new("/s", LockScope::Shared, true, "u")).await.unwrap();
@@ -53,12 +56,27 @@ async fn exclusive_and_shared_conflicts() {
 #[tokio::test]
 async fn unlock_refresh_need_the_token_the_path_and_the_owner() {
     let store = MemoryLocks::new(10);
-    let l = store.lock(new("/c", LockScope::Exclusive, true, "alice")).await.unwrap();
-    assert_eq!(store.unlock(&l.token, &p("/other"), "alice").await, Err(LockError::NoSuchLock));
-    assert_eq!(store.unlock("opaquelocktoken:x", &p("/c"), "alice").await, Err(LockError::NoSuchLock));
-    assert_eq!(store.unlock(&l.token, &p("/c/m"), "bob").await, Err(LockError::NotOwner));
+    let l = store
+        .lock(new("/c", LockScope::Exclusive, true, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unlock(&l.token, &p("/other"), "alice").await,
+        Err(LockError::NoSuchLock)
+    );
+    assert_eq!(
+        store.unlock("opaquelocktoken:x", &p("/c"), "alice").await,
+        Err(LockError::NoSuchLock)
+    );
+    assert_eq!(
+        store.unlock(&l.token, &p("/c/m"), "bob").await,
+        Err(LockError::NotOwner)
+    );
     // Refreshed through a member (an indirect refresh, §7.7).
-    let r = store.refresh(&l.token, &p("/c/m"), "alice", Duration::from_secs(120)).await.unwrap();
+    let r = store
+        .refresh(&l.token, &p("/c/m"), "alice", Duration::from_secs(120))
+        .await
+        .unwrap();
     assert!(r.expires > l.expires);
     assert_eq!(
         store.refresh(&l.token, &p("/c"), "bob", Duration::from_secs(1)).await,
@@ -75,7 +93,10 @@ async fn bounded_expiring_and_released_by_subtree() {
     let mut short = new("/b", LockScope::Exclusive, false, "u");
     short.timeout = Duration::from_millis(50);
     store.lock(short).await.unwrap();
-    assert_eq!(store.lock(new("/c", LockScope::Exclusive, false, "u")).await, Err(LockError::Full));
+    assert_eq!(
+        store.lock(new("/c", LockScope::Exclusive, false, "u")).await,
+        Err(LockError::Full)
+    );
     tokio::time::sleep(Duration::from_millis(80)).await;
     // The expired one is gone and makes room.
     assert!(store.covering(&p("/b")).await.is_empty());

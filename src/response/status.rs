@@ -287,7 +287,11 @@ impl Status {
             PayloadTooLarge => m(552, 413, "The request body is too large."),
             OtherServer => m(553, 502, "The destination is on another server."),
             Busy => m(450, 409, "File busy: another upload to it is in progress."),
-            Locked => m(450, 423, "File locked: a WebDAV client holds a lock on it; try again later."),
+            Locked => m(
+                450,
+                423,
+                "File locked: a WebDAV client holds a lock on it; try again later.",
+            ),
             HeaderTooLarge => Mapping {
                 close: true,
                 ..m(500, 431, "Request header fields too large.")
@@ -388,7 +392,10 @@ mod tests {
         assert_eq!(Status::AnonymousDenied.mapping().ftp, 550);
         assert_eq!(Status::AnonymousDenied.mapping().http, 401);
         assert_eq!(Status::RequestTimeout.mapping().http, 408);
-        assert_eq!((Status::Locked.mapping().ftp, Status::Locked.mapping().http), (450, 423));
+        assert_eq!(
+            (Status::Locked.mapping().ftp, Status::Locked.mapping().http),
+            (450, 423)
+        );
         assert_eq!(Status::TransferCodingNotImplemented.mapping().http, 501);
         assert_eq!(Status::from_storage(ErrorKind::InvalidName), Status::BadFileName);
         assert_eq!(Status::LocalError.class(), ResultClass::ServerError);

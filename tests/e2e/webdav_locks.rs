@@ -49,7 +49,11 @@ async fn lock(gw: &Gateway, path: &str, body: &str, headers: &[(&str, &str)], ex
 fn active_locks(r: &Reply) -> Vec<Element> {
     let root = parse_xml(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()));
     assert!(root.is(DAV, "prop"), "{}", r.text());
-    root.one(DAV, "lockdiscovery").unwrap().all(DAV, "activelock").cloned().collect()
+    root.one(DAV, "lockdiscovery")
+        .unwrap()
+        .all(DAV, "activelock")
+        .cloned()
+        .collect()
 }
 
 /// The text of the element at `path` (local names in `DAV:`) below `e`.
@@ -124,7 +128,13 @@ async fn lock_discover_refresh_unlock() {
     let (_, supported) = all[0].find(DAV, "supportedlock").unwrap();
     let scopes: Vec<&str> = supported
         .all(DAV, "lockentry")
-        .flat_map(|e| e.one(DAV, "lockscope").unwrap().children.iter().map(|c| c.local.as_str()))
+        .flat_map(|e| {
+            e.one(DAV, "lockscope")
+                .unwrap()
+                .children
+                .iter()
+                .map(|c| c.local.as_str())
+        })
         .collect();
     assert_eq!(scopes, ["exclusive", "shared"]);
     let metrics = gw.metrics().await;
@@ -150,9 +160,21 @@ async fn lock_discover_refresh_unlock() {
 
     // UNLOCK: 400 without a token, 409 for one that does not apply, 204.
     assert_eq!(call(&gw, "UNLOCK", "/f.txt", &[], None).await.status, 400);
-    let r = call(&gw, "UNLOCK", "/f.txt", &[("Lock-Token", "<opaquelocktoken:bogus>")], None).await;
+    let r = call(
+        &gw,
+        "UNLOCK",
+        "/f.txt",
+        &[("Lock-Token", "<opaquelocktoken:bogus>")],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 409, "{}", r.text());
-    assert!(parse_xml(&r.body).unwrap().one(DAV, "lock-token-matches-request-uri").is_ok());
+    assert!(
+        parse_xml(&r.body)
+            .unwrap()
+            .one(DAV, "lock-token-matches-request-uri")
+            .is_ok()
+    );
     let lock_header = format!("<{token}>");
     let r = call(&gw, "UNLOCK", "/other.txt", &[("Lock-Token", &lock_header)], None).await;
     assert_eq!(r.status, 409, "UNLOCK of another resource: {}", r.text());
@@ -200,7 +222,11 @@ async fn every_write_needs_the_token() {
     }
 
     // The If header: untagged, tagged, with entity tags, negated.
-    let etag = call(&gw, "HEAD", "/f.txt", &[], None).await.header("etag").unwrap().to_owned();
+    let etag = call(&gw, "HEAD", "/f.txt", &[], None)
+        .await
+        .header("etag")
+        .unwrap()
+        .to_owned();
     let tagged = format!("<{}> (<{token}>)", gw.url("/f.txt"));
     let with_etag = format!("(<{token}> [{etag}])");
     let complex = format!("(<{token}> [{etag}]) (Not <DAV:no-lock> [{etag}])");
@@ -225,7 +251,11 @@ async fn every_write_needs_the_token() {
         let r = call(&gw, "PUT", "/f.txt", &[("If", header)], Some("by owner")).await;
         assert_eq!(r.status, expected, "PUT with If: {header}: {}", r.text());
     }
-    let etag = call(&gw, "HEAD", "/f.txt", &[], None).await.header("etag").unwrap().to_owned();
+    let etag = call(&gw, "HEAD", "/f.txt", &[], None)
+        .await
+        .header("etag")
+        .unwrap()
+        .to_owned();
     let complex = format!("(<{token}> [{etag}]) (Not <DAV:no-lock> [{etag}])");
     let r = call(&gw, "PUT", "/f.txt", &[("If", &complex)], Some("complex")).await;
     assert_eq!(r.status, 204, "{}", r.text());
@@ -241,7 +271,14 @@ async fn every_write_needs_the_token() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(discovered(&gw, "/copy.txt").await.is_empty());
     // MOVE with the token: the lock does not move, and goes with the source.
-    let r = call(&gw, "MOVE", "/f.txt", &[("Destination", &dest), ("If", &if_token)], None).await;
+    let r = call(
+        &gw,
+        "MOVE",
+        "/f.txt",
+        &[("Destination", &dest), ("If", &if_token)],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(discovered(&gw, "/moved.txt").await.is_empty());
     gw.store().put("f.txt", b"again");
@@ -270,7 +307,14 @@ async fn shared_locks_collections_and_unmapped_urls() {
     // A write must show every lock that applies.
     let r = call(&gw, "PUT", "/s.txt", &[("If", &format!("(<{one}>)"))], Some("x")).await;
     assert_eq!(r.status, 423, "{}", r.text());
-    let r = call(&gw, "PUT", "/s.txt", &[("If", &format!("(<{one}>) (<{two}>)"))], Some("x")).await;
+    let r = call(
+        &gw,
+        "PUT",
+        "/s.txt",
+        &[("If", &format!("(<{one}>) (<{two}>)"))],
+        Some("x"),
+    )
+    .await;
     assert_eq!(r.status, 204, "{}", r.text());
 
     // A depth-infinity lock on a collection (no Depth header: infinity) covers
@@ -282,7 +326,12 @@ async fn shared_locks_collections_and_unmapped_urls() {
     assert_locked(&r, "lock-token-submitted", "/c/", "PUT into a locked collection");
     let r = call(&gw, "MKCOL", "/c/sub/", &[], None).await;
     assert_locked(&r, "lock-token-submitted", "/c/", "MKCOL in a locked collection");
-    assert_eq!(call(&gw, "PUT", "/c/new.txt", &[("If", &if_coll)], Some("n")).await.status, 201);
+    assert_eq!(
+        call(&gw, "PUT", "/c/new.txt", &[("If", &if_coll)], Some("n"))
+            .await
+            .status,
+        201
+    );
     let r = call(&gw, "LOCK", "/c/new.txt", &[("If", &if_coll)], None).await;
     assert_eq!(r.status, 200, "indirect refresh: {}", r.text());
     assert_eq!(text_of(&active_locks(&r)[0], &["lockroot", "href"]), "/c/");
@@ -296,7 +345,14 @@ async fn shared_locks_collections_and_unmapped_urls() {
     // An unmapped URL: 201 and an empty file, which stays after UNLOCK.
     let token = lock(&gw, "/fresh.txt", EXCLUSIVE, &[("Depth", "0")], 201).await;
     assert_eq!(gw.store().read("fresh.txt"), b"");
-    let r = call(&gw, "UNLOCK", "/fresh.txt", &[("Lock-Token", &format!("<{token}>"))], None).await;
+    let r = call(
+        &gw,
+        "UNLOCK",
+        "/fresh.txt",
+        &[("Lock-Token", &format!("<{token}>"))],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 204);
     assert_eq!(call(&gw, "GET", "/fresh.txt", &[], None).await.status, 200);
     // davfs2 creates files with LOCK and If-None-Match: * — an existing one fails it.
@@ -439,7 +495,14 @@ async fn desktop_client_sequences() {
     assert_eq!(r.status, 204, "{}", r.text());
     let r = call(&gw, "PROPPATCH", "/report.docx", &[("If", &if_token)], Some(win32)).await;
     assert_eq!(r.status, 207, "{}", r.text());
-    let r = call(&gw, "UNLOCK", "/report.docx", &[("Lock-Token", &format!("<{token}>"))], None).await;
+    let r = call(
+        &gw,
+        "UNLOCK",
+        "/report.docx",
+        &[("Lock-Token", &format!("<{token}>"))],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 204);
     assert_eq!(gw.store().read("report.docx"), b"the report");
 
@@ -448,9 +511,23 @@ async fn desktop_client_sequences() {
     let r = call(&gw, "PROPFIND", "/.DS_Store", &[("Depth", "0")], None).await;
     assert_eq!(r.status, 404);
     assert_eq!(call(&gw, "PUT", "/photo.jpg", &[], Some("")).await.status, 201);
-    let token = lock(&gw, "/photo.jpg", EXCLUSIVE, &[("Depth", "0"), ("Timeout", "Second-600")], 200).await;
+    let token = lock(
+        &gw,
+        "/photo.jpg",
+        EXCLUSIVE,
+        &[("Depth", "0"), ("Timeout", "Second-600")],
+        200,
+    )
+    .await;
     let if_token = format!("(<{token}>)");
-    let r = call(&gw, "LOCK", "/photo.jpg", &[("If", &if_token), ("Timeout", "Second-600")], None).await;
+    let r = call(
+        &gw,
+        "LOCK",
+        "/photo.jpg",
+        &[("If", &if_token), ("Timeout", "Second-600")],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "refresh: {}", r.text());
     let r = call(
         &gw,
@@ -461,8 +538,18 @@ async fn desktop_client_sequences() {
     )
     .await;
     assert_eq!(r.status, 204, "{}", r.text());
-    assert_eq!(call(&gw, "PUT", "/._photo.jpg", &[], Some("AppleDouble")).await.status, 201);
-    let r = call(&gw, "UNLOCK", "/photo.jpg", &[("Lock-Token", &format!("<{token}>"))], None).await;
+    assert_eq!(
+        call(&gw, "PUT", "/._photo.jpg", &[], Some("AppleDouble")).await.status,
+        201
+    );
+    let r = call(
+        &gw,
+        "UNLOCK",
+        "/photo.jpg",
+        &[("Lock-Token", &format!("<{token}>"))],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 204);
     assert_eq!(gw.store().read("photo.jpg"), b"JFIF!");
     assert_eq!(gw.store().read("._photo.jpg"), b"AppleDouble");
@@ -472,7 +559,14 @@ async fn desktop_client_sequences() {
     gw.store().put("doc.docx", b"version 1");
     let original = lock(&gw, "/doc.docx", EXCLUSIVE, &[], 200).await;
     let tmp = lock(&gw, "/~tmp1234.TMP", EXCLUSIVE, &[], 201).await;
-    let r = call(&gw, "PUT", "/~tmp1234.TMP", &[("If", &format!("(<{tmp}>)"))], Some("version 2")).await;
+    let r = call(
+        &gw,
+        "PUT",
+        "/~tmp1234.TMP",
+        &[("If", &format!("(<{tmp}>)"))],
+        Some("version 2"),
+    )
+    .await;
     assert_eq!(r.status, 204, "{}", r.text());
     for (path, t) in [("/doc.docx", &original), ("/~tmp1234.TMP", &tmp)] {
         let r = call(&gw, "UNLOCK", path, &[("Lock-Token", &format!("<{t}>"))], None).await;
@@ -484,7 +578,11 @@ async fn desktop_client_sequences() {
         &gw,
         "MOVE",
         "/~tmp1234.TMP",
-        &[("Destination", &dest), ("Overwrite", "T"), ("If", &format!("(<{tmp}>)"))],
+        &[
+            ("Destination", &dest),
+            ("Overwrite", "T"),
+            ("If", &format!("(<{tmp}>)")),
+        ],
         None,
     )
     .await;

@@ -25,10 +25,17 @@ fn lockinfo_scope_type_and_owner() {
         info.owner.as_deref(),
         Some(r#"<D:owner xmlns:D="DAV:"><D:href>mailto:a@b</D:href></D:owner>"#)
     );
-    let shared =
-        parse_lockinfo(br#"<lockinfo xmlns="DAV:"><lockscope><shared/></lockscope><locktype><write/></locktype></lockinfo>"#)
-            .unwrap();
-    assert_eq!(shared, LockInfo { scope: LockScope::Shared, owner: None });
+    let shared = parse_lockinfo(
+        br#"<lockinfo xmlns="DAV:"><lockscope><shared/></lockscope><locktype><write/></locktype></lockinfo>"#,
+    )
+    .unwrap();
+    assert_eq!(
+        shared,
+        LockInfo {
+            scope: LockScope::Shared,
+            owner: None
+        }
+    );
     // No scope, another type, another root: refused.
     for body in [
         &br#"<D:lockinfo xmlns:D="DAV:"><D:locktype><D:write/></D:locktype></D:lockinfo>"#[..],
@@ -171,7 +178,10 @@ fn discovery_and_error_bodies() {
     }
     assert_eq!(lockdiscovery(&[]), "");
     let e = error_body(LockPrecondition::TokenSubmitted, &["/x&y".into()]);
-    assert!(e.contains("<D:lock-token-submitted><D:href>/x&amp;y</D:href></D:lock-token-submitted>"), "{e}");
+    assert!(
+        e.contains("<D:lock-token-submitted><D:href>/x&amp;y</D:href></D:lock-token-submitted>"),
+        "{e}"
+    );
     assert!(error_body(LockPrecondition::TokenMatchesRequestUri, &[]).contains("<D:lock-token-matches-request-uri/>"));
     // The bodies are well-formed XML.
     for xml in [body, e] {

@@ -31,8 +31,7 @@ use proto_http::webdav as dav;
 use super::exchange::{HttpExchange, full};
 use crate::command::{CommandRecord, Verb};
 use crate::locks::{
-    DEFAULT_TIMEOUT_SECS, Lock, LockError, LockRefusal, LockRoot, LockStore, MAX_TIMEOUT_SECS, NewLock,
-    SubmittedTokens,
+    DEFAULT_TIMEOUT_SECS, Lock, LockError, LockRefusal, LockRoot, LockStore, MAX_TIMEOUT_SECS, NewLock, SubmittedTokens,
 };
 use crate::path::{MAX_PATH_LEN, VirtualPath};
 use crate::pipeline::modules::Table;
@@ -122,7 +121,10 @@ impl Resolver {
             request: cmd.path.clone(),
             volume: cmd.volume(),
             home: home_of(cmd.session),
-            host: headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            host: headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             scheme: if cmd.session.tls { "https" } else { "http" },
         }
     }
@@ -188,9 +190,7 @@ impl Handler for IfCheck {
                 states.insert(list.tag.clone(), state);
             }
         }
-        let holds = wire::evaluate_if(&parsed, |tag| {
-            states.get(&tag.map(str::to_owned)).cloned().flatten()
-        });
+        let holds = wire::evaluate_if(&parsed, |tag| states.get(&tag.map(str::to_owned)).cloned().flatten());
         if !holds {
             return cmd.fail(Status::PreconditionFailed, "The If header's conditions do not hold.");
         }
@@ -340,7 +340,10 @@ impl LockMethods {
         if not_owner {
             return cmd.fail(Status::PermissionDenied, "The lock belongs to another user.");
         }
-        cmd.fail(Status::PreconditionFailed, "No lock with that token applies to this resource.")
+        cmd.fail(
+            Status::PreconditionFailed,
+            "No lock with that token applies to this resource.",
+        )
     }
 
     async fn unlock(&self, cmd: &mut CommandRecord<'_>) -> HandlerResult {

@@ -425,7 +425,11 @@ async fn stream_multistatus(
     let name = path.file_name().unwrap_or_default();
     text.push_str(&dav::propfind_response(
         &href(path, meta.is_dir()),
-        &live_props(name, meta, super::davlock::discovery(dead.locks.as_ref(), session, path).await),
+        &live_props(
+            name,
+            meta,
+            super::davlock::discovery(dead.locks.as_ref(), session, path).await,
+        ),
         &dead.of(path).await,
         request,
     ));

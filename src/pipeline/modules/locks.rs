@@ -127,7 +127,7 @@ impl Handler for LockCheck {
             return HandlerResult::Declined;
         };
         let submitted = cmd.notes.get::<SubmittedTokens>().cloned().unwrap_or_default();
-        let held_by_caller = |l: &Lock| l.principal == user.name && submitted.0.iter().any(|t| *t == l.token);
+        let held_by_caller = |l: &Lock| l.principal == user.name && submitted.0.contains(&l.token);
         let mut missing: Vec<Lock> = Vec::new();
         for (path, change) in changes(cmd) {
             let backend = cmd.session.backend_path(&path);
