@@ -12,6 +12,7 @@
 //! | [`channel`] | the data-channel trait the front-ends implement (FTP data connection, HTTP body) |
 //! | [`storage`] | the storage boundary: back-ends, per-user volumes, capabilities; local disk and an in-memory model |
 //! | [`path`] | typed virtual paths confined to the user's root |
+//! | [`locks`] | WebDAV write locks: the lock store interface and its in-memory implementation |
 //! | [`auth`], [`session`] | users, permissions, password checks, login throttling; per-connection state |
 //! | [`tls`] | certificates (reloadable) and rustls server configs for FTPS and HTTPS |
 //! | [`xferlog`] | the optional transfer log in xferlog(5) format |
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod frontend;
+pub mod locks;
 pub mod metrics;
 pub mod path;
 pub mod pipeline;

@@ -34,6 +34,8 @@ pub const TLS_HANDSHAKES_TOTAL: &str = "dualgate_tls_handshakes_total";
 pub const BUILD_INFO: &str = "dualgate_build_info";
 /// Transfer-log lines dropped because the writer fell behind.
 pub const XFERLOG_DROPPED_TOTAL: &str = "dualgate_xferlog_dropped_total";
+/// WebDAV locks held now (in this instance's lock store).
+pub const WEBDAV_LOCKS_HELD: &str = "dualgate_webdav_locks_held";
 
 /// Buckets for command latency: 100 µs … 60 s.
 const COMMAND_BUCKETS: &[f64] = &[
@@ -193,6 +195,10 @@ fn describe() {
     describe_counter!(
         XFERLOG_DROPPED_TOTAL,
         "Transfer-log (xferlog) lines dropped because the disk writer fell behind."
+    );
+    describe_gauge!(
+        WEBDAV_LOCKS_HELD,
+        "WebDAV locks held now by this instance (LOCK; expired ones are removed when the store is next used)."
     );
 }
 

@@ -159,7 +159,8 @@ async fn create_homes(backend: &dyn Backend, config: &Config) -> Result<(), Star
 }
 
 /// The pipeline the server runs: the shared modules, then each front-end's,
-/// over the back-end behind `volumes`.
+/// over the back-end behind `volumes`, with one in-memory lock store (WebDAV
+/// locks, honoured by both protocols).
 pub fn pipeline(
     volumes: Arc<Volumes>,
     users: Arc<dyn crate::auth::Authenticator>,
@@ -167,9 +168,11 @@ pub fn pipeline(
     transfer_log: Option<Arc<crate::xferlog::TransferLog>>,
 ) -> Result<Pipeline, crate::pipeline::DuplicateHandler> {
     let capabilities = volumes.capabilities();
+    let locks: Arc<dyn crate::locks::LockStore> = Arc::new(crate::locks::MemoryLocks::new(crate::locks::MAX_LOCKS));
     let mut table = modules::core_table(volumes, users, throttle, transfer_log);
+    table.extend(modules::locks::table(locks.clone()));
     table.extend(ftp::commands::table(capabilities));
-    table.extend(crate::frontend::http::webdav::table(capabilities));
+    table.extend(crate::frontend::http::webdav::table(capabilities, locks));
     Pipeline::new(modules::finish(table).0)
 }
 

@@ -120,6 +120,7 @@ pub fn webdav_xml(data: &[u8]) {
         last_modified: (flags & 2 != 0).then(|| UNIX_EPOCH + Duration::from_secs(size % 253_402_300_799)),
         etag: (flags & 4 != 0).then(|| format!("\"{size:x}\"")),
         content_type: (flags & 8 != 0).then(|| "text/plain; charset=\"<&>\"".to_owned()),
+        lockdiscovery: (flags & 16 != 0).then(String::new),
     };
     let requests = [
         PropfindRequest::AllProp,

@@ -57,6 +57,7 @@ fn stored_names_are_validated() {
         last_modified: None,
         etag: None,
         content_type: None,
+        lockdiscovery: None,
     };
     let body = propfind_response("/f", &live, &props, &PropfindRequest::PropName);
     assert!(
@@ -83,6 +84,7 @@ fn reserved_namespace_names_stay_well_formed() {
         last_modified: None,
         etag: None,
         content_type: None,
+        lockdiscovery: None,
     };
     for body in [
         &br#"<D:propfind xmlns:D="DAV:"><D:prop><xml:lang/></D:prop></D:propfind>"#[..],

@@ -23,12 +23,15 @@
 //! - [`mime`]: `Content-Type` from a file name.
 //! - [`webdav`]: WebDAV class 1 headers, `PROPFIND`/`PROPPATCH` bodies and
 //!   `207 Multi-Status` responses (RFC 4918).
+//! - [`lock`]: WebDAV class 2: `LOCK` bodies, the `If`, `Lock-Token` and
+//!   `Timeout` headers, lockdiscovery and lock error bodies (RFC 4918).
 
 pub mod auth;
 pub mod conditional;
 pub mod etag;
 pub mod framing;
 pub mod listing;
+pub mod lock;
 pub mod mime;
 pub mod path;
 pub mod range;

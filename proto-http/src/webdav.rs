@@ -291,9 +291,9 @@ pub fn destination_path<'a>(
 /// One parsed element: its expanded name and child elements (text is not
 /// needed by anything this server does with request bodies).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Element {
-    name: PropName,
-    children: Vec<Element>,
+pub(crate) struct Element {
+    pub(crate) name: PropName,
+    pub(crate) children: Vec<Element>,
     /// Byte range of the whole element (start tag to end tag) in the body.
     span: (usize, usize),
     /// Namespace declarations in scope at this element but made on an
@@ -303,7 +303,7 @@ struct Element {
 }
 
 impl Element {
-    fn is_dav(&self, local: &str) -> bool {
+    pub(crate) fn is_dav(&self, local: &str) -> bool {
         self.name.ns == DAV_NS && self.name.local == local
     }
 }
@@ -356,7 +356,7 @@ fn element_name(resolved: ResolveResult<'_>, local: &str) -> Result<PropName, Xm
 }
 
 /// Parses a whole body into its root element (bounded).
-fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
+pub(crate) fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_reader(body);
     reader.config_mut().trim_text(true);
     // `--` inside a comment is not well-formed (XML 1.0 §2.5).
@@ -530,7 +530,7 @@ fn check_attribute_value(raw: &str) -> Result<(), XmlError> {
 
 /// The element's text as sent, made self-contained: the namespace
 /// declarations it inherited are added to its start tag.
-fn standalone_xml(body: &[u8], element: &Element) -> Result<String, XmlError> {
+pub(crate) fn standalone_xml(body: &[u8], element: &Element) -> Result<String, XmlError> {
     let raw = body
         .get(element.span.0..element.span.1)
         .ok_or_else(|| malformed("element outside the body"))?;
@@ -626,15 +626,22 @@ pub struct LiveProps {
     pub etag: Option<String>,
     /// Media type (files).
     pub content_type: Option<String>,
+    /// The content of `DAV:lockdiscovery` (the resource's active locks, see
+    /// [`crate::lock::lockdiscovery`]; empty when it has none). `None` on a
+    /// server without locks (class 1): then neither `lockdiscovery` nor
+    /// `supportedlock` is defined.
+    pub lockdiscovery: Option<String>,
 }
 
 /// The live properties this server knows, in `allprop` order.
-const LIVE: [&str; 5] = [
+const LIVE: [&str; 7] = [
     "resourcetype",
     "getcontentlength",
     "getlastmodified",
     "getetag",
     "getcontenttype",
+    "supportedlock",
+    "lockdiscovery",
 ];
 
 impl LiveProps {
@@ -654,6 +661,11 @@ impl LiveProps {
             "getlastmodified" => self.last_modified.map(crate::http_date),
             "getetag" if !self.collection => self.etag.as_deref().map(escape_text),
             "getcontenttype" if !self.collection => self.content_type.as_deref().map(escape_text),
+            "supportedlock" => self
+                .lockdiscovery
+                .as_ref()
+                .map(|_| crate::lock::SUPPORTED_LOCK.to_owned()),
+            "lockdiscovery" => self.lockdiscovery.clone(),
             _ => None,
         }
     }
@@ -666,7 +678,7 @@ impl LiveProps {
 }
 
 /// Escapes text content.
-fn escape_text(s: &str) -> String {
+pub(crate) fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -832,6 +844,7 @@ mod tests {
             last_modified: None,
             etag: None,
             content_type: None,
+            lockdiscovery: None,
         };
         let xml = propfind_response("/f", &live, &[], &request);
         assert!(
@@ -964,6 +977,7 @@ mod tests {
             last_modified: Some(SystemTime::UNIX_EPOCH),
             etag: Some("\"abc\"".into()),
             content_type: Some("text/plain".into()),
+            lockdiscovery: None,
         }
     }
 

@@ -130,6 +130,10 @@ pub enum Status {
     OtherServer,
     /// Another writer holds the file (FTP 450, HTTP 409).
     Busy,
+    /// A WebDAV lock protects the resource and the command did not submit its
+    /// token, or a `LOCK` conflicts with one held (FTP 450 "file unavailable
+    /// (busy)", RFC 959; HTTP 423, RFC 4918 §11.3).
+    Locked,
     /// The request head is larger than the server accepts (HTTP 431; closes).
     HeaderTooLarge,
     /// The request body came too slowly (HTTP 408; closes: the rest of the body
@@ -217,6 +221,7 @@ impl Status {
             PayloadTooLarge,
             OtherServer,
             Busy,
+            Locked,
             HeaderTooLarge,
             RequestTimeout,
             TransferCodingNotImplemented,
@@ -286,6 +291,11 @@ impl Status {
             PayloadTooLarge => m(552, 413, "The request body is too large."),
             OtherServer => m(553, 502, "The destination is on another server."),
             Busy => m(450, 409, "File busy: another upload to it is in progress."),
+            Locked => m(
+                450,
+                423,
+                "File locked: a WebDAV client holds a lock on it; try again later.",
+            ),
             HeaderTooLarge => Mapping {
                 close: true,
                 ..m(500, 431, "Request header fields too large.")
@@ -386,6 +396,10 @@ mod tests {
         assert_eq!(Status::AnonymousDenied.mapping().ftp, 550);
         assert_eq!(Status::AnonymousDenied.mapping().http, 401);
         assert_eq!(Status::RequestTimeout.mapping().http, 408);
+        assert_eq!(
+            (Status::Locked.mapping().ftp, Status::Locked.mapping().http),
+            (450, 423)
+        );
         assert_eq!(Status::TransferCodingNotImplemented.mapping().http, 501);
         assert_eq!(Status::from_storage(ErrorKind::InvalidName), Status::BadFileName);
         assert_eq!(Status::LocalError.class(), ResultClass::ServerError);

@@ -377,7 +377,7 @@ async fn framing_is_checked_and_options_asterisk_describes_the_server() {
         "{:?}",
         r.headers
     );
-    assert_eq!(r.header("dav"), Some("1"), "{:?}", r.headers);
+    assert_eq!(r.header("dav"), Some("1, 2"), "{:?}", r.headers);
 
     // Every one of these seven requests went through the pipeline, the refused
     // ones (501, 3 × 400) included: each was counted.

@@ -42,6 +42,10 @@
 //!   user information.
 //! - [`webdav`]: WebDAV class 1 (OPTIONS, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE,
 //!   recursive DELETE), multi-range GETs, WebDAV permissions, and WebDAV with FTP.
+//! - [`webdav_locks`]: WebDAV class 2 (LOCK, UNLOCK, refresh, lockdiscovery,
+//!   the `If` header, 423 on every writing method, a lock's owner) and the same
+//!   locks refusing FTP STOR, APPE, DELE, RNFR/RNTO, MFMT, MKD, RMD and SITE
+//!   CHMOD with 450 while RETR still reads.
 //! - [`volumes`]: each session confined to its home: links out of a home refused
 //!   and not listed (also swapped in mid-session), trees deleted, copied and moved
 //!   without following links, `STAT path` needs read, abandoned uploads swept, one
@@ -88,3 +92,4 @@ mod shutdown;
 mod volumes;
 mod webdav;
 mod webdav_edges;
+mod webdav_locks;

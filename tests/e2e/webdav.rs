@@ -42,13 +42,16 @@ const PROPPATCH_REQUEST: &str = r#"<?xml version="1.0" encoding="utf-8"?>
   <D:remove><D:prop><x:old/></D:prop></D:remove>
 </D:propertyupdate>"#;
 
-/// The five live properties the server defines for a file, as `{ns}local`.
-const FILE_PROPS: [&str; 5] = [
+/// The seven live properties the server defines for a file, as `{ns}local`
+/// (sorted: the order `names_under` gives).
+const FILE_PROPS: [&str; 7] = [
     "{DAV:}getcontentlength",
     "{DAV:}getcontenttype",
     "{DAV:}getetag",
     "{DAV:}getlastmodified",
+    "{DAV:}lockdiscovery",
     "{DAV:}resourcetype",
+    "{DAV:}supportedlock",
 ];
 
 /// A request with any method, extra headers and an optional body, as the
@@ -107,7 +110,7 @@ fn only(mut responses: Vec<DavResponse>) -> DavResponse {
 }
 
 #[tokio::test]
-async fn options_announces_class_1_and_the_methods() {
+async fn options_announces_classes_1_and_2_and_the_methods() {
     let gw = Gateway::start_default().await;
     gw.store().put("f.txt", b"x");
     let expected: BTreeSet<&str> = [
@@ -121,6 +124,8 @@ async fn options_announces_class_1_and_the_methods() {
         "MOVE",
         "PROPFIND",
         "PROPPATCH",
+        "LOCK",
+        "UNLOCK",
     ]
     .into();
     for path in ["/", "/f.txt"] {
@@ -130,8 +135,8 @@ async fn options_announces_class_1_and_the_methods() {
             .header("dav")
             .unwrap_or_else(|| panic!("no DAV header: {:?}", r.headers));
         assert!(
-            dav.split(',').map(str::trim).any(|c| c == "1"),
-            "DAV: {dav:?} does not claim class 1"
+            dav.split(',').map(str::trim).any(|c| c == "1") && dav.split(',').map(str::trim).any(|c| c == "2"),
+            "DAV: {dav:?} does not claim classes 1 and 2"
         );
         let allow: BTreeSet<&str> = r.header("allow").unwrap().split(',').map(str::trim).collect();
         assert_eq!(allow, expected, "Allow of {path}");
@@ -279,7 +284,12 @@ async fn propfind_prop_propname_and_allprop() {
     let dir_names = only(gw.propfind("/d/", "0", PROPNAME_REQUEST).await);
     assert_eq!(
         dir_names.names_under(200),
-        ["{DAV:}getlastmodified", "{DAV:}resourcetype"]
+        [
+            "{DAV:}getlastmodified",
+            "{DAV:}lockdiscovery",
+            "{DAV:}resourcetype",
+            "{DAV:}supportedlock"
+        ]
     );
 
     // An explicit <allprop/> is what an empty body gives.

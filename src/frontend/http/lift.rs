@@ -92,11 +92,13 @@ pub fn lift<'a>(session: &'a mut Session, exchange: &'a mut HttpExchange) -> Com
     let target = webdav_args(&verb, &exchange.headers, scheme, &mut args);
     let mut rec = CommandRecord::new(Protocol::Http, verb, raw, session, Channel::new(exchange));
     rec.args = args;
-    if asterisk {
-        // It names no path, and what it tells (the methods and the WebDAV class)
-        // is the same for everyone: no login needed.
+    // What OPTIONS tells (the methods and the WebDAV classes) is the same for
+    // everyone: no login needed. The Windows redirector sends its first
+    // OPTIONS without credentials and gives up the mount on a 401.
+    if method == Method::OPTIONS {
         rec.requires_login = false;
-    } else {
+    }
+    if !asterisk {
         match decoded {
             Ok(d) => rec.set_path(VirtualPath::parse_absolute(&d.path)),
             Err(e) => {

@@ -20,6 +20,7 @@
 //! decided in the [`lift`], so that they go through the pipeline and are logged
 //! and counted like every request.
 
+pub mod davlock;
 pub mod exchange;
 pub mod lift;
 mod read_guard;

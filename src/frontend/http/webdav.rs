@@ -25,6 +25,7 @@ use proto_http::webdav::{self as dav, Depth, LiveProps, PropfindRequest};
 use super::exchange::HttpExchange;
 use crate::channel::TransferError;
 use crate::command::{CommandRecord, Verb};
+use crate::locks::LockStore;
 use crate::path::VirtualPath;
 use crate::pipeline::modules::Table;
 use crate::pipeline::{Handler, HandlerResult, Phase};
@@ -34,9 +35,9 @@ use crate::storage::{Capabilities, Metadata, Storage};
 /// The methods allowed over a back-end, for `Allow` (OPTIONS and 405 replies).
 pub fn allow(capabilities: &Capabilities) -> &'static str {
     if capabilities.server_side_copy {
-        "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH"
+        "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK"
     } else {
-        "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, MOVE, PROPFIND, PROPPATCH"
+        "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK"
     }
 }
 
@@ -46,17 +47,26 @@ const MAX_XML_BODY: usize = 256 * 1024;
 /// Verbs handled here.
 pub const VERBS: &[&str] = &["OPTIONS", "PROPFIND", "PROPPATCH"];
 
-/// Registers the WebDAV module's rows for a back-end with these capabilities.
-pub fn table(capabilities: Capabilities) -> Table {
-    let mut t = Table::default();
-    let module = Arc::new(WebDav { capabilities });
+/// Registers the WebDAV module's rows for a back-end with these capabilities,
+/// with the class 2 rows ([`super::davlock`]) on `locks`.
+pub fn table(capabilities: Capabilities, locks: Arc<dyn LockStore>) -> Table {
+    let mut t = super::davlock::table(locks.clone());
+    let module = Arc::new(WebDav { capabilities, locks });
     for v in VERBS {
         t.row("webdav", Phase::Cmd, Some(&Verb::Protocol(v)), 0, module.clone());
     }
     // After auth (0) and permissions (10): a client without rights hears that first.
     t.row("webdav", Phase::PreCmd, Some(&Verb::MakeDir), 20, Arc::new(MkcolBody));
     let preconditions = Arc::new(WritePreconditions);
-    for verb in [Verb::Write, Verb::Delete, Verb::Copy, Verb::Rename, Verb::MakeDir] {
+    // LOCK too: davfs2 creates a file with `LOCK` and `If-None-Match: *`.
+    for verb in [
+        Verb::Write,
+        Verb::Delete,
+        Verb::Copy,
+        Verb::Rename,
+        Verb::MakeDir,
+        Verb::Protocol("LOCK"),
+    ] {
         t.row("webdav", Phase::PreCmd, Some(&verb), 30, preconditions.clone());
     }
     t
@@ -132,6 +142,7 @@ impl Handler for MkcolBody {
 #[derive(Debug)]
 struct WebDav {
     capabilities: Capabilities,
+    locks: Arc<dyn LockStore>,
 }
 
 #[async_trait]
@@ -151,13 +162,13 @@ fn exchange<'c>(cmd: &'c mut CommandRecord<'_>) -> Option<&'c mut HttpExchange> 
     cmd.channel.get_mut::<HttpExchange>()
 }
 
-/// `OPTIONS`: class 1 compliance and the allowed methods (RFC 4918 §10.1, §18.1).
+/// `OPTIONS`: class 1 and 2 compliance and the allowed methods (RFC 4918 §10.1, §18.1, §18.2).
 fn options(cmd: &mut CommandRecord<'_>, allow: &'static str) -> HandlerResult {
     let Some(ex) = exchange(cmd) else {
         return HandlerResult::Declined;
     };
     let mut headers = HeaderMap::new();
-    headers.insert("dav", HeaderValue::from_static("1"));
+    headers.insert("dav", HeaderValue::from_static("1, 2"));
     headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     // Makes Microsoft's clients use WebDAV rather than FrontPage extensions.
     headers.insert("ms-author-via", HeaderValue::from_static("DAV"));
@@ -188,8 +199,8 @@ fn href(path: &VirtualPath, is_dir: bool) -> String {
     href
 }
 
-/// The live properties of a resource from its metadata.
-fn live_props(name: &str, meta: &Metadata) -> LiveProps {
+/// The live properties of a resource from its metadata and its lockdiscovery.
+fn live_props(name: &str, meta: &Metadata, lockdiscovery: String) -> LiveProps {
     let validators = HttpExchange::validators(meta);
     LiveProps {
         collection: meta.is_dir(),
@@ -197,6 +208,7 @@ fn live_props(name: &str, meta: &Metadata) -> LiveProps {
         last_modified: meta.modified,
         etag: Some(validators.etag),
         content_type: Some(proto_http::content_type_for(name)),
+        lockdiscovery: Some(lockdiscovery),
     }
 }
 
@@ -270,13 +282,15 @@ impl WebDav {
             None
         };
         let wanted = dav::needs_dead_props(&request) && self.capabilities.dead_properties;
-        let Some(ex) = exchange(cmd) else {
-            return HandlerResult::Declined;
-        };
         let props = DeadProps {
             volume: wanted.then_some(volume),
+            locks: self.locks.clone(),
         };
-        let result = stream_multistatus(ex, &path, &meta, &request, members, &props).await;
+        let session: &crate::session::Session = cmd.session;
+        let Some(ex) = cmd.channel.get_mut::<HttpExchange>() else {
+            return HandlerResult::Declined;
+        };
+        let result = stream_multistatus(ex, session, &path, &meta, &request, members, &props).await;
         match result {
             Ok(_) => {
                 let _ = cmd.responses.add_raw(207, "Multi-Status");
@@ -376,6 +390,8 @@ fn storage_status(e: &crate::storage::StorageError) -> u16 {
 /// when the request needs none (or the back-end keeps none).
 struct DeadProps {
     volume: Option<Arc<dyn Storage>>,
+    /// Where the lockdiscovery comes from.
+    locks: Arc<dyn LockStore>,
 }
 
 impl DeadProps {
@@ -395,6 +411,7 @@ impl DeadProps {
 /// Streams the `207` of a `PROPFIND`: the resource, then its members batch by batch.
 async fn stream_multistatus(
     ex: &mut HttpExchange,
+    session: &crate::session::Session,
     path: &VirtualPath,
     meta: &Metadata,
     request: &PropfindRequest,
@@ -408,7 +425,11 @@ async fn stream_multistatus(
     let name = path.file_name().unwrap_or_default();
     text.push_str(&dav::propfind_response(
         &href(path, meta.is_dir()),
-        &live_props(name, meta),
+        &live_props(
+            name,
+            meta,
+            super::davlock::discovery(dead.locks.as_ref(), session, path).await,
+        ),
         &dead.of(path).await,
         request,
     ));
@@ -423,7 +444,11 @@ async fn stream_multistatus(
                 };
                 text.push_str(&dav::propfind_response(
                     &href(&child, entry.meta.is_dir()),
-                    &live_props(&entry.name, &entry.meta),
+                    &live_props(
+                        &entry.name,
+                        &entry.meta,
+                        super::davlock::discovery(dead.locks.as_ref(), session, &child).await,
+                    ),
                     &dead.of(&child).await,
                     request,
                 ));

@@ -4,12 +4,14 @@
 //! |----------|---------------|------|---------------|----------------------------------------|
 //! | PRE_CMD  | any           | 0    | auth          | login required? check HTTP credentials |
 //! | PRE_CMD  | any           | 10   | permissions   | refused names; user permissions (default deny) |
+//! | PRE_CMD  | changing verbs| 40   | locks         | WebDAV locks: the tokens submitted cover what changes |
 //! | CMD      | USER, LOGIN   | 0    | auth          | FTP login                              |
 //! | CMD      | storage verbs | 0    | files         | storage operations and transfers       |
 //! | CMD      | SITE CHMOD    | 0    | site          | permission bits (back-ends with modes) |
 //! | CMD      | SITE HELP     | 0    | site          | lists SITE subcommands                 |
 //! | CMD      | MFMT, MFF     | 0    | times         | modification times (back-ends that set them) |
 //! | CMD      | protocol verbs| 0    | ftp / http    | front-end specific verbs               |
+//! | POST_CMD | DELETE, RMD, rename | 0 | locks        | a removed or moved resource loses its locks |
 //! | LOG_CMD  | any           | 0    | log           | metrics and access log                 |
 //!
 //! Front-ends add their protocol-verb rows through [`Table::extend`]; a custom
@@ -17,6 +19,7 @@
 
 pub mod auth;
 pub mod files;
+pub mod locks;
 pub mod log;
 pub mod permissions;
 pub mod site;

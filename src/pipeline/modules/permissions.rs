@@ -41,6 +41,8 @@ pub fn required(verb: &Verb) -> Option<&'static [Permission]> {
         // WebDAV: reading properties is reading; storing them is writing.
         Verb::Protocol("PROPFIND") => &[Permission::Read],
         Verb::Protocol("PROPPATCH") => &[Permission::Write],
+        // WebDAV locks: taking one may create an empty file; both change what others may write.
+        Verb::Protocol("LOCK" | "UNLOCK") => &[Permission::Write],
         // Describes the server, not the resource.
         Verb::Protocol("OPTIONS") => &[],
         _ => return None,
