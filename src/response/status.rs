@@ -171,7 +171,7 @@ const fn m(ftp: u16, http: u16, text: &'static str) -> Mapping {
 
 impl Status {
     /// Every status, for exhaustive checks of the table.
-    pub const ALL: [Status; 51] = {
+    pub const ALL: [Status; 52] = {
         use Status::*;
         [
             Ok,
