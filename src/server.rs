@@ -82,14 +82,19 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
     for u in &config.users {
         let home = VirtualPath::parse_absolute(&u.home)
             .map_err(|e| StartError::Other(format!("user {}: home: {e}", u.name)))?;
+        let account = crate::storage::upstream_ftp::routing::mapped_account(config, &u.name)
+            .map_err(|e| StartError::Other(format!("user {}: {e}", u.name)))?;
         accounts.push(Account {
             user: Arc::new(User {
                 name: u.name.clone(),
                 home,
                 permissions: u.permissions.iter().copied().collect(),
                 anonymous: false,
+                account: account.map(Arc::new),
             }),
-            password_hash: u.password_hash.clone(),
+            // None only where an upstream checks the passwords: an empty hash
+            // verifies nothing.
+            password_hash: u.password_hash.clone().unwrap_or_default(),
         });
     }
     if let Some(pw) = generated_password {
@@ -101,6 +106,7 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
                 home: VirtualPath::root(),
                 permissions: Permissions::ALL,
                 anonymous: false,
+                account: None,
             }),
             password_hash: hash,
         });
@@ -112,6 +118,7 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
                 .map_err(|e| StartError::Other(format!("anonymous.home: {e}")))?,
             permissions: Permissions::READ_ONLY,
             anonymous: true,
+            account: None,
         })
     } else {
         None
@@ -257,6 +264,8 @@ async fn reload_users(
 /// reloads the users through `reload`.
 pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloader) -> Result<(), StartError> {
     let metrics_handle = crate::metrics::install()?;
+    // With `credentials: passthrough`, the upstream back-end checks the logins.
+    let mut passthrough = None;
     let (backend, storage_desc): (Arc<dyn Backend>, String) = match &config.storage {
         StorageConfig::Local {
             root,
@@ -276,9 +285,14 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             (Arc::new(backend), desc)
         }
         StorageConfig::UpstreamFtp(ftp) => {
-            let backend = crate::storage::upstream_ftp::UpstreamFtpBackend::open(ftp).map_err(StartError::Other)?;
+            let backend = Arc::new(
+                crate::storage::upstream_ftp::UpstreamFtpBackend::open(ftp).map_err(StartError::Other)?,
+            );
             let desc = format!("upstream FTP {}", backend.describe());
-            (Arc::new(backend), desc)
+            if ftp.credentials == crate::config::UpstreamCredentials::Passthrough {
+                passthrough = Some((backend.clone(), ftp.clone()));
+            }
+            (backend, desc)
         }
     };
     // Every back-end is measured the same way (dualgate_backend_operation_*), and
@@ -323,7 +337,8 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             tokio::time::sleep(every).await;
         }
     });
-    let generated = if config.users.is_empty() {
+    // No generated account where an upstream checks the passwords.
+    let generated = if config.users.is_empty() && !config.upstream_checks_passwords() {
         Some(
             std::env::var("DUALGATE_PASSWORD")
                 .ok()
@@ -350,9 +365,18 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         None => None,
     };
     let capabilities = volumes.capabilities();
+    let authenticator: Arc<dyn crate::auth::Authenticator> = match passthrough {
+        Some((backend, section)) => Arc::new(crate::storage::upstream_ftp::passthrough::Passthrough::new(
+            backend,
+            crate::storage::upstream_ftp::routing::Routing::new(&section),
+            users.clone(),
+            section.login_cache.0,
+        )),
+        None => users.clone(),
+    };
     let pipeline = Arc::new(pipeline(
         volumes.clone(),
-        users.clone(),
+        authenticator,
         throttle.clone(),
         transfer_log,
     )?);

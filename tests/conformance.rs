@@ -199,6 +199,7 @@ fn user(name: &str, home: &str) -> User {
         home: vp(home),
         permissions: Permissions::ALL,
         anonymous: false,
+        account: None,
     }
 }
 

@@ -331,6 +331,7 @@ fn user(permissions: &[Permission]) -> Arc<User> {
         home: VirtualPath::root(),
         permissions: permissions.iter().copied().collect(),
         anonymous: false,
+        account: None,
     })
 }
 

@@ -10,6 +10,11 @@
 //! - CMD `User` (FTP `USER`): remembers the name, asks for the password.
 //! - CMD `Login` (FTP `PASS`): checks the password; `LoggedIn` or `LoginFailed`.
 //!
+//! The credentials are checked by the [`Authenticator`] (the local user file, or
+//! an upstream server's own login for `credentials: passthrough`); one that
+//! cannot check them (the upstream does not answer) fails the login with
+//! `StorageUnavailable`, uncounted.
+//!
 //! A successful login attaches the session to its volume — the back-end rooted at
 //! the user's home ([`Volumes`]); a home that cannot be opened fails the login
 //! with `StorageUnavailable` (it is not the client's fault, and not counted as a
@@ -114,16 +119,24 @@ impl Auth {
         let peer = cmd.session.peer.ip();
         let attempt = if self.throttle.banned(peer).is_some() {
             LoginAttempt::Banned
-        } else if let Some(user) = self.users.authenticate(creds).await {
-            // Anyone can log in anonymously: that proves nothing about the guesses
-            // made from this address, so it does not clear them.
-            if !user.anonymous {
-                self.throttle.success(peer);
-            }
-            if self.attach(cmd, user).await {
-                LoginAttempt::Success
-            } else {
-                LoginAttempt::HomeUnavailable
+        } else if let Some(verdict) = self.users.authenticate(creds).await.transpose() {
+            match verdict {
+                Ok(user) => {
+                    // Anyone can log in anonymously: that proves nothing about the guesses
+                    // made from this address, so it does not clear them.
+                    if !user.anonymous {
+                        self.throttle.success(peer);
+                    }
+                    if self.attach(cmd, user).await {
+                        LoginAttempt::Success
+                    } else {
+                        LoginAttempt::HomeUnavailable
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(session = cmd.session.id, user = %creds.user, error = %e, "login refused: the credentials could not be checked");
+                    LoginAttempt::HomeUnavailable
+                }
             }
         } else {
             match self.throttle.failure(peer) {
