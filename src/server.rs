@@ -598,6 +598,9 @@ fn print_startup(
             "  login   user \"{GENERATED_USER}\" password \"{pw}\"  (generated, shown once; set DUALGATE_PASSWORD or configure users)\n"
         )),
         Some((_, false)) => block.push_str(&format!("  login   user \"{GENERATED_USER}\" with the password from DUALGATE_PASSWORD\n")),
+        None if config.upstream_checks_passwords() => {
+            block.push_str("  login   as the upstream FTP server's users (credentials: passthrough)\n");
+        }
         None => block.push_str(&format!("  login   {} configured user(s)\n", config.users.len())),
     }
     if config.anonymous.enabled {
