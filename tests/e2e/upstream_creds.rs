@@ -46,9 +46,12 @@ fn port(server: &UpstreamFtp) -> u64 {
 }
 
 /// The FTP reply to `USER user` then `PASS password` (the code of PASS, or of
-/// USER if that already refused).
+/// the greeting or USER if that already refused).
 async fn ftp_login(gw: &Gateway, user: &str, password: &str) -> u16 {
     let mut c = gw.raw_ftp().await;
+    if c.greeting.0 != 220 {
+        return c.greeting.0;
+    }
     let (code, _) = c.cmd(&format!("USER {user}")).await;
     if code != 331 {
         return code;
@@ -80,7 +83,7 @@ async fn upstream_creds_passthrough_logs_in_upstream_and_refuses_wrong_passwords
     let (dir, root) = server.new_dir("creds", ids);
     // No service account, no local user: the upstream checks every login.
     let keys = format!("{{ credentials: passthrough, user: null, password: null, map: {{ {name}: {{ root: \"{root}\" }} }} }}");
-    let config = "limits: { login_failures: { delay_after: 100, ban_after: 6, ban_for: 1m } }\n";
+    let config = "limits: { login_failures: { delay_after: 100, ban_after: 4, ban_for: 1m } }\n";
     let gw = Gateway::start(GatewayOptions {
         config: Some(config.to_owned()),
         storage_keys: Some(keys),
@@ -110,8 +113,8 @@ async fn upstream_creds_passthrough_logs_in_upstream_and_refuses_wrong_passwords
     );
     // An unknown user too.
     assert_eq!(ftp_login(&gw, "no-such-upstream-user", "x").await, 530);
-    // Every upstream refusal counted in the throttle: the sixth bans the
-    // address, and then the good password is refused too.
+    // Every upstream refusal counts in the throttle: the fourth since the last
+    // good login bans the address, and then the good password is refused too.
     let metrics = gw.metrics().await;
     assert_eq!(
         metric_value(&metrics, "dualgate_logins_total", &[("result", "failure")]),
@@ -164,7 +167,7 @@ async fn upstream_creds_map_routes_two_users_to_two_accounts_and_roots() {
     c.login("bob", "bob-pw").await;
     c.expect("TYPE I", 200).await;
     assert_eq!(c.cmd("SIZE a.txt").await.0, 550);
-    assert_eq!(c.expect("SIZE b.txt", 213).await.trim(), "3");
+    assert_eq!(c.expect("SIZE b.txt", 213).await.trim(), "213 3");
 }
 
 #[tokio::test]
