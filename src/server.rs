@@ -285,9 +285,8 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             (Arc::new(backend), desc)
         }
         StorageConfig::UpstreamFtp(ftp) => {
-            let backend = Arc::new(
-                crate::storage::upstream_ftp::UpstreamFtpBackend::open(ftp).map_err(StartError::Other)?,
-            );
+            let backend =
+                Arc::new(crate::storage::upstream_ftp::UpstreamFtpBackend::open(ftp).map_err(StartError::Other)?);
             let desc = format!("upstream FTP {}", backend.describe());
             if ftp.credentials == crate::config::UpstreamCredentials::Passthrough {
                 passthrough = Some((backend.clone(), ftp.clone()));

@@ -311,7 +311,10 @@ impl Config {
             }
             super::StorageConfig::UpstreamFtp(ftp) => {
                 let section = crate::storage::upstream_ftp::UpstreamSettings::problems(ftp);
-                for (key, bad) in section.into_iter().chain(crate::storage::upstream_ftp::routing::problems(self)) {
+                for (key, bad) in section
+                    .into_iter()
+                    .chain(crate::storage::upstream_ftp::routing::problems(self))
+                {
                     problem(&key, &bad);
                 }
             }

@@ -16,7 +16,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::support::dav::call_as;
-use crate::support::{Gateway, GatewayOptions, STEP, UpstreamFtp, hash_password, metric_value, poll_until, upstream_server};
+use crate::support::{
+    Gateway, GatewayOptions, STEP, UpstreamFtp, hash_password, metric_value, poll_until, upstream_server,
+};
 
 /// The run's upstream server.
 fn first() -> &'static UpstreamFtp {
@@ -42,7 +44,11 @@ fn account(server: &UpstreamFtp, i: usize) -> (&str, &str, (u32, u32)) {
 
 /// The port of a server's section.
 fn port(server: &UpstreamFtp) -> u64 {
-    server.section.get("port").and_then(serde_yaml::Value::as_u64).expect("a port")
+    server
+        .section
+        .get("port")
+        .and_then(serde_yaml::Value::as_u64)
+        .expect("a port")
 }
 
 /// The FTP reply to `USER user` then `PASS password` (the code of PASS, or of
@@ -68,11 +74,16 @@ fn owner(path: &Path) -> u32 {
 
 /// Uploads `body` to `path` over HTTP as `who`; the status.
 async fn put(gw: &Gateway, who: (&str, &str), path: &str, body: &[u8]) -> u16 {
-    call_as(gw, Some(who), "PUT", path, &[], Some(body.to_vec())).await.status
+    call_as(gw, Some(who), "PUT", path, &[], Some(body.to_vec()))
+        .await
+        .status
 }
 
 async fn ready(gw: &Gateway) {
-    poll_until("/readyz 200", STEP * 2, || async { gw.admin_get("/readyz").await.0 == 200 }).await;
+    poll_until("/readyz 200", STEP * 2, || async {
+        gw.admin_get("/readyz").await.0 == 200
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -82,7 +93,9 @@ async fn upstream_creds_passthrough_logs_in_upstream_and_refuses_wrong_passwords
     let (name, password, ids) = account(server, 0);
     let (dir, root) = server.new_dir("creds", ids);
     // No service account, no local user: the upstream checks every login.
-    let keys = format!("{{ credentials: passthrough, user: null, password: null, map: {{ {name}: {{ root: \"{root}\" }} }} }}");
+    let keys = format!(
+        "{{ credentials: passthrough, user: null, password: null, map: {{ {name}: {{ root: \"{root}\" }} }} }}"
+    );
     let config = "limits: { login_failures: { delay_after: 100, ban_after: 4, ban_for: 1m } }\n";
     let gw = Gateway::start(GatewayOptions {
         config: Some(config.to_owned()),
@@ -100,7 +113,11 @@ async fn upstream_creds_passthrough_logs_in_upstream_and_refuses_wrong_passwords
     assert_eq!(ftp_login(&gw, name, password).await, 230);
     assert_eq!(put(&gw, (name, password), "/p.txt", b"passthrough").await, 201);
     assert_eq!(std::fs::read(dir.join("p.txt")).unwrap(), b"passthrough");
-    assert_eq!(owner(&dir.join("p.txt")), ids.0, "written as the client's own upstream account");
+    assert_eq!(
+        owner(&dir.join("p.txt")),
+        ids.0,
+        "written as the client's own upstream account"
+    );
     let got = call_as(&gw, Some((name, password)), "GET", "/p.txt", &[], None).await;
     assert_eq!((got.status, got.body.as_slice()), (200, &b"passthrough"[..]));
     // With the good login remembered, a wrong password is still refused.
@@ -155,7 +172,11 @@ async fn upstream_creds_map_routes_two_users_to_two_accounts_and_roots() {
     ready(&gw).await;
     // dualgate checks the local password.
     assert_eq!(ftp_login(&gw, "alice", "wrong").await, 530);
-    assert_eq!(ftp_login(&gw, "alice", a_password).await, 530, "the upstream password is not alice's");
+    assert_eq!(
+        ftp_login(&gw, "alice", a_password).await,
+        530,
+        "the upstream password is not alice's"
+    );
     assert_eq!(ftp_login(&gw, "alice", "alice-pw").await, 230);
     assert_eq!(put(&gw, ("alice", "alice-pw"), "/a.txt", b"alice").await, 201);
     assert_eq!(put(&gw, ("bob", "bob-pw"), "/b.txt", b"bob").await, 201);
@@ -235,14 +256,25 @@ async fn upstream_creds_user_at_host_only_for_allowed_upstreams() {
         assert_eq!(ftp_login(&gw, name, a_password).await, 530, "{name}");
     }
     assert_eq!(
-        call_as(&gw, Some((&format!("{a}@evil.example"), a_password)), "GET", "/", &[], None)
-            .await
-            .status,
+        call_as(
+            &gw,
+            Some((&format!("{a}@evil.example"), a_password)),
+            "GET",
+            "/",
+            &[],
+            None
+        )
+        .await
+        .status,
         401
     );
     let metrics = gw.metrics().await;
     assert_eq!(
-        metric_value(&metrics, "dualgate_upstream_logins_refused_total", &[("reason", "host")]),
+        metric_value(
+            &metrics,
+            "dualgate_upstream_logins_refused_total",
+            &[("reason", "host")]
+        ),
         Some(3.0),
         "{metrics}"
     );

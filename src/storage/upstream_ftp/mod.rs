@@ -188,11 +188,18 @@ impl UpstreamFtpBackend {
 
     /// The volume of `account` (`None`: the service account on the default
     /// upstream) rooted at `home`, which must exist as a directory.
-    pub async fn volume(&self, home: &VirtualPath, account: Option<&BackendAccount>) -> Result<FtpVolume, StorageError> {
+    pub async fn volume(
+        &self,
+        home: &VirtualPath,
+        account: Option<&BackendAccount>,
+    ) -> Result<FtpVolume, StorageError> {
         let (upstream, user, password, root) = match account {
             Some(a) => {
                 let upstream = self.upstream(&a.upstream)?;
-                let root = a.root.as_deref().map_or_else(|| upstream.root.clone(), |r| r.trim_end_matches('/').to_owned());
+                let root = a
+                    .root
+                    .as_deref()
+                    .map_or_else(|| upstream.root.clone(), |r| r.trim_end_matches('/').to_owned());
                 (upstream.clone(), a.user.clone(), a.password.clone(), root)
             }
             None => {
@@ -332,10 +339,7 @@ fn dir_meta(modified: std::time::SystemTime) -> Metadata {
 impl FtpVolume {
     /// A connection of this volume's account.
     async fn lease(&self) -> Result<Lease, StorageError> {
-        self.pools
-            .pool(&self.upstream, &self.user, &self.password)?
-            .get()
-            .await
+        self.pools.pool(&self.upstream, &self.user, &self.password)?.get().await
     }
 
     /// The upstream path of `path`.

@@ -29,8 +29,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::errors::{connection_usable, ftp_error, timed_out};
 use super::settings::UpstreamSettings;
-use crate::config::{DataMode, ListMode, UpstreamTls};
 use crate::auth::Password;
+use crate::config::{DataMode, ListMode, UpstreamTls};
 use crate::storage::{ErrorKind, StorageError};
 
 /// One control connection (plain connections use the same type and never upgrade).

@@ -53,7 +53,12 @@ impl Pools {
 
     /// The pool of `user` on the upstream of `settings`, made with `password`
     /// if there is none yet.
-    pub fn pool(&self, settings: &Arc<UpstreamSettings>, user: &str, password: &Password) -> Result<Arc<Pool>, StorageError> {
+    pub fn pool(
+        &self,
+        settings: &Arc<UpstreamSettings>,
+        user: &str,
+        password: &Password,
+    ) -> Result<Arc<Pool>, StorageError> {
         let key = PoolKey {
             host: settings.host.clone(),
             port: settings.port,
@@ -68,10 +73,16 @@ impl Pools {
             pools.retain(|_, p| Arc::strong_count(p) > 1 || p.unused_for().is_none());
         }
         if pools.len() >= self.max {
-            tracing::warn!(max = self.max, "every upstream connection pool has connections open (storage.max_pools)");
+            tracing::warn!(
+                max = self.max,
+                "every upstream connection pool has connections open (storage.max_pools)"
+            );
             return Err(StorageError::with_source(
                 ErrorKind::Unavailable,
-                format!("all {} upstream connection pools are in use (storage.max_pools)", self.max),
+                format!(
+                    "all {} upstream connection pools are in use (storage.max_pools)",
+                    self.max
+                ),
             ));
         }
         let pool = Pool::new(settings.clone(), user, password.clone());

@@ -24,7 +24,11 @@ use crate::storage::{ErrorKind, StorageError};
 const SILENT_FOR: Duration = Duration::from_secs(60);
 
 /// The readiness of `upstreams`, the default one checked with `service`.
-pub fn readiness(upstreams: Vec<Arc<UpstreamSettings>>, pools: Arc<Pools>, service: Option<(String, Password)>) -> Readiness {
+pub fn readiness(
+    upstreams: Vec<Arc<UpstreamSettings>>,
+    pools: Arc<Pools>,
+    service: Option<(String, Password)>,
+) -> Readiness {
     let what = if upstreams.len() > 1 {
         "the upstream FTP servers"
     } else {
@@ -66,7 +70,12 @@ async fn check(
     };
     match service.filter(|_| upstream.name == DEFAULT_UPSTREAM) {
         Some((user, password)) => {
-            let mut lease = pools.pool(&upstream, &user, &password).map_err(named)?.get().await.map_err(named)?;
+            let mut lease = pools
+                .pool(&upstream, &user, &password)
+                .map_err(named)?
+                .get()
+                .await
+                .map_err(named)?;
             ftp!(lease, "NOOP", lease.ftp().noop()).map_err(named)
         }
         None => {

@@ -46,7 +46,8 @@ impl Routing {
     pub fn new(c: &UpstreamFtpConfig) -> Routing {
         let mut hosts = Vec::new();
         for entry in &c.login_hosts {
-            if let Some((name, (host, port))) = servers(c).into_iter().find(|(n, (h, p))| entry_names(entry, n, h, *p)) {
+            if let Some((name, (host, port))) = servers(c).into_iter().find(|(n, (h, p))| entry_names(entry, n, h, *p))
+            {
                 // An upstream allowed is reachable by its name, host and host:port alike.
                 let host = host.to_ascii_lowercase();
                 for word in [name.to_ascii_lowercase(), format!("{host}:{port}"), host] {
@@ -104,7 +105,11 @@ fn entry_names(entry: &str, name: &str, host: &str, port: u16) -> bool {
 /// The upstreams of a section by name: (host, port).
 fn servers(c: &UpstreamFtpConfig) -> Vec<(&str, (String, u16))> {
     let mut out = vec![(DEFAULT_UPSTREAM, (c.host.trim().to_owned(), c.port))];
-    out.extend(c.upstreams.iter().map(|(n, s)| (n.as_str(), (s.host.trim().to_owned(), s.port))));
+    out.extend(
+        c.upstreams
+            .iter()
+            .map(|(n, s)| (n.as_str(), (s.host.trim().to_owned(), s.port))),
+    );
     out
 }
 
@@ -232,7 +237,9 @@ pub fn problems(config: &Config) -> Vec<(String, String)> {
         ));
     }
     for (i, entry) in c.login_hosts.iter().enumerate() {
-        let known = servers(c).iter().any(|(n, (host, port))| entry_names(entry, n, host, *port));
+        let known = servers(c)
+            .iter()
+            .any(|(n, (host, port))| entry_names(entry, n, host, *port));
         if !known {
             out.push((
                 format!("storage.login_hosts[{i}]"),

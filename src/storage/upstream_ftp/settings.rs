@@ -157,7 +157,10 @@ impl UpstreamSettings {
         let service = c.credentials == UpstreamCredentials::Static;
         match &c.user {
             Some(u) if !valid_upstream_user(u) => {
-                out.push(("storage.user".to_owned(), "must be a non-empty user name on one line".to_owned()));
+                out.push((
+                    "storage.user".to_owned(),
+                    "must be a non-empty user name on one line".to_owned(),
+                ));
             }
             None if service => out.push((
                 "storage.user".to_owned(),
@@ -186,7 +189,10 @@ impl UpstreamSettings {
             }
         }
         if !(1..=100_000).contains(&c.max_pools) {
-            out.push(("storage.max_pools".to_owned(), "must be between 1 and 100000".to_owned()));
+            out.push((
+                "storage.max_pools".to_owned(),
+                "must be between 1 and 100000".to_owned(),
+            ));
         }
         out
     }
@@ -198,7 +204,12 @@ impl UpstreamSettings {
             return Err(format!("{key}: {reason}"));
         }
         let opened_at = std::time::SystemTime::now();
-        let mut out = vec![Self::from_server(c, super::routing::DEFAULT_UPSTREAM, &c.default_server(), opened_at)?];
+        let mut out = vec![Self::from_server(
+            c,
+            super::routing::DEFAULT_UPSTREAM,
+            &c.default_server(),
+            opened_at,
+        )?];
         for (name, server) in &c.upstreams {
             out.push(Self::from_server(c, name, server, opened_at)?);
         }

@@ -118,7 +118,9 @@ fn bad_keys(yaml: &str) -> Vec<String> {
 #[test]
 fn per_user_credentials_are_checked_against_the_users() {
     let hash = crate::auth::hash_password("pw").unwrap();
-    let users = format!("users:\n  - {{ name: alice, password_hash: \"{hash}\" }}\n  - {{ name: bob, password_hash: \"{hash}\" }}\n");
+    let users = format!(
+        "users:\n  - {{ name: alice, password_hash: \"{hash}\" }}\n  - {{ name: bob, password_hash: \"{hash}\" }}\n"
+    );
     // map: each user's entry, upstreams by name.
     let good = format!(
         "storage:\n  kind: upstream_ftp\n  host: a.example\n  credentials: map\n  upstreams: {{ erp: {{ host: b.example, root: /drop }} }}\n  \
@@ -215,7 +217,14 @@ fn logins_are_routed_only_to_allowed_upstreams() {
         assert_eq!(r.route(login).unwrap(), route("erp", "bob", None), "{login}");
     }
     // Not on the list: neither a configured upstream nor any other host.
-    for login in ["bob@other", "bob@c.example", "bob@a.example", "bob@evil.example", "bob@b.example:21", "@erp"] {
+    for login in [
+        "bob@other",
+        "bob@c.example",
+        "bob@a.example",
+        "bob@evil.example",
+        "bob@b.example:21",
+        "@erp",
+    ] {
         assert!(r.route(login).is_err(), "{login}");
     }
     // The last @ splits: the upstream user may hold one.

@@ -15,7 +15,6 @@
 //! Appends (`APPE`) and, with `atomic_uploads: false`, every upload write in
 //! place: not atomic, and a failed one leaves what was sent.
 
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use suppaftp::tokio::{AsyncRustlsStream, TransferStream};

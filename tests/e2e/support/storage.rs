@@ -184,9 +184,10 @@ impl UpstreamFtp {
                 .collect()
         };
         let comment = |key: &str| {
-            comments(key).into_iter().next().unwrap_or_else(|| {
-                panic!("{source}: no `# {key}:` line (tests/backends/upstream_ftp.sh prints it)")
-            })
+            comments(key)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| panic!("{source}: no `# {key}:` line (tests/backends/upstream_ftp.sh prints it)"))
         };
         let accounts = comments("upstream_account")
             .iter()
@@ -349,7 +350,6 @@ impl TestStore {
         let (section, _) = self.upstream.as_mut().expect("a store on an upstream FTP server");
         change(section);
     }
-
 
     /// Local disk at `root`, whatever the run's storage (for the `local_` tests).
     pub fn local(root: PathBuf) -> TestStore {
