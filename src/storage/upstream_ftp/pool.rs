@@ -239,9 +239,18 @@ impl Pool {
         Ok(ftp)
     }
 
+    /// Keeps a connection that ended in step for reuse — unless that would
+    /// make more than `max_connections` open (idle and leased): a login check
+    /// opens a new one even when idle ones exist.
     fn put_back(&self, ftp: Ftp) {
         self.touch();
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(Idle {
+        // Leased now, the returning one included (its permit is released after this).
+        let leased = self.settings.max_connections - self.permits.available_permits();
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() + leased > self.settings.max_connections {
+            return; // dropped: closed
+        }
+        idle.push(Idle {
             ftp,
             since: Instant::now(),
         });

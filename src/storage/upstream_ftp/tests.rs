@@ -360,3 +360,41 @@ async fn an_upstream_that_refuses_the_login_is_denied() {
     assert_eq!(err.kind, ErrorKind::Unavailable);
     assert!(format!("{:?}", err.source).contains("PermissionDenied"), "{err:?}");
 }
+
+#[tokio::test]
+async fn pools_are_bounded_and_unused_ones_are_dropped() {
+    use super::pools::Pools;
+    use crate::auth::Password;
+    let c = crate::config::load_str(
+        "storage: { kind: upstream_ftp, host: 127.0.0.1, user: u, password: p, idle_timeout: 200ms }\n",
+        "t",
+    )
+    .unwrap();
+    let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
+        panic!("not upstream_ftp")
+    };
+    let settings = std::sync::Arc::new(UpstreamSettings::all_from_config(&ftp).unwrap().remove(0));
+    let pw = Password::new("pw".into());
+    // The reaper is not what this test measures: it sweeps by hand.
+    let pools = Pools::new(2, std::time::Duration::from_secs(3600));
+    let a = pools.pool(&settings, "a", &pw).unwrap();
+    // One account, one pool, whoever asks.
+    assert!(std::sync::Arc::ptr_eq(&a, &pools.pool(&settings, "a", &pw).unwrap()));
+    drop(pools.pool(&settings, "b", &pw).unwrap());
+    assert_eq!(pools.count(), 2);
+    // Full: b (no connection open, held by nobody) makes room for c; a is held.
+    let c = pools.pool(&settings, "c", &pw).unwrap();
+    assert_eq!(pools.count(), 2);
+    // Full of pools in use: a new account is refused, not added.
+    let Err(err) = pools.pool(&settings, "d", &pw) else {
+        panic!("a third pool was added to a set of two in use")
+    };
+    assert_eq!(err.kind, ErrorKind::Unavailable);
+    // Unused for the idle timeout, and let go: swept away.
+    drop((a, c));
+    pools.sweep();
+    assert_eq!(pools.count(), 2, "used just now");
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    pools.sweep();
+    assert_eq!(pools.count(), 0);
+}
