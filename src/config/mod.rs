@@ -446,6 +446,11 @@ impl UpstreamFtpConfig {
 /// One entry of `storage.upstreams`: where an upstream is and how to talk to it
 /// (the keys of the same names in the section, which has the defaults). The
 /// timeouts, `atomic_uploads` and the credentials mode are the section's.
+///
+/// The section repeats these fields instead of flattening this struct into it:
+/// serde's `deny_unknown_fields` does not work with `flatten`, and a misspelt
+/// key must stay an error. [`UpstreamFtpConfig::default_server`] is the one
+/// place that maps them across.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamServerConfig {

@@ -79,6 +79,22 @@ async fn put(gw: &Gateway, who: (&str, &str), path: &str, body: &[u8]) -> u16 {
         .status
 }
 
+/// A gateway with local users alice (`alice-pw`) and bob (`bob-pw`), the run's
+/// storage section changed by `keys`.
+async fn alice_and_bob(keys: String) -> Gateway {
+    let config = format!(
+        "users:\n  - {{ name: alice, password_hash: \"{}\" }}\n  - {{ name: bob, password_hash: \"{}\" }}\n",
+        hash_password("alice-pw"),
+        hash_password("bob-pw")
+    );
+    Gateway::start(GatewayOptions {
+        config: Some(config),
+        storage_keys: Some(keys),
+        ..GatewayOptions::default()
+    })
+    .await
+}
+
 async fn ready(gw: &Gateway) {
     poll_until("/readyz 200", STEP * 2, || async {
         gw.admin_get("/readyz").await.0 == 200
@@ -158,17 +174,7 @@ async fn upstream_creds_map_routes_two_users_to_two_accounts_and_roots() {
          bob: {{ user: {b}, password_file: \"{}\", root: \"{root_b}\" }} }} }}",
         b_file.display()
     );
-    let config = format!(
-        "users:\n  - {{ name: alice, password_hash: \"{}\" }}\n  - {{ name: bob, password_hash: \"{}\" }}\n",
-        hash_password("alice-pw"),
-        hash_password("bob-pw")
-    );
-    let gw = Gateway::start(GatewayOptions {
-        config: Some(config),
-        storage_keys: Some(keys),
-        ..GatewayOptions::default()
-    })
-    .await;
+    let gw = alice_and_bob(keys).await;
     ready(&gw).await;
     // dualgate checks the local password.
     assert_eq!(ftp_login(&gw, "alice", "wrong").await, 530);
@@ -205,17 +211,7 @@ async fn upstream_creds_two_upstreams_are_routed_per_user() {
          bob: {{ upstream: second, user: {b}, password: \"{b_password}\", root: \"{root_b}\" }} }} }}",
         port(&two)
     );
-    let config = format!(
-        "users:\n  - {{ name: alice, password_hash: \"{}\" }}\n  - {{ name: bob, password_hash: \"{}\" }}\n",
-        hash_password("alice-pw"),
-        hash_password("bob-pw")
-    );
-    let gw = Gateway::start(GatewayOptions {
-        config: Some(config),
-        storage_keys: Some(keys),
-        ..GatewayOptions::default()
-    })
-    .await;
+    let gw = alice_and_bob(keys).await;
     // Both upstreams answer: ready.
     ready(&gw).await;
     assert_eq!(put(&gw, ("alice", "alice-pw"), "/one.txt", b"first server").await, 201);
