@@ -107,6 +107,10 @@ pub struct UpstreamFtpBackend {
     upstreams: BTreeMap<String, Arc<UpstreamSettings>>,
     /// The service account (user, password), if configured.
     service: Option<(String, Password)>,
+    /// Homes are made at start-up (`credentials: static` only: with per-user
+    /// accounts a home lies in the user's own upstream tree, which the service
+    /// account may not see).
+    creates_homes: bool,
     pools: Arc<Pools>,
     atomic_uploads: bool,
     probe: crate::storage::readiness::Readiness,
@@ -146,6 +150,7 @@ impl UpstreamFtpBackend {
             service,
             pools,
             atomic_uploads: config.atomic_uploads,
+            creates_homes: config.credentials == crate::config::UpstreamCredentials::Static,
         })
     }
 
@@ -248,10 +253,11 @@ impl Backend for UpstreamFtpBackend {
         Ok(Arc::new(self.volume(&user.home, user.account.as_deref()).await?))
     }
 
-    /// Made with the service account on the default upstream; without one
-    /// (per-user credentials only) nothing is made: homes must exist upstream.
+    /// Made with the service account on the default upstream, with
+    /// `credentials: static`; with per-user accounts nothing is made: homes
+    /// must exist upstream.
     async fn create_home(&self, home: &VirtualPath) -> Result<bool, StorageError> {
-        if self.service.is_none() {
+        if !self.creates_homes {
             return Ok(false);
         }
         let root = self.volume(&VirtualPath::root(), None).await?;
