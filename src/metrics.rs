@@ -36,6 +36,9 @@ pub const BUILD_INFO: &str = "dualgate_build_info";
 pub const XFERLOG_DROPPED_TOTAL: &str = "dualgate_xferlog_dropped_total";
 /// WebDAV locks held now (in this instance's lock store).
 pub const WEBDAV_LOCKS_HELD: &str = "dualgate_webdav_locks_held";
+/// Pass-through logins refused before the upstream was asked, by reason (`host`:
+/// a `user@host` login naming an upstream not in `storage.login_hosts`).
+pub const UPSTREAM_LOGINS_REFUSED_TOTAL: &str = "dualgate_upstream_logins_refused_total";
 
 /// Buckets for command latency: 100 µs … 60 s.
 const COMMAND_BUCKETS: &[f64] = &[
@@ -192,6 +195,11 @@ fn describe() {
         "TLS handshakes completed, by whether the session was resumed."
     );
     describe_gauge!(BUILD_INFO, "Build information; the value is always 1.");
+    describe_counter!(
+        UPSTREAM_LOGINS_REFUSED_TOTAL,
+        "Pass-through logins refused without asking an upstream, by reason: host (a user@host login naming \
+         an upstream not in storage.login_hosts)."
+    );
     describe_counter!(
         XFERLOG_DROPPED_TOTAL,
         "Transfer-log (xferlog) lines dropped because the disk writer fell behind."

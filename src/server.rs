@@ -90,6 +90,8 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
             }),
             None => None,
         };
+        let account = crate::storage::upstream_ftp::routing::mapped_account(config, &u.name)
+            .map_err(|e| StartError::Other(format!("user {}: {e}", u.name)))?;
         accounts.push(Account {
             user: Arc::new(User {
                 name: u.name.clone(),
@@ -97,8 +99,11 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
                 permissions: u.permissions.iter().copied().collect(),
                 anonymous: false,
                 certificate,
+                account: account.map(Arc::new),
             }),
-            password_hash: u.password_hash.clone(),
+            // None only where an upstream checks the passwords: an empty hash
+            // verifies nothing.
+            password_hash: u.password_hash.clone().unwrap_or_default(),
         });
     }
     if let Some(pw) = generated_password {
@@ -111,6 +116,7 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
                 permissions: Permissions::ALL,
                 anonymous: false,
                 certificate: None,
+                account: None,
             }),
             password_hash: hash,
         });
@@ -123,6 +129,7 @@ fn user_db(config: &Config, generated_password: Option<&str>) -> Result<UserDb, 
             permissions: Permissions::READ_ONLY,
             anonymous: true,
             certificate: None,
+            account: None,
         })
     } else {
         None
@@ -271,6 +278,8 @@ async fn reload_users(
 /// reloads the users through `reload`.
 pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloader) -> Result<(), StartError> {
     let metrics_handle = crate::metrics::install()?;
+    // With `credentials: passthrough`, the upstream back-end checks the logins.
+    let mut passthrough = None;
     let (backend, storage_desc): (Arc<dyn Backend>, String) = match &config.storage {
         StorageConfig::Local {
             root,
@@ -290,9 +299,13 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             (Arc::new(backend), desc)
         }
         StorageConfig::UpstreamFtp(ftp) => {
-            let backend = crate::storage::upstream_ftp::UpstreamFtpBackend::open(ftp).map_err(StartError::Other)?;
+            let backend =
+                Arc::new(crate::storage::upstream_ftp::UpstreamFtpBackend::open(ftp).map_err(StartError::Other)?);
             let desc = format!("upstream FTP {}", backend.describe());
-            (Arc::new(backend), desc)
+            if ftp.credentials == crate::config::UpstreamCredentials::Passthrough {
+                passthrough = Some((backend.clone(), ftp.clone()));
+            }
+            (backend, desc)
         }
     };
     // Every back-end is measured the same way (dualgate_backend_operation_*), and
@@ -337,7 +350,8 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             tokio::time::sleep(every).await;
         }
     });
-    let generated = if config.users.is_empty() {
+    // No generated account where an upstream checks the passwords.
+    let generated = if config.users.is_empty() && !config.upstream_checks_passwords() {
         Some(
             std::env::var("DUALGATE_PASSWORD")
                 .ok()
@@ -364,9 +378,18 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
         None => None,
     };
     let capabilities = volumes.capabilities();
+    let authenticator: Arc<dyn crate::auth::Authenticator> = match passthrough {
+        Some((backend, section)) => Arc::new(crate::storage::upstream_ftp::passthrough::Passthrough::new(
+            backend,
+            crate::storage::upstream_ftp::routing::Routing::new(&section),
+            users.clone(),
+            section.login_cache.0,
+        )),
+        None => users.clone(),
+    };
     let pipeline = Arc::new(pipeline(
         volumes.clone(),
-        users.clone(),
+        authenticator,
         throttle.clone(),
         transfer_log,
     )?);
@@ -594,6 +617,9 @@ fn print_startup(
             "  login   user \"{GENERATED_USER}\" password \"{pw}\"  (generated, shown once; set DUALGATE_PASSWORD or configure users)\n"
         )),
         Some((_, false)) => block.push_str(&format!("  login   user \"{GENERATED_USER}\" with the password from DUALGATE_PASSWORD\n")),
+        None if config.upstream_checks_passwords() => {
+            block.push_str("  login   as the upstream FTP server's users (credentials: passthrough)\n");
+        }
         None => block.push_str(&format!("  login   {} configured user(s)\n", config.users.len())),
     }
     if config.anonymous.enabled {

@@ -200,6 +200,7 @@ fn user(name: &str, home: &str) -> User {
         permissions: Permissions::ALL,
         anonymous: false,
         certificate: None,
+        account: None,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// A password. Read it only through [`Password::expose`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Password(String);
 
 impl Password {

@@ -98,7 +98,30 @@ pub struct User {
     pub anonymous: bool,
     /// The client certificate this user must present, if bound to one.
     pub certificate: Option<CertificateLogin>,
+    /// The account a pass-through back-end logs in with for this user; `None`:
+    /// the back-end's own (local disk, S3, an upstream's service account).
+    pub account: Option<Arc<BackendAccount>>,
 }
+
+/// A user's own account on an upstream server (`credentials: passthrough` or
+/// `map`): the identity its storage connections log in as.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackendAccount {
+    /// The upstream's name.
+    pub upstream: String,
+    /// The upstream user.
+    pub user: String,
+    /// Its password (the client's, or the configured one).
+    pub password: Password,
+    /// The upstream directory that is this user's `/`; `None`: the upstream's root.
+    pub root: Option<String>,
+}
+
+/// The login could not be checked (an upstream that checks passwords did not
+/// answer): not the client's fault, and not a failed guess.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the login could not be checked: {0}")]
+pub struct CheckUnavailable(pub String);
 
 /// A configured account: the user and the PHC string of its password.
 #[derive(Debug, Clone)]
@@ -154,8 +177,8 @@ impl UserStore {
 #[async_trait::async_trait]
 pub trait Authenticator: Send + Sync + 'static {
     /// The user these credentials log in as, or `None` (an unknown user and a wrong
-    /// password alike).
-    async fn authenticate(&self, creds: &Credentials) -> Option<Arc<User>>;
+    /// password alike); an error when they could not be checked.
+    async fn authenticate(&self, creds: &Credentials) -> Result<Option<Arc<User>>, CheckUnavailable>;
     /// The anonymous user, if anonymous access is enabled.
     fn anonymous(&self) -> Option<Arc<User>>;
     /// The user a verified client certificate logs in without a password: the
@@ -168,8 +191,8 @@ pub trait Authenticator: Send + Sync + 'static {
 
 #[async_trait::async_trait]
 impl Authenticator for UserStore {
-    async fn authenticate(&self, creds: &Credentials) -> Option<Arc<User>> {
-        self.current().verify(creds).await
+    async fn authenticate(&self, creds: &Credentials) -> Result<Option<Arc<User>>, CheckUnavailable> {
+        Ok(self.current().verify(creds).await)
     }
 
     fn anonymous(&self) -> Option<Arc<User>> {
@@ -242,6 +265,12 @@ impl UserDb {
             None => self.accounts.values().find(password_free),
         }
         .map(|a| a.user.clone())
+    }
+
+    /// The configured user of this name, unchecked (for back-ends that check
+    /// passwords themselves and take only the home and permissions from here).
+    pub fn user(&self, name: &str) -> Option<Arc<User>> {
+        self.accounts.get(name).map(|a| a.user.clone())
     }
 
     /// Checks credentials; `None` for an unknown user or a wrong password alike.
@@ -359,6 +388,7 @@ mod tests {
                 permissions: Permissions::ALL,
                 anonymous: false,
                 certificate: None,
+                account: None,
             }),
             password_hash: hash_password("s3cret").unwrap(),
         };
@@ -448,6 +478,7 @@ mod tests {
                 permissions: Permissions::ALL,
                 anonymous: false,
                 certificate: None,
+                account: None,
             }),
             password_hash: hash_password("pw").unwrap(),
         };
@@ -457,6 +488,7 @@ mod tests {
             permissions: Permissions::READ_ONLY,
             anonymous: true,
             certificate: None,
+            account: None,
         };
         let db = Arc::new(UserDb::new(vec![account("Ftp")], Some(anon)));
         for name in ["anonymous", "ANONYMOUS", "Anonymous", "ftp", "FTP", "fTp"] {

@@ -242,11 +242,18 @@ impl Config {
             if !names.insert(u.name.as_str()) {
                 problem(&format!("users[{i}].name"), "duplicate user name");
             }
-            if !crate::auth::is_valid_hash(&u.password_hash) {
-                problem(
+            match &u.password_hash {
+                Some(hash) if !crate::auth::is_valid_hash(hash) => problem(
                     &format!("users[{i}].password_hash"),
                     "not an argon2 PHC string; make one with `dualgate hash-password`",
-                );
+                ),
+                // With pass-through credentials the upstream checks passwords
+                // (a hash given there is reported by the storage's checks).
+                None if !self.upstream_checks_passwords() => problem(
+                    &format!("users[{i}].password_hash"),
+                    "missing; make one with `dualgate hash-password`",
+                ),
+                _ => {}
             }
             if VirtualPath::parse_absolute(&u.home).is_err() {
                 problem(&format!("users[{i}].home"), "not a valid path");
@@ -263,6 +270,12 @@ impl Config {
                         "another user logs in with the same subject and no password",
                     ),
                     Ok(_) => {}
+                }
+                if !c.password && self.upstream_checks_passwords() {
+                    problem(
+                        &format!("users[{i}].certificate.password"),
+                        "with credentials: passthrough the upstream needs the client's password: set password: true",
+                    );
                 }
                 let asked = self.ftp.tls.as_ref().is_some_and(|t| t.client_certificates.is_some())
                     || self.http.tls.as_ref().is_some_and(|t| t.client_certificates.is_some());
@@ -327,12 +340,23 @@ impl Config {
                 }
             }
             super::StorageConfig::UpstreamFtp(ftp) => {
-                for (key, bad) in crate::storage::upstream_ftp::UpstreamSettings::problems(ftp) {
-                    problem(key, &bad);
+                let section = crate::storage::upstream_ftp::UpstreamSettings::problems(ftp);
+                for (key, bad) in section
+                    .into_iter()
+                    .chain(crate::storage::upstream_ftp::routing::problems(self))
+                {
+                    problem(&key, &bad);
                 }
             }
         }
         problems
+    }
+
+    /// Whether an upstream FTP server checks the passwords (`credentials:
+    /// passthrough`), not the user file.
+    pub fn upstream_checks_passwords(&self) -> bool {
+        matches!(&self.storage, super::StorageConfig::UpstreamFtp(f)
+            if f.credentials == super::UpstreamCredentials::Passthrough)
     }
 }
 

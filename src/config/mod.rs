@@ -9,6 +9,7 @@
 mod load;
 mod values;
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -360,13 +361,17 @@ pub struct UpstreamFtpConfig {
     /// Control port (990 is usual for `tls: implicit`).
     #[serde(default = "default_ftp_port")]
     pub port: u16,
-    /// Whose account the upstream sees. Only `static` exists for now: one
-    /// service account (`user`/`password`) for every dualgate user; the field
-    /// leaves room for `passthrough` and `map`.
+    /// Whose account the upstream sees: `static` (one service account,
+    /// `user`/`password`, for every dualgate user), `passthrough` (the client's
+    /// own user and password, checked by logging in upstream) or `map` (each
+    /// dualgate user's upstream account in `map`).
     #[serde(default)]
     pub credentials: UpstreamCredentials,
-    /// The upstream user of `credentials: static`.
-    pub user: String,
+    /// The service account: every user's with `credentials: static`; with
+    /// `passthrough` and `map` optional (readiness logs in with it, anonymous
+    /// access and users without a `map` entry use it).
+    #[serde(default)]
+    pub user: Option<String>,
     /// Its password; or `password_file`.
     #[serde(default)]
     pub password: Option<Password>,
@@ -420,6 +425,113 @@ pub struct UpstreamFtpConfig {
     /// waiting for a free connection.
     #[serde(default = "default_upstream_command")]
     pub command_timeout: ConfigDuration,
+    /// More upstreams, by name (the section's own `host` is the one named
+    /// `default`). Users are routed to one by `map`, or by a `user@host` login.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamServerConfig>,
+    /// Per dualgate user: the upstream, account and root it uses (`credentials:
+    /// map`: the account and its password; `passthrough`: the upstream and root
+    /// only, the password is the client's).
+    #[serde(default)]
+    pub map: BTreeMap<String, UpstreamMapEntry>,
+    /// `credentials: passthrough` only: the upstreams (by name, or by their
+    /// `host`) a client may pick by logging in as `user@host` (the FTP-proxy
+    /// convention). Anything else after an `@` is refused like a bad password.
+    /// Empty: an `@` is part of the user name.
+    #[serde(default)]
+    pub login_hosts: Vec<String>,
+    /// `credentials: passthrough`: how long a successful upstream login is
+    /// remembered (keyed by a keyed hash of user and password, as local logins).
+    #[serde(default = "default_upstream_login_cache")]
+    pub login_cache: ConfigDuration,
+    /// Most connection pools (one per upstream, port and user) kept at once
+    /// (1–100000); a pool with no connection open is dropped to make room, and
+    /// after `idle_timeout` without use anyway.
+    #[serde(default = "default_upstream_pools")]
+    pub max_pools: u32,
+}
+
+impl UpstreamFtpConfig {
+    /// The section's own upstream (the one named `default`), in the form of an
+    /// entry of `upstreams`.
+    pub fn default_server(&self) -> UpstreamServerConfig {
+        UpstreamServerConfig {
+            host: self.host.clone(),
+            port: self.port,
+            root: self.root.clone(),
+            tls: self.tls,
+            ca_file: self.ca_file.clone(),
+            tls_server_name: self.tls_server_name.clone(),
+            data_mode: self.data_mode,
+            passive_nat_workaround: self.passive_nat_workaround,
+            list: self.list,
+            max_connections: self.max_connections,
+        }
+    }
+}
+
+/// One entry of `storage.upstreams`: where an upstream is and how to talk to it
+/// (the keys of the same names in the section, which has the defaults). The
+/// timeouts, `atomic_uploads` and the credentials mode are the section's.
+///
+/// The section repeats these fields instead of flattening this struct into it:
+/// serde's `deny_unknown_fields` does not work with `flatten`, and a misspelt
+/// key must stay an error. [`UpstreamFtpConfig::default_server`] is the one
+/// place that maps them across.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamServerConfig {
+    /// Host name or address.
+    pub host: String,
+    /// Control port.
+    #[serde(default = "default_ftp_port")]
+    pub port: u16,
+    /// The upstream directory that is dualgate's `/` for users routed here.
+    #[serde(default = "default_upstream_root")]
+    pub root: String,
+    /// TLS mode.
+    #[serde(default)]
+    pub tls: UpstreamTls,
+    /// Extra trusted certificate authorities.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The name the certificate must carry.
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// Passive data connections.
+    #[serde(default)]
+    pub data_mode: DataMode,
+    /// Data connections to the control connection's address.
+    #[serde(default)]
+    pub passive_nat_workaround: bool,
+    /// Directory listings.
+    #[serde(default)]
+    pub list: ListMode,
+    /// Most control connections per upstream account at once.
+    #[serde(default = "default_upstream_connections")]
+    pub max_connections: u32,
+}
+
+/// One entry of `storage.map`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamMapEntry {
+    /// The upstream's name (`default`: the section's own).
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// The upstream user (`map`; default: the dualgate user's name; with
+    /// `passthrough` the name the client gave is used and this is refused).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its password (`map` only); or `password_file`.
+    #[serde(default)]
+    pub password: Option<Password>,
+    /// A file holding the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The upstream directory that is this user's `/` (default: the upstream's `root`).
+    #[serde(default)]
+    pub root: Option<String>,
 }
 
 /// Whose upstream account a session uses.
@@ -429,6 +541,10 @@ pub enum UpstreamCredentials {
     /// One service account for everyone.
     #[default]
     Static,
+    /// The client's own user and password, checked by the upstream.
+    Passthrough,
+    /// A configured upstream account per dualgate user (`map`).
+    Map,
 }
 
 /// TLS on the upstream control (and data) connections.
@@ -484,6 +600,12 @@ fn default_upstream_connect() -> ConfigDuration {
 }
 fn default_upstream_command() -> ConfigDuration {
     ConfigDuration::secs(30)
+}
+fn default_upstream_login_cache() -> ConfigDuration {
+    ConfigDuration::secs(60)
+}
+fn default_upstream_pools() -> u32 {
+    256
 }
 
 /// How an object store renames a directory.
@@ -560,8 +682,11 @@ fn root_home() -> String {
 pub struct UserConfig {
     /// Login name.
     pub name: String,
-    /// argon2id PHC string from `dualgate hash-password`.
-    pub password_hash: String,
+    /// argon2id PHC string from `dualgate hash-password`; absent (and refused)
+    /// with `storage.credentials: passthrough`, where the upstream checks passwords
+    /// and the entry only gives the user's home and permissions.
+    #[serde(default)]
+    pub password_hash: Option<String>,
     /// The user's root inside the storage root.
     #[serde(default = "root_home")]
     pub home: String,

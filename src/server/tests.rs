@@ -333,6 +333,7 @@ fn user(permissions: &[Permission]) -> Arc<User> {
         permissions: permissions.iter().copied().collect(),
         anonymous: false,
         certificate: None,
+        account: None,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Volumes: attaching a logged-in identity to the back-end, once per home.
+//! Volumes: attaching a logged-in identity to the back-end, once per home (and
+//! upstream account, for the upstream back-end's per-user credentials).
 //!
 //! [`Volumes::attach`] gives a session its volume: the back-end's own (measured
 //! by [`metered`](super::metered)) wrapped so that writers claim their file
@@ -16,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use super::exclusive::{Exclusive, WriterTable};
 use super::metered::Metered;
 use super::{Backend, Capabilities, Storage, StorageError};
-use crate::auth::User;
+use crate::auth::{BackendAccount, User};
 use crate::path::VirtualPath;
 
 /// Most volumes kept at once (one per distinct home); past it, the oldest set is
@@ -30,16 +31,20 @@ pub struct Volumes {
     writers: Arc<WriterTable>,
 }
 
-/// The volumes kept, by home.
+/// What a kept volume is for: a home, and the account a pass-through back-end
+/// logs in with for it (`None`: the back-end's own).
+type KeptKey = (VirtualPath, Option<Arc<BackendAccount>>);
+
+/// The volumes kept, by home and account.
 #[derive(Default)]
-pub struct Kept(RwLock<HashMap<VirtualPath, Arc<dyn Storage>>>);
+pub struct Kept(RwLock<HashMap<KeptKey, Arc<dyn Storage>>>);
 
 impl Kept {
     /// Forgets the volumes whose home is `dir` or lies beneath it (a directory
     /// that was renamed or removed).
     pub fn forget_beneath(&self, dir: &VirtualPath) {
         let mut kept = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.retain(|home, _| !home.starts_with(dir));
+        kept.retain(|(home, _), _| !home.starts_with(dir));
     }
 }
 
@@ -71,12 +76,13 @@ impl Volumes {
 
     /// The volume of `user`.
     pub async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError> {
+        let key = (user.home.clone(), user.account.clone());
         if let Some(v) = self
             .kept
             .0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&user.home)
+            .get(&key)
         {
             return Ok(v.clone());
         }
@@ -91,7 +97,7 @@ impl Volumes {
         if kept.len() >= MAX_KEPT {
             kept.clear();
         }
-        Ok(kept.entry(user.home.clone()).or_insert(volume).clone())
+        Ok(kept.entry(key).or_insert(volume).clone())
     }
 
     /// Forgets the kept volumes (the users were reloaded).
@@ -117,6 +123,7 @@ mod tests {
             permissions: Permissions::ALL,
             anonymous: false,
             certificate: None,
+            account: None,
         }
     }
 

@@ -22,7 +22,8 @@
 # vsftpd, pure-ftpd: an upstream FTP server (storage kind upstream_ftp; plain FTP): the
 #         conformance suite's `upstream_ftp` tests and the e2e suite but its local-disk
 #         tests. vsftpd has no MLST (listings are LIST, parsed), Pure-FTPd has MLSD. Needs
-#         root (the daemons do).
+#         root (the daemons do). Then the e2e `upstream_creds` tests (per-user credentials,
+#         several upstreams, user@host), with the other server started as the second upstream.
 # vsftpd-ftps: vsftpd with explicit FTPS required on control and data connections and
 #         require_ssl_reuse=YES (data connections must resume the control session): the
 #         conformance suite only, to keep the run short (the e2e suite passes there too:
@@ -36,7 +37,7 @@ STORES=("${@:-moto}")
 export BACKENDS_STATE
 BACKENDS_STATE=$(mktemp -d)
 FRAGMENT="$BACKENDS_STATE/storage.yaml"
-trap 'tests/backends/s3.sh stop >/dev/null 2>&1; tests/backends/upstream_ftp.sh stop >/dev/null 2>&1; rm -rf "$BACKENDS_STATE"' EXIT
+trap 'tests/backends/s3.sh stop >/dev/null 2>&1; tests/backends/upstream_ftp.sh stop >/dev/null 2>&1; BACKENDS_STATE="$BACKENDS_STATE/second" tests/backends/upstream_ftp.sh stop >/dev/null 2>&1; rm -rf "$BACKENDS_STATE"' EXIT
 cargo build --locked --bin dualgate || exit 1
 status=0
 for store in "${STORES[@]}"; do
@@ -52,6 +53,18 @@ for store in "${STORES[@]}"; do
       cargo test --locked --test conformance upstream_ftp -- --ignored || status=1
       if [ "$tls" = none ]; then
         cargo test --locked --test e2e -- --skip local_ || status=1
+        # Per-user upstream credentials and several upstreams: the other server as the second.
+        other=vsftpd
+        [ "$store" = vsftpd ] && other=pure-ftpd
+        mkdir -p "$BACKENDS_STATE/second"
+        if BACKENDS_STATE="$BACKENDS_STATE/second" UPSTREAM_FTP_SERVER=$other \
+          tests/backends/upstream_ftp.sh start >"$BACKENDS_STATE/second.yaml"; then
+          DUALGATE_TEST_UPSTREAM_2="$BACKENDS_STATE/second.yaml" \
+            cargo test --locked --test e2e upstream_creds -- --ignored || status=1
+        else
+          echo "could not start $other as the second upstream"; status=1
+        fi
+        BACKENDS_STATE="$BACKENDS_STATE/second" tests/backends/upstream_ftp.sh stop >/dev/null
       fi
       tests/backends/upstream_ftp.sh stop >/dev/null
       continue

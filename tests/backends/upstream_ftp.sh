@@ -14,6 +14,8 @@
 # directory on disk that is the upstream's `/` (tests seed and check files there), and
 # `# upstream_owner: UID:GID`, the account the server writes as (files seeded by the tests are
 # given to it, so the server can change them).
+# Then `# upstream_account: NAME PASSWORD UID:GID` lines: two more accounts of the server, for
+# the tests of per-user upstream credentials.
 #
 # Servers (UPSTREAM_FTP_SERVER):
 #   vsftpd     (default) Debian's vsftpd 3.0: no MLST/MLSD (listings are LIST, parsed), a local
@@ -137,6 +139,30 @@ account() { # the system account the servers log in (or map virtual users) to
   UPSTREAM_FTP_OWNER="$(id -u "$FTP_ACCOUNT"):$(id -g "$FTP_ACCOUNT")"
 }
 
+# Two more accounts, for the per-user credential tests (`credentials: map` and `passthrough`):
+# system accounts with their own random passwords (kept in the cache directory, shared by the
+# servers started side by side), listed in the fragment as `# upstream_account: NAME PASSWORD
+# UID:GID`. Both servers log them in to the same directory as the main account.
+EXTRA_ACCOUNTS=(dualgate-ftp-a dualgate-ftp-b)
+
+extra_accounts() {
+  local name pwfile
+  for name in "${EXTRA_ACCOUNTS[@]}"; do
+    id "$name" >/dev/null 2>&1 ||
+      useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin "$name" >&2
+    pwfile="$TEST_CACHE/upstream_ftp.$name.password"
+    [ -s "$pwfile" ] || (umask 077 && random_hex 12 >"$pwfile")
+    echo "$name:$(cat "$pwfile")" | chpasswd -c SHA512
+  done
+}
+
+extra_account_lines() { # the `# upstream_account:` lines
+  local name
+  for name in "${EXTRA_ACCOUNTS[@]}"; do
+    echo "# upstream_account: $name $(cat "$TEST_CACHE/upstream_ftp.$name.password") $(id -u "$name"):$(id -g "$name")"
+  done
+}
+
 make_certificates() { # a CA and a server certificate for 127.0.0.1, valid two days
   local d=$UPSTREAM_FTP_DIR
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
@@ -213,13 +239,18 @@ CONF
 }
 
 start_pureftpd() {
-  local bin pw hash
+  local bin pw hash name
   bin=$(find_server pure-ftpd pure-ftpd)
   pw="$(dirname "$bin")/../bin/pure-pw"
   [ -x "$pw" ] || pw=$(command -v pure-pw) || die "no pure-pw next to $bin"
   hash=$(openssl passwd -6 "$UPSTREAM_FTP_PASS")
   echo "$UPSTREAM_FTP_USER:$hash:${UPSTREAM_FTP_OWNER%%:*}:${UPSTREAM_FTP_OWNER##*:}::$UPSTREAM_FTP_ROOT/./::::::::::::" \
     >"$UPSTREAM_FTP_DIR/pureftpd.passwd"
+  for name in "${EXTRA_ACCOUNTS[@]}"; do
+    hash=$(openssl passwd -6 "$(cat "$TEST_CACHE/upstream_ftp.$name.password")")
+    echo "$name:$hash:$(id -u "$name"):$(id -g "$name")::$UPSTREAM_FTP_ROOT/./::::::::::::" \
+      >>"$UPSTREAM_FTP_DIR/pureftpd.passwd"
+  done
   "$pw" mkdb "$UPSTREAM_FTP_DIR/pureftpd.pdb" -f "$UPSTREAM_FTP_DIR/pureftpd.passwd" >&2
   # -S bind, -p passive range, -P passive address, -l auth, -E no anonymous, -A chroot,
   # -H no DNS, -c/-C clients, -I idle minutes, -k disk-full percent, -u lowest uid, -L most
@@ -249,6 +280,7 @@ YAML
 # upstream_dir: $UPSTREAM_FTP_ROOT
 # upstream_owner: $UPSTREAM_FTP_OWNER
 YAML
+  extra_account_lines
 }
 
 cmd_start() {
@@ -265,6 +297,7 @@ cmd_start() {
   chmod 755 "$UPSTREAM_FTP_DIR"
   UPSTREAM_FTP_ROOT="$UPSTREAM_FTP_DIR/root"
   account
+  extra_accounts
   mkdir -p "$UPSTREAM_FTP_ROOT"
   chown "$UPSTREAM_FTP_OWNER" "$UPSTREAM_FTP_ROOT"
   UPSTREAM_FTP_PORT=$(free_port)

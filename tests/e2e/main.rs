@@ -37,6 +37,9 @@
 //! - [`shutdown`]: SIGTERM drains a running upload, then the process exits 0.
 //! - [`cross_protocol`]: the same files and listings through both protocols.
 //! - [`big_transfer`]: 1 GiB transfers with flat server memory, and the admin port.
+//! - [`upstream_creds`]: per-user upstream FTP credentials (passthrough, map),
+//!   two upstreams routed per user, `user@host` logins on an allowlist (ignored:
+//!   `tests/backends/run.sh` runs them against vsftpd and Pure-FTPd).
 //! - [`webdav_edges`]: property values that are not well-formed XML, COPY/MOVE
 //!   onto links the server cannot follow, `Destination` with another scheme or
 //!   user information.
@@ -89,6 +92,7 @@ mod ops_fixes;
 mod proxy;
 mod security;
 mod shutdown;
+mod upstream_creds;
 mod volumes;
 mod webdav;
 mod webdav_edges;

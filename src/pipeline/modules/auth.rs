@@ -14,6 +14,11 @@
 //!   HTTP request without `Authorization`; a user bound to a subject never logs
 //!   in without that certificate, whatever the password.
 //!
+//! The credentials are checked by the [`Authenticator`] (the local user file, or
+//! an upstream server's own login for `credentials: passthrough`); one that
+//! cannot check them (the upstream does not answer) fails the login with
+//! `StorageUnavailable`, uncounted.
+//!
 //! A successful login attaches the session to its volume — the back-end rooted at
 //! the user's home ([`Volumes`]); a home that cannot be opened fails the login
 //! with `StorageUnavailable` (it is not the client's fault, and not counted as a
@@ -118,21 +123,30 @@ impl Auth {
         let peer = cmd.session.peer.ip();
         let attempt = if self.throttle.banned(peer).is_some() {
             LoginAttempt::Banned
-        } else if let Some(user) = self
+        } else if let Some(verdict) = self
             .users
             .authenticate(creds)
             .await
-            .filter(|user| certificate_accepted(cmd, user))
+            .map(|found| found.filter(|user| certificate_accepted(cmd, user)))
+            .transpose()
         {
-            // Anyone can log in anonymously: that proves nothing about the guesses
-            // made from this address, so it does not clear them.
-            if !user.anonymous {
-                self.throttle.success(peer);
-            }
-            if self.attach(cmd, user).await {
-                LoginAttempt::Success
-            } else {
-                LoginAttempt::HomeUnavailable
+            match verdict {
+                Ok(user) => {
+                    // Anyone can log in anonymously: that proves nothing about the guesses
+                    // made from this address, so it does not clear them.
+                    if !user.anonymous {
+                        self.throttle.success(peer);
+                    }
+                    if self.attach(cmd, user).await {
+                        LoginAttempt::Success
+                    } else {
+                        LoginAttempt::HomeUnavailable
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(session = cmd.session.id, user = %creds.user, error = %e, "login refused: the credentials could not be checked");
+                    LoginAttempt::HomeUnavailable
+                }
             }
         } else {
             match self.throttle.failure(peer) {

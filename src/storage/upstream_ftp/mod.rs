@@ -39,11 +39,15 @@
 
 mod errors;
 mod listing;
+pub mod passthrough;
 mod pool;
+mod pools;
 mod probe;
+pub mod routing;
 pub mod settings;
 mod upload;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -56,11 +60,12 @@ use super::{
     Backend, Capabilities, DirEntry, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume, Storage,
     StorageError, TreeError, Upload, WriteMode, refuse_root,
 };
-use crate::auth::User;
+use crate::auth::{BackendAccount, Password, User};
 use crate::config::UpstreamFtpConfig;
 use crate::path::VirtualPath;
 use listing::{Lister, RawEntry};
-use pool::{Lease, Pool, ftp};
+use pool::{Lease, ftp};
+use pools::Pools;
 pub use settings::UpstreamSettings;
 use upload::{FtpUpload, TEMP_PREFIX, Transfer};
 
@@ -95,15 +100,25 @@ fn capabilities(atomic_uploads: bool) -> Capabilities {
     }
 }
 
-/// The back-end: one pool of connections, shared by every volume.
+/// The back-end: its upstreams, and the connection pools of the accounts in
+/// use on them ([`pools`]), shared by every volume.
 pub struct UpstreamFtpBackend {
-    pool: Arc<Pool>,
+    /// By name; `default` is the section's own.
+    upstreams: BTreeMap<String, Arc<UpstreamSettings>>,
+    /// The service account (user, password), if configured.
+    service: Option<(String, Password)>,
+    /// Homes are made at start-up (`credentials: static` only: with per-user
+    /// accounts a home lies in the user's own upstream tree, which the service
+    /// account may not see).
+    creates_homes: bool,
+    pools: Arc<Pools>,
+    atomic_uploads: bool,
     probe: crate::storage::readiness::Readiness,
 }
 
 impl std::fmt::Debug for UpstreamFtpBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "UpstreamFtpBackend({})", self.pool.settings().describe)
+        write!(f, "UpstreamFtpBackend({})", self.describe())
     }
 }
 
@@ -112,31 +127,107 @@ impl UpstreamFtpBackend {
     /// Nothing is sent yet: an upstream that cannot be reached shows in
     /// [`Backend::probe`].
     pub fn open(config: &UpstreamFtpConfig) -> Result<Self, String> {
-        let settings = Arc::new(UpstreamSettings::from_config(config)?);
-        let pool = Pool::new(settings);
+        let upstreams: BTreeMap<String, Arc<UpstreamSettings>> = UpstreamSettings::all_from_config(config)?
+            .into_iter()
+            .map(|s| (s.name.clone(), Arc::new(s)))
+            .collect();
+        let service = match &config.user {
+            Some(user) => Some((
+                user.clone(),
+                settings::read_password(
+                    "storage.password",
+                    config.password.as_ref(),
+                    config.password_file.as_deref(),
+                )?,
+            )),
+            None => None,
+        };
+        let sweep_every = (config.idle_timeout.0 / 2).max(Duration::from_millis(500));
+        let pools = Pools::new(config.max_pools as usize, sweep_every);
         Ok(UpstreamFtpBackend {
-            probe: probe::readiness(pool.clone()),
-            pool,
+            probe: probe::readiness(upstreams.values().cloned().collect(), pools.clone(), service.clone()),
+            upstreams,
+            service,
+            pools,
+            atomic_uploads: config.atomic_uploads,
+            creates_homes: config.credentials == crate::config::UpstreamCredentials::Static,
         })
     }
 
-    /// `ftp://user@host:port/root`, for the banner and logs.
-    pub fn describe(&self) -> &str {
-        &self.pool.settings().describe
+    /// The default upstream, `ftp://[user@]host:port/root`, and how many
+    /// others there are, for the banner and logs.
+    pub fn describe(&self) -> String {
+        let default = self.default_upstream();
+        let user = self.service.as_ref().map_or(String::new(), |(u, _)| format!("{u}@"));
+        let mut text = default.describe.replacen("ftp://", &format!("ftp://{user}"), 1);
+        if self.upstreams.len() > 1 {
+            text.push_str(&format!(" (+{} more upstreams)", self.upstreams.len() - 1));
+        }
+        text
     }
 
-    /// The volume rooted at `home`, which must exist as a directory.
-    pub async fn volume(&self, home: &VirtualPath) -> Result<FtpVolume, StorageError> {
-        let vol = FtpVolume {
-            pool: self.pool.clone(),
-            base: format!(
-                "{}{}",
-                self.pool.settings().root,
-                if home.is_root() { "" } else { home.as_str() }
-            ),
+    fn default_upstream(&self) -> &Arc<UpstreamSettings> {
+        // `all_from_config` always makes the default one.
+        &self.upstreams[routing::DEFAULT_UPSTREAM]
+    }
+
+    /// The upstream named `name`.
+    fn upstream(&self, name: &str) -> Result<&Arc<UpstreamSettings>, StorageError> {
+        self.upstreams
+            .get(name)
+            .ok_or_else(|| StorageError::with_source(ErrorKind::Other, format!("no upstream named `{name}`")))
+    }
+
+    /// The connection pools open now (one per upstream account in use).
+    pub fn pools(&self) -> usize {
+        self.pools.count()
+    }
+
+    /// Whether the upstream of `account` takes its password (a new
+    /// connection logs in; the connection is then kept for the user's work).
+    pub async fn check_login(&self, account: &BackendAccount) -> Result<bool, StorageError> {
+        let upstream = self.upstream(&account.upstream)?;
+        let pool = self.pools.pool(upstream, &account.user, &account.password)?;
+        Ok(pool.check_login(&account.password).await? == pool::LoginCheck::Accepted)
+    }
+
+    /// The volume of `account` (`None`: the service account on the default
+    /// upstream) rooted at `home`, which must exist as a directory.
+    pub async fn volume(
+        &self,
+        home: &VirtualPath,
+        account: Option<&BackendAccount>,
+    ) -> Result<FtpVolume, StorageError> {
+        let (upstream, user, password, root) = match account {
+            Some(a) => {
+                let upstream = self.upstream(&a.upstream)?;
+                let root = a
+                    .root
+                    .as_deref()
+                    .map_or_else(|| upstream.root.clone(), |r| r.trim_end_matches('/').to_owned());
+                (upstream.clone(), a.user.clone(), a.password.clone(), root)
+            }
+            None => {
+                let Some((user, password)) = &self.service else {
+                    return Err(StorageError::with_source(
+                        ErrorKind::PermissionDenied,
+                        "no upstream account for this user (no storage.map entry, no service account)",
+                    ));
+                };
+                let upstream = self.default_upstream().clone();
+                let root = upstream.root.clone();
+                (upstream, user.clone(), password.clone(), root)
+            }
         };
-        if !home.is_root() {
-            let mut lease = vol.pool.get().await?;
+        let vol = FtpVolume {
+            pools: self.pools.clone(),
+            upstream,
+            user,
+            password,
+            base: format!("{root}{}", if home.is_root() { "" } else { home.as_str() }),
+        };
+        if !home.is_root() || account.is_some_and(|a| a.root.is_some()) {
+            let mut lease = vol.lease().await?;
             if !vol.is_dir_with(&mut lease, &vol.base_dir()).await? {
                 return Err(StorageError::with_source(
                     ErrorKind::NotFound,
@@ -155,16 +246,22 @@ impl Backend for UpstreamFtpBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        capabilities(self.pool.settings().atomic_uploads)
+        capabilities(self.atomic_uploads)
     }
 
     async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError> {
-        Ok(Arc::new(self.volume(&user.home).await?))
+        Ok(Arc::new(self.volume(&user.home, user.account.as_deref()).await?))
     }
 
+    /// Made with the service account on the default upstream, with
+    /// `credentials: static`; with per-user accounts nothing is made: homes
+    /// must exist upstream.
     async fn create_home(&self, home: &VirtualPath) -> Result<bool, StorageError> {
-        let root = self.volume(&VirtualPath::root()).await?;
-        let mut lease = root.pool.get().await?;
+        if !self.creates_homes {
+            return Ok(false);
+        }
+        let root = self.volume(&VirtualPath::root(), None).await?;
+        let mut lease = root.lease().await?;
         let mut created = false;
         let mut dir = VirtualPath::root();
         for name in home.components() {
@@ -192,10 +289,14 @@ impl Backend for UpstreamFtpBackend {
     }
 }
 
-/// One user's view of the upstream: the tree beneath their home.
+/// One user's view of an upstream: the tree beneath their home, as their
+/// upstream account.
 #[derive(Clone)]
 pub struct FtpVolume {
-    pool: Arc<Pool>,
+    pools: Arc<Pools>,
+    upstream: Arc<UpstreamSettings>,
+    user: String,
+    password: Password,
     /// Upstream path of the volume root, without a trailing `/` (empty for the
     /// upstream's `/`).
     base: String,
@@ -203,7 +304,11 @@ pub struct FtpVolume {
 
 impl std::fmt::Debug for FtpVolume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FtpVolume({}{})", self.pool.settings().describe, self.base)
+        write!(
+            f,
+            "FtpVolume(ftp://{}@{}:{}{})",
+            self.user, self.upstream.host, self.upstream.port, self.base
+        )
     }
 }
 
@@ -238,6 +343,11 @@ fn dir_meta(modified: std::time::SystemTime) -> Metadata {
 }
 
 impl FtpVolume {
+    /// A connection of this volume's account.
+    async fn lease(&self) -> Result<Lease, StorageError> {
+        self.pools.pool(&self.upstream, &self.user, &self.password)?.get().await
+    }
+
     /// The upstream path of `path`.
     fn upath(&self, path: &VirtualPath) -> String {
         if path.is_root() {
@@ -257,7 +367,7 @@ impl FtpVolume {
     }
 
     fn mlsx(&self) -> bool {
-        self.pool.features().is_some_and(|f| f.mlsx)
+        self.upstream.features.get().is_some_and(|f| f.mlsx)
     }
 
     /// Whether the upstream path is a directory (`CWD` succeeds).
@@ -286,7 +396,7 @@ impl FtpVolume {
                 .map_err(|e| StorageError::with_source(ErrorKind::Other, format!("MLST reply not understood: {e}")))?;
             return Ok(listing::meta_of(&file));
         }
-        let features = self.pool.features();
+        let features = self.upstream.features.get().copied();
         if features.is_some_and(|f| f.size && f.mdtm) {
             match ftp!(lease, "SIZE", lease.ftp().size(up)) {
                 Ok(size) => {
@@ -321,7 +431,7 @@ impl FtpVolume {
         let (parent, name) = (&trimmed[..i], &trimmed[i + 1..]);
         if name.is_empty() {
             // The upstream's `/`: it has no parent to be listed in.
-            return Ok(dir_meta(self.pool.settings().opened_at));
+            return Ok(dir_meta(self.upstream.opened_at));
         }
         let parent = if parent.is_empty() { "/" } else { parent };
         let entries = match self.collect_with(lease, parent).await {
@@ -331,7 +441,7 @@ impl FtpVolume {
                 // A parent that cannot be listed (upstream root, no permission):
                 // a directory still is one.
                 if self.is_dir_with(lease, up).await? {
-                    return Ok(dir_meta(self.pool.settings().opened_at));
+                    return Ok(dir_meta(self.upstream.opened_at));
                 }
                 return Err(e);
             }
@@ -345,7 +455,7 @@ impl FtpVolume {
 
     /// A whole directory listing (bounded by [`MAX_COLLECT`]), temporary uploads included.
     async fn collect(&self, dir: &str) -> Result<Vec<RawEntry>, StorageError> {
-        let mut lease = self.pool.get().await?;
+        let mut lease = self.lease().await?;
         self.collect_with(&mut lease, dir).await
     }
 
@@ -383,7 +493,7 @@ impl FtpVolume {
     /// Opens a download of `len` bytes from `offset` of the upstream file `up`,
     /// which is `size` bytes long.
     async fn download(&self, up: &str, offset: u64, len: u64, size: u64) -> Result<ReadBody, StorageError> {
-        let mut lease = self.pool.get().await?;
+        let mut lease = self.lease().await?;
         if offset > 0 {
             let offset = usize::try_from(offset).map_err(|e| StorageError::with_source(ErrorKind::InvalidOffset, e))?;
             ftp!(lease, "REST", lease.ftp().resume_transfer(offset))?;
@@ -524,19 +634,19 @@ impl Storage for FtpVolume {
     }
 
     fn capabilities(&self) -> Capabilities {
-        capabilities(self.pool.settings().atomic_uploads)
+        capabilities(self.upstream.atomic_uploads)
     }
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
         if path.file_name().is_some_and(is_temp) {
             return Err(StorageError::new(ErrorKind::NotFound));
         }
-        let mut lease = self.pool.get().await?;
+        let mut lease = self.lease().await?;
         self.stat_path(&mut lease, path).await
     }
 
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
-        let lease = self.pool.get().await?;
+        let lease = self.lease().await?;
         let lister = Lister::open(lease, &self.upath(path), self.mlsx()).await?;
         let stream = futures_util::stream::unfold(Some(lister), |lister| async move {
             let mut lister = lister?;
@@ -579,14 +689,14 @@ impl Storage for FtpVolume {
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
         refuse_root(path)?;
-        let settings = self.pool.settings();
+        let settings = &self.upstream;
         if matches!(mode, WriteMode::At(_)) && !settings.atomic_uploads {
             return Err(StorageError::with_source(
                 ErrorKind::Unsupported,
                 "resumed uploads need storage.atomic_uploads",
             ));
         }
-        let mut lease = self.pool.get().await?;
+        let mut lease = self.lease().await?;
         self.need_parent(&mut lease, path).await?;
         let target = self.upath(path);
         let existing = match self.stat_with(&mut lease, &target).await {
@@ -636,7 +746,7 @@ impl Storage for FtpVolume {
 
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(path)?;
-        let mut lease = self.pool.get().await?;
+        let mut lease = self.lease().await?;
         if self.stat_path(&mut lease, path).await?.is_dir() {
             return Err(StorageError::new(ErrorKind::IsADirectory));
         }
@@ -645,7 +755,7 @@ impl Storage for FtpVolume {
 
     async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(path)?;
-        let mut lease = self.pool.get().await?;
+        let mut lease = self.lease().await?;
         let up = self.upath(path);
         if self.taken_with(&mut lease, &up).await? {
             return Err(StorageError::new(ErrorKind::AlreadyExists));
@@ -656,7 +766,7 @@ impl Storage for FtpVolume {
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         refuse_root(path)?;
-        let mut lease = self.pool.get().await?;
+        let mut lease = self.lease().await?;
         let up = self.upath(path);
         if !self.stat_with(&mut lease, &up).await?.is_dir() {
             return Err(StorageError::new(ErrorKind::NotADirectory));
@@ -685,7 +795,7 @@ impl Storage for FtpVolume {
         if to.starts_with(from) && to != from {
             return Err(StorageError::new(ErrorKind::InvalidName));
         }
-        let mut lease = self.pool.get().await?;
+        let mut lease = self.lease().await?;
         let source = self.stat_path(&mut lease, from).await?;
         if from == to {
             return Ok(());
@@ -715,7 +825,7 @@ impl Storage for FtpVolume {
         }
         refuse_root(to).map_err(|e| TreeError::at_start(e, to))?;
         let source = {
-            let mut lease = self.pool.get().await.map_err(|e| TreeError::at_start(e, from))?;
+            let mut lease = self.lease().await.map_err(|e| TreeError::at_start(e, from))?;
             let source = self
                 .stat_path(&mut lease, from)
                 .await
@@ -749,7 +859,7 @@ impl FtpVolume {
         let ReadBody::Stream(ref mut s) = body else {
             return Err(StorageError::new(ErrorKind::Other));
         };
-        let limit = self.pool.settings().command_timeout;
+        let limit = self.upstream.command_timeout;
         while let Some(chunk) = s.next().await {
             let chunk = chunk?;
             match tokio::time::timeout(limit, into.write_all(&chunk)).await {

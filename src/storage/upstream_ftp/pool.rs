@@ -1,4 +1,5 @@
-//! A bounded pool of logged-in control connections to the upstream.
+//! A bounded pool of logged-in control connections to the upstream, for one
+//! upstream account.
 //!
 //! - At most `max_connections` exist at once (a semaphore; waiting for one is
 //!   limited by the command timeout, so a saturated upstream gives a clear
@@ -12,11 +13,13 @@
 //!   suppaftp's `abort()` is not cancellation-safe and servers answer ABOR
 //!   differently (426 then 226, or 226 alone), while a replacement costs one
 //!   connect and login (a few round trips) when the next request needs it.
-//! - Idle connections are closed after `idle_timeout` by a reaper task, and one
-//!   idle for more than [`CHECK_AFTER`] is checked with NOOP before reuse (the
-//!   upstream may have closed it with a 421).
+//! - Idle connections are closed after `idle_timeout` (by the reaper of
+//!   [`Pools`](super::pools::Pools)), and one idle for more than [`CHECK_AFTER`]
+//!   is checked with NOOP before reuse (the upstream may have closed it with a 421).
+//! - A pool is one upstream account's: several pools (per-user credentials)
+//!   each have their own bound.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use suppaftp::Mode;
@@ -26,6 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::errors::{connection_usable, ftp_error, timed_out};
 use super::settings::UpstreamSettings;
+use crate::auth::Password;
 use crate::config::{DataMode, ListMode, UpstreamTls};
 use crate::storage::{ErrorKind, StorageError};
 
@@ -53,33 +57,40 @@ struct Idle {
     since: Instant,
 }
 
-/// The pool.
+/// The pool of one upstream account (host, port and user): what
+/// [`Pools`](super::pools::Pools) keeps.
 pub struct Pool {
     settings: Arc<UpstreamSettings>,
+    user: String,
+    /// The password new connections log in with: the last one the upstream
+    /// accepted (a pass-through user's may change).
+    password: Mutex<Password>,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Idle>>,
-    features: OnceLock<Features>,
-    /// Held while an upload is published (name check, then rename): FTP has no
-    /// "rename unless the target exists", so create-new is made atomic against
-    /// the other uploads of this process by taking turns.
-    pub publish: tokio::sync::Mutex<()>,
+    /// When the pool was last handed out or a connection came back to it.
+    last_used: Mutex<Instant>,
+}
+
+/// How a login check ended ([`Pool::check_login`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    /// The upstream accepted the password.
+    Accepted,
+    /// It refused it (530).
+    Refused,
 }
 
 impl Pool {
-    /// An empty pool; a reaper task closes idle connections while it lives
-    /// (when there is a runtime to run it).
-    pub fn new(settings: Arc<UpstreamSettings>) -> Arc<Pool> {
-        let pool = Arc::new(Pool {
+    /// An empty pool for `user` on the upstream of `settings`.
+    pub fn new(settings: Arc<UpstreamSettings>, user: &str, password: Password) -> Arc<Pool> {
+        Arc::new(Pool {
             permits: Arc::new(Semaphore::new(settings.max_connections)),
             settings,
+            user: user.to_owned(),
+            password: Mutex::new(password),
             idle: Mutex::new(Vec::new()),
-            features: OnceLock::new(),
-            publish: tokio::sync::Mutex::new(()),
-        });
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(reap(Arc::downgrade(&pool)));
-        }
-        pool
+            last_used: Mutex::new(Instant::now()),
+        })
     }
 
     /// The settings.
@@ -87,14 +98,30 @@ impl Pool {
         &self.settings
     }
 
-    /// The upstream's features (after the first login).
-    pub fn features(&self) -> Option<Features> {
-        self.features.get().copied()
+    /// Marks the pool used now.
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
     }
 
-    /// A logged-in connection: an idle one that still answers, else a new one.
-    pub async fn get(self: &Arc<Self>) -> Result<Lease, StorageError> {
-        let permit = tokio::time::timeout(self.settings.command_timeout, self.permits.clone().acquire_owned())
+    /// How long since the pool was last used, when no connection of it is open
+    /// (idle or leased); `None` while one is.
+    pub fn unused_for(&self) -> Option<Duration> {
+        let none_open = self.permits.available_permits() == self.settings.max_connections
+            && self.idle.lock().unwrap_or_else(PoisonError::into_inner).is_empty();
+        none_open.then(|| self.last_used.lock().unwrap_or_else(PoisonError::into_inner).elapsed())
+    }
+
+    /// Closes the connections idle for longer than the idle timeout.
+    pub fn reap(&self) {
+        let limit = self.settings.idle_timeout;
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|i| i.since.elapsed() < limit);
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, StorageError> {
+        tokio::time::timeout(self.settings.command_timeout, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| {
                 StorageError::with_source(
@@ -105,7 +132,12 @@ impl Pool {
                     ),
                 )
             })?
-            .map_err(|e| StorageError::with_source(ErrorKind::Other, e))?;
+            .map_err(|e| StorageError::with_source(ErrorKind::Other, e))
+    }
+
+    /// A logged-in connection: an idle one that still answers, else a new one.
+    pub async fn get(self: &Arc<Self>) -> Result<Lease, StorageError> {
+        let permit = self.permit().await?;
         loop {
             let popped = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let Some(Idle { mut ftp, since }) = popped else { break };
@@ -120,81 +152,84 @@ impl Pool {
             }
             return Ok(Lease::new(ftp, permit, self));
         }
-        let ftp = tokio::time::timeout(
-            self.settings.connect_timeout + self.settings.command_timeout,
-            self.connect(),
-        )
-        .await
-        .map_err(|_| timed_out("connect and login"))??;
+        let password = self.password.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let ftp = self.connect_within(&password).await?;
         Ok(Lease::new(ftp, permit, self))
     }
 
-    /// Connects, logs in and sets the connection up.
-    async fn connect(&self) -> Result<Ftp, StorageError> {
+    /// Whether the upstream takes `password` for this pool's user: a new
+    /// connection logs in with it (within the pool's bound). Accepted, the
+    /// password is the pool's from now on and the connection joins the idle
+    /// ones; refused, nothing is kept.
+    pub async fn check_login(self: &Arc<Self>, password: &Password) -> Result<LoginCheck, StorageError> {
+        let permit = self.permit().await?;
+        match self.connect_within(password).await {
+            Ok(ftp) => {
+                *self.password.lock().unwrap_or_else(PoisonError::into_inner) = password.clone();
+                drop(Lease::new(ftp, permit, self));
+                Ok(LoginCheck::Accepted)
+            }
+            Err(e) if e.kind == ErrorKind::PermissionDenied => Ok(LoginCheck::Refused),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Pool::connect`] within the connect and command timeouts.
+    async fn connect_within(&self, password: &Password) -> Result<Ftp, StorageError> {
+        tokio::time::timeout(
+            self.settings.connect_timeout + self.settings.command_timeout,
+            self.connect(password),
+        )
+        .await
+        .map_err(|_| timed_out("connect and login"))?
+    }
+
+    /// Connects, logs in and sets the connection up. A refused login is
+    /// `PermissionDenied`; nothing else is.
+    async fn connect(&self, password: &Password) -> Result<Ftp, StorageError> {
         let s = &*self.settings;
-        let addr = tokio::time::timeout(s.connect_timeout, tokio::net::lookup_host((s.host.as_str(), s.port)))
-            .await
-            .map_err(|_| timed_out("resolve"))?
-            .map_err(|e| StorageError::with_source(ErrorKind::Unavailable, format!("resolve {}: {e}", s.host)))?
-            .next()
-            .ok_or_else(|| StorageError::with_source(ErrorKind::Unavailable, format!("{} has no address", s.host)))?;
-        let mut ftp = match (s.tls, s.suppaftp_connector()) {
-            (UpstreamTls::Implicit, Some(tls)) => {
-                let mut ftp = tokio::time::timeout(
-                    s.connect_timeout,
-                    Ftp::connect_secure_implicit(addr, tls, &s.server_name),
-                )
+        let mut ftp = open(s).await?;
+        if let Err(e) = ftp.login(self.user.as_str(), password.expose()).await {
+            let e = ftp_error("login", e);
+            return Err(if e.kind == ErrorKind::PermissionDenied {
+                e
+            } else {
+                StorageError::with_source(ErrorKind::Unavailable, e)
+            });
+        }
+        let setup = async {
+            ftp.transfer_type(FileType::Binary)
                 .await
-                .map_err(|_| timed_out("connect (implicit TLS)"))?
-                .map_err(|e| ftp_error("connect (implicit TLS)", e))?;
-                // suppaftp sends these only after AUTH TLS; without PROT P an
-                // implicit-TLS server refuses plain data connections (vsftpd: 522).
-                for command in ["PBSZ 0", "PROT P"] {
-                    ftp.custom_command(command, &[suppaftp::Status::CommandOk])
-                        .await
-                        .map_err(|e| ftp_error(command, e))?;
+                .map_err(|e| ftp_error("TYPE I", e))?;
+            let features = match s.features.get() {
+                Some(f) => *f,
+                None => {
+                    let feat = ftp.feat().await.unwrap_or_default();
+                    let has = |name: &str| feat.keys().any(|k| k.eq_ignore_ascii_case(name));
+                    let f = Features {
+                        mlsx: match s.list {
+                            ListMode::Auto => has("MLST"),
+                            ListMode::Mlsd => true,
+                            ListMode::List => false,
+                        },
+                        size: has("SIZE"),
+                        mdtm: has("MDTM"),
+                        epsv: match s.data_mode {
+                            DataMode::Auto => has("EPSV"),
+                            DataMode::Epsv => true,
+                            DataMode::Pasv => false,
+                        },
+                    };
+                    tracing::info!(upstream = %s.describe, ?f, "upstream features");
+                    *s.features.get_or_init(|| f)
                 }
-                ftp
-            }
-            (UpstreamTls::Explicit, Some(tls)) => Ftp::connect_timeout(addr, s.connect_timeout)
-                .await
-                .map_err(|e| ftp_error("connect", e))?
-                .into_secure(tls, &s.server_name)
-                .await
-                .map_err(|e| ftp_error("AUTH TLS", e))?,
-            _ => Ftp::connect_timeout(addr, s.connect_timeout)
-                .await
-                .map_err(|e| ftp_error("connect", e))?,
+            };
+            Ok::<_, StorageError>(features)
         };
-        ftp.login(s.user.as_str(), s.password.expose())
+        // A refusal after the login is not a refused password.
+        let features = setup
             .await
-            .map_err(|e| ftp_error("login", e))?;
-        ftp.transfer_type(FileType::Binary)
-            .await
-            .map_err(|e| ftp_error("TYPE I", e))?;
-        let features = match self.features.get() {
-            Some(f) => *f,
-            None => {
-                let feat = ftp.feat().await.unwrap_or_default();
-                let has = |name: &str| feat.keys().any(|k| k.eq_ignore_ascii_case(name));
-                let f = Features {
-                    mlsx: match s.list {
-                        ListMode::Auto => has("MLST"),
-                        ListMode::Mlsd => true,
-                        ListMode::List => false,
-                    },
-                    size: has("SIZE"),
-                    mdtm: has("MDTM"),
-                    epsv: match s.data_mode {
-                        DataMode::Auto => has("EPSV"),
-                        DataMode::Epsv => true,
-                        DataMode::Pasv => false,
-                    },
-                };
-                tracing::info!(upstream = %s.describe, ?f, "upstream features");
-                *self.features.get_or_init(|| f)
-            }
-        };
+            .map_err(|e| StorageError::with_source(ErrorKind::Unavailable, e))?;
         ftp.set_mode(if features.epsv {
             Mode::ExtendedPassive
         } else {
@@ -204,29 +239,61 @@ impl Pool {
         Ok(ftp)
     }
 
+    /// Keeps a connection that ended in step for reuse — unless that would
+    /// make more than `max_connections` open (idle and leased): a login check
+    /// opens a new one even when idle ones exist.
     fn put_back(&self, ftp: Ftp) {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(Idle {
+        self.touch();
+        // Leased now, the returning one included (its permit is released after this).
+        let leased = self.settings.max_connections - self.permits.available_permits();
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() + leased > self.settings.max_connections {
+            return; // dropped: closed
+        }
+        idle.push(Idle {
             ftp,
             since: Instant::now(),
         });
     }
 }
 
-/// Closes connections idle for longer than the idle timeout, while the pool lives.
-async fn reap(pool: Weak<Pool>) {
-    loop {
-        let every = match pool.upgrade() {
-            Some(p) => (p.settings.idle_timeout / 2).max(Duration::from_millis(500)),
-            None => return,
-        };
-        tokio::time::sleep(every).await;
-        let Some(p) = pool.upgrade() else { return };
-        let limit = p.settings.idle_timeout;
-        p.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|i| i.since.elapsed() < limit);
-    }
+/// A control connection to the upstream of `s`, TLS set up as configured, not
+/// logged in (its 220 greeting read).
+pub async fn open(s: &UpstreamSettings) -> Result<Ftp, StorageError> {
+    let addr = tokio::time::timeout(s.connect_timeout, tokio::net::lookup_host((s.host.as_str(), s.port)))
+        .await
+        .map_err(|_| timed_out("resolve"))?
+        .map_err(|e| StorageError::with_source(ErrorKind::Unavailable, format!("resolve {}: {e}", s.host)))?
+        .next()
+        .ok_or_else(|| StorageError::with_source(ErrorKind::Unavailable, format!("{} has no address", s.host)))?;
+    Ok(match (s.tls, s.suppaftp_connector()) {
+        (UpstreamTls::Implicit, Some(tls)) => {
+            let mut ftp = tokio::time::timeout(
+                s.connect_timeout,
+                Ftp::connect_secure_implicit(addr, tls, &s.server_name),
+            )
+            .await
+            .map_err(|_| timed_out("connect (implicit TLS)"))?
+            .map_err(|e| ftp_error("connect (implicit TLS)", e))?;
+            // suppaftp sends these only after AUTH TLS; without PROT P an
+            // implicit-TLS server refuses plain data connections (vsftpd: 522).
+            for command in ["PBSZ 0", "PROT P"] {
+                ftp.custom_command(command, &[suppaftp::Status::CommandOk])
+                    .await
+                    .map_err(|e| ftp_error(command, e))?;
+            }
+            ftp
+        }
+        (UpstreamTls::Explicit, Some(tls)) => Ftp::connect_timeout(addr, s.connect_timeout)
+            .await
+            .map_err(|e| ftp_error("connect", e))?
+            .into_secure(tls, &s.server_name)
+            .await
+            .map_err(|e| ftp_error("AUTH TLS", e))?,
+        _ => Ftp::connect_timeout(addr, s.connect_timeout)
+            .await
+            .map_err(|e| ftp_error("connect", e))?,
+    })
 }
 
 /// A connection taken from the pool. Dropped, it goes back only while

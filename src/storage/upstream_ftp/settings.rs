@@ -1,7 +1,8 @@
 //! From the `storage: { kind: upstream_ftp }` section to what the connection
-//! pool needs: the checks of the section ([`UpstreamSettings::problems`], run by
-//! `check-config` and at start-up), the password from the config or its file,
-//! and the TLS client configuration.
+//! pools need, per upstream (the section's own, named `default`, and each of
+//! `upstreams`): the checks of the section ([`UpstreamSettings::problems`], run
+//! by `check-config` and at start-up), passwords from the config or their
+//! files, and the TLS client configuration.
 //!
 //! Each control connection gets a TLS client of its own (the trusted roots are
 //! shared), so its session cache holds only its own sessions: a data
@@ -11,25 +12,25 @@
 //! shared cache would offer under concurrency) is not resumed there, so its
 //! data connection was refused.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use suppaftp::tokio::AsyncRustlsConnector;
 
+use super::pool::Features;
 use crate::auth::Password;
-use crate::config::{DataMode, ListMode, UpstreamFtpConfig, UpstreamTls};
+use crate::config::{DataMode, ListMode, UpstreamCredentials, UpstreamFtpConfig, UpstreamServerConfig, UpstreamTls};
 
-/// What the pool and the volumes need once the section is checked.
+/// One upstream, as the pools need it once the section is checked: where it
+/// is, how to talk to it, and the section's shared limits.
 #[derive(Clone)]
 pub struct UpstreamSettings {
+    /// Its name (`default` for the section's own).
+    pub name: String,
     /// Host name or address.
     pub host: String,
     /// Control port.
     pub port: u16,
-    /// The service account.
-    pub user: String,
-    /// Its password.
-    pub password: Password,
     /// The upstream directory that is dualgate's `/`, without a trailing `/`
     /// (empty for the upstream's `/`).
     pub root: String,
@@ -47,7 +48,7 @@ pub struct UpstreamSettings {
     pub list: ListMode,
     /// Uploads through a temporary name.
     pub atomic_uploads: bool,
-    /// Pool size.
+    /// Pool size (per upstream account).
     pub max_connections: usize,
     /// Idle connections are closed after this.
     pub idle_timeout: Duration,
@@ -55,119 +56,197 @@ pub struct UpstreamSettings {
     pub connect_timeout: Duration,
     /// Per-command (and per-read/write) limit.
     pub command_timeout: Duration,
-    /// `ftp://user@host:port/root`, for logs and the banner (no password).
+    /// `ftp://host:port/root`, for logs and the banner (no user, no password).
     pub describe: String,
     /// The time shown for the upstream root when nothing better is known (see
     /// `storage::upstream_ftp` on times).
     pub opened_at: std::time::SystemTime,
+    /// What the upstream's FEAT said (at the first login of any of its pools).
+    pub features: Arc<OnceLock<Features>>,
+    /// Held while an upload is published (name check, then rename): FTP has no
+    /// "rename unless the target exists", so create-new is made atomic against
+    /// the other uploads of this process to this upstream by taking turns.
+    pub publish: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for UpstreamSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "UpstreamSettings({})", self.describe)
+        write!(f, "UpstreamSettings({}: {})", self.name, self.describe)
     }
+}
+
+/// The problems of one upstream's keys under `prefix` (`storage` or
+/// `storage.upstreams.NAME`), as `(key, reason)`.
+fn server_problems(prefix: &str, c: &UpstreamServerConfig) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let key = |k: &str| format!("{prefix}.{k}");
+    if c.host.trim().is_empty() || c.host.contains(['/', ' ', '@']) {
+        out.push((key("host"), "must be a host name or address".to_owned()));
+    }
+    if c.port == 0 {
+        out.push((key("port"), "must be a port number (1-65535)".to_owned()));
+    }
+    if let Some(bad) = root_problem(&c.root) {
+        out.push((key("root"), bad));
+    }
+    if !(1..=1000).contains(&c.max_connections) {
+        out.push((key("max_connections"), "must be between 1 and 1000".to_owned()));
+    }
+    if c.tls == UpstreamTls::None && (c.ca_file.is_some() || c.tls_server_name.is_some()) {
+        out.push((
+            key("tls"),
+            "ca_file and tls_server_name need tls: explicit or implicit".to_owned(),
+        ));
+    }
+    out
+}
+
+/// What is wrong with an upstream root directory, if anything.
+pub(super) fn root_problem(root: &str) -> Option<String> {
+    (!root.starts_with('/') || root.split('/').any(|p| p == "." || p == "..") || root.contains(['\r', '\n']))
+        .then(|| "must be an absolute upstream directory such as `/` or `/srv/drop` (no `.` or `..`)".to_owned())
+}
+
+/// What is wrong with an upstream account's password keys (`password` and
+/// `password_file` under `prefix`), if `required`.
+pub(super) fn password_problems(
+    prefix: &str,
+    password: Option<&Password>,
+    password_file: Option<&std::path::Path>,
+    required: bool,
+) -> Vec<(String, String)> {
+    match (password, password_file) {
+        (Some(_), Some(_)) => vec![(
+            format!("{prefix}.password_file"),
+            "give password or password_file, not both".to_owned(),
+        )],
+        (None, None) if required => vec![(
+            format!("{prefix}.password"),
+            "give password or password_file (the upstream account's)".to_owned(),
+        )],
+        (Some(p), None) if p.expose().contains(['\r', '\n']) => {
+            vec![(format!("{prefix}.password"), "must be on one line".to_owned())]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `user` can be sent as an upstream user name.
+pub(super) fn valid_upstream_user(user: &str) -> bool {
+    !user.is_empty() && !user.chars().any(char::is_control)
 }
 
 impl UpstreamSettings {
     /// The problems of a section, as `(key, reason)`; empty when it is usable.
-    pub fn problems(c: &UpstreamFtpConfig) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        if c.host.trim().is_empty() || c.host.contains(['/', ' ']) {
-            out.push(("storage.host", "must be a host name or address".to_owned()));
-        }
-        if c.port == 0 {
-            out.push(("storage.port", "must be a port number (1-65535)".to_owned()));
-        }
-        if c.user.is_empty() || c.user.contains(['\r', '\n']) {
-            out.push(("storage.user", "must be a non-empty user name on one line".to_owned()));
-        }
-        match (&c.password, &c.password_file) {
-            (Some(_), Some(_)) => out.push((
-                "storage.password_file",
-                "give password or password_file, not both".to_owned(),
-            )),
-            (None, None) => out.push((
-                "storage.password",
-                "give password or password_file (the upstream account's)".to_owned(),
-            )),
-            (Some(p), None) if p.expose().contains(['\r', '\n']) => {
-                out.push(("storage.password", "must be on one line".to_owned()));
+    /// (What needs the `users:` too is in [`super::routing::problems`].)
+    pub fn problems(c: &UpstreamFtpConfig) -> Vec<(String, String)> {
+        let mut out = server_problems("storage", &c.default_server());
+        for (name, server) in &c.upstreams {
+            if name == super::routing::DEFAULT_UPSTREAM
+                || name.is_empty()
+                || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+            {
+                out.push((
+                    format!("storage.upstreams.{name}"),
+                    "an upstream's name is letters, digits, `-`, `_` and `.`, and not `default` (the section's own)"
+                        .to_owned(),
+                ));
             }
+            out.extend(server_problems(&format!("storage.upstreams.{name}"), server));
+        }
+        let service = c.credentials == UpstreamCredentials::Static;
+        match &c.user {
+            Some(u) if !valid_upstream_user(u) => {
+                out.push((
+                    "storage.user".to_owned(),
+                    "must be a non-empty user name on one line".to_owned(),
+                ));
+            }
+            None if service => out.push((
+                "storage.user".to_owned(),
+                "credentials: static needs the service account (user and password)".to_owned(),
+            )),
+            None if c.password.is_some() || c.password_file.is_some() => out.push((
+                "storage.password".to_owned(),
+                "a service account password without storage.user".to_owned(),
+            )),
             _ => {}
         }
-        if !c.root.starts_with('/') || c.root.split('/').any(|p| p == "." || p == "..") || c.root.contains(['\r', '\n'])
-        {
-            out.push((
-                "storage.root",
-                "must be an absolute upstream directory such as `/` or `/srv/drop` (no `.` or `..`)".to_owned(),
-            ));
-        }
-        if !(1..=1000).contains(&c.max_connections) {
-            out.push(("storage.max_connections", "must be between 1 and 1000".to_owned()));
-        }
+        out.extend(password_problems(
+            "storage",
+            c.password.as_ref(),
+            c.password_file.as_deref(),
+            c.user.is_some(),
+        ));
         for (key, d) in [
             ("storage.idle_timeout", c.idle_timeout),
             ("storage.connect_timeout", c.connect_timeout),
             ("storage.command_timeout", c.command_timeout),
+            ("storage.login_cache", c.login_cache),
         ] {
             if d.0.is_zero() {
-                out.push((key, "must be longer than zero".to_owned()));
+                out.push((key.to_owned(), "must be longer than zero".to_owned()));
             }
         }
-        if c.tls == UpstreamTls::None && (c.ca_file.is_some() || c.tls_server_name.is_some()) {
+        if !(1..=100_000).contains(&c.max_pools) {
             out.push((
-                "storage.tls",
-                "ca_file and tls_server_name need tls: explicit or implicit".to_owned(),
+                "storage.max_pools".to_owned(),
+                "must be between 1 and 100000".to_owned(),
             ));
         }
         out
     }
 
-    /// Checks the section and reads what it points to (password file, CA file).
-    pub fn from_config(c: &UpstreamFtpConfig) -> Result<UpstreamSettings, String> {
+    /// Every upstream of a checked section, by name, with what it points to
+    /// read (CA files).
+    pub fn all_from_config(c: &UpstreamFtpConfig) -> Result<Vec<UpstreamSettings>, String> {
         if let Some((key, reason)) = Self::problems(c).first() {
             return Err(format!("{key}: {reason}"));
         }
-        let password = match (&c.password, &c.password_file) {
-            (Some(p), _) => p.clone(),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("storage.password_file {}: {e}", path.display()))?;
-                let v = text.trim();
-                if v.is_empty() || v.contains(['\r', '\n']) {
-                    return Err(format!(
-                        "storage.password_file {}: must hold one non-empty line",
-                        path.display()
-                    ));
-                }
-                Password::new(v.to_owned())
-            }
-            (None, None) => return Err("storage.password: missing".to_owned()),
-        };
-        let roots = match c.tls {
+        let opened_at = std::time::SystemTime::now();
+        let mut out = vec![Self::from_server(
+            c,
+            super::routing::DEFAULT_UPSTREAM,
+            &c.default_server(),
+            opened_at,
+        )?];
+        for (name, server) in &c.upstreams {
+            out.push(Self::from_server(c, name, server, opened_at)?);
+        }
+        Ok(out)
+    }
+
+    fn from_server(
+        c: &UpstreamFtpConfig,
+        name: &str,
+        s: &UpstreamServerConfig,
+        opened_at: std::time::SystemTime,
+    ) -> Result<UpstreamSettings, String> {
+        let roots = match s.tls {
             UpstreamTls::None => None,
-            UpstreamTls::Explicit | UpstreamTls::Implicit => Some(Arc::new(trusted_roots(c.ca_file.as_deref())?)),
+            UpstreamTls::Explicit | UpstreamTls::Implicit => Some(Arc::new(trusted_roots(s.ca_file.as_deref())?)),
         };
-        let root = c.root.trim_end_matches('/').to_owned();
+        let host = s.host.trim().to_owned();
         Ok(UpstreamSettings {
-            host: c.host.trim().to_owned(),
-            port: c.port,
-            user: c.user.clone(),
-            password,
-            describe: format!("ftp://{}@{}:{}{}", c.user, c.host.trim(), c.port, c.root),
-            root,
-            tls: c.tls,
+            name: name.to_owned(),
+            describe: format!("ftp://{host}:{}{}", s.port, s.root),
+            port: s.port,
+            root: s.root.trim_end_matches('/').to_owned(),
+            tls: s.tls,
             roots,
-            server_name: c.tls_server_name.clone().unwrap_or_else(|| c.host.trim().to_owned()),
-            data_mode: c.data_mode,
-            nat_workaround: c.passive_nat_workaround,
-            list: c.list,
+            server_name: s.tls_server_name.clone().unwrap_or_else(|| host.clone()),
+            host,
+            data_mode: s.data_mode,
+            nat_workaround: s.passive_nat_workaround,
+            list: s.list,
             atomic_uploads: c.atomic_uploads,
-            max_connections: c.max_connections as usize,
+            max_connections: s.max_connections as usize,
             idle_timeout: c.idle_timeout.0,
             connect_timeout: c.connect_timeout.0,
             command_timeout: c.command_timeout.0,
-            opened_at: std::time::SystemTime::now(),
+            opened_at,
+            features: Arc::default(),
+            publish: Arc::default(),
         })
     }
 
@@ -181,6 +260,26 @@ impl UpstreamSettings {
         Some(AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(Arc::new(
             config,
         ))))
+    }
+}
+
+/// Reads an account's password from the config or its file.
+pub(super) fn read_password(
+    key: &str,
+    password: Option<&Password>,
+    password_file: Option<&std::path::Path>,
+) -> Result<Password, String> {
+    match (password, password_file) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{key}_file {}: {e}", path.display()))?;
+            let v = text.trim();
+            if v.is_empty() || v.contains(['\r', '\n']) {
+                return Err(format!("{key}_file {}: must hold one non-empty line", path.display()));
+            }
+            Ok(Password::new(v.to_owned()))
+        }
+        (None, None) => Err(format!("{key}: missing")),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Unit tests of what needs no upstream: the reply-code table, listing-line
-//! parsing (vsftpd, Pure-FTPd MLSD, DOS), temporary names and the section's
-//! checks. The back-end against real servers is in `tests/conformance.rs`
+//! parsing (vsftpd, Pure-FTPd MLSD, DOS), temporary names, the section's
+//! checks (credentials, upstreams, `login_hosts` against `users:`) and login
+//! routing. The back-end against real servers is in `tests/conformance.rs`
 //! (`upstream_ftp::`, run by `tests/backends/run.sh`).
 
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -101,6 +102,139 @@ fn the_section_is_checked() {
     assert_eq!(
         parse("storage: { kind: upstream_ftp, host: h, user: u, password: p, ca_file: /x }\n"),
         ["storage.tls"]
+    );
+}
+
+/// The keys `check-config` reports for a whole config (the section's own
+/// checks and those against `users:`), in order.
+fn bad_keys(yaml: &str) -> Vec<String> {
+    let c = crate::config::load_str(yaml, "t").unwrap();
+    c.validate("t")
+        .into_iter()
+        .map(|p| p.location.trim_start_matches("t: ").to_owned())
+        .collect()
+}
+
+#[test]
+fn per_user_credentials_are_checked_against_the_users() {
+    let hash = crate::auth::hash_password("pw").unwrap();
+    let users = format!(
+        "users:\n  - {{ name: alice, password_hash: \"{hash}\" }}\n  - {{ name: bob, password_hash: \"{hash}\" }}\n"
+    );
+    // map: each user's entry, upstreams by name.
+    let good = format!(
+        "storage:\n  kind: upstream_ftp\n  host: a.example\n  credentials: map\n  upstreams: {{ erp: {{ host: b.example, root: /drop }} }}\n  \
+         map:\n    alice: {{ upstream: erp, user: a1, password: x }}\n    bob: {{ user: b1, password_file: /run/b1, root: /b }}\n{users}"
+    );
+    assert_eq!(bad_keys(&good), Vec::<String>::new());
+    // An unknown upstream, a map entry for nobody, no password, and a user
+    // without an entry and no service account to fall back on.
+    let bad = format!(
+        "storage:\n  kind: upstream_ftp\n  host: a.example\n  credentials: map\n  \
+         map:\n    alice: {{ upstream: nope, password: x }}\n    carol: {{ password: y }}\n    dave: {{ }}\n{users}"
+    );
+    assert_eq!(
+        bad_keys(&bad),
+        [
+            "storage.map.alice.upstream",
+            "storage.map.carol",
+            "storage.map.dave",
+            "storage.map.dave.password",
+            "users[1]"
+        ]
+    );
+    // passthrough: no local passwords, no upstream passwords in the map; the
+    // users' entries may go without password_hash.
+    let pass = format!(
+        "storage:\n  kind: upstream_ftp\n  host: a.example\n  credentials: passthrough\n  \
+         map: {{ alice: {{ password: x, root: /a }} }}\nusers:\n  - {{ name: alice, password_hash: \"{hash}\" }}\n  - {{ name: bob, home: /b }}\n"
+    );
+    assert_eq!(bad_keys(&pass), ["storage.map.alice", "users[0].password_hash"]);
+    // ... while without passthrough a user needs one.
+    assert_eq!(
+        bad_keys("storage: { kind: local, root: /tmp/x }\nusers: [ { name: bob } ]\n"),
+        ["users[0].password_hash"]
+    );
+    // static: a service account is needed, a map is not allowed.
+    assert_eq!(
+        bad_keys("storage: { kind: upstream_ftp, host: h, map: { alice: { password: x } } }\n"),
+        ["storage.user", "storage.map"]
+    );
+    // passthrough without a service account: no anonymous access.
+    assert_eq!(
+        bad_keys("storage: { kind: upstream_ftp, host: h, credentials: passthrough }\nanonymous: { enabled: true }\n"),
+        ["anonymous.enabled"]
+    );
+}
+
+#[test]
+fn upstreams_and_login_hosts_are_checked() {
+    let keys = bad_keys(
+        "storage:\n  kind: upstream_ftp\n  host: a.example\n  credentials: passthrough\n  \
+         upstreams:\n    default: { host: c.example }\n    'bad name': { host: d.example }\n    erp: { host: a.example, port: 21, tls: explicit }\n    \
+         ok: { host: b.example, port: 0 }\n  login_hosts: [ok, b.example, B.EXAMPLE:0, evil.example]\n",
+    );
+    assert_eq!(
+        keys,
+        [
+            "storage.upstreams.bad name",
+            "storage.upstreams.default",
+            "storage.upstreams.ok.port",
+            "storage.login_hosts[3]",
+            "storage.upstreams.erp",
+        ]
+    );
+    // user@host needs passthrough.
+    assert_eq!(
+        bad_keys("storage: { kind: upstream_ftp, host: h, user: u, password: p, login_hosts: [h] }\n"),
+        ["storage.login_hosts"]
+    );
+}
+
+#[test]
+fn logins_are_routed_only_to_allowed_upstreams() {
+    use super::routing::{Route, Routing};
+    let c = crate::config::load_str(
+        "storage:\n  kind: upstream_ftp\n  host: a.example\n  credentials: passthrough\n  \
+         upstreams: { erp: { host: b.example, port: 2121 }, other: { host: c.example } }\n  \
+         map: { carol: { upstream: other, root: /c } }\n  login_hosts: [erp]\n",
+        "t",
+    )
+    .unwrap();
+    let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
+        panic!("not upstream_ftp")
+    };
+    let r = Routing::new(&ftp);
+    let route = |upstream: &str, user: &str, root: Option<&str>| Route {
+        upstream: upstream.to_owned(),
+        user: user.to_owned(),
+        root: root.map(str::to_owned),
+    };
+    assert_eq!(r.route("bob").unwrap(), route("default", "bob", None));
+    assert_eq!(r.route("carol").unwrap(), route("other", "carol", Some("/c")));
+    // By its name, host or host:port, in any case.
+    for login in ["bob@erp", "bob@ERP", "bob@b.example", "bob@b.example:2121"] {
+        assert_eq!(r.route(login).unwrap(), route("erp", "bob", None), "{login}");
+    }
+    // Not on the list: neither a configured upstream nor any other host.
+    for login in [
+        "bob@other",
+        "bob@c.example",
+        "bob@a.example",
+        "bob@evil.example",
+        "bob@b.example:21",
+        "@erp",
+    ] {
+        assert!(r.route(login).is_err(), "{login}");
+    }
+    // The last @ splits: the upstream user may hold one.
+    assert_eq!(r.route("bob@corp@erp").unwrap(), route("erp", "bob@corp", None));
+    // Without login_hosts, an @ is part of the name.
+    let mut plain = ftp.clone();
+    plain.login_hosts.clear();
+    assert_eq!(
+        Routing::new(&plain).route("bob@erp").unwrap(),
+        route("default", "bob@erp", None)
     );
 }
 
@@ -225,4 +359,42 @@ async fn an_upstream_that_refuses_the_login_is_denied() {
     // The probe reports it as not ready; the reason says why.
     assert_eq!(err.kind, ErrorKind::Unavailable);
     assert!(format!("{:?}", err.source).contains("PermissionDenied"), "{err:?}");
+}
+
+#[tokio::test]
+async fn pools_are_bounded_and_unused_ones_are_dropped() {
+    use super::pools::Pools;
+    use crate::auth::Password;
+    let c = crate::config::load_str(
+        "storage: { kind: upstream_ftp, host: 127.0.0.1, user: u, password: p, idle_timeout: 200ms }\n",
+        "t",
+    )
+    .unwrap();
+    let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
+        panic!("not upstream_ftp")
+    };
+    let settings = std::sync::Arc::new(UpstreamSettings::all_from_config(&ftp).unwrap().remove(0));
+    let pw = Password::new("pw".into());
+    // The reaper is not what this test measures: it sweeps by hand.
+    let pools = Pools::new(2, std::time::Duration::from_secs(3600));
+    let a = pools.pool(&settings, "a", &pw).unwrap();
+    // One account, one pool, whoever asks.
+    assert!(std::sync::Arc::ptr_eq(&a, &pools.pool(&settings, "a", &pw).unwrap()));
+    drop(pools.pool(&settings, "b", &pw).unwrap());
+    assert_eq!(pools.count(), 2);
+    // Full: b (no connection open, held by nobody) makes room for c; a is held.
+    let c = pools.pool(&settings, "c", &pw).unwrap();
+    assert_eq!(pools.count(), 2);
+    // Full of pools in use: a new account is refused, not added.
+    let Err(err) = pools.pool(&settings, "d", &pw) else {
+        panic!("a third pool was added to a set of two in use")
+    };
+    assert_eq!(err.kind, ErrorKind::Unavailable);
+    // Unused for the idle timeout, and let go: swept away.
+    drop((a, c));
+    pools.sweep();
+    assert_eq!(pools.count(), 2, "used just now");
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    pools.sweep();
+    assert_eq!(pools.count(), 0);
 }

@@ -15,8 +15,6 @@
 //! Appends (`APPE`) and, with `atomic_uploads: false`, every upload write in
 //! place: not atomic, and a failed one leaves what was sent.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
@@ -77,12 +75,12 @@ impl FtpUpload {
                 // Reusable only if the transfer was completed.
                 match ftp!(l, "NOOP", l.ftp().noop()) {
                     Ok(()) => Ok(l),
-                    Err(_) => self.vol.pool.get().await,
+                    Err(_) => self.vol.lease().await,
                 }
             }
             _ => {
                 self.stream = None;
-                self.vol.pool.get().await
+                self.vol.lease().await
             }
         };
         remove_file(lease, &temp).await;
@@ -149,7 +147,7 @@ impl Upload for FtpUpload {
             let target = self.target.clone();
             let lease = match self.lease.take() {
                 Some(l) => Ok(l),
-                None => self.vol.pool.get().await,
+                None => self.vol.lease().await,
             };
             remove_file(lease, &target).await;
         }
@@ -168,7 +166,7 @@ impl FtpUpload {
             .ok_or_else(|| StorageError::with_source(ErrorKind::Other, "no connection"))?;
         // One publish at a time (a check and a rename: milliseconds), waited
         // for no longer than a command.
-        let _turn = tokio::time::timeout(lease.timeout(), vol.pool.publish.lock())
+        let _turn = tokio::time::timeout(lease.timeout(), vol.upstream.publish.lock())
             .await
             .map_err(|_| super::errors::timed_out("publishing an upload (waiting for its turn)"))?;
         if self.mode == WriteMode::CreateNew && vol.taken_with(lease, &self.target).await? {
@@ -187,10 +185,10 @@ impl Drop for FtpUpload {
         // clean-up takes a fresh one.
         self.stream = None;
         self.lease = None;
-        let pool = Arc::clone(&self.vol.pool);
+        let vol = self.vol.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                remove_file(pool.get().await, &temp).await;
+                remove_file(vol.lease().await, &temp).await;
             });
         }
     }

@@ -49,6 +49,9 @@ pub struct GatewayOptions {
     /// How many ports of its own passive window the gateway gets (the first ones);
     /// `None` is the whole 200-port window.
     pub passive_port_count: Option<u16>,
+    /// On an upstream FTP server: keys set in the run's `storage:` section (a
+    /// YAML mapping; a `null` value removes the key).
+    pub storage_keys: Option<String>,
 }
 
 impl GatewayOptions {
@@ -229,10 +232,23 @@ impl Gateway {
     /// Starts a gateway and waits (at most 20 s) for its start-up block.
     pub async fn start(opts: GatewayOptions) -> Gateway {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = match &opts.root {
+        let mut store = match &opts.root {
             Some(root) => TestStore::local(root.clone()),
             None => TestStore::new(dir.path().join("data")),
         };
+        if let Some(keys) = &opts.storage_keys {
+            let keys: serde_yaml::Mapping =
+                serde_yaml::from_str(keys).unwrap_or_else(|e| panic!("storage_keys: not a YAML mapping: {e}"));
+            store.change_upstream_section(|section| {
+                for (key, value) in keys {
+                    if value.is_null() {
+                        section.remove(&key);
+                    } else {
+                        section.insert(key, value);
+                    }
+                }
+            });
+        }
         let password = random_password();
         let passive_ports = match opts.passive_port_count {
             Some(n) => {

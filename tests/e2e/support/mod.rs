@@ -50,7 +50,7 @@ pub use gateway::{Gateway, GatewayOptions, UPLOAD_TEMP_PREFIX, hash_password, us
 pub use http::{raw_http, raw_http_from, raw_request};
 pub use memory::RssSampler;
 pub use metrics::{metric_value, parse_metrics};
-pub use storage::{TestStore, Tree, storage_kind};
+pub use storage::{TestStore, Tree, UpstreamFtp, storage_kind, upstream_server};
 
 /// Longest wait for one FTP reply, one read, one connect.
 pub const STEP: Duration = Duration::from_secs(10);

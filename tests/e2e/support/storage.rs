@@ -148,43 +148,97 @@ fn fragment_text() -> Option<&'static str> {
     .as_deref()
 }
 
-/// The upstream FTP server of this run: its `storage:` section, its directory
-/// on disk, and the uid and gid it writes as.
-struct UpstreamFtp {
-    section: serde_yaml::Mapping,
-    dir: PathBuf,
-    owner: (u32, u32),
+/// An upstream FTP server started by `tests/backends/upstream_ftp.sh`: its
+/// `storage:` section, its directory on disk, the uid and gid it writes as,
+/// and its other accounts (`# upstream_account:` lines).
+pub struct UpstreamFtp {
+    /// The `storage:` section.
+    pub section: serde_yaml::Mapping,
+    /// The directory on disk that is the server's `/`.
+    pub dir: PathBuf,
+    /// The uid and gid of the main account.
+    pub owner: (u32, u32),
+    /// Other accounts: name, password, uid and gid.
+    pub accounts: Vec<(String, String, (u32, u32))>,
+}
+
+fn uid_gid(text: &str) -> (u32, u32) {
+    let (uid, gid) = text.split_once(':').expect("UID:GID");
+    (uid.parse().expect("a uid"), gid.parse().expect("a gid"))
+}
+
+impl UpstreamFtp {
+    /// The server of the fragment `text` (read from `source`); `None` if it is
+    /// not an `upstream_ftp` section.
+    pub fn parse(text: &str, source: &str) -> Option<UpstreamFtp> {
+        let fragment: Fragment =
+            serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{source}: not a `storage:` fragment: {e}"));
+        let kind = fragment.storage.get("kind").and_then(serde_yaml::Value::as_str);
+        if kind != Some("upstream_ftp") {
+            return None;
+        }
+        let comments = |key: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(&format!("# {key}: ")))
+                .map(|v| v.trim().to_owned())
+                .collect()
+        };
+        let comment = |key: &str| {
+            comments(key)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| panic!("{source}: no `# {key}:` line (tests/backends/upstream_ftp.sh prints it)"))
+        };
+        let accounts = comments("upstream_account")
+            .iter()
+            .map(|line| {
+                let parts: Vec<&str> = line.split(' ').collect();
+                let [name, password, ids] = parts[..] else {
+                    panic!("{source}: `# upstream_account: {line}` is not NAME PASSWORD UID:GID")
+                };
+                (name.to_owned(), password.to_owned(), uid_gid(ids))
+            })
+            .collect();
+        Some(UpstreamFtp {
+            section: fragment.storage,
+            dir: PathBuf::from(comment("upstream_dir")),
+            owner: uid_gid(&comment("upstream_owner")),
+            accounts,
+        })
+    }
+
+    /// A new directory of its own on the server, `<prefix>-<pid>-<n>-<random>`,
+    /// owned by `owner`: its path on disk and its upstream path.
+    pub fn new_dir(&self, prefix: &str, owner: (u32, u32)) -> (PathBuf, String) {
+        let n = NEXT_PREFIX.fetch_add(1, Ordering::Relaxed);
+        let mut random = [0u8; 4];
+        rand::rng().fill_bytes(&mut random);
+        let name = format!("{prefix}-{}-{n}-{:08x}", std::process::id(), u32::from_be_bytes(random));
+        let dir = self.dir.join(&name);
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        std::os::unix::fs::chown(&dir, Some(owner.0), Some(owner.1))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", dir.display()));
+        let root = self
+            .section
+            .get("root")
+            .and_then(serde_yaml::Value::as_str)
+            .unwrap_or("/")
+            .trim_end_matches('/')
+            .to_owned();
+        (dir, format!("{root}/{name}"))
+    }
 }
 
 fn upstream_ftp() -> Option<&'static UpstreamFtp> {
     static CONFIGURED: OnceLock<Option<UpstreamFtp>> = OnceLock::new();
     CONFIGURED
-        .get_or_init(|| {
-            let text = fragment_text()?;
-            let fragment: Fragment =
-                serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{STORAGE_ENV}: not a `storage:` fragment: {e}"));
-            let kind = fragment.storage.get("kind").and_then(serde_yaml::Value::as_str);
-            if kind != Some("upstream_ftp") {
-                return None;
-            }
-            let comment = |key: &str| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
-                    .unwrap_or_else(|| {
-                        panic!("{STORAGE_ENV}: no `# {key}:` line (tests/backends/upstream_ftp.sh prints it)")
-                    })
-                    .trim()
-                    .to_owned()
-            };
-            let owner = comment("upstream_owner");
-            let (uid, gid) = owner.split_once(':').expect("upstream_owner is UID:GID");
-            Some(UpstreamFtp {
-                section: fragment.storage,
-                dir: PathBuf::from(comment("upstream_dir")),
-                owner: (uid.parse().expect("a uid"), gid.parse().expect("a gid")),
-            })
-        })
+        .get_or_init(|| UpstreamFtp::parse(fragment_text()?, STORAGE_ENV))
         .as_ref()
+}
+
+/// The upstream FTP server of this run, if the run is on one.
+pub fn upstream_server() -> Option<&'static UpstreamFtp> {
+    upstream_ftp()
 }
 
 /// The `storage:` fragment file.
@@ -281,26 +335,20 @@ impl TestStore {
 
     /// A directory of its own on the upstream FTP server, made on disk.
     fn upstream(ftp: &UpstreamFtp) -> TestStore {
-        let n = NEXT_PREFIX.fetch_add(1, Ordering::Relaxed);
-        let mut random = [0u8; 4];
-        rand::rng().fill_bytes(&mut random);
-        let name = format!("e2e-{}-{n}-{:08x}", std::process::id(), u32::from_be_bytes(random));
-        let dir = ftp.dir.join(&name);
-        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        let (dir, root) = ftp.new_dir("e2e", ftp.owner);
         let mut section = ftp.section.clone();
-        let root = section
-            .get("root")
-            .and_then(serde_yaml::Value::as_str)
-            .unwrap_or("/")
-            .trim_end_matches('/')
-            .to_owned();
-        section.insert("root".into(), format!("{root}/{name}").into());
-        let store = TestStore {
-            inner: Inner::Local(dir.clone()),
+        section.insert("root".into(), root.into());
+        TestStore {
+            inner: Inner::Local(dir),
             upstream: Some((section, ftp.owner)),
-        };
-        store.give(&dir);
-        store
+        }
+    }
+
+    /// The `storage:` section of an upstream FTP server's store, changed by
+    /// `change` (for tests of the section's own keys).
+    pub fn change_upstream_section(&mut self, change: impl FnOnce(&mut serde_yaml::Mapping)) {
+        let (section, _) = self.upstream.as_mut().expect("a store on an upstream FTP server");
+        change(section);
     }
 
     /// Local disk at `root`, whatever the run's storage (for the `local_` tests).
