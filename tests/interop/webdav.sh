@@ -12,8 +12,10 @@
 # Usage: tests/interop/webdav.sh [path/to/dualgate]   (default: target/debug/dualgate, built if missing)
 # With DUALGATE_TEST_STORAGE=<storage fragment> (tests/backends/s3.sh start) the gateways
 # serve that S3-compatible store (rename_dirs: recursive, so collections move), and what
-# they wrote is read from the bucket; checks the store cannot pass (dead properties) say
-# `skip (s3): ...`. KEEP_WORK=1 keeps the logs.
+# they wrote is read from the bucket; with a fragment of tests/backends/upstream_ftp.sh
+# start they serve that upstream FTP server, and what they wrote is read from its disk.
+# Checks a store or an FTP server cannot pass (dead properties) say `skip (s3): ...` or
+# `skip (upstream_ftp): ...`. KEEP_WORK=1 keeps the logs.
 # Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -82,7 +84,7 @@ DAV_SERVERS=("server" "anonymous off" "$BASE" "$ROOT" "anon" "anonymous on" "$AN
 # properties, `props` runs on its own after the others: skipped as a check, its summary
 # (and which tests failed) shown.
 LITMUS_SUITES=(basic copymove props http)
-on_s3 && LITMUS_SUITES=(basic copymove http)
+on_store && LITMUS_SUITES=(basic copymove http)
 run_litmus() { # run_litmus NAME BASE [SUITES] : output in $WORK/litmus-NAME.out
   mkdir -p "$WORK/litmus-$1"
   (cd "$WORK/litmus-$1" && TESTS="${3:-${LITMUS_SUITES[*]}}" timeout "$LIMIT" litmus "$2/" "$USER" "$PASSWORD") 2>&1 |
@@ -105,10 +107,10 @@ for ((i = 0; i < ${#DAV_SERVERS[@]}; i += 4)); do
     check "litmus ($label): $suite suite, 0 failed" litmus_suite "$name" "$suite"
   done
   grep 'WARNING' "$WORK/litmus-$name.out" | sed "s/^ */info litmus ($label) /" # not failures; shown so they are seen
-  if on_s3; then
-    skip "litmus ($label): props suite, 0 failed" "a store keeps no WebDAV dead properties (PROPPATCH answers 403 for each)"
+  if on_store; then
+    skip "litmus ($label): props suite, 0 failed" "a store or an upstream FTP server keeps no WebDAV dead properties (PROPPATCH answers 403 for each)"
     run_litmus "$name-props" "$base" props
-    echo "info litmus ($label) props on s3: $(grep -h "^<- summary for \`props'" "$WORK/litmus-$name-props.out")" \
+    echo "info litmus ($label) props on $STORAGE_KIND: $(grep -h "^<- summary for \`props'" "$WORK/litmus-$name-props.out")" \
       "— failing tests: $(sed -n 's/^ *[0-9]*\. \([a-z_]*\)\.* FAIL.*/\1/p' "$WORK/litmus-$name-props.out" | tr '\n' ' ')"
   fi
 done
