@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Client and checker of the S3 fault-injection campaign (tests/backends/faults.sh).
+"""Client and checker of the fault-injection campaign (tests/backends/faults.sh).
 
-faults.sh starts moto, and per round a fault proxy in front of it and a dualgate gateway
-whose storage endpoint is that proxy. This program does the rest, in four sub-commands:
+faults.sh starts moto (or, with --store ftp, an upstream FTP server), and per round a fault
+proxy in front of it and a dualgate gateway whose storage endpoint is that proxy. This
+program does the rest, in four sub-commands. On an upstream FTP server "directly on moto"
+below means directly on the server's disk (UPSTREAM_FTP_ROOT), keys are paths there, and
+(3) is about temporary upload files (`.dualgate-upload-*`): gone within --upload-wait, or
+reported in the gateway's log. The mix also deletes seeded files (DELE, DELETE):
+a delete answered as done must have removed the name.
 
   seed    writes, directly on moto (boto3, never through a proxy), what every round starts
           with under its own prefix: a directory of --listing-keys small keys (listings take
@@ -610,10 +615,11 @@ class Http:
         finally:
             c.close()
 
-    def delete(self, path):
+    def simple(self, method, path, headers=None):
+        """A request without a body whose answer is only its status: (status or None, text)."""
         c = self.conn()
         try:
-            c.request("DELETE", urllib.parse.quote(path), headers={"Authorization": self.auth})
+            c.request(method, urllib.parse.quote(path), headers=dict(headers or {}, Authorization=self.auth))
             r = c.getresponse()
             body = r.read(400)
             return r.status, f"{r.status} {r.reason} {body[:120]!r}"
@@ -622,19 +628,12 @@ class Http:
         finally:
             c.close()
 
+    def delete(self, path):
+        return self.simple("DELETE", path)
+
     def move(self, src, dst):
-        c = self.conn()
-        try:
-            c.request("MOVE", urllib.parse.quote(src), headers={
-                "Authorization": self.auth, "Overwrite": "T",
-                "Destination": f"http://127.0.0.1:{self.cfg.http}{urllib.parse.quote(dst)}"})
-            r = c.getresponse()
-            body = r.read(400)
-            return r.status, f"{r.status} {r.reason} {body[:120]!r}"
-        except Exception as e:
-            return None, exc_text(e)
-        finally:
-            c.close()
+        return self.simple("MOVE", src, {
+            "Overwrite": "T", "Destination": f"http://127.0.0.1:{self.cfg.http}{urllib.parse.quote(dst)}"})
 
 
 class Scenario:

@@ -120,8 +120,8 @@ fn stat_times_take_the_precision_of_a_listing() {
     assert!(old.duration_since(cut).unwrap() < Duration::from_secs(86_400));
 }
 
-/// A back-end on a fake upstream at `port` with one-second limits.
-fn backend_on(port: u16) -> super::UpstreamFtpBackend {
+/// The section of a fake upstream at `port`, with one-second limits.
+fn section_on(port: u16) -> crate::config::UpstreamFtpConfig {
     let yaml = format!(
         "storage: {{ kind: upstream_ftp, host: 127.0.0.1, port: {port}, user: u, password: p, \
          connect_timeout: 1s, command_timeout: 1s }}\n"
@@ -130,7 +130,12 @@ fn backend_on(port: u16) -> super::UpstreamFtpBackend {
     let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
         panic!("not upstream_ftp")
     };
-    super::UpstreamFtpBackend::open(&ftp).unwrap()
+    ftp
+}
+
+/// A back-end on a fake upstream at `port` with one-second limits.
+fn backend_on(port: u16) -> super::UpstreamFtpBackend {
+    super::UpstreamFtpBackend::open(&section_on(port)).unwrap()
 }
 
 /// A fake upstream that sends `greeting` (nothing if empty) to each connection,
@@ -269,15 +274,8 @@ async fn closing_upstream(close_after: std::time::Duration) -> (u16, std::sync::
 async fn a_pooled_connection_the_upstream_closed_is_not_handed_out() {
     use std::sync::atomic::Ordering;
     let (port, accepted) = closing_upstream(std::time::Duration::from_millis(50)).await;
-    let yaml = format!(
-        "storage: {{ kind: upstream_ftp, host: 127.0.0.1, port: {port}, user: u, password: p, \
-         connect_timeout: 1s, command_timeout: 1s }}\n"
-    );
-    let c = crate::config::load_str(&yaml, "t").unwrap();
-    let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
-        panic!("not upstream_ftp")
-    };
-    let pool = super::pool::Pool::new(std::sync::Arc::new(UpstreamSettings::from_config(&ftp).unwrap()));
+    let settings = UpstreamSettings::from_config(&section_on(port)).unwrap();
+    let pool = super::pool::Pool::new(std::sync::Arc::new(settings));
     drop(pool.get().await.unwrap()); // logged in, then idle in the pool
     tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the upstream closed it
     // Idle for less than the NOOP check's 5 s: before the fix, handed out dead.
