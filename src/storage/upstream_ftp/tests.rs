@@ -130,7 +130,7 @@ fn section_on(port: u16) -> crate::config::UpstreamFtpConfig {
     let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
         panic!("not upstream_ftp")
     };
-    ftp
+    *ftp
 }
 
 /// A back-end on a fake upstream at `port` with one-second limits.
