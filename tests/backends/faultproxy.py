@@ -5,6 +5,7 @@ It listens on 127.0.0.1, forwards each connection to a loopback target (an S3 se
 FTP control port, ...) and breaks some on purpose: tests see how dualgate copes.
 
     faultproxy.py --listen PORT --target [HOST:]PORT [faults] [--duration S] [--stats-file F]
+    faultproxy.py --ftp-passive [--faults-on control|data|all] ...   (an FTP server)
 
 The first line on stdout is `LISTEN <port>` once connections are accepted (--listen 0 picks
 a free port). Diagnostics go to stderr. Only loopback targets (127.0.0.0/8, ::1, localhost)
@@ -22,8 +23,16 @@ Faults (they combine):
   --delay-connect-ms MS   wait MS milliseconds before connecting to the target
   --drop-every N          reset every Nth accepted connection (N, 2N, ...) at once, without
                           connecting to the target
-Which connections get the byte faults (connections are numbered 1, 2, ... in accept order,
-dropped ones included):
+FTP (plain FTP only: the replies must be readable):
+  --ftp-passive           the target is an FTP server's control port. Its passive replies
+                          (227 for PASV, 229 for EPSV) are rewritten to name a port of this
+                          proxy, opened for that one data connection, which is forwarded to
+                          the passive port the server named (a loopback one): data
+                          connections go through the proxy too, and can be broken.
+  --faults-on control|data|all  which connections the faults (and --drop-every) apply to
+                          (default all); control and data connections are counted apart
+Which connections get the byte faults (connections of the chosen kind are numbered 1, 2, ...
+in accept order, dropped ones included):
   --every-nth-connection N  only connections whose number is a multiple of N (default 1)
   --faulty-connections K  only the first K connections chosen by the rule above (0 = all,
                           the default), so that a retry can succeed
@@ -34,12 +43,15 @@ Bounds and reporting:
                           at exit and whenever the proxy gets SIGUSR1
   -q, --quiet             no per-connection lines on stderr
 """
-import argparse, asyncio, ipaddress, json, os, signal, socket, struct, sys, time
+import argparse, asyncio, ipaddress, json, os, re, signal, socket, struct, sys, time
 
 CHUNK = 64 * 1024
 STARTED = time.monotonic()
 STATS = {"connections": 0, "active": 0, "completed": 0, "target_connect_failed": 0,
-         "bytes_up": 0, "bytes_down": 0, "faults": {"drop": 0, "reset": 0, "stall": 0}}
+         "bytes_up": 0, "bytes_down": 0, "faults": {"drop": 0, "reset": 0, "stall": 0},
+         # with --ftp-passive: the same counts by connection kind
+         "by_kind": {k: {"connections": 0, "drop": 0, "reset": 0, "stall": 0} for k in ("control", "data")},
+         "passive_rewritten": 0}
 TASKS = set()
 
 
@@ -56,6 +68,8 @@ def parse_args():
     ap.add_argument("--drop-every", type=int, default=0, metavar="N")
     ap.add_argument("--every-nth-connection", type=int, default=1, metavar="N")
     ap.add_argument("--faulty-connections", type=int, default=0, metavar="K")
+    ap.add_argument("--ftp-passive", action="store_true")
+    ap.add_argument("--faults-on", choices=("control", "data", "all"), default="all")
     ap.add_argument("--duration", type=float, default=300.0, metavar="S")
     ap.add_argument("--stats-file", metavar="F")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -89,6 +103,7 @@ def parse_args():
 
 OPT = parse_args()
 FAULTY_SO_FAR = 0
+ELIGIBLE = 0  # connections of the kind --faults-on names, so far
 
 
 def log(text):
@@ -122,7 +137,7 @@ def abort(writer):
 
 def chosen_for_byte_faults(number):
     global FAULTY_SO_FAR
-    if OPT.limit is None or number % OPT.every_nth_connection:
+    if number is None or OPT.limit is None or number % OPT.every_nth_connection:
         return False
     if OPT.faulty_connections and FAULTY_SO_FAR >= OPT.faulty_connections:
         return False
@@ -130,31 +145,55 @@ def chosen_for_byte_faults(number):
     return True
 
 
+PASV_REPLY = re.compile(rb"^227 (.*?)(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)(.*)$", re.S)
+EPSV_REPLY = re.compile(rb"^229 (.*?)\(([!-~])\2\2(\d+)\2\)(.*)$", re.S)
+
+
 class Link:
     """One proxied connection: two pumps sharing one byte budget."""
 
-    def __init__(self, number, faulty):
+    def __init__(self, number, faulty, kind):
         self.number = number
+        self.kind = kind  # "plain", "control" or "data"
         self.budget = OPT.limit if faulty else None  # bytes still allowed before the fault
         self.ended = asyncio.Event()  # set on a fault or an error: stop both pumps
         self.outcome = None  # "reset", "stall" or "error"
+        self.pending = b""  # an FTP control reply line not complete yet
 
     def finish(self, outcome):
         if self.outcome is None:
             self.outcome = outcome
         self.ended.set()
 
+    async def ftp_replies(self, chunk):
+        """The complete lines of a control connection's replies, passive ones rewritten."""
+        data = self.pending + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and len(data) < 64 * 1024:
+            self.pending = data
+            return b""
+        lines, self.pending = data[:cut] or data, data[cut:] if cut else b""
+        out = []
+        for line in lines.splitlines(keepends=True):
+            out.append(await rewrite_passive(line))
+        return b"".join(out)
+
     async def pump(self, reader, writer, direction):
         try:
             while True:
                 chunk = await reader.read(CHUNK)
                 if not chunk:
+                    if self.pending:  # a last line without its newline
+                        writer.write(self.pending)
+                        self.pending = b""
                     try:
                         if writer.can_write_eof() and not writer.transport.is_closing():
                             writer.write_eof()  # pass the half-close on
                     except OSError:
                         pass
                     return
+                if self.kind == "control" and direction == "down":
+                    chunk = await self.ftp_replies(chunk)
                 if OPT.delay_ms:
                     await asyncio.sleep(OPT.delay_ms / 1000)
                 if self.ended.is_set():
@@ -175,31 +214,106 @@ class Link:
             self.finish("error")
 
 
-async def handle(client_reader, client_writer):
+async def rewrite_passive(line):
+    """A 227 or 229 reply naming a loopback passive port becomes one naming a port of this
+    proxy, listening for that one data connection; any other line is passed on unchanged."""
+    m = PASV_REPLY.match(line)
+    if m:
+        host = ".".join(x.decode() for x in m.groups()[1:5])
+        port = int(m.group(6)) * 256 + int(m.group(7))
+    else:
+        m = EPSV_REPLY.match(line)
+        if not m:
+            return line
+        host, port = OPT.target_host, int(m.group(3))
+    try:
+        if not ipaddress.ip_address(host).is_loopback or not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        log(f"passive reply names {host}:{port}, not a loopback port: passed on unchanged")
+        return line
+    ours = await data_listener(host, port)
+    STATS["passive_rewritten"] += 1
+    if line.startswith(b"227"):
+        g = m.groups()
+        return (b"227 " + g[0] + f"127,0,0,1,{ours // 256},{ours % 256}".encode() + g[7])
+    g = m.groups()
+    d = g[1]
+    return b"229 " + g[0] + b"(" + d * 3 + str(ours).encode() + d + b")" + g[3]
+
+
+async def data_listener(host, port):
+    """A port of this proxy taking one connection, forwarded to host:port (the passive
+    port); closed after that connection, or after 60 s without one."""
+    accepted = asyncio.Event()
+
+    async def one(reader, writer):
+        if accepted.is_set():  # a second connection on a one-shot port
+            abort(writer)
+            return
+        accepted.set()
+        server.close()
+        await handle(reader, writer, target=(host, port), kind="data")
+
+    server = await asyncio.start_server(one, "127.0.0.1", 0, backlog=4)
+
+    async def expire():
+        try:
+            await asyncio.wait_for(accepted.wait(), timeout=60)
+        except asyncio.TimeoutError:
+            server.close()
+
+    task = asyncio.create_task(expire())
+    TASKS.add(task)
+    task.add_done_callback(TASKS.discard)
+    return server.sockets[0].getsockname()[1]
+
+
+def numbered(kind):
+    """The number of a new connection among those the faults apply to (None: not one)."""
+    global ELIGIBLE
+    if kind != "plain" and OPT.faults_on not in (kind, "all"):
+        return None
+    ELIGIBLE += 1
+    return ELIGIBLE
+
+
+def count_fault(kind, what):
+    STATS["faults"][what] += 1
+    if kind != "plain":
+        STATS["by_kind"][kind][what] += 1
+
+
+async def handle(client_reader, client_writer, target=None, kind=None):
+    kind = kind or ("control" if OPT.ftp_passive else "plain")
     STATS["connections"] += 1
-    number = STATS["connections"]
+    if kind != "plain":
+        STATS["by_kind"][kind]["connections"] += 1
+    number = numbered(kind)
+    label = f"{kind} #{STATS['connections']}"
+    host, port = target or (OPT.target_host, OPT.target_port)
     task = asyncio.current_task()
     TASKS.add(task)
     target_writer = None
     try:
-        if OPT.drop_every and number % OPT.drop_every == 0:
-            STATS["faults"]["drop"] += 1
-            log(f"#{number} dropped (every {OPT.drop_every})")
+        if OPT.drop_every and number is not None and number % OPT.drop_every == 0:
+            count_fault(kind, "drop")
+            log(f"{label} dropped (every {OPT.drop_every})")
             abort(client_writer)
             return
-        link = Link(number, chosen_for_byte_faults(number))
+        link = Link(number, chosen_for_byte_faults(number), kind)
         if OPT.delay_connect_ms:
             await asyncio.sleep(OPT.delay_connect_ms / 1000)
         try:
             target_reader, target_writer = await asyncio.wait_for(
-                asyncio.open_connection(OPT.target_host, OPT.target_port), timeout=10)
+                asyncio.open_connection(host, port), timeout=10)
         except (OSError, asyncio.TimeoutError) as e:
             STATS["target_connect_failed"] += 1
-            log(f"#{number} target connect failed: {e!r}")
+            log(f"{label} target connect failed: {e!r}")
             abort(client_writer)
             return
         STATS["active"] += 1
-        log(f"#{number} open, byte faults {'on' if link.budget is not None else 'off'}")
+        log(f"{label} open, byte faults {'on' if link.budget is not None else 'off'}")
         pumps = [asyncio.create_task(link.pump(client_reader, target_writer, "up")),
                  asyncio.create_task(link.pump(target_reader, client_writer, "down"))]
         ended = asyncio.create_task(link.ended.wait())
@@ -211,18 +325,18 @@ async def handle(client_reader, client_writer):
             for p in pumps:
                 p.cancel()
         if link.outcome == "stall":
-            STATS["faults"]["stall"] += 1
-            log(f"#{number} stalled")
+            count_fault(kind, "stall")
+            log(f"{label} stalled")
             await asyncio.Event().wait()  # held open until the proxy exits
         elif link.outcome is not None:
             if link.outcome == "reset":
-                STATS["faults"]["reset"] += 1
-            log(f"#{number} {link.outcome}: resetting both sides")
+                count_fault(kind, "reset")
+            log(f"{label} {link.outcome}: resetting both sides")
             abort(client_writer)
             abort(target_writer)
         else:
             STATS["completed"] += 1
-            log(f"#{number} closed")
+            log(f"{label} closed")
             for w in (client_writer, target_writer):
                 w.close()
     except asyncio.CancelledError:

@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
-# Fault-injection campaign of the S3 back-end: what FTP and HTTP clients see, and what the
-# store holds, when the network between dualgate and its object store misbehaves.
+# Fault-injection campaign of the S3 and upstream FTP back-ends: what FTP and HTTP clients
+# see, and what the store holds, when the network between dualgate and its object store (or
+# its upstream FTP server) misbehaves.
 #
-#   tests/backends/faults.sh
+#   tests/backends/faults.sh                          # S3 (moto), rounds r01..r13
+#   FAULTS_STORE=vsftpd tests/backends/faults.sh      # an upstream FTP server, rounds u01..u12
+#   FAULTS_STORE=pure-ftpd tests/backends/faults.sh
 #
+# Upstream FTP (FAULTS_STORE=vsftpd or pure-ftpd, plain FTP, started by upstream_ftp.sh):
+# the fault proxy runs with --ftp-passive in front of the server's control port and rewrites
+# its 227/229 replies, so every data connection goes through a one-shot port of the proxy
+# too; each round breaks control connections, data connections or both. The gateway's
+# storage is `kind: upstream_ftp` (root /faults-RUN/ROUND on the server, command_timeout 6s,
+# max_connections 16); the checks read the server's disk directly: every file is one
+# version the campaign wrote (no half file under a real name; temporary
+# `.dualgate-upload-*` files are not real names), no false success (an upload answered
+# 226/201/204 is on disk with the SHA-256 of the bytes sent), renames and deletes did what
+# they answered, temporary files are gone within 15 s or the gateway reported them in its
+# log, and a normal STOR+RETR+LIST works afterwards through the same gateway process (the
+# pool recovered without a restart). The mix also deletes (DELE, DELETE) on every store.
+#
+# S3:
 # Starts moto once (tests/backends/s3.sh, its own state directory, no fault). Then, for
 # each round: a fault proxy (faultproxy.py, its own port and stats file) in front of moto
 # and a dualgate gateway whose storage endpoint is that port (a unique storage prefix,
@@ -31,7 +48,8 @@
 # 127.0.0.1; what the script starts is stopped on exit, by recorded PIDs.
 #
 # Environment:
-#   FAULTS_ROUNDS      comma-separated round names to run (default: all, r01..r13)
+#   FAULTS_STORE       moto (default), vsftpd or pure-ftpd
+#   FAULTS_ROUNDS      comma-separated round names to run (default: all of the store's)
 #   FAULTS_PARALLEL    rounds run at the same time (default 2; each has its own proxy,
 #                      gateway and prefix, all on the one moto)
 #   FAULTS_BIN         dualgate binary (default: cargo build --release, target/release/dualgate)
@@ -47,7 +65,13 @@ CLIENT="$BACKENDS_HERE/faults_client.py"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dualgate-faults.XXXXXX")
 export BACKENDS_STATE="$WORK/backends" # s3.sh's state: our own moto, never another run's
 RUN=$(random_hex 4)
-S3_STARTED=0 SEED_PID='' STATUS=1
+STORE=${FAULTS_STORE:-moto}
+case "$STORE" in
+  moto) STORE_KIND=s3 ;;
+  vsftpd | pure-ftpd) STORE_KIND=ftp ;;
+  *) die "FAULTS_STORE: moto, vsftpd or pure-ftpd (not $STORE)" ;;
+esac
+S3_STARTED=0 FTP_STARTED=0 SEED_PID='' STATUS=1
 ROUND_PIDS=()
 STARTED_AT=$SECONDS
 
@@ -68,6 +92,24 @@ ROUNDS=(
   "r12|reset both ways after 16 KiB, the first 150 connections|--reset-after-bytes 16384 --faulty-connections 150|fault"
   "r13|reset downstream after 100 B (answer lost after the work), every 3rd connection|--reset-after-bytes 100 --direction down --every-nth-connection 3|fault"
 )
+# Upstream FTP rounds: control connections (pooled, so one carries many commands: a reset
+# after N bytes lands on whichever command is under way, a STOR's 226 or an RNTO's 250
+# included), data connections (STOR, RETR, LIST/MLSD), or both.
+FTP_ROUNDS=(
+  "u01|control: reset after 1 KiB of replies, every connection|--faults-on control --reset-after-bytes 1024 --direction down|fault"
+  "u02|control: reset after 700 B of commands, every connection|--faults-on control --reset-after-bytes 700 --direction up|fault"
+  "u03|control: stall after 1.5 KiB, every 3rd connection|--faults-on control --stall-after-bytes 1536 --every-nth-connection 3|fault"
+  "u04|control: drop every 3rd connection|--faults-on control --drop-every 3|fault"
+  "u05|data: reset downloads after 64 KiB, every 2nd connection|--faults-on data --reset-after-bytes 65536 --direction down --every-nth-connection 2|fault"
+  "u06|data: reset uploads after 1 MiB, every 2nd connection|--faults-on data --reset-after-bytes 1048576 --direction up --every-nth-connection 2|fault"
+  "u07|data: stall after 8 KiB, every 4th connection|--faults-on data --stall-after-bytes 8192 --every-nth-connection 4|fault"
+  "u08|data: drop every 3rd connection|--faults-on data --drop-every 3|fault"
+  "u09|data: reset after 100 B, every 3rd connection|--faults-on data --reset-after-bytes 100 --every-nth-connection 3|fault"
+  "u10|both: reset after 16 KiB, the first 150 connections|--reset-after-bytes 16384 --faulty-connections 150|fault"
+  "u11|both: delay 15 ms per chunk|--delay-ms 15|delay"
+  "u12|upstream gone 6 s mid-run, then back||outage"
+)
+[ "$STORE_KIND" = s3 ] || ROUNDS=("${FTP_ROUNDS[@]}")
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
@@ -81,6 +123,9 @@ cleanup() {
   if [ "$S3_STARTED" = 1 ]; then
     "$BACKENDS_HERE/s3.sh" stop >>"$WORK/s3.log" 2>&1
   fi
+  if [ "$FTP_STARTED" = 1 ]; then
+    "$BACKENDS_HERE/upstream_ftp.sh" stop >>"$WORK/upstream.log" 2>&1
+  fi
   if [ "$STATUS" = 0 ] && [ "${FAULTS_KEEP:-0}" != 1 ]; then
     rm -rf "$WORK"
   elif [ "${cleanup_quiet:-0}" != 1 ]; then
@@ -92,18 +137,34 @@ trap 'exit 130' INT TERM
 trap 'log "stopped by a failing command (line $LINENO, status $?): $BASH_COMMAND"' ERR
 set -E
 
-# --- the binary, moto, the seed ------------------------------------------------------
+# --- the binary, the store, the seed --------------------------------------------------
 BIN=$(dualgate_binary "${FAULTS_BIN:-}" "$WORK")
 [ -x "$BIN" ] || die "no dualgate binary at $BIN"
-python3 -c 'import boto3' 2>/dev/null ||
-  die "python3 cannot import boto3 (the direct checks need it; pip install boto3)"
-
-S3_STARTED=1
-env -u S3_FAULT S3_SERVER=moto "$BACKENDS_HERE/s3.sh" start >"$WORK/storage.yaml" 2>"$WORK/s3.log" ||
-  { cat "$WORK/s3.log" >&2; die "tests/backends/s3.sh start failed"; }
-eval "$("$BACKENDS_HERE/s3.sh" env)"
-export S3_DIRECT_ENDPOINT S3_BUCKET S3_REGION S3_ACCESS_KEY S3_SECRET_KEY
-[ -n "${S3_PORT:-}" ] || die "no S3 port in the state of s3.sh"
+PROXY_MODE=()
+if [ "$STORE_KIND" = s3 ]; then
+  python3 -c 'import boto3' 2>/dev/null ||
+    die "python3 cannot import boto3 (the direct checks need it; pip install boto3)"
+  S3_STARTED=1
+  env -u S3_FAULT S3_SERVER=moto "$BACKENDS_HERE/s3.sh" start >"$WORK/storage.yaml" 2>"$WORK/s3.log" ||
+    { cat "$WORK/s3.log" >&2; die "tests/backends/s3.sh start failed"; }
+  eval "$("$BACKENDS_HERE/s3.sh" env)"
+  export S3_DIRECT_ENDPOINT S3_BUCKET S3_REGION S3_ACCESS_KEY S3_SECRET_KEY
+  [ -n "${S3_PORT:-}" ] || die "no S3 port in the state of s3.sh"
+  STORE_PORT=$S3_PORT
+  STORE_WHERE="moto on 127.0.0.1:$S3_PORT"
+  UPLOAD_WAIT=90 # the sweeper's stale_uploads_after (20 s) and its pass
+else
+  FTP_STARTED=1
+  UPSTREAM_FTP_SERVER=$STORE UPSTREAM_FTP_TLS=none "$BACKENDS_HERE/upstream_ftp.sh" start \
+    >"$WORK/storage.yaml" 2>"$WORK/upstream.log" ||
+    { cat "$WORK/upstream.log" >&2; die "tests/backends/upstream_ftp.sh start failed"; }
+  eval "$("$BACKENDS_HERE/upstream_ftp.sh" env)"
+  export UPSTREAM_FTP_ROOT UPSTREAM_FTP_OWNER
+  STORE_PORT=$UPSTREAM_FTP_PORT
+  STORE_WHERE="$STORE on 127.0.0.1:$UPSTREAM_FTP_PORT"
+  UPLOAD_WAIT=15 # temporary files of failed uploads are deleted in the background
+  PROXY_MODE=(--ftp-passive)
+fi
 
 selected=()
 for spec in "${ROUNDS[@]}"; do
@@ -117,7 +178,7 @@ ROUND_LIST=$(IFS=,; echo "${names[*]}")
 
 # Every round's directory of 1,200 keys and its other objects, written directly on moto in
 # the background while the first rounds run (each round waits for its own).
-setsid python3 "$CLIENT" seed --work "$WORK" --run "$RUN" --rounds "$ROUND_LIST" \
+setsid python3 "$CLIENT" seed --store "$STORE_KIND" --work "$WORK" --run "$RUN" --rounds "$ROUND_LIST" \
   >"$WORK/seed.log" 2>&1 </dev/null &
 SEED_PID=$!
 
@@ -156,12 +217,12 @@ sys.exit("no free block of %d ports" % n)
 PY
 }
 
-proxy_start() { # proxy_start PORT OUT [ARGS...] : a proxy to moto on PORT; sets PX_PID
+proxy_start() { # proxy_start PORT OUT [ARGS...] : a proxy to the store on PORT; sets PX_PID
   local port=$1 out=$2 i listen
   shift 2
   rm -f "$out" "$out.log"
-  setsid python3 "$BACKENDS_HERE/faultproxy.py" --listen "$port" --target "127.0.0.1:$S3_PORT" \
-    --duration 900 -q "$@" >"$out" 2>"$out.log" </dev/null &
+  setsid python3 "$BACKENDS_HERE/faultproxy.py" --listen "$port" --target "127.0.0.1:$STORE_PORT" \
+    --duration 900 -q "${PROXY_MODE[@]}" "$@" >"$out" 2>"$out.log" </dev/null &
   PX_PID=$!
   for ((i = 0; i < 100; i++)); do
     listen=$(sed -n 's/^LISTEN \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null | head -n 1) || true
@@ -203,6 +264,26 @@ limits:
   data_timeout: 6s
 shutdown:
   drain_timeout: 2s
+EOF
+  if [ "$STORE_KIND" = ftp ]; then
+    # The round's directory on the upstream, given to the server's account.
+    install -d -o "${UPSTREAM_FTP_OWNER%%:*}" -g "${UPSTREAM_FTP_OWNER##*:}" \
+      "$UPSTREAM_FTP_ROOT/faults-$RUN" "$UPSTREAM_FTP_ROOT/faults-$RUN/$rnd"
+    cat >>"$GW_CONFIG" <<EOF
+storage:
+  kind: upstream_ftp
+  host: "127.0.0.1"
+  port: $store
+  user: "$UPSTREAM_FTP_USER"
+  password: "$UPSTREAM_FTP_PASS"
+  root: "/faults-$RUN/$rnd"
+  tls: none
+  max_connections: 16
+  connect_timeout: 5s
+  command_timeout: 6s
+EOF
+  else
+    cat >>"$GW_CONFIG" <<EOF
 storage:
   kind: s3
   endpoint: "http://127.0.0.1:$store"
@@ -220,6 +301,7 @@ storage:
   max_retries: 3
   stale_uploads_after: 20s
 EOF
+  fi
   "$BIN" check-config -c "$GW_CONFIG" >"$rdir/check-config.log" 2>&1 ||
     { cat "$rdir/check-config.log" >&2; die "$GW_CONFIG does not pass check-config"; }
   # RUST_LIB_BACKTRACE=0: no backtrace captured for every store error (a panic still has one)
@@ -233,7 +315,7 @@ client() { # client run|check ROUND MODE LOG [ARGS...] : in the background, so t
   # ends the round's wait at once (its trap then stops the client, the gateway, the proxy)
   local sub=$1 rnd=$2 mode=$3 out=$4
   shift 4
-  timeout -k 5 300 python3 "$CLIENT" "$sub" --work "$WORK" --run "$RUN" --round "$rnd" --mode "$mode" \
+  timeout -k 5 300 python3 "$CLIENT" "$sub" --store "$STORE_KIND" --work "$WORK" --run "$RUN" --round "$rnd" --mode "$mode" \
     --ftp "$GW_FTP" --http "$GW_HTTP" --user "$USER_NAME" "$@" >"$out" 2>&1 &
   CLIENT_PID=$!
 }
@@ -302,7 +384,7 @@ run_round() { # run_round SPEC
   [ "$status" = 0 ] || log "$rnd: the client's run ended with status $status"
   [ "$kind" = fault ] || check_args+=(--no-counted-faults)
   client check "$rnd" "$mode" "$rdir/check.log" --stats "$rdir/fault.stats.json" --gateway-pid "$GW_PID" \
-    --gateway-log "$rdir/gateway.log" --upload-wait 90 "${check_args[@]}"
+    --gateway-log "$rdir/gateway.log" --upload-wait "$UPLOAD_WAIT" "${check_args[@]}"
   client_wait || log "$rnd: the check ended with status $?"
   sed 's/^/  /' "$rdir/check.log" >&2
   stop_pid "$GW_PID" "$GW_CONFIG"
@@ -328,8 +410,13 @@ for pid in "${ROUND_PIDS[@]}"; do wait "$pid" || true; done
 ROUND_PIDS=()
 stop_pid "$SEED_PID" faults_client.py
 SEED_PID=''
-"$BACKENDS_HERE/s3.sh" stop >>"$WORK/s3.log" 2>&1 || true
-S3_STARTED=0
+if [ "$STORE_KIND" = s3 ]; then
+  "$BACKENDS_HERE/s3.sh" stop >>"$WORK/s3.log" 2>&1 || true
+  S3_STARTED=0
+else
+  "$BACKENDS_HERE/upstream_ftp.sh" stop >>"$WORK/upstream.log" 2>&1 || true
+  FTP_STARTED=0
+fi
 
 # --- the report (its last line is the summary: nothing is printed after it) ----------
 report_status=0
@@ -337,7 +424,7 @@ python3 "$CLIENT" report --work "$WORK" --rounds "$ROUND_LIST" --min-faults "${F
   >"$WORK/report.md" || report_status=$?
 {
   echo "Campaign $RUN: ${#selected[@]} rounds ($PARALLEL at a time) in $((SECONDS - STARTED_AT)) s," \
-    "moto on 127.0.0.1:$S3_PORT, $BIN"
+    "$STORE_WHERE, $BIN"
   echo
   cat "$WORK/report.md"
 } >"$WORK/report.out"

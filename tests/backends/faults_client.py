@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Client and checker of the S3 fault-injection campaign (tests/backends/faults.sh).
+"""Client and checker of the fault-injection campaign (tests/backends/faults.sh).
 
-faults.sh starts moto, and per round a fault proxy in front of it and a dualgate gateway
-whose storage endpoint is that proxy. This program does the rest, in four sub-commands:
+faults.sh starts moto (or, with --store ftp, an upstream FTP server), and per round a fault
+proxy in front of it and a dualgate gateway whose storage endpoint is that proxy. This
+program does the rest, in four sub-commands. On an upstream FTP server "directly on moto"
+below means directly on the server's disk (UPSTREAM_FTP_ROOT), keys are paths there, and
+(3) is about temporary upload files (`.dualgate-upload-*`): gone within --upload-wait, or
+reported in the gateway's log. The mix also deletes seeded files (DELE, DELETE):
+a delete answered as done must have removed the name.
 
   seed    writes, directly on moto (boto3, never through a proxy), what every round starts
           with under its own prefix: a directory of --listing-keys small keys (listings take
@@ -45,6 +50,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -60,6 +66,7 @@ ABSENT = "absent"  # a "version" of a name: no object
 OK_STORE = ("226", "250")
 CHUNK = 256 * KIB
 HOME = "u"  # the user's home: keys PREFIX + "u/..."
+TEMP_PREFIX = ".dualgate-upload-"  # the upstream FTP back-end's temporary upload names
 
 LISTING_DIR = "listing"
 DOWNLOADS = [("dl/d1.bin", 3 * KIB), ("dl/d2.bin", 700 * KIB), ("dl/d3.bin", 3 * MIB),
@@ -67,6 +74,7 @@ DOWNLOADS = [("dl/d1.bin", 3 * KIB), ("dl/d2.bin", 700 * KIB), ("dl/d3.bin", 3 *
 RESUMES = [("res/r1.bin", 300 * KIB), ("res/r2.bin", 1 * MIB + 3), ("res/r3.bin", 6 * MIB + 11),
            ("res/r4.bin", 8 * MIB + 1)]
 RENAMES = [("ren/s1.bin", 100), ("ren/s2.bin", 10 * KIB), ("ren/s3.bin", 2 * MIB), ("ren/s4.bin", 6 * MIB + 7)]
+DELETES = [("del/x1.bin", 50), ("del/x2.bin", 40 * KIB), ("del/x3.bin", 1 * MIB), ("del/x4.bin", 3 * MIB + 1)]
 
 
 # --- shared helpers ---------------------------------------------------------------------
@@ -98,6 +106,121 @@ def bucket():
     return os.environ.get("S3_BUCKET", "dualgate")
 
 
+class S3Store:
+    """The campaign's keys on moto (boto3, never through a proxy)."""
+
+    temp_kind = "pending multipart upload"
+
+    def __init__(self):
+        self.s3 = s3_client()
+
+    def put(self, key, data):
+        self.s3.put_object(Bucket=bucket(), Key=key, Body=data)
+
+    def objects(self, prefix):
+        """{key: (size, md5 hex)}; a directory is a key ending in `/`."""
+        out = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket(), Prefix=prefix):
+            for o in page.get("Contents", []):
+                out[o["Key"]] = (o["Size"], o["ETag"].strip('"'))
+        return out
+
+    def get(self, key):
+        return self.s3.get_object(Bucket=bucket(), Key=key)["Body"].read()
+
+    def pending(self, prefix):
+        """(count or None, ["KEY ID"...], error text): the multipart uploads not completed."""
+        p = subprocess.run([os.path.join(HERE, "s3.sh"), "uploads", prefix], capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode != 0:
+            return None, [], f"s3.sh uploads failed ({p.returncode}): {short(p.stderr, 300)}"
+        lines = p.stdout.strip().splitlines()
+        return (int(lines[0]) if lines else 0), lines[1:], ""
+
+    def remove(self, prefix, known):
+        keys = list(known) + [k for k in self.objects(prefix) if k not in known]
+        for i in range(0, len(keys), 1000):
+            self.s3.delete_objects(Bucket=bucket(), Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]],
+                                                           "Quiet": True})
+        for page in self.s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket(), Prefix=prefix):
+            for u in page.get("Uploads", []):
+                self.s3.abort_multipart_upload(Bucket=bucket(), Key=u["Key"], UploadId=u["UploadId"])
+
+
+class DiskStore:
+    """The campaign's files on an upstream FTP server's disk (UPSTREAM_FTP_ROOT, the server's
+    `/`), read and written directly, never over FTP. Keys are paths below it; files the
+    seed writes are given to the server's account (UPSTREAM_FTP_OWNER), so it can change them."""
+
+    temp_kind = "temporary upload file"
+
+    def __init__(self):
+        self.root = os.environ["UPSTREAM_FTP_ROOT"]
+        uid, _, gid = os.environ.get("UPSTREAM_FTP_OWNER", "").partition(":")
+        self.owner = (int(uid), int(gid)) if uid else None
+
+    def path(self, key):
+        return os.path.join(self.root, key)
+
+    def _own(self, path):
+        if self.owner:
+            os.chown(path, *self.owner)
+
+    def put(self, key, data):
+        path = self.path(key)
+        parent = os.path.dirname(path.rstrip("/"))
+        made = []
+        while not os.path.isdir(parent):
+            made.append(parent)
+            parent = os.path.dirname(parent)
+        for d in reversed(made):
+            os.makedirs(d, exist_ok=True)
+            self._own(d)
+        if key.endswith("/"):
+            os.makedirs(path, exist_ok=True)
+            self._own(path)
+            return
+        with open(path, "wb") as f:
+            f.write(data)
+        self._own(path)
+
+    def walk(self, prefix):
+        """(key, is a temporary upload file) of every file and directory below prefix."""
+        base = self.path(prefix)
+        for d, dirs, files in os.walk(base):
+            rel = os.path.relpath(d, self.root).replace(os.sep, "/")
+            yield rel + "/", False
+            for f in files:
+                yield f"{rel}/{f}", f.startswith(TEMP_PREFIX)
+
+    def objects(self, prefix):
+        out = {}
+        for key, temp in self.walk(prefix):
+            if temp:
+                continue
+            if key.endswith("/"):
+                out[key] = (0, "")
+            else:
+                data = self.get(key)
+                out[key] = (len(data), hashlib.md5(data).hexdigest())
+        return out
+
+    def get(self, key):
+        with open(self.path(key), "rb") as f:
+            return f.read()
+
+    def pending(self, prefix):
+        temps = [k for k, temp in self.walk(prefix) if temp]
+        return len(temps), [f"{k} -" for k in temps], ""
+
+    def remove(self, prefix, known):
+        shutil.rmtree(self.path(prefix), ignore_errors=True)
+
+
+def make_store(kind):
+    return DiskStore() if kind == "ftp" else S3Store()
+
+
 def write_json(path, obj):
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
@@ -126,15 +249,14 @@ def listing_content(run, rnd, name):
 # --- seed ---------------------------------------------------------------------------------
 
 def cmd_seed(a):
-    s3 = s3_client()
-    b = bucket()
+    store = make_store(a.store)
     for rnd in a.rounds.split(","):
         t0 = time.monotonic()
         prefix = round_prefix(a.run, rnd) + HOME + "/"
         jobs = []
         for name in listing_names(a.run, rnd, a.listing_keys):
             jobs.append((f"{prefix}{LISTING_DIR}/{name}", listing_content(a.run, rnd, name)))
-        for name, size in DOWNLOADS + RESUMES + RENAMES:
+        for name, size in DOWNLOADS + RESUMES + RENAMES + DELETES:
             jobs.append((prefix + name, content(f"{a.run}/{rnd}/{name}", size)))
         for d in ("up/", "ow/"):  # directories of the uploads (markers, as MKD makes them)
             jobs.append((prefix + d, b""))
@@ -143,7 +265,7 @@ def cmd_seed(a):
             key, data = job
             for attempt in range(5):
                 try:
-                    s3.put_object(Bucket=b, Key=key, Body=data)
+                    store.put(key, data)
                     return
                 except Exception:
                     if attempt == 4:
@@ -342,6 +464,16 @@ class FtpSession:
             return reply_code(exc_text(e)), exc_text(e), out
         return reply_code(reply), reply, out
 
+    def delete(self, path):
+        if not self.ensure():
+            return None, "login failed"
+        try:
+            reply = self.f.sendcmd(f"DELE {path}")
+        except Exception as e:
+            self._after_error(e)
+            return reply_code(exc_text(e)), exc_text(e)
+        return reply_code(reply), reply
+
     def rename(self, src, dst):
         if not self.ensure():
             return None, "login failed"
@@ -483,12 +615,11 @@ class Http:
         finally:
             c.close()
 
-    def move(self, src, dst):
+    def simple(self, method, path, headers=None):
+        """A request without a body whose answer is only its status: (status or None, text)."""
         c = self.conn()
         try:
-            c.request("MOVE", urllib.parse.quote(src), headers={
-                "Authorization": self.auth, "Overwrite": "T",
-                "Destination": f"http://127.0.0.1:{self.cfg.http}{urllib.parse.quote(dst)}"})
+            c.request(method, urllib.parse.quote(path), headers=dict(headers or {}, Authorization=self.auth))
             r = c.getresponse()
             body = r.read(400)
             return r.status, f"{r.status} {r.reason} {body[:120]!r}"
@@ -496,6 +627,13 @@ class Http:
             return None, exc_text(e)
         finally:
             c.close()
+
+    def delete(self, path):
+        return self.simple("DELETE", path)
+
+    def move(self, src, dst):
+        return self.simple("MOVE", src, {
+            "Overwrite": "T", "Destination": f"http://127.0.0.1:{self.cfg.http}{urllib.parse.quote(dst)}"})
 
 
 class Scenario:
@@ -678,6 +816,21 @@ class Scenario:
         return ok
 
 
+    def delete(self, proto, name):
+        contents = self.present(name)
+        op = self.reg.new_op(self.ident, "delete", proto, "DELE" if proto == "ftp" else "DELETE", name,
+                             expect=sorted(contents))
+        if proto == "ftp":
+            code, text = self.ftp.delete("/" + name)
+            ok = code == "250"
+        else:
+            code, text = self.http.delete("/" + name)
+            ok = code in (200, 204)
+        finish(op, ok, text, code=code)
+        self.state[name] = {ABSENT: None} if ok else dict(contents, **{ABSENT: None})
+        return ok
+
+
 def pick_size(rng):
     r = rng.random()
     if r < 0.30:
@@ -789,6 +942,16 @@ def scenarios(cfg, rnd_rng):
 
     for i, (name, size) in enumerate(RENAMES):
         out.append((f"rename-{name}", rename(i, name, size)))
+
+    def delete(i, name, size):
+        def go(s):
+            s.seed(name, content(tag(name), size))
+            s.download("http" if i % 2 else "ftp", name)
+            s.delete("ftp" if i % 2 == 0 else "http", name)
+        return go
+
+    for i, (name, size) in enumerate(DELETES):
+        out.append((f"delete-{name}", delete(i, name, size)))
     return out
 
 
@@ -858,8 +1021,9 @@ def health_check(a, rdir):
         for size in (PART + 12345, 3 * KIB):
             name = f"post-{os.urandom(3).hex()}.bin"
             data = os.urandom(size)
+            first = len(reg.ops)  # the upload's own record (a login may follow it)
             if not s.upload("ftp", name, data):
-                problems.append(f"STOR {name} ({size} bytes): {reg.ops[-1]['seen']}")
+                problems.append(f"STOR {name} ({size} bytes): {reg.ops[first]['seen']}")
                 continue
             code, text, got = s.ftp.retrieve("/" + name)
             if code != "226" or got != data:
@@ -879,34 +1043,24 @@ def stou_pattern(name):
     return f"{m.group(1)}.*" if m else None
 
 
-def objects_under(s3, prefix):
-    out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket(), Prefix=prefix):
-        for o in page.get("Contents", []):
-            out[o["Key"]] = (o["Size"], o["ETag"].strip('"'))
-    return out
-
-
-def pending_uploads(prefix, wait):
-    """Polls `s3.sh uploads PREFIX` until it counts 0 or `wait` seconds passed: (count, lines, text)."""
+def pending_uploads(store, prefix, wait):
+    """Polls the store's unfinished uploads (multipart uploads, temporary files) until there is
+    none or `wait` seconds passed: (count, lines, error text, lines at the first look)."""
     deadline = time.monotonic() + wait
     first = None
     while True:
-        p = subprocess.run([os.path.join(HERE, "s3.sh"), "uploads", prefix], capture_output=True, text=True,
-                           timeout=60)
-        if p.returncode != 0:
-            return None, [], f"s3.sh uploads failed ({p.returncode}): {short(p.stderr, 300)}", first
-        lines = p.stdout.strip().splitlines()
-        count = int(lines[0]) if lines else 0
+        count, lines, err = store.pending(prefix)
+        if count is None:
+            return None, [], err, first
         if first is None:
-            first = lines[1:]
+            first = lines
         if count == 0 or time.monotonic() >= deadline:
-            return count, lines[1:], "", first
+            return count, lines, "", first
         time.sleep(1)
 
 
 def proxy_faults(paths):
-    total = {"reset": 0, "stall": 0, "drop": 0, "connections": 0}
+    total = {"reset": 0, "stall": 0, "drop": 0, "connections": 0, "by_kind": {}}
     for p in paths:
         try:
             st = read_json(p)
@@ -915,6 +1069,10 @@ def proxy_faults(paths):
         for k in ("reset", "stall", "drop"):
             total[k] += st.get("faults", {}).get(k, 0)
         total["connections"] += st.get("connections", 0)
+        for c, counts in st.get("by_kind", {}).items():
+            mine = total["by_kind"].setdefault(c, {})
+            for k, n in counts.items():
+                mine[k] = mine.get(k, 0) + n
     return total
 
 
@@ -938,15 +1096,15 @@ def cmd_check(a):
     for name, vs in hreg.versions.items():
         versions.setdefault(name, []).extend(vs)
 
-    s3 = s3_client()
-    objects = objects_under(s3, prefix)
+    store_api = make_store(a.store)
+    objects = store_api.objects(prefix)
     names = set(listing_names(a.run, a.round, a.listing_keys))
     listing_md5 = {}
     for n in names:
         listing_md5[f"{LISTING_DIR}/{n}"] = hashlib.md5(listing_content(a.run, a.round, n)).hexdigest()
 
     def fetch(key):
-        return key, s3.get_object(Bucket=bucket(), Key=key)["Body"].read()
+        return key, store_api.get(key)
 
     wanted = [k for k, (size, etag) in objects.items() if k.startswith(home) and not k.endswith("/")
               and listing_md5.get(k[len(home):]) != etag]
@@ -1041,8 +1199,12 @@ def cmd_check(a):
                        f"is under neither name: lost")
     check("(2) renames: moved when answered so, never lost", bad)
 
+    bad = [f"{op['proto']} {op['verb']} /{op['name']} answered {op['seen']!r} but the name is still there"
+           for op in ops if op["kind"] == "delete" and op["ok"] and store.get(op["name"]) is not None]
+    check("(2) deletes: gone when answered so", bad)
+
     t_checks = time.monotonic()
-    count, lines, err, first_pending = pending_uploads(prefix, a.upload_wait)
+    count, lines, err, first_pending = pending_uploads(store_api, prefix, a.upload_wait)
     t_uploads = time.monotonic()
 
     # the gateway's log: what it said about aborts, retries, and the pending uploads
@@ -1066,8 +1228,31 @@ def cmd_check(a):
                     f"CreateMultipartUpload of this key was retried {creates} time(s) after its answer was lost")
         return "the gateway knew its id and logged no failed abort"
 
-    leftover = {}
-    if count is None:
+    def reported(key):
+        """The gateway's warning that it could not delete this temporary upload file, if any."""
+        base = key.rsplit("/", 1)[-1]
+        said = [ln for ln in log_lines if "could not delete a temporary upload" in ln and base in ln]
+        return short(said[-1], 230) if said else None
+
+    leftover, reported_temps = {}, []
+    if a.store == "ftp":
+        # A temporary file the gateway could not delete (the upstream gone at that moment) is
+        # allowed if the gateway said so in its log; a silent one is a violation.
+        name3 = "(3) no temporary upload file left behind, unless the gateway reported it"
+        if count is None:
+            check(name3, [err])
+        else:
+            bad = []
+            for ln in lines:
+                key = ln.split(" ")[0]
+                said = reported(key)
+                if said:
+                    reported_temps.append(f"{key}: {said}")
+                else:
+                    leftover[key] = "no warning about it in the gateway's log"
+                    bad.append(f"temporary upload file {key} left behind, and the gateway never reported it")
+            check(name3, bad)
+    elif count is None:
         check("(3) no pending multipart upload", [err])
     else:
         bad = []
@@ -1121,17 +1306,13 @@ def cmd_check(a):
         "retry_warnings": retry_warn, "leftover_logs": leftover_logs, "false_failures": false_failures,
         "errors_seen": errors_seen, "pending_scenarios": data.get("pending_scenarios", 0),
         "pending_at_first_look": first_pending, "pending_gone": not count, "pending_wait": round(t_uploads - t_checks, 1),
+        "temp_kind": store_api.temp_kind, "reported_temps": reported_temps,
     }
     write_json(os.path.join(rdir, "result.json"), result)
 
     # remove the round's objects and pending uploads (moto keeps everything in memory)
     try:
-        keys = list(objects) + [k for k in objects_under(s3, prefix) if k not in objects]
-        for i in range(0, len(keys), 1000):
-            s3.delete_objects(Bucket=bucket(), Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
-        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket(), Prefix=prefix):
-            for u in page.get("Uploads", []):
-                s3.abort_multipart_upload(Bucket=bucket(), Key=u["Key"], UploadId=u["UploadId"])
+        store_api.remove(prefix, objects)
     except Exception as e:
         print(f"{a.round}: cleanup failed: {exc_text(e)}", file=sys.stderr)
     nbad = sum(not c["ok"] for c in checks)
@@ -1143,8 +1324,9 @@ def cmd_check(a):
 
 # --- report -------------------------------------------------------------------------------
 
-KIND_ORDER = ["upload", "resume", "download", "listing", "rename", "login"]
-KIND_SHORT = {"upload": "up", "resume": "resume", "download": "down", "listing": "list", "rename": "ren", "login": "login"}
+KIND_ORDER = ["upload", "resume", "download", "listing", "rename", "delete", "login"]
+KIND_SHORT = {"upload": "up", "resume": "resume", "download": "down", "listing": "list", "rename": "ren",
+              "delete": "del", "login": "login"}
 
 
 def cmd_report(a):
@@ -1200,6 +1382,10 @@ def cmd_report(a):
         tot_v += nv
         fd = r.get("fault_detail", {})
         parts = [f"{fd[k]} {k}" for k in ("reset", "stall", "drop") if fd.get(k)]
+        by_kind = fd.get("by_kind", {})  # FTP: control and data connections apart
+        if any(by_kind.get(c, {}).get(k) for c in ("control", "data") for k in ("reset", "stall", "drop")):
+            parts = [f"{by_kind[c][k]} {c} {k}" for c in ("control", "data") for k in ("reset", "stall", "drop")
+                     if by_kind.get(c, {}).get(k)]
         if r.get("extra_faults"):
             parts.append(f"{r['extra_faults']} outage + connections cut by the kill")
         if r.get("refused"):
@@ -1214,11 +1400,17 @@ def cmd_report(a):
         if r.get("false_failures"):
             notes.append(f"- {r['round']}: {len(r['false_failures'])} upload(s) answered as failed were in fact stored "
                          f"(a reply lost after the commit; not a violation): {'; '.join(r['false_failures'][:2])}")
-        if r.get("pending_at_first_look"):
+        if r.get("pending_at_first_look") and r.get("temp_kind", "").startswith("temporary"):
+            notes.append(f"- {r['round']}: {len(r['pending_at_first_look'])} temporary upload file(s) on the upstream "
+                         f"right after the round, {'all gone' if r.get('pending_gone', True) else 'NOT all gone'} "
+                         f"{r.get('pending_wait')} s later (deleted in the background)")
+        elif r.get("pending_at_first_look"):
             notes.append(f"- {r['round']}: {len(r['pending_at_first_look'])} multipart upload(s) pending right after "
                          f"the round (orphaned: the gateway never learned their ids), "
                          f"{'all gone' if r.get('pending_gone', True) else 'NOT all gone'} "
                          f"{r.get('pending_wait')} s later (the sweeper's stale_uploads_after)")
+        for t in r.get("reported_temps", []):
+            notes.append(f"- {r['round']}: temporary upload file left on the upstream, reported by the gateway: {t}")
         if r.get("abort_warning_count"):
             notes.append(f"- {r['round']}: the gateway logged {r['abort_warning_count']} 'could not abort' warnings, "
                          f"e.g. {r['abort_warnings'][0]}")
@@ -1264,6 +1456,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def common(p):
+        p.add_argument("--store", choices=("s3", "ftp"), default="s3",
+                       help="s3: moto (S3_* environment); ftp: an upstream FTP server's disk (UPSTREAM_FTP_ROOT)")
         p.add_argument("--work", required=True, help="the campaign's work directory")
         p.add_argument("--run", required=True, help="the campaign's tag (prefixes, contents)")
         p.add_argument("--listing-keys", type=int, default=1200)

@@ -24,6 +24,11 @@
 #         tests. vsftpd has no MLST (listings are LIST, parsed), Pure-FTPd has MLSD. Needs
 #         root (the daemons do). Then the e2e `upstream_creds` tests (per-user credentials,
 #         several upstreams, user@host), with the other server started as the second upstream.
+#         On vsftpd also HTTP and WebDAV clients on the legacy
+#         server: tests/interop/webdav.sh (litmus, cadaver, rclone :webdav:, curl, wget;
+#         dead properties and locks skipped) and browser.sh, results read from the server's disk;
+#         and a bounded fault round (faults.sh, FAULTS_STORE=vsftpd, rounds u01 u05 u06
+#         u08: control and data connections reset or dropped, about a minute).
 # vsftpd-ftps: vsftpd with explicit FTPS required on control and data connections and
 #         require_ssl_reuse=YES (data connections must resume the control session): the
 #         conformance suite only, to keep the run short (the e2e suite passes there too:
@@ -65,6 +70,14 @@ for store in "${STORES[@]}"; do
           echo "could not start $other as the second upstream"; status=1
         fi
         BACKENDS_STATE="$BACKENDS_STATE/second" tests/backends/upstream_ftp.sh stop >/dev/null
+      fi
+      if [ "$store" = vsftpd ]; then
+        tests/interop/webdav.sh || status=1
+        tests/interop/browser.sh || status=1
+        # A bounded round of the upstream fault campaign (all 12 rounds, on both servers:
+        # FAULTS_STORE=vsftpd|pure-ftpd tests/backends/faults.sh, about 4 minutes each).
+        FAULTS_STORE=vsftpd FAULTS_ROUNDS=u01,u05,u06,u08 FAULTS_MIN=60 \
+          FAULTS_BIN=${FAULTS_BIN:-target/debug/dualgate} tests/backends/faults.sh || status=1
       fi
       tests/backends/upstream_ftp.sh stop >/dev/null
       continue

@@ -10,8 +10,9 @@
 # Usage: tests/interop/browser.sh [path/to/dualgate]   (default: target/debug/dualgate, built if missing)
 # Screenshots go to $BROWSER_SHOTS (default target/interop/browser/).
 # With DUALGATE_TEST_STORAGE=<storage fragment> (tests/backends/s3.sh start) the gateway
-# serves that S3-compatible store, the tree put into the bucket directly. KEEP_WORK=1
-# keeps the logs.
+# serves that S3-compatible store, the tree put into the bucket directly; with one of
+# tests/backends/upstream_ftp.sh start, that upstream FTP server, the tree put on its disk.
+# KEEP_WORK=1 keeps the logs.
 # Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -5,12 +5,15 @@
 # calling them.
 #
 # Storage: local disk by default; with DUALGATE_TEST_STORAGE naming a `storage:`
-# fragment (tests/backends/s3.sh start prints one) every gateway start_gateway starts
-# serves that store instead. A script still names its roots as directories under
-# $WORK (`--root "$WORK/root"`); on a store each root becomes its own key prefix
-# ($STORED_PREFIX plus the root's path below $WORK), and the stored_* helpers below
-# read what a gateway wrote from the disk or from the bucket alike, given the path
-# the file has under its root ("$ROOT/dir/file").
+# fragment (tests/backends/s3.sh start or tests/backends/upstream_ftp.sh start prints
+# one) every gateway start_gateway starts serves that store or upstream FTP server
+# instead. A script still names its roots as directories under $WORK (`--root
+# "$WORK/root"`); on a store each root becomes its own key prefix ($STORED_PREFIX plus
+# the root's path below $WORK), on an upstream FTP server its own directory (the same
+# path below the server's `/`, whose place on this machine the fragment names in its
+# `# upstream_dir:` line), and the stored_* helpers below read what a gateway wrote from
+# the disk, the bucket or the upstream's disk alike, given the path the file has under
+# its root ("$ROOT/dir/file").
 
 PASSED=0
 FAILED=0
@@ -37,6 +40,7 @@ summary() { # the closing lines: the skipped count (if any), then "N passed, M f
   if keep_work; then
     echo "== KEEP_WORK: $WORK is kept"
     on_s3 && echo "== KEEP_WORK: so are the keys under $STORED_PREFIX in the store"
+    on_upstream && echo "== KEEP_WORK: so is $UPSTREAM_DIR/$STORED_PREFIX on the upstream"
   fi
   [ "$SKIPPED" = 0 ] || echo "$SKIPPED skipped (storage $STORAGE_KIND)"
   echo "$PASSED passed, $FAILED failed"
@@ -69,9 +73,23 @@ remove_work() { # the scripts' cleanup: remove $WORK and this run's keys, unless
 
 if [ -n "${DUALGATE_TEST_STORAGE:-}" ]; then
   STORAGE_KIND=$(sed -n 's/^ *kind: *"\{0,1\}\([a-z_0-9]*\)"\{0,1\} *$/\1/p' "$DUALGATE_TEST_STORAGE" | head -n 1)
-  [ "$STORAGE_KIND" = s3 ] || {
-    echo "DUALGATE_TEST_STORAGE=$DUALGATE_TEST_STORAGE: not a storage fragment of kind s3"; echo "0 passed, 1 failed"; exit 1
-  }
+  case "$STORAGE_KIND" in
+  s3) ;;
+  upstream_ftp)
+    # The server's `/` on this machine, and the account it writes as (fixtures are given to it).
+    UPSTREAM_DIR=$(sed -n 's/^# upstream_dir: //p' "$DUALGATE_TEST_STORAGE" | head -n 1)
+    UPSTREAM_OWNER=$(sed -n 's/^# upstream_owner: //p' "$DUALGATE_TEST_STORAGE" | head -n 1)
+    [ -d "$UPSTREAM_DIR" ] || {
+      echo "DUALGATE_TEST_STORAGE=$DUALGATE_TEST_STORAGE: no '# upstream_dir: DIR' line naming a directory"
+      echo "0 passed, 1 failed"; exit 1
+    }
+    export UPSTREAM_DIR UPSTREAM_OWNER
+    ;;
+  *)
+    echo "DUALGATE_TEST_STORAGE=$DUALGATE_TEST_STORAGE: not a storage fragment of kind s3 or upstream_ftp"
+    echo "0 passed, 1 failed"; exit 1
+    ;;
+  esac
   # This run's keys: one prefix per script run, one below it per root.
   STORED_PREFIX="interop-$(basename "$0" .sh)-$$-$RANDOM$RANDOM/"
 else
@@ -81,6 +99,18 @@ fi
 export STORAGE_KIND STORED_PREFIX
 
 on_s3() { [ "$STORAGE_KIND" = s3 ]; }
+on_upstream() { [ "$STORAGE_KIND" = upstream_ftp ]; }
+on_store() { [ "$STORAGE_KIND" != local ]; } # S3 or an upstream FTP server: no dead properties
+
+stored_path() { # stored_path PATH : where the file PATH (under a root) is on this machine's disk
+  # (local disk and upstream FTP; not on S3)
+  if on_upstream; then
+    local rel; rel=$(stored_rel "$1") || return 1
+    printf '%s\n' "$UPSTREAM_DIR/$STORED_PREFIX$rel"
+  else
+    printf '%s\n' "$1"
+  fi
+}
 
 stored_rel() { # stored_rel PATH : PATH relative to $WORK (roots live there); fails if outside
   case "$1" in
@@ -94,8 +124,9 @@ stored_file() { # stored_file PATH OUT : copy the stored bytes of the file PATH 
     local rel; rel=$(stored_rel "$1") || return 1
     stored_s3 get "$STORED_PREFIX$rel" "$2"
   else
-    [ -f "$1" ] || { echo "no file $1"; return 1; }
-    cp -- "$1" "$2"
+    local p; p=$(stored_path "$1") || return 1
+    [ -f "$p" ] || { echo "no file $p"; return 1; }
+    cp -- "$p" "$2"
   fi
 }
 
@@ -104,7 +135,8 @@ stored_cmp() { # stored_cmp PATH FILE : the stored file PATH has FILE's bytes
     local copy; copy=$(mktemp "$WORK/stored.XXXXXX") || return 1
     stored_file "$1" "$copy" && cmp -- "$copy" "$2"
   else
-    cmp -- "$1" "$2"
+    local p; p=$(stored_path "$1") || return 1
+    cmp -- "$p" "$2"
   fi
 }
 
@@ -113,7 +145,8 @@ stored_exists() { # stored_exists PATH : a file or a directory is stored at PATH
     local rel; rel=$(stored_rel "$1") || return 2
     stored_s3 exists "$STORED_PREFIX$rel"
   else
-    test -e "$1"
+    local p; p=$(stored_path "$1") || return 2
+    test -e "$p"
   fi
 }
 
@@ -131,8 +164,9 @@ stored_tree() { # stored_tree PATH DIR : materialise the stored directory PATH (
     local rel; rel=$(stored_rel "$1") || return 1
     stored_s3 tree "$STORED_PREFIX$rel" "$2"
   else
-    [ -d "$1" ] || { echo "no directory $1"; return 1; }
-    mkdir -p "$2" && cp -a -- "$1/." "$2/"
+    local p; p=$(stored_path "$1") || return 1
+    [ -d "$p" ] || { echo "no directory $p"; return 1; }
+    mkdir -p "$2" && cp -a -- "$p/." "$2/"
   fi
 }
 
@@ -141,7 +175,8 @@ stored_same_tree() { # stored_same_tree DIR PATH : the stored directory PATH hol
     local copy; copy=$(mktemp -d "$WORK/stored-tree.XXXXXX") || return 1
     stored_tree "$2" "$copy" && same_tree "$1" "$copy"
   else
-    same_tree "$1" "$2"
+    local p; p=$(stored_path "$2") || return 1
+    same_tree "$1" "$p"
   fi
 }
 
@@ -150,7 +185,9 @@ stored_put_tree() { # stored_put_tree DIR PATH : store DIR's tree at PATH, bypas
     local rel; rel=$(stored_rel "$2") || return 1
     stored_s3 put-tree "$1" "$STORED_PREFIX$rel"
   else
-    mkdir -p "$2" && cp -a -- "$1/." "$2/"
+    local p; p=$(stored_path "$2") || return 1
+    mkdir -p "$p" && cp -a -- "$1/." "$p/" || return 1
+    if on_upstream; then chown -R "$UPSTREAM_OWNER" "$p"; fi # the server changes them
   fi
 }
 
@@ -158,10 +195,16 @@ stored_mode() { # stored_mode PATH : the octal permission bits of PATH (local di
   if on_s3; then
     echo "stored_mode: a store keeps no file modes"; return 1
   fi
-  stat -c %a -- "$1"
+  local p; p=$(stored_path "$1") || return 1
+  stat -c %a -- "$p"
 }
 
-stored_purge() { # remove every key of this run from the store (nothing to do on disk: $WORK goes)
+stored_purge() { # remove every key of this run from the store, or its directory from the upstream
+  # (nothing to do on local disk: $WORK goes)
+  if on_upstream; then
+    [ -n "$STORED_PREFIX" ] && rm -rf -- "${UPSTREAM_DIR:?}/${STORED_PREFIX%/}"
+    return
+  fi
   on_s3 || return 0
   stored_s3 purge "$STORED_PREFIX"
 }
@@ -326,7 +369,7 @@ PY
 }
 
 # The checks run some of these in `bash -c` strings: make them (and what they read) visible there.
-export -f on_s3 stored_rel stored_file stored_cmp stored_exists stored_absent stored_tree stored_same_tree \
+export -f on_s3 on_upstream on_store stored_path stored_rel stored_file stored_cmp stored_exists stored_absent stored_tree stored_same_tree \
   stored_mode stored_python stored_s3 same_tree same_file sha
 
 # --- the gateways ----------------------------------------------------------------------
@@ -340,7 +383,7 @@ gateway_storage_args() { # gateway_storage_args NAME SERVE-ARGS... : sets GATEWA
   # A config given with -c that has its own storage: section is left as it is.
   local name=$1; shift
   GATEWAY_ARGS=("$@")
-  on_s3 || return 0
+  on_store || return 0
   local root='' config='' rest=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -357,6 +400,18 @@ gateway_storage_args() { # gateway_storage_args NAME SERVE-ARGS... : sets GATEWA
   [ -n "$root" ] || { echo "start_gateway $name: on a store, a gateway needs --root (it names the prefix)"; return 1; }
   local rel; rel=$(stored_rel "$root") || return 1
   local merged=$WORK/$name.storage.yaml
+  if on_upstream; then
+    # The root's directory on the upstream (made here, given to the server's account), as
+    # the fragment's root: (its other lines unchanged).
+    local dir=$UPSTREAM_DIR/$STORED_PREFIX$rel
+    mkdir -p "$dir" && chown "$UPSTREAM_OWNER" "$UPSTREAM_DIR/${STORED_PREFIX%/}" "$dir" || return 1
+    {
+      if [ -n "$config" ]; then cat "$config" && echo; fi
+      sed "s#^  root: .*#  root: \"/$STORED_PREFIX$rel\"#" "$DUALGATE_TEST_STORAGE" && echo
+    } >"$merged" || return 1
+    GATEWAY_ARGS=(-c "$merged" "${rest[@]}")
+    return 0
+  fi
   {
     if [ -n "$config" ]; then cat "$config" && echo; fi
     cat "$DUALGATE_TEST_STORAGE" && echo

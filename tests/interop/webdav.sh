@@ -13,8 +13,10 @@
 # Usage: tests/interop/webdav.sh [path/to/dualgate]   (default: target/debug/dualgate, built if missing)
 # With DUALGATE_TEST_STORAGE=<storage fragment> (tests/backends/s3.sh start) the gateways
 # serve that S3-compatible store (rename_dirs: recursive, so collections move), and what
-# they wrote is read from the bucket; checks the store cannot pass (dead properties) say
-# `skip (s3): ...`. KEEP_WORK=1 keeps the logs.
+# they wrote is read from the bucket; with a fragment of tests/backends/upstream_ftp.sh
+# start they serve that upstream FTP server, and what they wrote is read from its disk.
+# Checks a store or an FTP server cannot pass (dead properties) say `skip (s3): ...` or
+# `skip (upstream_ftp): ...`. KEEP_WORK=1 keeps the logs.
 # Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -86,7 +88,7 @@ DAV_SERVERS=("server" "anonymous off" "$BASE" "$ROOT" "anon" "anonymous on" "$AN
 # property) run on their own after the others: skipped as checks, their summaries (and
 # which tests failed) shown. `locks` adds about a second per server.
 LITMUS_SUITES=(basic copymove props locks http)
-on_s3 && LITMUS_SUITES=(basic copymove http)
+on_store && LITMUS_SUITES=(basic copymove http)
 run_litmus() { # run_litmus NAME BASE [SUITES] : output in $WORK/litmus-NAME.out
   mkdir -p "$WORK/litmus-$1"
   (cd "$WORK/litmus-$1" && TESTS="${3:-${LITMUS_SUITES[*]}}" timeout "$LIMIT" litmus "$2/" "$USER" "$PASSWORD") 2>&1 |
@@ -109,11 +111,11 @@ for ((i = 0; i < ${#DAV_SERVERS[@]}; i += 4)); do
     check "litmus ($label): $suite suite, 0 failed" litmus_suite "$name" "$suite"
   done
   grep 'WARNING' "$WORK/litmus-$name.out" | sed "s/^ */info litmus ($label) /" # not failures; shown so they are seen
-  if on_s3; then
+  if on_store; then
     for suite in props locks; do
-      skip "litmus ($label): $suite suite, 0 failed" "a store keeps no WebDAV dead properties (PROPPATCH answers 403 for each)"
+      skip "litmus ($label): $suite suite, 0 failed" "a store or an upstream FTP server keeps no WebDAV dead properties (PROPPATCH answers 403 for each)"
       run_litmus "$name-$suite" "$base" "$suite"
-      echo "info litmus ($label) $suite on s3: $(grep -h "^<- summary for \`$suite'" "$WORK/litmus-$name-$suite.out")" \
+      echo "info litmus ($label) $suite on $STORAGE_KIND: $(grep -h "^<- summary for \`$suite'" "$WORK/litmus-$name-$suite.out")" \
         "— failing tests: $(sed -n 's/^ *[0-9]*\. \([a-z_]*\)\.* FAIL.*/\1/p' "$WORK/litmus-$name-$suite.out" | tr '\n' ' ')"
     done
   fi

@@ -23,10 +23,11 @@
 //!   ends before the file does (an HTTP range) closes its connection rather than
 //!   sending ABOR, and the pool opens a fresh one when needed.
 //! - **write** ([`upload`]): to a hidden temporary name, renamed over the
-//!   target after the upstream's 226 (`atomic_uploads`); append via `APPE` in
-//!   place; resume ([`Resume::Rewrite`]): the kept bytes are read back from the
-//!   upstream (`RETR`) into the temporary file, then the new ones, then the
-//!   rename — atomic, at the cost of the whole file.
+//!   target after the upstream's 226 (`atomic_uploads`); resume
+//!   ([`Resume::Rewrite`]) and append: the kept bytes (for an append, the whole
+//!   file) are read back from the upstream (`RETR`) into the temporary file,
+//!   then the new ones, then the rename — atomic, at the cost of the whole
+//!   file. With `atomic_uploads: false`, `STOR` and `APPE` write in place.
 //! - **delete, mkdir, rmdir, rename**: `DELE`, `MKD`, `RMD`, `RNFR`/`RNTO`
 //!   (directories too), each after the checks that give the right kind of
 //!   error (an FTP 550 says little). **copy**: `RETR` streamed into an upload
@@ -710,16 +711,34 @@ impl Storage for FtpVolume {
             WriteMode::CreateNew if existing.is_some() => return Err(StorageError::new(ErrorKind::AlreadyExists)),
             WriteMode::At(n) if n > size => return Err(StorageError::new(ErrorKind::InvalidOffset)),
             WriteMode::At(n) => n,
+            // An append is a resume at the end: with atomic uploads the old
+            // bytes are copied into the temporary file first. In place (APPE), a
+            // cut data connection left the bytes that got through appended to
+            // the real name (the faults campaign saw them, 100 B to 1 MiB).
+            WriteMode::Append if settings.atomic_uploads => size,
             _ => 0,
         };
-        let aside = settings.atomic_uploads && mode != WriteMode::Append;
+        let aside = settings.atomic_uploads;
         let temp = aside.then(|| upload::temp_path(&target));
         let name = temp.as_deref().unwrap_or(&target);
         lease.set_in_step(false);
-        let mut stream = if mode == WriteMode::Append {
-            ftp!(lease, "APPE", lease.ftp().append_with_stream(name))?
+        let started = if mode == WriteMode::Append && !aside {
+            ftp!(lease, "APPE", lease.ftp().append_with_stream(name))
         } else {
-            ftp!(lease, "STOR", lease.ftp().put_with_stream(name))?
+            ftp!(lease, "STOR", lease.ftp().put_with_stream(name))
+        };
+        let mut stream = match started {
+            Ok(stream) => stream,
+            Err(e) => {
+                // The upstream may have made the file before the data connection
+                // failed (vsftpd creates it, then waits for the connection): the
+                // faults campaign found such temporary files left behind.
+                if let Some(temp) = &temp {
+                    drop(lease);
+                    upload::remove_file(self.lease().await, temp, true).await;
+                }
+                return Err(e);
+            }
         };
         let mut upload = Box::new(FtpUpload {
             vol: self.clone(),

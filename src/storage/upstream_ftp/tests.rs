@@ -254,8 +254,8 @@ fn stat_times_take_the_precision_of_a_listing() {
     assert!(old.duration_since(cut).unwrap() < Duration::from_secs(86_400));
 }
 
-/// A back-end on a fake upstream at `port` with one-second limits.
-fn backend_on(port: u16) -> super::UpstreamFtpBackend {
+/// The section of a fake upstream at `port`, with one-second limits.
+fn section_on(port: u16) -> crate::config::UpstreamFtpConfig {
     let yaml = format!(
         "storage: {{ kind: upstream_ftp, host: 127.0.0.1, port: {port}, user: u, password: p, \
          connect_timeout: 1s, command_timeout: 1s }}\n"
@@ -264,7 +264,12 @@ fn backend_on(port: u16) -> super::UpstreamFtpBackend {
     let crate::config::StorageConfig::UpstreamFtp(ftp) = c.storage else {
         panic!("not upstream_ftp")
     };
-    super::UpstreamFtpBackend::open(&ftp).unwrap()
+    *ftp
+}
+
+/// A back-end on a fake upstream at `port` with one-second limits.
+fn backend_on(port: u16) -> super::UpstreamFtpBackend {
+    super::UpstreamFtpBackend::open(&section_on(port)).unwrap()
 }
 
 /// A fake upstream that sends `greeting` (nothing if empty) to each connection,
@@ -397,4 +402,61 @@ async fn pools_are_bounded_and_unused_ones_are_dropped() {
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     pools.sweep();
     assert_eq!(pools.count(), 0);
+}
+
+/// A fake upstream that logs every connection in and answers NOOP, but closes
+/// its first connection `close_after` after that connection's `TYPE I` — as an
+/// upstream restart or a network failure leaves a pooled connection. Returns
+/// the port and the count of connections accepted.
+async fn closing_upstream(close_after: std::time::Duration) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let number = count.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::spawn(async move {
+                let (r, mut w) = socket.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 ready\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = match line.split(' ').next().unwrap_or("") {
+                        "USER" => b"331 password please\r\n",
+                        "PASS" => b"230 logged in\r\n",
+                        "TYPE" => b"200 binary\r\n",
+                        "NOOP" => b"200 ok\r\n",
+                        _ => b"500 not here\r\n",
+                    };
+                    let _ = w.write_all(reply).await;
+                    if number == 1 && line.starts_with("TYPE") {
+                        tokio::time::sleep(close_after).await;
+                        return; // both halves dropped: the connection is closed
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_upstream_closed_is_not_handed_out() {
+    use std::sync::atomic::Ordering;
+    let (port, accepted) = closing_upstream(std::time::Duration::from_millis(50)).await;
+    let settings = UpstreamSettings::from_config(&section_on(port)).unwrap();
+    let pool = super::pool::Pool::new(std::sync::Arc::new(settings));
+    drop(pool.get().await.unwrap()); // logged in, then idle in the pool
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the upstream closed it
+    // Idle for less than the NOOP check's 5 s: before the fix, handed out dead.
+    let mut lease = pool.get().await.unwrap();
+    let noop = tokio::time::timeout(std::time::Duration::from_secs(1), lease.ftp().noop()).await;
+    assert!(matches!(noop, Ok(Ok(()))), "{noop:?}");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "a fresh connection replaced the closed one"
+    );
 }

@@ -12,8 +12,10 @@
 //! one gateway cannot both win, but a writer on the upstream itself (or another
 //! gateway instance) could slip in between the check and the rename.
 //!
-//! Appends (`APPE`) and, with `atomic_uploads: false`, every upload write in
-//! place: not atomic, and a failed one leaves what was sent.
+//! An append is written aside too: the old bytes are copied into the temporary
+//! file first (two appends racing through one gateway: the last to finish
+//! wins). With `atomic_uploads: false` every upload writes in place (`STOR`,
+//! `APPE`): not atomic, and a failed one leaves what was sent.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -83,18 +85,24 @@ impl FtpUpload {
                 self.vol.lease().await
             }
         };
-        remove_file(lease, &temp).await;
+        remove_file(lease, &temp, false).await;
     }
 }
 
-/// Deletes an upstream file, logging a failure.
-async fn remove_file(lease: Result<Lease, StorageError>, path: &str) {
+/// Deletes an upstream file, logging a failure; with `absent_ok` (a temporary
+/// file of an upload that never started: the upstream may or may not have made
+/// it) its absence is no failure.
+pub(super) async fn remove_file(lease: Result<Lease, StorageError>, path: &str, absent_ok: bool) {
     let result = match lease {
         Ok(mut l) => ftp!(l, "DELE (temporary upload)", l.ftp().rm(path)),
         Err(e) => Err(e),
     };
-    if let Err(e) = result {
-        tracing::warn!(path, error = %e, "could not delete a temporary upload on the upstream (it stays hidden)");
+    match result {
+        Err(e) if absent_ok && e.kind == ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path, error = %e, "could not delete a temporary upload on the upstream (it stays hidden)");
+        }
+        Ok(()) => {}
     }
 }
 
@@ -149,7 +157,7 @@ impl Upload for FtpUpload {
                 Some(l) => Ok(l),
                 None => self.vol.lease().await,
             };
-            remove_file(lease, &target).await;
+            remove_file(lease, &target, false).await;
         }
         Ok(())
     }
@@ -188,7 +196,7 @@ impl Drop for FtpUpload {
         let vol = self.vol.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                remove_file(vol.lease().await, &temp).await;
+                remove_file(vol.lease().await, &temp, false).await;
             });
         }
     }
