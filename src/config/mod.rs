@@ -613,6 +613,9 @@ pub struct LimitsConfig {
     pub max_command_line: usize,
     /// Login failure throttling per client address.
     pub login_failures: LoginFailures,
+    /// Most threads of the runtime's blocking pool (file-system calls, argon2
+    /// checks); work beyond it queues. Read at start-up.
+    pub max_blocking_threads: usize,
 }
 
 impl Default for LimitsConfig {
@@ -625,6 +628,7 @@ impl Default for LimitsConfig {
             data_timeout: ConfigDuration::secs(300),
             max_command_line: 4096,
             login_failures: LoginFailures::default(),
+            max_blocking_threads: 64,
         }
     }
 }

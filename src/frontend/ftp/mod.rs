@@ -107,16 +107,12 @@ pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTra
             };
             let slot = match ctx.limiter.acquire(peer.ip()) {
                 Ok(slot) => slot,
-                Err(Refusal::TooManyConnections) => {
-                    return refuse(
-                        stream,
-                        Status::ServiceUnavailable,
-                        "Too many connections; try again later.",
-                    )
-                    .await;
-                }
-                Err(Refusal::TooManyFromAddress) => {
-                    let text = "Too many connections from your address; try again later.";
+                Err(refusal) => {
+                    ctx.limiter.refused("ftp", refusal, peer.ip());
+                    let text = match refusal {
+                        Refusal::TooManyConnections => "Too many connections; try again later.",
+                        Refusal::TooManyFromAddress => "Too many connections from your address; try again later.",
+                    };
                     return refuse(stream, Status::ServiceUnavailable, text).await;
                 }
             };
@@ -281,6 +277,12 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
             }
             NextLine::Closed => break,
             NextLine::TimedOut => {
+                // Before login, a client that never completes it (or dribbles a line
+                // byte by byte) is turned away at login_timeout.
+                let phase = if session.user.is_some() { "idle" } else { "login" };
+                metrics::counter!(crate::metrics::SESSION_TIMEOUTS_TOTAL, "protocol" => "ftp", "phase" => phase)
+                    .increment(1);
+                tracing::info!(session = session.id, %peer, phase, "control connection closed: timeout");
                 data.control
                     .send_direct(Status::ServiceUnavailable, "Timeout; closing control connection.")
                     .await?;
