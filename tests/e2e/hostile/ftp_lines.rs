@@ -11,7 +11,6 @@
 //! which the driver then checks is closed and opens again.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -409,7 +408,9 @@ impl FtpDriver {
         budget: u64,
         tally: &mut FtpTally,
     ) -> Result<(), String> {
-        let mut passive: Option<SocketAddr> = None;
+        // The data connection of the last PASV/EPSV, opened at once (as clients do,
+        // before the transfer command): then it can only reach this session's port.
+        let mut passive: Option<TcpStream> = None;
         let mut data_tasks = Vec::new();
         if rng.random_bool(0.9) {
             for l in [format!("USER {}", self.user), format!("PASS {}", self.password)] {
@@ -453,12 +454,14 @@ impl FtpDriver {
             let is_transfer = TRANSFER_VERBS.iter().any(|v| upper.starts_with(v.as_bytes()));
             tally.lines += 1;
             c.send(&sent).await?;
-            if is_transfer && let Some(port) = passive.take() {
+            // A passive port serves the very next command only.
+            let data = passive.take();
+            if is_transfer && let Some(stream) = data {
                 tally.data_connections += 1;
                 let upload = [&b"STOR"[..], b"STOU", b"APPE"].iter().any(|v| upper.starts_with(v));
                 let mut payload = vec![0u8; rng.random_range(0..32 * 1024usize)];
                 rng.fill_bytes(&mut payload);
-                data_tasks.push(tokio::spawn(data_connection(port, upload.then_some(payload))));
+                data_tasks.push(tokio::spawn(data_connection(stream, upload.then_some(payload))));
             }
             let mut finals_due = 1;
             let mut closing = false;
@@ -486,8 +489,11 @@ impl FtpDriver {
                 tally.replies += 1;
                 finals_due -= 1;
                 match r.code {
-                    227 => passive = parse_pasv(&r.text),
-                    229 => passive = parse_epsv(&r.text).map(|p| SocketAddr::new(self.addr.ip(), p)),
+                    227 => passive = data_connect(parse_pasv(&r.text)).await,
+                    229 => {
+                        let addr = parse_epsv(&r.text).map(|p| SocketAddr::new(self.addr.ip(), p));
+                        passive = data_connect(addr).await;
+                    }
                     221 | 421 => closing = true,
                     _ => {}
                 }
@@ -508,13 +514,16 @@ fn upper_starts(line: &[u8], prefix: &[u8]) -> bool {
     line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
+/// Connects to an advertised passive address (`None` when there is none or the
+/// connect fails: the transfer then gets its 425).
+async fn data_connect(addr: Option<SocketAddr>) -> Option<TcpStream> {
+    tokio::time::timeout(STEP, TcpStream::connect(addr?)).await.ok()?.ok()
+}
+
 /// A passive data connection: uploads `payload` and closes, or reads to the end
 /// (both bounded in time; errors are the server's right after an ABOR).
-async fn data_connection(addr: SocketAddr, payload: Option<Vec<u8>>) {
+async fn data_connection(mut s: TcpStream, payload: Option<Vec<u8>>) {
     let _ = tokio::time::timeout(STEP, async {
-        let Ok(mut s) = TcpStream::connect(addr).await else {
-            return;
-        };
         match payload {
             Some(p) => {
                 let _ = s.write_all(&p).await;
@@ -531,7 +540,6 @@ async fn data_connection(addr: SocketAddr, payload: Option<Vec<u8>>) {
         }
     })
     .await;
-    tokio::time::sleep(Duration::ZERO).await;
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! - [`http_requests`]: the HTTP/1.x, WebDAV and HTTP/2 generator and its checks.
 //! - [`limits`]: resource limits under attack (slowloris, passive ports, connections
 //!   per address, an argon2 flood).
+//! - [`regressions`]: what the campaign found, one test each.
 //! - [`soak`]: idle and active sessions over both protocols for a while, with
 //!   memory, descriptors, threads and latency measured.
 //!
@@ -19,6 +20,7 @@
 mod ftp_lines;
 mod http_requests;
 mod limits;
+mod regressions;
 mod soak;
 
 use std::collections::BTreeSet;
@@ -104,6 +106,8 @@ async fn local_hostile_campaign() {
             "limits:\n  data_timeout: 5s\n  max_command_line: {max_line}\n  max_connections_per_address: 200\n  \
              login_failures: {{ delay_after: 1000000, ban_after: 0 }}\n"
         )),
+        // DUALGATE_HOSTILE_LOG=1: the server logs at debug (shown when the test fails).
+        log_level: std::env::var("DUALGATE_HOSTILE_LOG").is_ok().then_some("debug"),
         ..GatewayOptions::default()
     })
     .await;

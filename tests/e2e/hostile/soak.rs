@@ -11,7 +11,8 @@
 //!
 //! CI runs 20 s with 100 idle and 10 active sessions. The long form:
 //! `DUALGATE_SOAK_SECS=600 DUALGATE_SOAK_IDLE=500 DUALGATE_SOAK_ACTIVE=50 cargo test
-//! --test e2e soak -- --nocapture` (each sample is printed as a line; the slope of
+//! --test e2e soak -- --nocapture` (`DUALGATE_SOAK_BLOCKING=N` sets the server's
+//! `limits.max_blocking_threads`; the server inherits `MALLOC_ARENA_MAX` and the like) (each sample is printed as a line; the slope of
 //! RSS over the second half of the run is asserted under 1 MB/min when the run
 //! lasts 5 minutes or more). At the end: every session closed, passive ports
 //! given back, descriptors and blocking threads back near their baseline.
@@ -26,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::http::base64;
-use crate::support::{Gateway, GatewayOptions, RawFtp, ftp_get, ftp_put, metric_value, sha256_hex};
+use crate::support::{Gateway, GatewayOptions, RawFtp, ftp_get, ftp_put, metric_value, raw_request, sha256_hex};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -82,6 +83,24 @@ fn slope_mib_per_min(samples: &[Sample]) -> f64 {
     let cov: f64 = samples.iter().map(|s| (s.at - mx) * (s.rss_mib - my)).sum();
     let var: f64 = samples.iter().map(|s| (s.at - mx).powi(2)).sum();
     if var == 0.0 { 0.0 } else { cov / var * 60.0 }
+}
+
+/// `/metrics` over a connection of its own (`Connection: close`): a pooled
+/// keep-alive connection that the admin server closes just as a sample is sent
+/// failed a long run with `IncompleteMessage`.
+async fn metrics_once(gw: &Gateway) -> String {
+    let addr = gw
+        .admin_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("admin address");
+    let resp = raw_request(
+        addr,
+        b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "/metrics");
+    String::from_utf8(resp.body).expect("UTF-8 metrics")
 }
 
 /// Holds one idle session open, opening it again whenever the server closes it.
@@ -176,10 +195,14 @@ async fn soak_idle_and_active_sessions() {
     let actives = env_u64("DUALGATE_SOAK_ACTIVE", 10);
     let seed = env_u64("DUALGATE_SOAK_SEED", 17);
     let idle_timeout = (secs / 3).max(5);
+    // limits.max_blocking_threads of the server (its default when unset).
+    let blocking = std::env::var("DUALGATE_SOAK_BLOCKING")
+        .map(|n| format!(", max_blocking_threads: {n}"))
+        .unwrap_or_default();
     let gw = Arc::new(
         Gateway::start(GatewayOptions {
             config: Some(format!(
-                "limits: {{ idle_timeout: {idle_timeout}s, max_connections: {}, max_connections_per_address: {} }}\n",
+                "limits: {{ idle_timeout: {idle_timeout}s, max_connections: {}, max_connections_per_address: {}{blocking} }}\n",
                 idle + 3 * actives + 100,
                 idle + 3 * actives + 100
             )),
@@ -206,7 +229,7 @@ async fn soak_idle_and_active_sessions() {
     while start.elapsed() < Duration::from_secs(secs) {
         tokio::time::sleep(every).await;
         let s = sample(pid, start);
-        let m = gw.metrics().await;
+        let m = metrics_once(&gw).await;
         let sessions = |p: &str| metric_value(&m, "dualgate_sessions_active", &[("protocol", p)]).unwrap_or(0.0);
         println!(
             "t={:>5.0}s rss={:>6.1} MiB fds={:>4} threads={:>3} sessions ftp={} http={} passive={} idle-reopened={}",
