@@ -185,8 +185,8 @@ fn describe() {
     describe_counter!(
         SESSION_TIMEOUTS_TOTAL,
         "Connections closed because the client fell silent, by phase: login (FTP, \
-         limits.login_timeout), idle (FTP, limits.idle_timeout), request_head (HTTP: a request \
-         head not complete within limits.idle_timeout)."
+         limits.login_timeout), idle (FTP, limits.idle_timeout), request_head (HTTP: no complete \
+         request head within limits.idle_timeout: an idle keep-alive connection, or headers sent too slowly)."
     );
     describe_counter!(
         LOGINS_TOTAL,

@@ -27,7 +27,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::http::base64;
-use crate::support::{Gateway, GatewayOptions, RawFtp, ftp_get, ftp_put, metric_value, raw_request, sha256_hex};
+use crate::support::{
+    Gateway, GatewayOptions, RawFtp, TRANSFER, ftp_get, ftp_put, metric_value, raw_request, sha256_hex, within,
+};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -152,6 +154,10 @@ async fn idle_holder(gw: Arc<Gateway>, ftp: bool, stop: Arc<AtomicBool>, reopene
 async fn active(gw: Arc<Gateway>, k: u64, seed: u64, stop: Arc<AtomicBool>) -> (u64, Vec<f64>) {
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(k));
     let mut ftp = gw.ftp().await;
+    // A client of its own: its keep-alive connections close when the session ends
+    // (the gateway's shared client would keep them pooled past the end of the soak).
+    let http = reqwest::Client::builder().no_proxy().build().expect("HTTP client");
+    let url = format!("{}/soak-{k}.bin", gw.http_url);
     let name = format!("soak-{k}.bin");
     let (mut trips, mut lat) = (0, Vec::new());
     while !stop.load(Ordering::Relaxed) {
@@ -159,17 +165,26 @@ async fn active(gw: Arc<Gateway>, k: u64, seed: u64, stop: Arc<AtomicBool>) -> (
         let mut data = vec![0u8; len];
         rng.fill_bytes(&mut data);
         let t = Instant::now();
-        let back = if k % 2 == 0 {
+        let back = if k.is_multiple_of(2) {
             ftp_put(&mut ftp, &name, &data).await;
             lat.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
-            let resp = gw.get(&format!("/{name}")).await;
+            let get = http.get(&url).basic_auth(&gw.user, Some(&gw.password)).send();
+            let resp = within("GET", TRANSFER, get).await.expect("GET");
             assert_eq!(resp.status().as_u16(), 200, "GET {name}");
-            let body = resp.bytes().await.expect("GET body").to_vec();
+            let body = within("GET body", TRANSFER, resp.bytes())
+                .await
+                .expect("GET body")
+                .to_vec();
             lat.push(t.elapsed().as_secs_f64());
             body
         } else {
-            let status = gw.put(&format!("/{name}"), data.clone()).await;
+            let put = http
+                .put(&url)
+                .basic_auth(&gw.user, Some(&gw.password))
+                .body(data.clone())
+                .send();
+            let status = within("PUT", TRANSFER, put).await.expect("PUT").status().as_u16();
             assert!(status == 201 || status == 204, "PUT {name}: {status}");
             lat.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
