@@ -628,7 +628,7 @@ impl Default for LimitsConfig {
             data_timeout: ConfigDuration::secs(300),
             max_command_line: 4096,
             login_failures: LoginFailures::default(),
-            max_blocking_threads: 64,
+            max_blocking_threads: 16,
         }
     }
 }
