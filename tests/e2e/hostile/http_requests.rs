@@ -40,31 +40,10 @@ pub struct HttpTally {
     pub findings: Vec<String>,
 }
 
-const METHODS: &[&str] = &[
-    "GET",
-    "HEAD",
-    "PUT",
-    "DELETE",
-    "OPTIONS",
-    "PROPFIND",
-    "PROPPATCH",
-    "MKCOL",
-    "COPY",
-    "MOVE",
-    "LOCK",
-    "UNLOCK",
-    "POST",
-    "PATCH",
-    "TRACE",
-    "CONNECT",
-    "get",
-    "G\u{c9}T",
-    "GET\0",
-    "SEARCH",
-    "REPORT",
-    "ACL",
-    "BIND",
-    "X",
+/// Methods no handler knows, malformed ones, and (from `dualgate::metrics::KNOWN_COMMANDS`)
+/// every method and FTP verb the server does know.
+const ODD_METHODS: &[&str] = &[
+    "PATCH", "TRACE", "CONNECT", "get", "G\u{c9}T", "GET\0", "SEARCH", "REPORT", "ACL", "BIND", "X",
 ];
 
 /// A generated HTTP/1.x request: its bytes and whether it is framed completely.
@@ -308,7 +287,17 @@ fn chunked(rng: &mut StdRng, body: &[u8]) -> Vec<u8> {
 
 /// One generated HTTP/1.x request.
 pub fn request(rng: &mut StdRng, token: &str, auth: &str) -> Generated {
-    let method = METHODS.choose(rng).copied().unwrap_or("GET");
+    // The server's list holds the FTP verbs, then the HTTP methods from GET on.
+    let known = dualgate::metrics::KNOWN_COMMANDS;
+    let http_methods = &known[known.iter().position(|m| *m == "GET").unwrap_or(0)..];
+    let method = match rng.random_range(0..20u8) {
+        0..3 => ODD_METHODS,
+        3..8 => known,
+        _ => http_methods,
+    }
+    .choose(rng)
+    .copied()
+    .unwrap_or("GET");
     let method = if rng.random_bool(0.02) {
         "M".repeat(rng.random_range(100..20_000))
     } else {

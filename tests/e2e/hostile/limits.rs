@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::mib;
 use crate::support::http::base64;
 use crate::support::{
     Gateway, GatewayOptions, RawFtp, RssSampler, STEP, connect_from, ftp_get, ftp_put, metric_value, raw_http_from,
@@ -286,8 +287,8 @@ async fn an_argon2_flood_of_first_time_logins_leaves_memory_bounded_and_cached_c
     let peak = sampler.stop();
     println!(
         "argon2 flood: RSS baseline {:.1} MiB, peak {:.1} MiB",
-        baseline as f64 / 1048576.0,
-        peak as f64 / 1048576.0
+        mib(baseline),
+        mib(peak)
     );
     // At most one 19 MiB argon2 working set per core, reused.
     assert!(

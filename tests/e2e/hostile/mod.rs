@@ -47,6 +47,11 @@ const WORKERS: u64 = 4;
 /// memory, hyper's and tokio's pools): the bound of "back near its baseline".
 const RSS_SLACK: u64 = 64 << 20;
 
+/// Bytes in MiB, for the figures printed.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
@@ -233,11 +238,7 @@ async fn local_hostile_campaign() {
     // Memory back near the baseline.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let end = gw.rss_bytes();
-    println!(
-        "RSS: baseline {:.1} MiB, after {:.1} MiB",
-        baseline as f64 / 1048576.0,
-        end as f64 / 1048576.0
-    );
+    println!("RSS: baseline {:.1} MiB, after {:.1} MiB", mib(baseline), mib(end));
     assert!(
         end <= baseline + RSS_SLACK,
         "RSS {end} did not come back near its baseline {baseline}"
