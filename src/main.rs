@@ -174,6 +174,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = apply_flags(config, &args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(config.limits.max_blocking_threads)
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {

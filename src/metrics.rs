@@ -18,6 +18,10 @@ pub const TRANSFER_BYTES_TOTAL: &str = "dualgate_transfer_bytes_total";
 pub const SESSIONS_ACTIVE: &str = "dualgate_sessions_active";
 /// Accepted connections by protocol.
 pub const CONNECTIONS_TOTAL: &str = "dualgate_connections_total";
+/// Connections turned away at once by protocol and reason (`max_connections`, `per_address`).
+pub const CONNECTION_REFUSALS_TOTAL: &str = "dualgate_connection_refusals_total";
+/// Sessions closed for silence by protocol and phase (`login`, `idle`, `request_head`).
+pub const SESSION_TIMEOUTS_TOTAL: &str = "dualgate_session_timeouts_total";
 /// Login attempts by protocol and result.
 pub const LOGINS_TOTAL: &str = "dualgate_logins_total";
 /// Back-end operations by back-end, operation and result.
@@ -178,6 +182,17 @@ fn describe() {
         "Sessions open now (FTP control connections, HTTP connections)."
     );
     describe_counter!(CONNECTIONS_TOTAL, "Connections accepted.");
+    describe_counter!(
+        CONNECTION_REFUSALS_TOTAL,
+        "Connections turned away at once (FTP 421, HTTP 503), by reason: max_connections \
+         (limits.max_connections), per_address (limits.max_connections_per_address)."
+    );
+    describe_counter!(
+        SESSION_TIMEOUTS_TOTAL,
+        "Connections closed because the client fell silent, by phase: login (FTP, \
+         limits.login_timeout), idle (FTP, limits.idle_timeout), request_head (HTTP: no complete \
+         request head within limits.idle_timeout: an idle keep-alive connection, or headers sent too slowly)."
+    );
     describe_counter!(
         LOGINS_TOTAL,
         "Login attempts by result: success, failure, banned (refused unchecked: too many failures from the address)."

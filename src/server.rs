@@ -472,6 +472,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             max_header_bytes: config.http.max_header_bytes,
             max_headers: config.http.max_headers,
             realm: config.http.realm.clone(),
+            max_blocking_threads: l.max_blocking_threads,
             allow: crate::frontend::http::webdav::allow(&capabilities),
             interrupt: interrupt.clone(),
         },

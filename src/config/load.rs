@@ -294,6 +294,9 @@ impl Config {
         if l.max_connections == 0 || l.max_connections_per_address == 0 {
             problem("limits", "connection limits must be at least 1");
         }
+        if l.max_blocking_threads == 0 {
+            problem("limits.max_blocking_threads", "must be at least 1");
+        }
         if l.max_command_line < 512 {
             problem(
                 "limits.max_command_line",

@@ -781,6 +781,9 @@ pub struct LimitsConfig {
     pub tls_handshake_timeout: ConfigDuration,
     /// Login failure throttling per client address.
     pub login_failures: LoginFailures,
+    /// Most threads of the runtime's blocking pool (file-system calls, argon2
+    /// checks); work beyond it queues. Read at start-up.
+    pub max_blocking_threads: usize,
 }
 
 impl Default for LimitsConfig {
@@ -794,6 +797,7 @@ impl Default for LimitsConfig {
             max_command_line: 4096,
             tls_handshake_timeout: ConfigDuration::secs(10),
             login_failures: LoginFailures::default(),
+            max_blocking_threads: 16,
         }
     }
 }

@@ -52,12 +52,24 @@ pub enum Refusal {
     TooManyFromAddress,
 }
 
+impl Refusal {
+    /// The `reason` label of `dualgate_connection_refusals_total`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::TooManyConnections => "max_connections",
+            Refusal::TooManyFromAddress => "per_address",
+        }
+    }
+}
+
 /// Counts open connections, in total and per client address, across protocols.
 #[derive(Debug)]
 pub struct ConnectionLimiter {
     max_total: usize,
     max_per_address: usize,
     state: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    /// Rate limit of the refusal warning.
+    warnings: crate::telemetry::WarnEvery,
 }
 
 /// Held while a connection is open; releases its slot when dropped.
@@ -74,7 +86,26 @@ impl ConnectionLimiter {
             max_total,
             max_per_address,
             state: Mutex::new((0, HashMap::new())),
+            warnings: crate::telemetry::WarnEvery::default(),
         })
+    }
+
+    /// Counts a refused connection and, at most once a minute, tells the operator.
+    pub fn refused(&self, protocol: &'static str, refusal: Refusal, client: IpAddr) {
+        metrics::counter!(crate::metrics::CONNECTION_REFUSALS_TOTAL, "protocol" => protocol, "reason" => refusal.reason())
+            .increment(1);
+        if let Some(refusals) = self.warnings.tick() {
+            tracing::warn!(
+                %client,
+                protocol,
+                reason = refusal.reason(),
+                max_connections = self.max_total,
+                max_connections_per_address = self.max_per_address,
+                refusals,
+                "connection refused: connection limit reached (limits.max_connections, \
+                 limits.max_connections_per_address); refusals since the last warning counted"
+            );
+        }
     }
 
     /// Takes a slot for `ip`, or says why not.

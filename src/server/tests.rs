@@ -246,6 +246,7 @@ impl Fixture {
             max_header_bytes: 8192,
             max_headers: 100,
             realm: "dualgate".into(),
+            max_blocking_threads: 4,
             allow: http::webdav::allow(&volumes.capabilities()),
             interrupt: tokio_util::sync::CancellationToken::new(),
         };

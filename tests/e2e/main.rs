@@ -85,6 +85,7 @@ mod ftp_session;
 mod ftp_times;
 mod ftp_transfer;
 mod ftps;
+mod hostile;
 mod http_api;
 mod http_fixes;
 mod mtls;

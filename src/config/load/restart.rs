@@ -73,6 +73,7 @@ fn start_up_keys(c: &Config) -> Vec<(&'static str, String)> {
         ("limits.data_timeout", debug(&l.data_timeout)),
         ("limits.max_command_line", debug(&l.max_command_line)),
         ("limits.login_failures", debug(&l.login_failures)),
+        ("limits.max_blocking_threads", debug(&l.max_blocking_threads)),
         ("shutdown.drain_timeout", debug(&c.shutdown.drain_timeout)),
     ]
 }

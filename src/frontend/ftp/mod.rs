@@ -107,16 +107,12 @@ pub async fn serve(listener: TcpListener, ctx: Arc<FtpContext>, tracker: TaskTra
             };
             let slot = match ctx.limiter.acquire(peer.ip()) {
                 Ok(slot) => slot,
-                Err(Refusal::TooManyConnections) => {
-                    return refuse(
-                        stream,
-                        Status::ServiceUnavailable,
-                        "Too many connections; try again later.",
-                    )
-                    .await;
-                }
-                Err(Refusal::TooManyFromAddress) => {
-                    let text = "Too many connections from your address; try again later.";
+                Err(refusal) => {
+                    ctx.limiter.refused("ftp", refusal, peer.ip());
+                    let text = match refusal {
+                        Refusal::TooManyConnections => "Too many connections; try again later.",
+                        Refusal::TooManyFromAddress => "Too many connections from your address; try again later.",
+                    };
                     return refuse(stream, Status::ServiceUnavailable, text).await;
                 }
             };
@@ -187,17 +183,17 @@ async fn next_line(
 /// Lines a client may send ahead while a command runs (pipelining); more are dropped.
 const MAX_QUEUED_LINES: usize = 16;
 
-/// Reads the next control line while a command is running. `None` when the control
-/// connection is gone. Over-long lines are discarded silently here (the framer
-/// skips them); cancel-safe, because bytes read stay in `buf`.
-async fn watch_control(
-    reader: &mut ControlRead,
-    buf: &mut BytesMut,
-    framer: &mut LineFramer,
-) -> Option<proto_ftp::Line> {
+/// Reads the next control line while a command is running: [`NextLine::Line`], or
+/// [`NextLine::TooLong`] for an over-long one (answered `500` in its turn, like any
+/// line sent ahead: silently dropped, it left the client waiting for a reply that
+/// never came). `None` when the control connection is gone; cancel-safe, because
+/// bytes read stay in `buf`.
+async fn watch_control(reader: &mut ControlRead, buf: &mut BytesMut, framer: &mut LineFramer) -> Option<NextLine> {
     loop {
-        if let Ok(Some(line)) = framer.next_line(buf) {
-            return Some(line);
+        match framer.next_line(buf) {
+            Ok(Some(line)) => return Some(NextLine::Line(line)),
+            Err(proto_ftp::FrameError::LineTooLong { .. }) => return Some(NextLine::TooLong),
+            Ok(None) => {}
         }
         buf.reserve(512);
         match reader.read_some(buf).await {
@@ -252,7 +248,8 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
     let mut framer = LineFramer::new(ctx.settings.max_command_line);
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
-    let mut queued: std::collections::VecDeque<proto_ftp::Line> = std::collections::VecDeque::new();
+    // Lines (and over-long lines) sent while a command ran, answered in order after it.
+    let mut queued: std::collections::VecDeque<NextLine> = std::collections::VecDeque::new();
     // Logged out (at connect, after REIN or a failed login), the client has
     // login_timeout in all to log in: commands while logged out do not extend it.
     let mut login_deadline: Option<tokio::time::Instant> = None;
@@ -269,7 +266,7 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
                 .min(ctx.settings.idle_timeout)
         };
         let next = match queued.pop_front() {
-            Some(line) => NextLine::Line(line),
+            Some(next) => next,
             None => next_line(&mut reader, &mut buf, &mut framer, timeout, &ctx.shutdown).await?,
         };
         let line = match next {
@@ -282,6 +279,12 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
             }
             NextLine::Closed => break,
             NextLine::TimedOut => {
+                // Before login, a client that never completes it (or dribbles a line
+                // byte by byte) is turned away at login_timeout.
+                let phase = if session.user.is_some() { "idle" } else { "login" };
+                metrics::counter!(crate::metrics::SESSION_TIMEOUTS_TOTAL, "protocol" => "ftp", "phase" => phase)
+                    .increment(1);
+                tracing::info!(session = session.id, %peer, phase, "control connection closed: timeout");
                 data.control
                     .send_direct(Status::ServiceUnavailable, "Timeout; closing control connection.")
                     .await?;
@@ -326,7 +329,7 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
                     biased;
                     outcome = &mut dispatch => break outcome,
                     line = watch_control(&mut reader, &mut buf, &mut framer), if !control_lost => match line {
-                        Some(line) => {
+                        Some(NextLine::Line(line)) => {
                             if is_abort(&line) {
                                 abort.cancel();
                             }
@@ -339,7 +342,12 @@ async fn run_session(stream: TcpStream, peer: SocketAddr, ctx: &FtpContext, impl
                                     let _ = control.send_direct(Status::TransferProgress, &text).await;
                                 }));
                             } else if queued.len() < MAX_QUEUED_LINES {
-                                queued.push_back(line);
+                                queued.push_back(NextLine::Line(line));
+                            }
+                        }
+                        Some(other) => {
+                            if queued.len() < MAX_QUEUED_LINES {
+                                queued.push_back(other);
                             }
                         }
                         None => {

@@ -18,12 +18,8 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-
-/// Shortest time between two warnings about refused passive ports.
-const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The passive ports held per client address, shared by every FTP session.
 #[derive(Debug, Default)]
@@ -33,14 +29,7 @@ pub struct PassiveQuota {
     /// Ports held now, per address key (entries at zero are removed).
     held: Mutex<HashMap<IpAddr, usize>>,
     /// Rate limit of the warning log line.
-    warnings: Mutex<Warnings>,
-}
-
-#[derive(Debug, Default)]
-struct Warnings {
-    last: Option<Instant>,
-    /// Refusals since the last warning line.
-    unlogged: u64,
+    warnings: crate::telemetry::WarnEvery,
 }
 
 impl PassiveQuota {
@@ -89,18 +78,12 @@ impl PassiveQuota {
         })
     }
 
-    /// Counts a refusal and, at most once every [`WARN_EVERY`], tells the operator.
+    /// Counts a refusal and, at most once a minute, tells the operator.
     fn refused(&self, refusal: &Refusal, client: IpAddr) {
         metrics::counter!(crate::metrics::PASSIVE_REFUSALS_TOTAL, "reason" => refusal.reason()).increment(1);
-        let mut w = self.warnings.lock().unwrap_or_else(PoisonError::into_inner);
-        w.unlogged += 1;
-        let now = Instant::now();
-        if w.last.is_some_and(|last| now.duration_since(last) < WARN_EVERY) {
+        let Some(refusals) = self.warnings.tick() else {
             return;
-        }
-        let refusals = std::mem::take(&mut w.unlogged);
-        w.last = Some(now);
-        drop(w);
+        };
         match refusal {
             Refusal::PerAddress => tracing::warn!(
                 %client,

@@ -818,6 +818,7 @@ mod tests {
                 max_header_bytes: 8192,
                 max_headers: 100,
                 realm: "r".into(),
+                max_blocking_threads: 4,
                 allow: "GET",
                 interrupt: tokio_util::sync::CancellationToken::new(),
             },

@@ -70,6 +70,8 @@ pub struct HttpSettings {
     pub max_headers: usize,
     /// Basic auth realm.
     pub realm: String,
+    /// Most blocking-pool threads of each worker's runtime (`limits.max_blocking_threads`).
+    pub max_blocking_threads: usize,
     /// The methods allowed over the back-end (`Allow` of 405 replies).
     pub allow: &'static str,
     /// Cancelled when the drain deadline passes: request bodies still arriving
@@ -116,7 +118,10 @@ pub fn serve_on_threads(
         let (tx, rx) = tokio::sync::mpsc::channel::<(std::net::TcpStream, SocketAddr)>(1024);
         let ctx = ctx.clone();
         let token = tracker.token();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(ctx.settings.max_blocking_threads.max(1))
+            .build()?;
         std::thread::Builder::new().name(format!("http-{i}")).spawn(move || {
             runtime.block_on(worker(rx, ctx));
             drop(token);
@@ -173,9 +178,13 @@ async fn connection(
             return;
         }
     };
-    let Ok(slot) = ctx.limiter.acquire(peer.ip()) else {
-        refuse(stream).await;
-        return;
+    let slot = match ctx.limiter.acquire(peer.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            ctx.limiter.refused("http", refusal, peer.ip());
+            refuse(stream).await;
+            return;
+        }
     };
     let Ok(local) = stream.local_addr() else { return };
     let _ = stream.set_nodelay(true);
@@ -246,8 +255,32 @@ async fn serve_connection<I>(
         .keep_alive_interval(Some(ctx.settings.idle_timeout));
     let conn = builder.serve_connection(io, svc);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(error = %e, %peer, "http connection ended with an error");
+        if is_timeout(&*e) {
+            // A request head not complete in time (slowloris) or no request at all.
+            metrics::counter!(crate::metrics::SESSION_TIMEOUTS_TOTAL, "protocol" => "http", "phase" => "request_head")
+                .increment(1);
+            tracing::info!(%peer, "http connection closed: request head not complete within the idle timeout");
+        } else {
+            tracing::debug!(error = %e, %peer, "http connection ended with an error");
+        }
     }
+}
+
+/// True when a connection ended because the client was too slow to send a request
+/// head: hyper's header-read timeout, or [`ReadGuard`].
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout)
+            || err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The size of a request head as sent on HTTP/1.1 (request line, header lines and

@@ -112,6 +112,15 @@ impl RawFtp {
         c
     }
 
+    /// The control connection itself, for a test that only holds it open (bytes
+    /// already buffered are dropped).
+    pub fn into_stream(self) -> TcpStream {
+        self.reader
+            .into_inner()
+            .reunite(self.writer)
+            .expect("the two halves of one stream")
+    }
+
     /// Sends one command line (CRLF appended).
     pub async fn send(&mut self, line: &str) {
         self.send_raw(format!("{line}\r\n").as_bytes()).await;

@@ -111,6 +111,8 @@ pub struct Gateway {
     /// The HTTP client for the HTTP and admin listeners (no proxy, no redirects).
     pub(super) client: reqwest::Client,
     stderr: Arc<Mutex<String>>,
+    /// Panics seen in the whole log so far.
+    panics: Arc<AtomicU32>,
     /// What it serves (dropped after the process is killed).
     store: TestStore,
 }
@@ -206,16 +208,28 @@ fn forward_stdout(stdout: ChildStdout) -> UnboundedReceiver<String> {
     rx
 }
 
-/// Keeps the last [`LOG_TAIL`] bytes of stderr (the log) for failure messages.
-fn keep_log_tail(mut pipe: ChildStderr) -> Arc<Mutex<String>> {
+/// What a panic prints on stderr (Rust's default panic hook).
+const PANIC_MARK: &[u8] = b"panicked at";
+
+/// Keeps the last [`LOG_TAIL`] bytes of stderr (the log) for failure messages, and
+/// counts the panics in the whole log (the tail alone could have lost them).
+fn keep_log_tail(mut pipe: ChildStderr) -> (Arc<Mutex<String>>, Arc<AtomicU32>) {
     let log = Arc::new(Mutex::new(String::new()));
-    let sink = log.clone();
+    let panics = Arc::new(AtomicU32::new(0));
+    let (sink, seen) = (log.clone(), panics.clone());
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
+        // The end of the previous read, so that a mark cut in two is still found.
+        let mut carry: Vec<u8> = Vec::new();
         while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
                 break;
             }
+            carry.extend_from_slice(&buf[..n]);
+            let marks = carry.windows(PANIC_MARK.len()).filter(|w| *w == PANIC_MARK).count();
+            seen.fetch_add(u32::try_from(marks).unwrap_or(u32::MAX), Ordering::Relaxed);
+            let keep = carry.len().min(PANIC_MARK.len() - 1);
+            carry.drain(..carry.len() - keep);
             let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
             s.push_str(&String::from_utf8_lossy(&buf[..n]));
             if s.len() > LOG_TAIL {
@@ -225,7 +239,7 @@ fn keep_log_tail(mut pipe: ChildStderr) -> Arc<Mutex<String>> {
             }
         }
     });
-    log
+    (log, panics)
 }
 
 impl Gateway {
@@ -262,7 +276,7 @@ impl Gateway {
             .spawn()
             .expect("spawning dualgate");
         let mut rx = forward_stdout(child.stdout.take().expect("piped stdout"));
-        let stderr = keep_log_tail(child.stderr.take().expect("piped stderr"));
+        let (stderr, panics) = keep_log_tail(child.stderr.take().expect("piped stderr"));
 
         let mut block = StartupBlock::default();
         let mut seen = Vec::new();
@@ -316,6 +330,7 @@ impl Gateway {
             passive_ports,
             client,
             stderr,
+            panics,
             store,
         }
     }
@@ -366,6 +381,11 @@ impl Gateway {
     /// The server's log so far (last 64 KiB), for failure messages.
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many panics the server's whole log shows so far (`panicked at`).
+    pub fn panics_seen(&self) -> u32 {
+        self.panics.load(Ordering::Relaxed)
     }
 
     /// Waits (at most 5 s) until the server's log contains `needle`.
