@@ -406,9 +406,9 @@ def main():
             ctl = Control(args)
             ctl.login(args.user, args.password)
             result = {"retr": run_retr, "stor": run_stor, "list": run_list}[args.op](args, ctl)
-            if "bytes" in result:
-                result["mib_s"] = result["bytes"] / result["seconds"] / 2**20
-                result["cpu_s_per_gib"] = result["cpu_s"] * 2**30 / result["bytes"] if args.pid else None
+        if "bytes" in result:
+            result["mib_s"] = result["bytes"] / result["seconds"] / 2**20
+            result["cpu_s_per_gib"] = result["cpu_s"] * 2**30 / result["bytes"] if args.pid else None
     except (Failed, OSError, subprocess.TimeoutExpired) as e:
         print(f"benchclient {args.op} {args.label}: {e}", file=sys.stderr)
         sys.exit(1)

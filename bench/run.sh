@@ -101,19 +101,6 @@ RESULTS="$OUT/results.jsonl"
   echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/run.txt"
 
-failures=0
-measure() { # measure PEER OP COMMAND... : one JSON line, or a failure record
-  local peer=$1 op=$2 line
-  shift 2
-  if line=$("$@"); then
-    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r.update(label=sys.argv[2], op=sys.argv[3], rep=int(sys.argv[4])); print(json.dumps(r))' \
-      "$line" "$peer" "$op" "$rep" >>"$RESULTS"
-  else
-    log "!! $peer $op failed (pass $rep)"
-    printf '{"label": "%s", "op": "%s", "rep": %d, "failed": true}\n' "$peer" "$op" "$rep" >>"$RESULTS"
-    failures=$((failures + 1))
-  fi
-}
 has() { [[ " $TESTS " == *" $1 "* ]]; }
 
 for rep in $(seq 1 "$REPS"); do
@@ -131,35 +118,35 @@ for rep in $(seq 1 "$REPS"); do
       nginx | *-http)
         if has http; then
           for _ in 1 2 3; do
-            measure "$peer" get "$CLIENT" get "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
+            record "$peer" get "$rep" "$CLIENT" get "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
           done
-          measure "$peer" wrk "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
+          record "$peer" wrk "$rep" "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
         fi
         ;;
       *)
         if has retr; then
-          measure "$peer" retr "$CLIENT" retr "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
+          record "$peer" retr "$rep" "$CLIENT" retr "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
         fi
         if has stor; then
-          measure "$peer" stor "$CLIENT" stor "${ftp[@]}" --path "/up-$peer.bin" --source "$ROOT/big.bin"
+          record "$peer" stor "$rep" "$CLIENT" stor "${ftp[@]}" --path "/up-$peer.bin" --source "$ROOT/big.bin"
           rm -f "$ROOT/up-$peer.bin"
         fi
         if has list; then
           for cmd in LIST MLSD NLST; do
-            measure "$peer" "${cmd,,}" "$CLIENT" list "${ftp[@]}" --path /dir10k --cmd "$cmd" --entries 10000
+            record "$peer" "${cmd,,}" "$rep" "$CLIENT" list "${ftp[@]}" --path /dir10k --cmd "$cmd" --entries 10000
           done
         fi
         if has conc; then
-          measure "$peer" conc "$FTPLOAD_BIN" conc --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
+          record "$peer" conc "$rep" "$FTPLOAD_BIN" conc --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
             --clients "$CLIENTS" --seconds "$CONC_SECONDS" --pid "$pid" --label "$peer"
           sleep 2
         fi
         if has login; then
-          measure "$peer" login "$FTPLOAD_BIN" login --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
+          record "$peer" login "$rep" "$FTPLOAD_BIN" login --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
             --clients 32 --seconds "$LOGIN_SECONDS" --pid "$pid" --label "$peer"
         fi
         if has idle; then
-          measure "$peer" idle "$CLIENT" idle "${ftp[@]}" --sessions "$IDLE_SESSIONS"
+          record "$peer" idle "$rep" "$CLIENT" idle "${ftp[@]}" --sessions "$IDLE_SESSIONS"
         fi
         ;;
     esac

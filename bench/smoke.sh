@@ -32,6 +32,7 @@ CLIENT="$HERE/benchclient.py"
 # Own state and account file, so that a smoke never touches a benchmark run's.
 WORK=$(mktemp -d)
 export BENCH_STATE="$WORK/state" DUALGATE_BENCH_CACHE="$WORK/cache"
+BENCH_CACHE=$DUALGATE_BENCH_CACHE
 ROOT="$WORK/root"
 cleanup() { "$HERE/peers/dualgate.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -63,7 +64,8 @@ check() { # check WHAT COMMAND... : runs it, shows its JSON, counts a failure
 load_ok() { # load_ok JSON : ftpload's report has no error and some transactions
   python3 -c 'import json, sys
 r = json.loads(sys.argv[1])
-sys.exit(0 if r["errors"] == 0 and r["tx"] > 0 else f"ftpload {r[\"op\"]}: {r[\"tx\"]} transactions, {r[\"errors\"]} errors {r[\"error_samples\"]}")' "$1"
+op, tx, errors, samples = r["op"], r["tx"], r["errors"], r["error_samples"]
+sys.exit(0 if errors == 0 and tx > 0 else f"ftpload {op}: {tx} transactions, {errors} errors {samples}")' "$1"
 }
 ftpload() { # ftpload OP ARGS... : runs bench/ftpload and checks its report
   local out

@@ -81,19 +81,6 @@ RESULTS="$OUT/results.jsonl"
   echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/run.txt"
 
-failures=0
-record() { # record LABEL OP REP COMMAND... : one JSON line, or a failure record
-  local label=$1 op=$2 rep=$3 line
-  shift 3
-  if line=$("$@"); then
-    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r.update(label=sys.argv[2], op=sys.argv[3], rep=int(sys.argv[4])); print(json.dumps(r))' \
-      "$line" "$label" "$op" "$rep" >>"$RESULTS"
-  else
-    log "!! $label $op failed (pass $rep)"
-    printf '{"label": "%s", "op": "%s", "rep": %d, "failed": true}\n' "$label" "$op" "$rep" >>"$RESULTS"
-    failures=$((failures + 1))
-  fi
-}
 
 for rep in $(seq 1 "$REPS"); do
   for label in direct dualgate mod_proxy; do

@@ -118,3 +118,18 @@ peer_main() { # peer_main NAME "$@" : the start/stop dispatch of a peer script (
     *) die "usage: $0 start PORT ROOT [PASV_LO PASV_HI] | stop" ;;
   esac
 }
+
+failures=0
+record() { # record LABEL OP REP COMMAND... : COMMAND's JSON line, with label, op and pass added,
+  # appended to $RESULTS; or, when COMMAND fails, a failure record (counted in $failures)
+  local label=$1 op=$2 rep=$3 line
+  shift 3
+  if line=$("$@"); then
+    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r.update(label=sys.argv[2], op=sys.argv[3], rep=int(sys.argv[4])); print(json.dumps(r))' \
+      "$line" "$label" "$op" "$rep" >>"$RESULTS"
+  else
+    log "!! $label $op failed (pass $rep)"
+    printf '{"label": "%s", "op": "%s", "rep": %d, "failed": true}\n' "$label" "$op" "$rep" >>"$RESULTS"
+    failures=$((failures + 1))
+  fi
+}
