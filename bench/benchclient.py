@@ -20,8 +20,10 @@ with sendfile(2) and then checks the size the server reports (SIZE). `get` runs 
 runs wrk (2 threads, keep-alive): socket errors, non-2xx answers or fewer bytes than the
 responses should carry fail it. Server CPU is the CPU
 time of the process trees of the --pid processes (utime + stime of the live processes and
-cutime + cstime of reaped children, from /proc), before and after. Every socket wait has a
-timeout (--timeout).
+cutime + cstime of reaped children, from /proc), sampled after login and before QUIT (so a
+forking server's session process is alive at both samples): `cpu_s` is the first --pid's,
+`cpu_s_by_pid` each one's (bench/upstream.sh passes the front server, then the upstream). Every
+socket wait has a timeout (--timeout).
 """
 
 import argparse
@@ -202,14 +204,14 @@ def run_retr(args, ctl):
     data.close()
     ctl.expect(2)
     seconds = time.perf_counter() - t0
-    ctl.quit()
-    time.sleep(0.2)  # let forking servers reap the session (its CPU then shows in cutime)
+    # Before QUIT: a forking server's session process is still alive, so its CPU is counted.
     cpus = [b - a for a, b in zip(cpu0, tree_cpus(args.pid))]
+    ctl.quit()
     if total != args.size:
         raise Failed(f"RETR {args.path}: {total} bytes, expected {args.size}")
     if args.sha256 and digest != args.sha256:
         raise Failed(f"RETR {args.path}: sha256 {digest}, expected {args.sha256}")
-    return {"bytes": total, "seconds": seconds, "cpu_s": sum(cpus), "cpu_s_by_pid": cpus}
+    return {"bytes": total, "seconds": seconds, "cpu_s": cpus[0] if cpus else 0, "cpu_s_by_pid": cpus}
 
 
 def run_stor(args, ctl):
@@ -227,13 +229,12 @@ def run_stor(args, ctl):
     data.close()
     ctl.expect(2)
     seconds = time.perf_counter() - t0
+    cpus = [b - a for a, b in zip(cpu0, tree_cpus(args.pid))]
     reported = int(ctl.cmd(f"SIZE {args.path}", 2).split()[1])
     ctl.quit()
-    time.sleep(0.2)
-    cpus = [b - a for a, b in zip(cpu0, tree_cpus(args.pid))]
     if reported != size:
         raise Failed(f"STOR {args.path}: the server reports {reported} bytes, {size} were sent")
-    return {"bytes": size, "seconds": seconds, "cpu_s": sum(cpus), "cpu_s_by_pid": cpus}
+    return {"bytes": size, "seconds": seconds, "cpu_s": cpus[0] if cpus else 0, "cpu_s_by_pid": cpus}
 
 
 def run_list(args, ctl):
@@ -313,8 +314,10 @@ def summary(path, pairs=()):
     the min-max of the per-pass ratios (pass n of A over pass n of B)."""
     rows = [json.loads(line) for line in open(path) if line.strip()]
     figures = {  # op -> [(key, heading, format)]
-        "retr": [("mib_s", "RETR MiB/s", ".0f"), ("cpu_s_per_gib", "RETR server CPU s/GiB", ".2f")],
-        "stor": [("mib_s", "STOR MiB/s", ".0f"), ("cpu_s_per_gib", "STOR server CPU s/GiB", ".2f")],
+        "retr": [("mib_s", "RETR MiB/s", ".0f"), ("cpu_s_per_gib", "RETR server CPU s/GiB", ".2f"),
+                 ("upstream_cpu_s_per_gib", "RETR upstream CPU s/GiB", ".2f")],
+        "stor": [("mib_s", "STOR MiB/s", ".0f"), ("cpu_s_per_gib", "STOR server CPU s/GiB", ".2f"),
+                 ("upstream_cpu_s_per_gib", "STOR upstream CPU s/GiB", ".2f")],
         "conc": [("tx_per_s", "200 clients tx/s (ftpload)", ".0f"), ("p99_ms", "200 clients p99 ms", ".1f"),
                  ("errors", "200 clients errors", ".0f"), ("server_cpu_ms_per_tx", "server CPU ms/tx", ".3f")],
         "login": [("tx_per_s", "logins/s (ftpload)", ".0f"), ("server_cpu_ms_per_tx", "server CPU ms/login", ".3f")],
@@ -409,6 +412,8 @@ def main():
         if "bytes" in result:
             result["mib_s"] = result["bytes"] / result["seconds"] / 2**20
             result["cpu_s_per_gib"] = result["cpu_s"] * 2**30 / result["bytes"] if args.pid else None
+            if len(result.get("cpu_s_by_pid", [])) > 1:
+                result["upstream_cpu_s_per_gib"] = result["cpu_s_by_pid"][1] * 2**30 / result["bytes"]
     except (Failed, OSError, subprocess.TimeoutExpired) as e:
         print(f"benchclient {args.op} {args.label}: {e}", file=sys.stderr)
         sys.exit(1)

@@ -19,7 +19,8 @@
 # account, and to dualgate with the bench account; dualgate logs in to vsftpd with its one
 # service account and keeps up to UPSTREAM_CONNS connections open (default: dualgate's 8).
 #
-# Environment (defaults): REPS (3), BIG_MIB (1024), CLIENTS (200), CONC_SECONDS (15), UPSTREAM_CONNS
+# Environment (defaults): PERF (unset; 1: a flat perf profile of dualgate in its last pass, below),
+# REPS (3), BIG_MIB (1024), CLIENTS (200), CONC_SECONDS (15), UPSTREAM_CONNS
 # (unset: dualgate's default), PORT_BASE (26000: dualgate on +21, mod_proxy on +31, their passive
 # ports +100..+499 and +500..+899), OUT (bench/results-upstream), DUALGATE_BIN, FTPLOAD_BIN.
 # Results: OUT/results.jsonl, OUT/summary.md (medians, min-max, ratios with their per-pass
@@ -42,7 +43,7 @@ if [ -z "${DUALGATE_BIN:-}" ] || [ -z "${FTPLOAD_BIN:-}" ]; then
 fi
 export DUALGATE_BIN=${DUALGATE_BIN:-$REPO/target/release/dualgate}
 FTPLOAD_BIN=${FTPLOAD_BIN:-$REPO/target/release/ftpload}
-[ -x /usr/lib/proftpd/mod_proxy.so ] && id "$BENCH_ACCOUNT" >/dev/null 2>&1 || "$HERE/peers/install.sh"
+[ -f /usr/lib/proftpd/mod_proxy.so ] && id "$BENCH_ACCOUNT" >/dev/null 2>&1 || "$HERE/peers/install.sh"
 bench_account
 
 export BACKENDS_STATE
@@ -65,7 +66,7 @@ head -c "$((BIG_MIB << 20))" /dev/urandom >"$UPSTREAM_FTP_ROOT/big.bin"
 head -c 10240 /dev/urandom >"$UPSTREAM_FTP_ROOT/small.bin"
 chown "$UPSTREAM_FTP_OWNER" "$UPSTREAM_FTP_ROOT"/*.bin
 
-DG_PID=$(DUALGATE_STORAGE="$FRAGMENT" "$HERE/peers/dualgate.sh" start "$DG_PORT" "$UPSTREAM_FTP_ROOT" \
+DG_PID=$(BENCH_STORAGE="$FRAGMENT" "$HERE/peers/dualgate.sh" start "$DG_PORT" "$UPSTREAM_FTP_ROOT" \
   $((PORT_BASE + 100)) $((PORT_BASE + 499)))
 PX_PID=$(PROXY_UPSTREAM="127.0.0.1:$UPSTREAM_FTP_PORT" "$HERE/peers/proftpd-proxy.sh" start "$PX_PORT" \
   "$UPSTREAM_FTP_ROOT" $((PORT_BASE + 500)) $((PORT_BASE + 899)))
@@ -82,6 +83,26 @@ RESULTS="$OUT/results.jsonl"
 } >"$OUT/run.txt"
 
 
+# PERF=1: a flat CPU profile (perf record, no call graphs) of dualgate during its RETR and STOR
+# of the last pass, summed by DSO and symbol into OUT/perf-retr.txt and OUT/perf-stor.txt.
+perf_pid=""
+profile_start() { # profile_start LABEL OP REP
+  [ -n "${PERF:-}" ] && [ "$1" = dualgate ] && [ "$3" = "$REPS" ] || return 0
+  command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y linux-perf >&2
+  perf record -q -F 1999 -p "$DG_PID" -o "$OUT/perf-$2.data" >/dev/null 2>&1 &
+  perf_pid=$! perf_op=$2
+  sleep 1
+}
+profile_stop() {
+  [ -n "$perf_pid" ] || return 0
+  kill -INT "$perf_pid"
+  wait "$perf_pid" || true
+  perf report -i "$OUT/perf-$perf_op.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+    grep -v '^#' | grep -v '^$' | head -40 >"$OUT/perf-$perf_op.txt"
+  rm -f "$OUT/perf-$perf_op.data"
+  perf_pid=""
+}
+
 for rep in $(seq 1 "$REPS"); do
   for label in direct dualgate mod_proxy; do
     case $label in
@@ -93,8 +114,12 @@ for rep in $(seq 1 "$REPS"); do
     [ "$front" = "$UPSTREAM_FTP_PID" ] || pids+=(--pid "$UPSTREAM_FTP_PID")
     log "== $label pass $rep, load $(cut -d' ' -f1-3 /proc/loadavg)"
     args=(--port "$port" --user "$user" --password "$pass" "${pids[@]}" --label "$label" --timeout 120)
+    profile_start "$label" retr "$rep"
     record "$label" retr "$rep" "$CLIENT" retr "${args[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
+    profile_stop
+    profile_start "$label" stor "$rep"
     record "$label" stor "$rep" "$CLIENT" stor "${args[@]}" --path "/up-$label.bin" --source "$UPSTREAM_FTP_ROOT/big.bin"
+    profile_stop
     rm -f "$UPSTREAM_FTP_ROOT/up-$label.bin"
     record "$label" conc "$rep" "$FTPLOAD_BIN" conc --addr "127.0.0.1:$port" --user "$user" --password "$pass" \
       --clients "$CLIENTS" --seconds "$CONC_SECONDS" --pid "$front" --label "$label"
