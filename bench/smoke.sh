@@ -45,7 +45,7 @@ SIZE=$((SMOKE_MIB << 20))
 
 PORT=$(free_port) HTTP_PORT=$(free_port)
 BASE=$(free_range)
-PID=$(DUALGATE_HTTP_PORT=$HTTP_PORT "$HERE/peers/dualgate.sh" start "$PORT" "$ROOT" "$BASE" $((BASE + 199)))
+PID=$(BENCH_HTTP_PORT=$HTTP_PORT "$HERE/peers/dualgate.sh" start "$PORT" "$ROOT" "$BASE" $((BASE + 199)))
 export FTP_USER=$BENCH_ACCOUNT FTP_PASS
 FTP_PASS=$(bench_password)
 ftp=(--port "$PORT" --pid "$PID" --timeout 30)

@@ -98,7 +98,7 @@ profile_stop() {
   kill -INT "$perf_pid"
   wait "$perf_pid" || true
   perf report -i "$OUT/perf-$perf_op.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -40 >"$OUT/perf-$perf_op.txt"
+    awk '!/^#/ && NF && n++ < 40' >"$OUT/perf-$perf_op.txt"
   rm -f "$OUT/perf-$perf_op.data"
   perf_pid=""
 }

@@ -5,6 +5,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 case "${1:-}" in
-  start) DUALGATE_HTTP_PORT=$2 exec "$PEERS_HERE/dualgate.sh" start "$(free_port)" "${@:3}" ;;
+  start) BENCH_HTTP_PORT=$2 exec "$PEERS_HERE/dualgate.sh" start "$(free_port)" "${@:3}" ;;
   *) exec "$PEERS_HERE/dualgate.sh" "$@" ;;
 esac
