@@ -363,6 +363,13 @@ def summary(path, pairs=()):
 
 
 def run_idle(args):
+    # One login first, so that what a server keeps once (dualgate's verified-login cache and
+    # its argon2id working memory, a forking server's first session) is not spread over the
+    # sessions.
+    ctl = Control(args)
+    ctl.login(args.user, args.password)
+    ctl.quit()
+    time.sleep(1)
     before = tree_pss_kib(args.pid[0])
     sessions = []
     try:

@@ -31,7 +31,7 @@
 #
 # Environment (defaults): REPS (3), BIG_MIB (1024), CLIENTS (200), CONC_SECONDS (15),
 # LOGIN_SECONDS (10), WRK_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000: the server on
-# PORT_BASE+21, passive ports PORT_BASE+100..+999), OUT (bench/results), DUALGATE_BIN and
+# PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results), DUALGATE_BIN and
 # FTPLOAD_BIN (default: built here with cargo build --release).
 # Results: OUT/results.jsonl (one JSON object per measurement), OUT/summary.md (medians and
 # min-max per peer), OUT/run.txt (date, commit, versions, load).
@@ -47,7 +47,8 @@ CONC_SECONDS=${CONC_SECONDS:-15} LOGIN_SECONDS=${LOGIN_SECONDS:-10} WRK_SECONDS=
 IDLE_SESSIONS=${IDLE_SESSIONS:-500} PORT_BASE=${PORT_BASE:-24000}
 TESTS=${TESTS:-"retr stor list conc login http"}
 OUT=${OUT:-$HERE/results}
-PORT=$((PORT_BASE + 21)) LO=$((PORT_BASE + 100)) HI=$((PORT_BASE + 999))
+# 1,900 passive ports: Pure-FTPd admits at most half its range in clients (500 idle sessions).
+PORT=$((PORT_BASE + 21)) LO=$((PORT_BASE + 100)) HI=$((PORT_BASE + 1999))
 CLIENT="$HERE/benchclient.py"
 
 if [ -z "${DUALGATE_BIN:-}" ] || [ -z "${FTPLOAD_BIN:-}" ]; then
@@ -133,6 +134,7 @@ for rep in $(seq 1 "$REPS"); do
         fi
         if has list; then
           for cmd in LIST MLSD NLST; do
+            [ "$peer/$cmd" != vsftpd/MLSD ] || continue # vsftpd 3.0 has no MLSD
             record "$peer" "${cmd,,}" "$rep" "$CLIENT" list "${ftp[@]}" --path /dir10k --cmd "$cmd" --entries 10000
           done
         fi
@@ -157,7 +159,18 @@ for rep in $(seq 1 "$REPS"); do
 done
 
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/run.txt"
-python3 "$CLIENT" summary "$RESULTS" >"$OUT/summary.md"
+# Ratios: dualgate against each other peer of its protocol, and against the earlier build.
+pairs=()
+for peer in $PEERS; do
+  case "$peer" in
+    dualgate | dualgate-http) ;;
+    dualgate-before) pairs+=(dualgate:dualgate-before) ;;
+    dualgate-before-http) pairs+=(dualgate-http:dualgate-before-http) ;;
+    nginx) pairs+=(dualgate-http:nginx) ;;
+    *) pairs+=("dualgate:$peer") ;;
+  esac
+done
+python3 "$CLIENT" summary "$RESULTS" "${pairs[@]}" >"$OUT/summary.md"
 cat "$OUT/summary.md"
 log "results: $OUT/summary.md ($failures failed measurements)"
 [ "$failures" = 0 ]
