@@ -96,7 +96,7 @@ RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 {
   echo "date: $(date -u '+%F %T UTC')"
-  echo "dualgate: $(cd "$REPO" && git describe --always --dirty) ($DUALGATE_BIN)"
+  echo "dualgate: $(cd "$REPO" && git describe --always --dirty) (${DUALGATE_BIN#"$REPO"/})"
   [ -z "${BEFORE_BIN:-}" ] || echo "before: $BEFORE_BIN"
   echo "peers: $PEERS; tests: $TESTS; reps: $REPS; big file: $BIG_MIB MiB"
   echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"

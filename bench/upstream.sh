@@ -76,7 +76,7 @@ RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 {
   echo "date: $(date -u '+%F %T UTC')"
-  echo "dualgate: $(cd "$REPO" && git describe --always --dirty) ($DUALGATE_BIN); upstream max_connections: ${UPSTREAM_CONNS:-default}"
+  echo "dualgate: $(cd "$REPO" && git describe --always --dirty) (${DUALGATE_BIN#"$REPO"/}); upstream max_connections: ${UPSTREAM_CONNS:-default}"
   echo "upstream: vsftpd 3.0.3 (Debian), pid $UPSTREAM_FTP_PID; mod_proxy: $(dpkg-query -W -f '${Version}' proftpd-mod-proxy) on proftpd $(dpkg-query -W -f '${Version}' proftpd-core)"
   echo "reps: $REPS; big file: $BIG_MIB MiB; clients: $CLIENTS for $CONC_SECONDS s"
   echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
