@@ -1,79 +1,176 @@
 #!/usr/bin/env bash
-# Benchmarks dualgate side by side with the peers of ../shared/bench, in one run on
-# this machine (ratios within one run are what count; the machine is noisy).
+# Benchmarks dualgate side by side with the peers — vsftpd, Pure-FTPd, pyftpdlib, unFTP (FTP)
+# and nginx (HTTP) — in one run on this machine. Self-contained: the peers are installed by
+# bench/peers/install.sh and started by bench/peers/<peer>.sh on 127.0.0.1. Needs root.
 #
-#   bench/run.sh                          # dualgate + vsftpd, pure-ftpd, pyftpdlib, nginx (3 reps)
-#   REPS=1 bench/run.sh dualgate vsftpd   # a quicker pass over chosen peers
-#   WITH_UNFTP=1 bench/run.sh ...         # also build unftp for the comparison (~15 min)
-#   IDLE=1 bench/run.sh dualgate vsftpd   # only idle memory per session, on fresh servers
-#   BEFORE_BIN=/tmp/before-target/release/dualgate bench/run.sh dualgate dualgate-before
-#                                         # before/after: also a peer "dualgate-before"
+#   bench/run.sh                                 # dualgate vsftpd pure-ftpd pyftpdlib unftp
+#                                                # dualgate-http nginx, every test, 3 passes
+#   REPS=1 bench/run.sh dualgate vsftpd          # a quicker pass over chosen peers
+#   TESTS="conc login" bench/run.sh              # chosen tests only (bench/load.sh does this)
+#   TESTS=idle OUT=bench/results-idle bench/run.sh dualgate vsftpd pure-ftpd pyftpdlib
+#   BEFORE_BIN=/tmp/before/release/dualgate bench/run.sh dualgate dualgate-before
 #
-# BEFORE_BIN (optional): path to another dualgate binary, e.g. a release build of an
-# earlier commit. It adds the peers dualgate-before (FTP) and dualgate-before-http (HTTP):
-# copies of peers/dualgate.sh with their own name and state dir that run BEFORE_BIN.
-# They are listed right after dualgate / dualgate-http, so with the harness's
-# repetition-major order both binaries are measured in the same run, one pass each in
-# turn. Without arguments, BEFORE_BIN adds both to the default peer list. Unset: no change.
+# Passes alternate: pass 1 of every peer, then pass 2 of every peer, ...; every pass starts a
+# fresh server on a root on tmpfs (/dev/shm). Tests (TESTS, default "retr stor list conc login
+# http"; "idle" on its own), each failing the pass's figure when its result is wrong:
+#   retr   RETR of a BIG_MIB random file, spliced to /dev/null; byte count checked; MiB/s and
+#          the server process tree's CPU per GiB                       (benchclient.py retr)
+#   stor   STOR of the same file with sendfile; SIZE checked afterwards (benchclient.py stor)
+#   list   LIST, MLSD and NLST of a directory of 10,000 empty files; entry count checked
+#   conc   CLIENTS clients looping connect + login + RETR 10 KiB (length checked) + QUIT for
+#          CONC_SECONDS                                                 (bench/ftpload conc)
+#   login  32 workers looping connect + login + QUIT for LOGIN_SECONDS  (bench/ftpload login)
+#   http   (HTTP peers: nginx, dualgate-http) GET of the big file with curl, 3 times; wrk, 2
+#          threads, 64 keep-alive connections, WRK_SECONDS on the 10 KiB file (non-2xx and socket
+#          errors fail it)                                    (benchclient.py get, wrk)
+#   idle   IDLE_SESSIONS logged-in idle sessions: the server tree's PSS growth per session
 #
-# Needs root (installs the peers from Debian/PyPI with ../shared/bench/peers/install.sh
-# on first use). Builds dualgate in release mode. Results: bench/results/ (raw JSON per
-# peer and repetition, summary.md as printed by the shared report.py).
+# BEFORE_BIN (optional): another dualgate binary (e.g. a release build of an earlier commit);
+# adds the peers dualgate-before and dualgate-before-http (bench/peers/make-before.sh), so
+# both builds are measured in the same run, one pass each in turn.
+#
+# Environment (defaults): REPS (3), BIG_MIB (1024), CLIENTS (200), CONC_SECONDS (15),
+# LOGIN_SECONDS (10), WRK_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000: the server on
+# PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results), DUALGATE_BIN and
+# FTPLOAD_BIN (default: built here with cargo build --release).
+# Results: OUT/results.jsonl (one JSON object per measurement), OUT/summary.md (medians and
+# min-max per peer), OUT/run.txt (date, commit, versions, load).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-SHARED="$(cd "$HERE/../../shared/bench" && pwd)"
-cd "$HERE/.."
-cargo build --release --locked --bin dualgate
-export DUALGATE_BIN="$PWD/target/release/dualgate"
+REPO="$(cd "$HERE/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=peers/lib.sh
+. "$HERE/peers/lib.sh"
+[ "$(id -u)" = 0 ] || die "must run as root (the FTP daemons need it)"
 
-# The shared harness is read-only: run a copy of it with our peer script added.
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cp -r "$SHARED/." "$WORK/"
-chmod -R u+w "$WORK"
-cp "$HERE/peers/dualgate.sh" "$WORK/peers/"
+REPS=${REPS:-3} BIG_MIB=${BIG_MIB:-1024} CLIENTS=${CLIENTS:-200}
+CONC_SECONDS=${CONC_SECONDS:-15} LOGIN_SECONDS=${LOGIN_SECONDS:-10} WRK_SECONDS=${WRK_SECONDS:-10}
+IDLE_SESSIONS=${IDLE_SESSIONS:-500} PORT_BASE=${PORT_BASE:-24000}
+TESTS=${TESTS:-"retr stor list conc login http"}
+OUT=${OUT:-$HERE/results}
+# 1,900 passive ports: Pure-FTPd admits at most half its range in clients (500 idle sessions).
+PORT=$((PORT_BASE + 21)) LO=$((PORT_BASE + 100)) HI=$((PORT_BASE + 1999))
+CLIENT="$HERE/benchclient.py"
+
+if [ -z "${DUALGATE_BIN:-}" ] || [ -z "${FTPLOAD_BIN:-}" ]; then
+  (cd "$REPO" && cargo build --release --locked -p dualgate -p ftpload)
+fi
+export DUALGATE_BIN=${DUALGATE_BIN:-$REPO/target/release/dualgate}
+FTPLOAD_BIN=${FTPLOAD_BIN:-$REPO/target/release/ftpload}
+[ -x "$BENCH_CACHE/venv/bin/python" ] && id "$BENCH_ACCOUNT" >/dev/null 2>&1 || "$HERE/peers/install.sh"
+bench_account
+export FTP_USER=$BENCH_ACCOUNT FTP_PASS
+FTP_PASS=$(bench_password)
+
+WORK=$(mktemp -d)
+ROOT=$(mktemp -d /dev/shm/dualgate-bench-root.XXXXXX)
+current=""
+cleanup() {
+  [ -z "$current" ] || "$(peer_script "$current")" stop >/dev/null 2>&1 || true
+  rm -rf "$WORK" "$ROOT"
+}
+trap cleanup EXIT
+peer_script() { if [ -x "$WORK/$1.sh" ]; then echo "$WORK/$1.sh"; else echo "$HERE/peers/$1.sh"; fi; }
+
+DEFAULT_PEERS="dualgate vsftpd pure-ftpd pyftpdlib unftp dualgate-http nginx"
 if [ -n "${BEFORE_BIN:-}" ]; then
-    "$HERE/peers/make-before.sh" "$WORK/peers" "$BEFORE_BIN"
+  "$HERE/peers/make-before.sh" "$WORK" "$BEFORE_BIN"
+  DEFAULT_PEERS="dualgate dualgate-before vsftpd pure-ftpd pyftpdlib unftp dualgate-http dualgate-before-http nginx"
 fi
-
-if [ ! -d /opt/benchpeers/vsftpd ] || ! python3 -c 'import pyftpdlib' 2>/dev/null; then
-    "$WORK/peers/install.sh"
-fi
-
-# dualgate serves FTP and HTTP from one process: measure it with both harnesses by
-# listing it in both peer sets (the FTP port is the HTTP port - 1 for the HTTP pass).
-sed -i 's/^FTP_PEERS="/FTP_PEERS="dualgate /; s/^HTTP_PEERS="/HTTP_PEERS="dualgate-http /' "$WORK/run_peers.sh"
-[ -z "${BEFORE_BIN:-}" ] || sed -i 's/^FTP_PEERS="dualgate /FTP_PEERS="dualgate dualgate-before /;
-    s/^HTTP_PEERS="dualgate-http /HTTP_PEERS="dualgate-http dualgate-before-http /' "$WORK/run_peers.sh"
-cat > "$WORK/peers/dualgate-http.sh" <<'SH'
-#!/usr/bin/env bash
-# dualgate's HTTP listener on <port> (its FTP listener takes <port>+10).
-case "${1:-}" in
-start) DUALGATE_HTTP_PORT="$2" exec "$(dirname "$0")/dualgate.sh" start "$(( $2 + 10 ))" "${@:3}" ;;
-*) exec "$(dirname "$0")/dualgate.sh" "$@" ;;
-esac
-SH
-chmod +x "$WORK/peers/dualgate-http.sh"
-if [ -n "${BEFORE_BIN:-}" ]; then
-    sed 's|/dualgate\.sh"|/dualgate-before.sh"|' "$WORK/peers/dualgate-http.sh" > "$WORK/peers/dualgate-before-http.sh"
-    chmod +x "$WORK/peers/dualgate-before-http.sh"
-fi
-
-DEFAULT_PEERS="dualgate vsftpd pure-ftpd pyftpdlib dualgate-http nginx"
-[ -z "${BEFORE_BIN:-}" ] || DEFAULT_PEERS="dualgate dualgate-before vsftpd pure-ftpd pyftpdlib dualgate-http dualgate-before-http nginx"
 PEERS="${*:-$DEFAULT_PEERS}"
-OUT="${OUT:-$HERE/results}"
+if [[ " $PEERS " == *" unftp "* ]] && [ ! -x "${UNFTP_BIN:-$BENCH_CACHE/unftp}" ]; then
+  log "no unFTP binary (bench/peers/install.sh could not download it; set UNFTP_BIN): unftp skipped"
+  PEERS=$(echo " $PEERS " | sed 's/ unftp / /')
+fi
+
+# Fixtures: a random big file, a 10 KiB file, 10,000 empty files; the account owns them.
+log "fixtures in $ROOT (${BIG_MIB} MiB)"
+head -c "$((BIG_MIB << 20))" /dev/urandom >"$ROOT/big.bin"
+head -c 10240 /dev/urandom >"$ROOT/small.bin"
+mkdir "$ROOT/dir10k"
+(cd "$ROOT/dir10k" && seq -f 'f%05g' 1 10000 | xargs touch)
+chown -R "$BENCH_ACCOUNT" "$ROOT"
+chmod 755 "$ROOT"
+
 mkdir -p "$OUT"
-if [ -n "${IDLE:-}" ]; then
-    OUT="${IDLE_OUT:-$HERE/results-idle}"
-    mkdir -p "$OUT"
-fi
-# One run per directory: results of an earlier run (other peers, other days) would
-# be mixed into this run's medians and limits table.
-rm -f "$OUT"/*.json "$OUT"/summary.md
-if [ -n "${IDLE:-}" ]; then
-    (cd "$WORK" && OUT="$OUT" ./run_idle_fresh.sh $PEERS)
-else
-    (cd "$WORK" && OUT="$OUT" ./run_peers.sh $PEERS)
-fi
-echo "summary: $OUT/summary.md"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+{
+  echo "date: $(date -u '+%F %T UTC')"
+  echo "dualgate: $(cd "$REPO" && git describe --always --dirty) (${DUALGATE_BIN#"$REPO"/})"
+  [ -z "${BEFORE_BIN:-}" ] || echo "before: $BEFORE_BIN"
+  echo "peers: $PEERS; tests: $TESTS; reps: $REPS; big file: $BIG_MIB MiB"
+  echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/run.txt"
+
+has() { [[ " $TESTS " == *" $1 "* ]]; }
+
+for rep in $(seq 1 "$REPS"); do
+  for peer in $PEERS; do
+    if ! pid=$("$(peer_script "$peer")" start "$PORT" "$ROOT" "$LO" "$HI"); then
+      log "!! $peer did not start (pass $rep)"
+      failures=$((failures + 1))
+      continue
+    fi
+    current=$peer
+    log "== $peer pass $rep (pid $pid), load $(cut -d' ' -f1-3 /proc/loadavg)"
+    sleep 1
+    ftp=(--port "$PORT" --pid "$pid" --label "$peer")
+    case "$peer" in
+      nginx | *-http)
+        if has http; then
+          for _ in 1 2 3; do
+            record "$peer" get "$rep" "$CLIENT" get "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
+          done
+          record "$peer" wrk "$rep" "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
+        fi
+        ;;
+      *)
+        if has retr; then
+          record "$peer" retr "$rep" "$CLIENT" retr "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
+        fi
+        if has stor; then
+          record "$peer" stor "$rep" "$CLIENT" stor "${ftp[@]}" --path "/up-$peer.bin" --source "$ROOT/big.bin"
+          rm -f "$ROOT/up-$peer.bin"
+        fi
+        if has list; then
+          for cmd in LIST MLSD NLST; do
+            [ "$peer/$cmd" != vsftpd/MLSD ] || continue # vsftpd 3.0 has no MLSD
+            record "$peer" "${cmd,,}" "$rep" "$CLIENT" list "${ftp[@]}" --path /dir10k --cmd "$cmd" --entries 10000
+          done
+        fi
+        if has conc; then
+          record "$peer" conc "$rep" "$FTPLOAD_BIN" conc --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
+            --clients "$CLIENTS" --seconds "$CONC_SECONDS" --pid "$pid" --label "$peer"
+          sleep 2
+        fi
+        if has login; then
+          record "$peer" login "$rep" "$FTPLOAD_BIN" login --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
+            --clients 32 --seconds "$LOGIN_SECONDS" --pid "$pid" --label "$peer"
+        fi
+        if has idle; then
+          record "$peer" idle "$rep" "$CLIENT" idle "${ftp[@]}" --sessions "$IDLE_SESSIONS"
+        fi
+        ;;
+    esac
+    "$(peer_script "$peer")" stop
+    current=""
+    sleep 2
+  done
+done
+
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/run.txt"
+# Ratios: dualgate against each other peer of its protocol, and against the earlier build.
+pairs=()
+for peer in $PEERS; do
+  case "$peer" in
+    dualgate | dualgate-http) ;;
+    dualgate-before) pairs+=(dualgate:dualgate-before) ;;
+    dualgate-before-http) pairs+=(dualgate-http:dualgate-before-http) ;;
+    nginx) pairs+=(dualgate-http:nginx) ;;
+    *) pairs+=("dualgate:$peer") ;;
+  esac
+done
+python3 "$CLIENT" summary "$RESULTS" "${pairs[@]}" >"$OUT/summary.md"
+cat "$OUT/summary.md"
+log "results: $OUT/summary.md ($failures failed measurements)"
+[ "$failures" = 0 ]

@@ -1,34 +1,30 @@
 #!/usr/bin/env bash
-# dualgate as a peer of ../shared/bench: same start/stop/pid interface as the other
-# peer scripts (sourced helpers from the shared peers/common.sh, copied beside it by
-# bench/run.sh). FTP on <port>, HTTP on <port>+1 (anonymous read-only, as nginx
-# serves without auth), admin on <port>+2. The account is $FTP_USER/$FTP_PASS with
-# an argon2id hash (the peers use SHA-512-crypt or plain text; see bench/RESULTS.md).
-. "$(dirname "$0")/common.sh"
+# dualgate as a benchmark peer (the binary in DUALGATE_BIN): FTP on PORT, HTTP on
+# BENCH_HTTP_PORT (default PORT+1; anonymous read-only, as nginx serves without auth), admin
+# on a free port. The account is the peers' one with an argon2id hash (the peers check
+# SHA-512-crypt or plain text; dualgate caches verified logins). BENCH_STORAGE: a YAML
+# `storage:` block to use instead of local storage on ROOT (bench/upstream.sh). Usage: see lib.sh.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 NAME=dualgate
-SD="$(state_dir $NAME)"
 BIN="${DUALGATE_BIN:?set DUALGATE_BIN to the release binary}"
-case "${1:-}" in
-start)
-    [ $# -ge 3 ] || usage_common
-    PORT="$2"; ROOT="$(realpath "$3")"; LO="${4:-$PASV_LO_DEFAULT}"; HI="${5:-$PASV_HI_DEFAULT}"
-    HTTP_PORT="${DUALGATE_HTTP_PORT:-$((PORT + 1))}"
-    [ -f "$SD/hash" ] || printf '%s\n' "$FTP_PASS" | "$BIN" hash-password > "$SD/hash"
-    cat > "$SD/dualgate.yaml" <<CONF
-ftp: { listen: "127.0.0.1:$PORT", passive_ports: "$LO-$HI" }
-http: { listen: "127.0.0.1:$HTTP_PORT" }
-admin: { listen: "127.0.0.1:$((PORT + 2))" }
-storage: { kind: local, root: "$ROOT" }
+start_peer() {
+  local http_port=${BENCH_HTTP_PORT:-$((PORT + 1))} storage
+  [ -s "$SD/hash" ] && [ "$SD/hash.for" -nt "$BENCH_CACHE/account.password" ] ||
+    { bench_password | "$BIN" hash-password >"$SD/hash" && touch "$SD/hash.for"; }
+  storage=${BENCH_STORAGE:-"storage: { kind: local, root: \"$ROOT\" }"}
+  cat >"$SD/dualgate.yaml" <<CONF
+# Every benchmark client comes from 127.0.0.1: no per-address share of the passive ports.
+ftp: { listen: "127.0.0.1:$PORT", passive_ports: "$LO-$HI", passive_ports_per_address: 0 }
+http: { listen: "127.0.0.1:$http_port" }
+admin: { listen: "127.0.0.1:$(free_port)" }
+$storage
 users:
-  - { name: "$FTP_USER", password_hash: "$(cat "$SD/hash")" }
+  - { name: "$BENCH_ACCOUNT", password_hash: "$(cat "$SD/hash")" }
 anonymous: { enabled: true, home: / }
 limits: { max_connections: 20000, max_connections_per_address: 20000 }
 CONF
-    DUALGATE_LOG_LEVEL=warn launch "$SD/pid" "$SD/stdout.log" "$BIN" serve -c "$SD/dualgate.yaml"
-    wait_port "$PORT"
-    cat "$SD/pid"
-    ;;
-stop) stop_pidfile "$SD/pid" ;;
-pid) print_pid "$SD/pid" ;;
-*) usage_common ;;
-esac
+  DUALGATE_LOG_LEVEL=warn launch "$SD/pid" "$SD/server.log" "$BIN" serve -c "$SD/dualgate.yaml"
+}
+peer_main "$NAME" "$@"

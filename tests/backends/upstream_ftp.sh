@@ -53,55 +53,6 @@ PAM_SERVICE=dualgate-test-ftp
 
 load_state() { load_state_of "upstream FTP server"; }
 
-find_server() { # find_server PACKAGE BINARY : prints the path of the daemon, unpacking it if needed
-  local pkg=$1 bin=$2 dir deb
-  if command -v "$bin" >/dev/null 2>&1; then command -v "$bin"; return 0; fi
-  for dir in /usr/sbin /sbin; do
-    if [ -x "$dir/$bin" ]; then echo "$dir/$bin"; return 0; fi
-  done
-  dir="$TEST_CACHE/debs/$pkg"
-  if [ -x "$dir/usr/sbin/$bin" ]; then echo "$dir/usr/sbin/$bin"; return 0; fi
-  [ -z "${UPSTREAM_FTP_NO_INSTALL:-}" ] || { log "$bin not found (UPSTREAM_FTP_NO_INSTALL set)"; exit 3; }
-  mkdir -p "$dir"
-  log "unpacking the Debian package $pkg into $dir"
-  (
-    cd "$dir"
-    timeout 300 apt-get download "$pkg" >&2 2>/dev/null || {
-      timeout 600 apt-get update >&2
-      timeout 300 apt-get download "$pkg" >&2
-    }
-    for deb in "$pkg"_*.deb; do :; done
-    dpkg -x "$deb" .
-    # The libraries it links against (all in Debian's base or small packages).
-    dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/([^)]*)//g' -e 's/|.*//' -e 's/ //g' |
-      grep -v -e '^$' -e '^debconf' -e '^adduser' -e '^init-system' -e '^lsb-base' -e '^openssl$' \
-        -e '^pure-ftpd-common' -e '^netbase' -e '^libpam-runtime' -e '^procps' >"$dir/depends"
-    if [ -s "$dir/depends" ]; then
-      # shellcheck disable=SC2046
-      DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends $(cat "$dir/depends") >&2
-    fi
-  )
-  [ -x "$dir/usr/sbin/$bin" ] || die "no $bin in the package $pkg"
-  echo "$dir/usr/sbin/$bin"
-}
-
-free_range() { # a base port B such that B..B+199 are all free on 127.0.0.1
-  python3 -c 'import random, socket
-for _ in range(200):
-    base = random.randrange(20000, 60000 - 200)
-    socks = []
-    try:
-        for p in range(base, base + 200):
-            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
-    except OSError:
-        continue
-    finally:
-        for s in socks: s.close()
-    print(base); break
-else:
-    raise SystemExit("no free 200-port range")'
-}
-
 wait_ftp() { # wait_ftp PORT PID : until the port answers 220
   local port=$1 pid=$2 deadline=$((SECONDS + 20))
   while ((SECONDS < deadline)); do

@@ -1,11 +1,11 @@
 //! `ftpload`: the FTP load client of dualgate's benchmarks.
 //!
-//! The shared Python harness (`../shared/bench/ftpbench.py`) runs its concurrent
-//! clients as threads in a few processes and spends about half a millisecond of
-//! client CPU per transaction; on a 2-core machine shared with the server it
-//! saturates before a fast server does. This client does the same transactions
-//! with one async task per client on a small tokio runtime, so that the server, not
-//! the client, is what is measured:
+//! A client written in Python (threads in a few processes) spends about half a
+//! millisecond of client CPU per transaction; on a 2-core machine shared with the
+//! server it saturates before a fast server does. This client does the
+//! transactions with one async task per client on a small tokio runtime, so that
+//! the server, not the client, is what is measured (`bench/run.sh` runs it for its
+//! `conc` and `login` tests; `bench/smoke.sh` and `bench/upstream.sh` too):
 //!
 //! - `conc`: N clients loop connect, USER/PASS, TYPE I, PASV, RETR of a small
 //!   file (read to the end and its length checked), QUIT — for a fixed time.
@@ -14,7 +14,7 @@
 //!   cost of a password check that no cache answers (a first login).
 //!
 //! Every network wait has a timeout; a failed transaction counts as an error and
-//! the client backs off 10 ms, as the Python harness does. It prints one JSON
+//! the client backs off 10 ms. It prints one JSON
 //! object: transactions per second (completed inside the window), latency
 //! percentiles, errors, the client's own CPU per transaction and, given the
 //! server's PID, the server process tree's CPU per transaction.

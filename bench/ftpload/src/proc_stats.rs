@@ -1,6 +1,6 @@
 //! CPU time of a process tree (the server, forking servers included) and of this
-//! process, from `/proc` and `getrusage`, the way the shared Python harness counts
-//! it: utime + stime of every live process of the tree plus cutime + cstime
+//! process, from `/proc` and `getrusage`, as `bench/benchclient.py` counts it:
+//! utime + stime of every live process of the tree plus cutime + cstime
 //! (children already reaped).
 
 use std::collections::HashMap;

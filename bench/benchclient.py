@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+"""The client of dualgate's benchmarks for single FTP transfers, listings, idle sessions and
+HTTP (through curl and wrk), and the summary of a run (standard library only). Concurrent FTP
+clients and logins are bench/ftpload's (a Rust client that spends less CPU per transaction
+than Python can).
+
+    benchclient.py retr  --port P --path /big.bin --size N [--sha256 HEX] [--pid PID ...]
+    benchclient.py stor  --port P --path /up.bin --source FILE [--pid PID ...]
+    benchclient.py list  --port P --path /dir10k --cmd LIST|MLSD|NLST --entries N [--pid PID ...]
+    benchclient.py idle  --port P --sessions N --pid PID
+    benchclient.py get   --port P --path /big.bin --size N [--pid PID ...]
+    benchclient.py wrk   --port P --path /small.bin --size N [--connections 64] [--seconds 10]
+    benchclient.py summary RESULTS.jsonl [A:B ...]   (markdown: medians, min-max, ratios A/B)
+
+Each prints one JSON object and exits non-zero when the result is wrong: a byte count or a
+digest that is not the expected one, an entry count that is not N, a reply that is not a
+success. RETR without --sha256 moves the data socket to /dev/null with splice(2) (no copy
+through the client, as a server's sendfile does no copy either); STOR sends the source file
+with sendfile(2) and then checks the size the server reports (SIZE). `get` runs curl, `wrk`
+runs wrk (2 threads, keep-alive): socket errors, non-2xx answers or fewer bytes than the
+responses should carry fail it. Server CPU is the CPU
+time of the process trees of the --pid processes (utime + stime of the live processes and
+cutime + cstime of reaped children, from /proc), sampled after login and before QUIT (so a
+forking server's session process is alive at both samples): `cpu_s` is the first --pid's,
+`cpu_s_by_pid` each one's (bench/upstream.sh passes the front server, then the upstream). Every
+socket wait has a timeout (--timeout).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = 1 << 20
+
+
+class Failed(Exception):
+    """A wrong result: the message goes to stderr and the exit status is 1."""
+
+
+def tree_cpu(pids):
+    """CPU seconds of the process trees rooted at pids (live processes plus reaped children)."""
+    return sum(tree_cpus(pids))
+
+
+def tree_cpus(pids):
+    """CPU seconds of the process tree rooted at each of pids."""
+    parent, times = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        times[int(entry)] = sum(int(x) for x in fields[11:15])
+    result = []
+    for root in pids:
+        total, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            total += times.get(pid, 0)
+            todo.extend(p for p, pp in parent.items() if pp == pid)
+        result.append(total / CLK_TCK)
+    return result
+
+
+def tree_pss_kib(pid):
+    """Proportional set size of a process tree, KiB (smaps_rollup)."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(c for c, pp in parent.items() if pp == p)
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except OSError:
+            pass
+    return total
+
+
+class Control:
+    """One FTP control connection (plain text, loopback)."""
+
+    def __init__(self, args):
+        self.sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
+        self.file = self.sock.makefile("rb")
+        self.timeout = args.timeout
+        self.expect(2)
+
+    def reply(self):
+        line = self.file.readline(8192)
+        if not line:
+            raise Failed("the server closed the control connection")
+        code, text = line[:3], line
+        if line[3:4] == b"-":
+            while not (line[:3] == code and line[3:4] == b" "):
+                line = self.file.readline(8192)
+                if not line:
+                    raise Failed("the server closed the control connection")
+                text += line
+        return int(code), text.decode("latin-1")
+
+    def expect(self, first_digit):
+        code, text = self.reply()
+        if code // 100 != first_digit:
+            raise Failed(f"expected {first_digit}xx, got {text.strip()}")
+        return text
+
+    def cmd(self, line, first_digit):
+        self.sock.sendall(line.encode("utf-8") + b"\r\n")
+        return self.expect(first_digit)
+
+    def login(self, user, password):
+        self.sock.sendall(f"USER {user}\r\n".encode())
+        code, text = self.reply()
+        if code == 331:
+            self.cmd(f"PASS {password}", 2)
+        elif code // 100 != 2:
+            raise Failed(f"USER refused: {text.strip()}")
+        self.cmd("TYPE I", 2)
+
+    def pasv(self):
+        text = self.cmd("PASV", 2)
+        m = re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", text)
+        if not m:
+            raise Failed(f"no address in {text.strip()}")
+        n = [int(x) for x in m.groups()]
+        data = socket.create_connection((".".join(map(str, n[:4])), n[4] * 256 + n[5]), timeout=self.timeout)
+        # splice(2) and sendfile(2) need a blocking socket: the timeout becomes the kernel's.
+        data.settimeout(None)
+        limit = struct.pack("ll", int(self.timeout), 0)
+        data.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        data.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+        return data
+
+    def transfer(self, line):
+        """PASV, then `line`; returns the data socket once the server said 1xx."""
+        data = self.pasv()
+        self.cmd(line, 1)
+        return data
+
+    def quit(self):
+        try:
+            self.sock.sendall(b"QUIT\r\n")
+            self.reply()
+        except (OSError, Failed):
+            pass
+        self.sock.close()
+
+
+def drain_splice(data):
+    """Moves everything the data socket delivers to /dev/null; returns the byte count."""
+    r, w = os.pipe()
+    null = os.open("/dev/null", os.O_WRONLY)
+    total = 0
+    try:
+        while True:
+            n = os.splice(data.fileno(), w, PAGE)
+            if n == 0:
+                return total
+            total += n
+            while n:
+                n -= os.splice(r, null, n)
+    finally:
+        for fd in (r, w, null):
+            os.close(fd)
+
+
+def drain_hash(data):
+    h, total = hashlib.sha256(), 0
+    while chunk := data.recv(PAGE):
+        h.update(chunk)
+        total += len(chunk)
+    return total, h.hexdigest()
+
+
+def run_retr(args, ctl):
+    cpu0, t0 = tree_cpus(args.pid), time.perf_counter()
+    data = ctl.transfer(f"RETR {args.path}")
+    digest = None
+    if args.sha256:
+        total, digest = drain_hash(data)
+    else:
+        total = drain_splice(data)
+    data.close()
+    ctl.expect(2)
+    seconds = time.perf_counter() - t0
+    # Before QUIT: a forking server's session process is still alive, so its CPU is counted.
+    cpus = [b - a for a, b in zip(cpu0, tree_cpus(args.pid))]
+    ctl.quit()
+    if total != args.size:
+        raise Failed(f"RETR {args.path}: {total} bytes, expected {args.size}")
+    if args.sha256 and digest != args.sha256:
+        raise Failed(f"RETR {args.path}: sha256 {digest}, expected {args.sha256}")
+    return {"bytes": total, "seconds": seconds, "cpu_s": cpus[0] if cpus else 0, "cpu_s_by_pid": cpus}
+
+
+def run_stor(args, ctl):
+    size = os.path.getsize(args.source)
+    cpu0, t0 = tree_cpus(args.pid), time.perf_counter()
+    data = ctl.transfer(f"STOR {args.path}")
+    with open(args.source, "rb") as src:
+        sent = 0
+        while sent < size:
+            n = os.sendfile(data.fileno(), src.fileno(), sent, size - sent)
+            if n == 0:
+                break
+            sent += n
+    data.shutdown(socket.SHUT_WR)
+    data.close()
+    ctl.expect(2)
+    seconds = time.perf_counter() - t0
+    cpus = [b - a for a, b in zip(cpu0, tree_cpus(args.pid))]
+    reported = int(ctl.cmd(f"SIZE {args.path}", 2).split()[1])
+    ctl.quit()
+    if reported != size:
+        raise Failed(f"STOR {args.path}: the server reports {reported} bytes, {size} were sent")
+    return {"bytes": size, "seconds": seconds, "cpu_s": cpus[0] if cpus else 0, "cpu_s_by_pid": cpus}
+
+
+def run_list(args, ctl):
+    cpu0, t0 = tree_cpu(args.pid), time.perf_counter()
+    data = ctl.transfer(f"{args.cmd} {args.path}")
+    chunks = []
+    while chunk := data.recv(PAGE):
+        chunks.append(chunk)
+    data.close()
+    ctl.expect(2)
+    seconds = time.perf_counter() - t0
+    ctl.quit()
+    cpu = tree_cpu(args.pid) - cpu0
+    lines = [x for x in b"".join(chunks).split(b"\r\n") if x]
+    # `.` and `..` (MLSD type=cdir/pdir, LIST of some servers) are not entries.
+    names = [x for x in lines if not re.search(rb"(^|[ ;/])\.{1,2}$", x) and not x.startswith(b"total ")]
+    if len(names) != args.entries:
+        raise Failed(f"{args.cmd} {args.path}: {len(names)} entries, expected {args.entries}")
+    return {"entries": len(names), "seconds": seconds, "cpu_s": cpu}
+
+
+def run_get(args):
+    """One HTTP GET with curl to /dev/null; the size curl saw must be --size."""
+    url = f"http://{args.host}:{args.port}{args.path}"
+    cpu0 = tree_cpu(args.pid)
+    out = subprocess.run(["curl", "-sS", "--fail", "--max-time", str(args.timeout), "-o", "/dev/null",
+                          "-w", "%{http_code} %{size_download} %{time_total}", url],
+                         capture_output=True, text=True, timeout=args.timeout + 5)
+    cpu = tree_cpu(args.pid) - cpu0
+    if out.returncode != 0:
+        raise Failed(f"curl {url}: {out.stderr.strip()}")
+    code, size, seconds = out.stdout.split()
+    if int(size) != args.size:
+        raise Failed(f"GET {url}: {size} bytes, expected {args.size}")
+    return {"bytes": int(size), "seconds": float(seconds), "cpu_s": cpu}
+
+
+def run_wrk(args):
+    """wrk with keep-alive connections for --seconds; every response must be a 200 of --size
+    bytes (wrk counts non-2xx responses and socket errors; the transfer total is checked)."""
+    url = f"http://{args.host}:{args.port}{args.path}"
+    cpu0 = tree_cpu(args.pid)
+    out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", url],
+                         capture_output=True, text=True, timeout=args.seconds + 30)
+    cpu = tree_cpu(args.pid) - cpu0
+    text = out.stdout
+    if out.returncode != 0 or "Requests/sec" not in text:
+        raise Failed(f"wrk {url}: {out.stderr.strip() or text}")
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    errors = 0
+    for m in re.finditer(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text):
+        errors += sum(int(x) for x in m.groups())
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", text):
+        errors += int(m.group(1))
+
+    def ms(label):
+        m = re.search(label + r"\s+([\d.]+)(us|ms|s)", text)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else None
+
+    result = {"requests": requests, "errors": errors, "req_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+              "p50_ms": ms("50%"), "p99_ms": ms("99%"), "cpu_s": cpu,
+              "cpu_ms_per_1000": cpu * 1e6 / requests if requests else None}
+    if requests == 0 or errors:
+        raise Failed(f"wrk {url}: {requests} requests, {errors} errors")
+    # wrk reports what it read (bodies and headers, rounded to 2 decimals of its unit): short
+    # bodies show as less than the requests times the size.
+    m = re.search(r"requests in [\d.]+\w+, ([\d.]+)([KMGT]?B) read", text)
+    read = float(m.group(1)) * 1024 ** "BKMGT".index(m.group(2)[0]) if m else 0
+    if args.size and read < requests * args.size * 0.98:
+        raise Failed(f"wrk {url}: {read:.0f} bytes read for {requests} responses of {args.size} bytes")
+    return result
+
+
+def summary(path, pairs=()):
+    """Markdown tables of a run's results (one JSON object a line): per label and figure, the
+    median over the passes and its min-max; for each pair A:B, the ratio A/B of the medians and
+    the min-max of the per-pass ratios (pass n of A over pass n of B)."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    figures = {  # op -> [(key, heading, format)]
+        "retr": [("mib_s", "RETR MiB/s", ".0f"), ("cpu_s_per_gib", "RETR server CPU s/GiB", ".2f"),
+                 ("upstream_cpu_s_per_gib", "RETR upstream CPU s/GiB", ".2f")],
+        "stor": [("mib_s", "STOR MiB/s", ".0f"), ("cpu_s_per_gib", "STOR server CPU s/GiB", ".2f"),
+                 ("upstream_cpu_s_per_gib", "STOR upstream CPU s/GiB", ".2f")],
+        "conc": [("tx_per_s", "200 clients tx/s (ftpload)", ".0f"), ("p99_ms", "200 clients p99 ms", ".1f"),
+                 ("errors", "200 clients errors", ".0f"), ("server_cpu_ms_per_tx", "server CPU ms/tx", ".3f")],
+        "login": [("tx_per_s", "logins/s (ftpload)", ".0f"), ("server_cpu_ms_per_tx", "server CPU ms/login", ".3f")],
+        "list": [("seconds", "LIST 10k s", ".3f")], "mlsd": [("seconds", "MLSD 10k s", ".3f")],
+        "nlst": [("seconds", "NLST 10k s", ".3f")],
+        "idle": [("kib_per_session", "idle KiB/session (PSS)", ".1f")],
+        "get": [("mib_s", "HTTP GET big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP GET server CPU s/GiB", ".2f")],
+        "wrk": [("req_s", "HTTP small GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP small p99 ms", ".2f"),
+                ("cpu_ms_per_1000", "HTTP server CPU ms/1000 req", ".1f")],
+    }
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    pairs = [tuple(p.split(":")) for p in pairs]
+    print("| figure | " + " | ".join(labels + [f"{a}/{b}" for a, b in pairs]) + " |")
+    print("|---|" + "---:|" * (len(labels) + len(pairs)))
+    for op, keys in figures.items():
+        for key, heading, fmt in keys:
+            cells, any_value = [], False
+            for label in labels:
+                vals = [r[key] for r in rows if r["label"] == label and r["op"] == op and r.get(key) is not None]
+                if vals:
+                    any_value = True
+                    med = statistics.median(vals)
+                    cell = format(med, fmt)
+                    if len(vals) > 1:
+                        cell += f" ({format(min(vals), fmt)}–{format(max(vals), fmt)})"
+                    cells.append(cell)
+                else:
+                    cells.append("n/a")
+            for a, b in pairs:
+                va = {r["rep"]: r[key] for r in rows if r["label"] == a and r["op"] == op and r.get(key) is not None}
+                vb = {r["rep"]: r[key] for r in rows if r["label"] == b and r["op"] == op and r.get(key) is not None}
+                per_pass = [va[n] / vb[n] for n in va if n in vb and vb[n]]
+                if per_pass and statistics.median(vb.values()):
+                    ratio = statistics.median(va.values()) / statistics.median(vb.values())
+                    cells.append(f"{ratio:.2f}× ({min(per_pass):.2f}–{max(per_pass):.2f})")
+                else:
+                    cells.append("")
+            if any_value:
+                print(f"| {heading} | " + " | ".join(cells) + " |")
+    failed = [r for r in rows if r.get("failed")]
+    if failed:
+        print("\nFailed measurements: " + ", ".join(f"{r['label']} {r['op']}" for r in failed))
+
+
+def run_idle(args):
+    # One login first, so that what a server keeps once (dualgate's verified-login cache and
+    # its argon2id working memory, a forking server's first session) is not spread over the
+    # sessions.
+    ctl = Control(args)
+    ctl.login(args.user, args.password)
+    ctl.quit()
+    time.sleep(1)
+    before = tree_pss_kib(args.pid[0])
+    sessions = []
+    try:
+        for _ in range(args.sessions):
+            ctl = Control(args)
+            ctl.login(args.user, args.password)
+            sessions.append(ctl)
+        time.sleep(2)
+        after = tree_pss_kib(args.pid[0])
+    finally:
+        for ctl in sessions:
+            ctl.sock.close()
+    return {"sessions": len(sessions), "pss_before_kib": before, "pss_after_kib": after,
+            "kib_per_session": (after - before) / args.sessions}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    if len(sys.argv) >= 3 and sys.argv[1] == "summary":
+        summary(sys.argv[2], sys.argv[3:])
+        return
+    p.add_argument("op", choices=["retr", "stor", "list", "idle", "get", "wrk"])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--user", default=os.environ.get("FTP_USER", "dualgate-bench"))
+    p.add_argument("--password", default=os.environ.get("FTP_PASS", ""))
+    p.add_argument("--path", default="/")
+    p.add_argument("--size", type=int, help="retr: the expected byte count")
+    p.add_argument("--sha256", help="retr: the expected digest (the data is then read, not spliced)")
+    p.add_argument("--source", help="stor: the file to send")
+    p.add_argument("--cmd", choices=["LIST", "MLSD", "NLST"], default="LIST")
+    p.add_argument("--entries", type=int, help="list: the expected entry count")
+    p.add_argument("--sessions", type=int, default=500)
+    p.add_argument("--connections", type=int, default=64, help="wrk: keep-alive connections")
+    p.add_argument("--seconds", type=int, default=10, help="wrk: duration")
+    p.add_argument("--pid", type=int, action="append", default=[], help="a server process (repeatable)")
+    p.add_argument("--label", default="")
+    p.add_argument("--timeout", type=float, default=60)
+    args = p.parse_args()
+    try:
+        if args.op in ("idle", "get", "wrk"):
+            result = {"idle": run_idle, "get": run_get, "wrk": run_wrk}[args.op](args)
+        else:
+            ctl = Control(args)
+            ctl.login(args.user, args.password)
+            result = {"retr": run_retr, "stor": run_stor, "list": run_list}[args.op](args, ctl)
+        if "bytes" in result:
+            result["mib_s"] = result["bytes"] / result["seconds"] / 2**20
+            result["cpu_s_per_gib"] = result["cpu_s"] * 2**30 / result["bytes"] if args.pid else None
+            if len(result.get("cpu_s_by_pid", [])) > 1:
+                result["upstream_cpu_s_per_gib"] = result["cpu_s_by_pid"][1] * 2**30 / result["bytes"]
+    except (Failed, OSError, subprocess.TimeoutExpired) as e:
+        print(f"benchclient {args.op} {args.label}: {e}", file=sys.stderr)
+        sys.exit(1)
+    result.update({"op": args.op if args.op != "list" else args.cmd.lower(), "label": args.label})
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

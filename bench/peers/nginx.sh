@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# nginx (Debian's nginx-light) as the HTTP benchmark peer: ROOT served read-only on PORT, one
+# worker per core, sendfile, no access log. PASV_LO/PASV_HI are ignored. Usage: see lib.sh.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+start_peer() {
+  cat >"$SD/nginx.conf" <<CONF
+daemon off;
+master_process on;
+worker_processes ${NGINX_WORKERS:-auto};
+pid $SD/nginx.pid;
+error_log $SD/error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+    client_body_temp_path $SD/body;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $ROOT;
+    }
+}
+CONF
+  launch "$SD/pid" "$SD/server.log" /usr/sbin/nginx -c "$SD/nginx.conf" -p "$SD"
+}
+peer_main nginx "$@"
