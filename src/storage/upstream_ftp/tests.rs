@@ -446,8 +446,12 @@ async fn closing_upstream(close_after: std::time::Duration) -> (u16, std::sync::
 async fn a_pooled_connection_the_upstream_closed_is_not_handed_out() {
     use std::sync::atomic::Ordering;
     let (port, accepted) = closing_upstream(std::time::Duration::from_millis(50)).await;
-    let settings = UpstreamSettings::from_config(&section_on(port)).unwrap();
-    let pool = super::pool::Pool::new(std::sync::Arc::new(settings));
+    let settings = UpstreamSettings::all_from_config(&section_on(port)).unwrap().remove(0);
+    let pool = super::pool::Pool::new(
+        std::sync::Arc::new(settings),
+        "u",
+        crate::auth::Password::new("p".into()),
+    );
     drop(pool.get().await.unwrap()); // logged in, then idle in the pool
     tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the upstream closed it
     // Idle for less than the NOOP check's 5 s: before the fix, handed out dead.
