@@ -424,7 +424,8 @@ CONF
   printf 'to be deleted\n' | curl -sS --fail -u "$USER:$PASSWORD" -T - "$BASE/davfs/gone.txt" >/dev/null
   # Names are reached by path, never by listing the mount: with davfs2 1.6.1 on the kernel
   # this was written on (6.18), reading a directory of the mount fails with EINVAL inside
-  # davfs2's FUSE layer while its PROPFIND (Depth 1) is answered 207; see the README.
+  # davfs2's FUSE layer while its PROPFIND (Depth 1) is answered 207 — also with rclone's
+  # WebDAV server in place of dualgate, so it is not the server's answer; see the README.
   davfs_mount() {
     timeout "$LIMIT" mount.davfs -o "conf=$WORK/davfs2.conf" "$BASE/davfs/" "$DAVFS_MNT" </dev/null &&
       mountpoint -q "$DAVFS_MNT" && stat "$DAVFS_MNT/edit.txt"
