@@ -599,8 +599,10 @@ impl Download {
             return None;
         }
         let want = usize::try_from(self.left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
-        let mut buf = vec![0u8; want];
-        match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+        // Read into spare capacity: zeroing a fresh chunk first cost 2.5 % of a
+        // RETR's CPU in the upstream benchmark's profile.
+        let mut buf = bytes::BytesMut::with_capacity(want);
+        match tokio::time::timeout(limit, stream.read_buf(&mut buf)).await {
             Ok(Ok(0)) => {
                 self.stream = None;
                 Some((
@@ -612,9 +614,8 @@ impl Download {
                 ))
             }
             Ok(Ok(n)) => {
-                buf.truncate(n);
                 self.left -= n as u64;
-                Some((Ok(Bytes::from(buf)), self))
+                Some((Ok(buf.freeze()), self))
             }
             Ok(Err(e)) => {
                 self.stream = None;
