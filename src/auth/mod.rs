@@ -117,11 +117,22 @@ pub struct BackendAccount {
     pub root: Option<String>,
 }
 
-/// The login could not be checked (an upstream that checks passwords did not
-/// answer): not the client's fault, and not a failed guess.
+/// The login could not be checked: not the client's fault, and not a failed guess.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("the login could not be checked: {0}")]
-pub struct CheckUnavailable(pub String);
+pub enum CheckUnavailable {
+    /// An upstream that checks passwords did not answer.
+    #[error("the login could not be checked: {0}")]
+    Upstream(String),
+    /// [`MAX_QUEUED_CHECKS`] password checks are already waiting.
+    #[error("too many password checks waiting")]
+    Busy,
+}
+
+/// Password checks that may wait for a slot at once, per core: a flood of
+/// first-time logins beyond it is refused at once ("try again later") instead of
+/// making every later login, a legitimate first one included, wait behind it. At
+/// about 50 ms per check, a full queue is a few seconds of work.
+pub const MAX_QUEUED_CHECKS: usize = 64;
 
 /// A configured account: the user and the PHC string of its password.
 #[derive(Debug, Clone)]
@@ -141,6 +152,8 @@ pub struct UserDb {
     cache: VerifyCache,
     /// One permit per concurrent argon2 check.
     hash_slots: tokio::sync::Semaphore,
+    /// Checks waiting for a slot or running; at most [`MAX_QUEUED_CHECKS`] per slot.
+    queued: std::sync::atomic::AtomicUsize,
     /// argon2 working memory, one set per slot, reused between checks.
     hash_memory: Mutex<Vec<Vec<Block>>>,
     /// argon2 checks run so far (cache misses).
@@ -192,7 +205,7 @@ pub trait Authenticator: Send + Sync + 'static {
 #[async_trait::async_trait]
 impl Authenticator for UserStore {
     async fn authenticate(&self, creds: &Credentials) -> Result<Option<Arc<User>>, CheckUnavailable> {
-        Ok(self.current().verify(creds).await)
+        self.current().check(creds).await
     }
 
     fn anonymous(&self) -> Option<Arc<User>> {
@@ -225,6 +238,7 @@ impl UserDb {
             dummy_hash: hash_password("dualgate-dummy-password").unwrap_or_default(),
             cache: VerifyCache::new(4096, std::time::Duration::from_secs(300)),
             hash_slots: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            queued: std::sync::atomic::AtomicUsize::new(0),
             hash_checks: AtomicU64::new(0),
             hash_memory: Mutex::new(Vec::new()),
         }
@@ -276,23 +290,31 @@ impl UserDb {
     /// Checks credentials; `None` for an unknown user or a wrong password alike.
     /// Runs the hash on the blocking pool, at most one per core at a time.
     pub async fn verify(self: &Arc<Self>, creds: &Credentials) -> Option<Arc<User>> {
+        self.check(creds).await.ok().flatten()
+    }
+
+    /// [`UserDb::verify`], or `Busy` when the queue of checks is full (a
+    /// cached login is answered even then).
+    pub async fn check(self: &Arc<Self>, creds: &Credentials) -> Result<Option<Arc<User>>, CheckUnavailable> {
         // An account named exactly so is a real user, not the anonymous one.
         if let Some(anon) = &self.anonymous
             && is_anonymous_name(&creds.user)
             && !self.accounts.contains_key(&creds.user)
         {
-            return Some(anon.clone());
+            return Ok(Some(anon.clone()));
         }
         let key = self.cache.key(&creds.user, creds.password.expose());
         if let Some(user) = self.cache.get(&key) {
-            return Some(user);
+            return Ok(Some(user));
         }
+        let _queued = QueuedCheck::enter(&self.queued, MAX_QUEUED_CHECKS * self.hash_slots_total())
+            .ok_or(CheckUnavailable::Busy)?;
         // The semaphore is never closed; an error would only mean "no queue".
         let _slot = self.hash_slots.acquire().await.ok();
         // Another login with the same credentials may have been verified while this
         // one waited for its turn.
         if let Some(user) = self.cache.get(&key) {
-            return Some(user);
+            return Ok(Some(user));
         }
         self.hash_checks.fetch_add(1, Ordering::Relaxed);
         let this = self.clone();
@@ -300,9 +322,15 @@ impl UserDb {
         let user = tokio::task::spawn_blocking(move || this.verify_blocking(&creds))
             .await
             .ok()
-            .flatten()?;
-        self.cache.insert(key, user.clone());
-        Some(user)
+            .flatten();
+        if let Some(user) = &user {
+            self.cache.insert(key, user.clone());
+        }
+        Ok(user)
+    }
+
+    fn hash_slots_total(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 
     fn verify_blocking(&self, creds: &Credentials) -> Option<Arc<User>> {
@@ -375,6 +403,25 @@ pub fn verify_password_in(password: &str, phc: &str, memory: &mut Vec<Block>) ->
     hashed.is_ok() && Output::new(out).is_ok_and(|computed| computed == *expected)
 }
 
+/// A place in the queue of password checks, given back when dropped.
+struct QueuedCheck<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> QueuedCheck<'a> {
+    /// A place, unless `limit` are taken.
+    fn enter(count: &'a std::sync::atomic::AtomicUsize, limit: usize) -> Option<QueuedCheck<'a>> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .ok()
+            .map(|_| QueuedCheck(count))
+    }
+}
+
+impl Drop for QueuedCheck<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -400,6 +447,34 @@ mod tests {
             user: u.into(),
             password: Password::new(p.into()),
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_of_checks_refuses_at_once_but_answers_cached_logins() {
+        let db = db();
+        assert!(db.verify(&creds("alice", "s3cret")).await.is_some()); // cached now
+        let limit = MAX_QUEUED_CHECKS * db.hash_slots_total();
+        db.queued.store(limit, Ordering::SeqCst);
+        let checks = db.hash_checks();
+        assert!(matches!(
+            db.check(&creds("alice", "other")).await,
+            Err(CheckUnavailable::Busy)
+        ));
+        assert!(matches!(
+            db.check(&creds("nobody", "x")).await,
+            Err(CheckUnavailable::Busy)
+        ));
+        assert_eq!(db.hash_checks(), checks, "a refused login ran no check");
+        assert_eq!(
+            db.check(&creds("alice", "s3cret")).await.unwrap().unwrap().name,
+            "alice"
+        );
+        db.queued.store(limit - 1, Ordering::SeqCst);
+        assert!(
+            db.check(&creds("alice", "other")).await.unwrap().is_none(),
+            "a place freed: checked"
+        );
+        assert_eq!(db.queued.load(Ordering::SeqCst), limit - 1, "its place given back");
     }
 
     #[tokio::test]

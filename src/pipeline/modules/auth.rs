@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::auth::{Authenticator, Credentials, LoginThrottle, Penalty, User, is_anonymous_name};
+use crate::auth::{Authenticator, CheckUnavailable, Credentials, LoginThrottle, Penalty, User, is_anonymous_name};
 use crate::command::{CommandRecord, Protocol, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::{Handler, HandlerResult};
@@ -52,6 +52,8 @@ pub enum LoginAttempt {
     Banned,
     /// The credentials were accepted but the user's home could not be opened.
     HomeUnavailable,
+    /// Too many password checks were waiting; nothing was checked.
+    Busy,
 }
 
 impl LoginAttempt {
@@ -62,6 +64,7 @@ impl LoginAttempt {
             LoginAttempt::Failure => "failure",
             LoginAttempt::Banned => "banned",
             LoginAttempt::HomeUnavailable => "unavailable",
+            LoginAttempt::Busy => "busy",
         }
     }
 
@@ -72,7 +75,18 @@ impl LoginAttempt {
             LoginAttempt::Failure => Some(Status::LoginFailed),
             LoginAttempt::Banned => Some(Status::LoginBanned),
             LoginAttempt::HomeUnavailable => Some(Status::StorageUnavailable),
+            LoginAttempt::Busy => Some(Status::ServiceUnavailable),
         }
+    }
+}
+
+/// The text of a failed login's reply: the table's, but for a refusal because
+/// the password checks are full (whose table text speaks of closing).
+fn failure_text(status: Status) -> &'static str {
+    if status == Status::ServiceUnavailable {
+        "Too many logins are being checked; try again later."
+    } else {
+        ""
     }
 }
 
@@ -143,6 +157,10 @@ impl Auth {
                         LoginAttempt::HomeUnavailable
                     }
                 }
+                Err(CheckUnavailable::Busy) => {
+                    tracing::warn!(session = cmd.session.id, %peer, user = %creds.user, "login refused: too many password checks waiting");
+                    LoginAttempt::Busy
+                }
                 Err(e) => {
                     tracing::error!(session = cmd.session.id, user = %creds.user, error = %e, "login refused: the credentials could not be checked");
                     LoginAttempt::HomeUnavailable
@@ -196,7 +214,7 @@ impl Auth {
             if let Some(attempt) = attempt {
                 return match attempt.failure_status() {
                     None => HandlerResult::Declined,
-                    Some(status) => cmd.fail(status, ""),
+                    Some(status) => cmd.fail(status, failure_text(status)),
                 };
             }
             if let Some(anon) = self.users.anonymous() {
@@ -229,7 +247,7 @@ impl Auth {
             }
             Some(Some(status)) => {
                 cmd.session.logout();
-                return cmd.fail(status, "");
+                return cmd.fail(status, failure_text(status));
             }
         }
         let text = if is_anonymous_name(&name) {
@@ -261,7 +279,7 @@ impl Auth {
             }
             Some(status) => {
                 cmd.session.logout();
-                cmd.fail(status, "")
+                cmd.fail(status, failure_text(status))
             }
         }
     }

@@ -116,7 +116,7 @@ impl Authenticator for Passthrough {
             .backend
             .check_login(&account)
             .await
-            .map_err(|e| CheckUnavailable(e.to_string()))?
+            .map_err(|e| CheckUnavailable::Upstream(e.to_string()))?
         {
             return Ok(None);
         }
