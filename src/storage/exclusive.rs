@@ -5,7 +5,9 @@
 //! replace arriving in the middle would lose one. So a writer that builds on the
 //! file holds it alone, and one that replaces it whole (`STOR`, `PUT`, `COPY`
 //! onto it) holds it shared with other replacers — which stay
-//! last-complete-wins, as atomic replaces are. A writer that cannot have the file
+//! last-complete-wins, as atomic replaces are. Create-only writers (`PUT` with
+//! `If-None-Match: *`, WebDAV `Overwrite: F`) also hold the name against each
+//! other: the second gets `AlreadyExists` (HTTP 412) at once. A writer that cannot have the file
 //! is refused at once with [`ErrorKind::Busy`] (FTP 450, HTTP 409): a queued
 //! upload would hold its client's connection for an unknown time.
 //!
@@ -178,8 +180,28 @@ impl Storage for Exclusive {
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
         let claim = self.claim(path, mode.builds_on_existing())?;
+        // Two create-only writers of one name: the second loses at once, as it
+        // would at the commit — where a store's conditional write is the only
+        // guard, and a test store (moto) was seen to let both win.
+        let creating = match mode {
+            WriteMode::CreateNew => Some(
+                self.table
+                    .claim(format!("create-new:{}", self.home.nest(path).as_str()), true)
+                    .map_err(|_| {
+                        StorageError::with_source(
+                            ErrorKind::AlreadyExists,
+                            "another create-only upload of this name is in progress",
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
         let inner = self.inner.write(path, mode).await?;
-        Ok(Box::new(ClaimedUpload { inner, _claim: claim }))
+        Ok(Box::new(ClaimedUpload {
+            inner,
+            _claim: claim,
+            _creating: creating,
+        }))
     }
 
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
@@ -235,6 +257,8 @@ impl Storage for Exclusive {
 struct ClaimedUpload {
     inner: Box<dyn Upload>,
     _claim: WriterClaim,
+    /// A create-only upload's hold on its name against other create-only ones.
+    _creating: Option<WriterClaim>,
 }
 
 #[async_trait]
@@ -248,12 +272,20 @@ impl Upload for ClaimedUpload {
     }
 
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {
-        let ClaimedUpload { inner, _claim } = *self;
+        let ClaimedUpload {
+            inner,
+            _claim,
+            _creating,
+        } = *self;
         inner.commit().await
     }
 
     async fn abort(self: Box<Self>) -> Result<(), StorageError> {
-        let ClaimedUpload { inner, _claim } = *self;
+        let ClaimedUpload {
+            inner,
+            _claim,
+            _creating,
+        } = *self;
         inner.abort().await
     }
 }
