@@ -7,7 +7,7 @@
 //! onto it) holds it shared with other replacers — which stay
 //! last-complete-wins, as atomic replaces are. Create-only writers (`PUT` with
 //! `If-None-Match: *`, WebDAV `Overwrite: F`) also hold the name against each
-//! other: the second gets `AlreadyExists` (HTTP 412) at once. A writer that cannot have the file
+//! other: the second gets `AlreadyExists` (HTTP 412) at its commit. A writer that cannot have the file
 //! is refused at once with [`ErrorKind::Busy`] (FTP 450, HTTP 409): a queued
 //! upload would hold its client's connection for an unknown time.
 //!
@@ -180,27 +180,29 @@ impl Storage for Exclusive {
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
         let claim = self.claim(path, mode.builds_on_existing())?;
-        // Two create-only writers of one name: the second loses at once, as it
-        // would at the commit — where a store's conditional write is the only
-        // guard, and a test store (moto) was seen to let both win.
-        let creating = match mode {
-            WriteMode::CreateNew => Some(
-                self.table
+        // Two create-only writers of one name at once: the second loses, as it
+        // would at the commit, where a store's conditional write is the only
+        // guard (a test store, moto, was seen to let both win). It loses at its
+        // commit, once its body is read: answered before, a client still
+        // sending would see its connection reset instead of the 412.
+        let (creating, outrun) = match mode {
+            WriteMode::CreateNew => {
+                match self
+                    .table
                     .claim(format!("create-new:{}", self.home.nest(path).as_str()), true)
-                    .map_err(|_| {
-                        StorageError::with_source(
-                            ErrorKind::AlreadyExists,
-                            "another create-only upload of this name is in progress",
-                        )
-                    })?,
-            ),
-            _ => None,
+                {
+                    Ok(claim) => (Some(claim), false),
+                    Err(_) => (None, true),
+                }
+            }
+            _ => (None, false),
         };
         let inner = self.inner.write(path, mode).await?;
         Ok(Box::new(ClaimedUpload {
             inner,
             _claim: claim,
             _creating: creating,
+            outrun,
         }))
     }
 
@@ -259,6 +261,9 @@ struct ClaimedUpload {
     _claim: WriterClaim,
     /// A create-only upload's hold on its name against other create-only ones.
     _creating: Option<WriterClaim>,
+    /// A create-only upload that started while another of the same name was
+    /// running: it fails at its commit.
+    outrun: bool,
 }
 
 #[async_trait]
@@ -276,7 +281,15 @@ impl Upload for ClaimedUpload {
             inner,
             _claim,
             _creating,
+            outrun,
         } = *self;
+        if outrun {
+            let _ = inner.abort().await;
+            return Err(StorageError::with_source(
+                ErrorKind::AlreadyExists,
+                "another create-only upload of this name was in progress",
+            ));
+        }
         inner.commit().await
     }
 
@@ -285,6 +298,7 @@ impl Upload for ClaimedUpload {
             inner,
             _claim,
             _creating,
+            ..
         } = *self;
         inner.abort().await
     }
