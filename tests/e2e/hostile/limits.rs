@@ -91,13 +91,17 @@ async fn ftp_slowloris_is_cut_at_the_login_timeout() {
             "a dribbled control line held its connection {held:?}"
         );
     }
-    let text = gw.metrics().await;
-    let cut = metric_value(
-        &text,
-        "dualgate_session_timeouts_total",
-        &[("protocol", "ftp"), ("phase", "login")],
-    );
-    assert!(cut.unwrap_or(0.0) >= 20.0, "login timeouts counted: {cut:?}");
+    // The counter is bumped just after the socket closes: wait for the last one.
+    gw.wait_metrics("20 login timeouts counted", |t| {
+        metric_value(
+            t,
+            "dualgate_session_timeouts_total",
+            &[("protocol", "ftp"), ("phase", "login")],
+        )
+        .unwrap_or(0.0)
+            >= 20.0
+    })
+    .await;
     gw.wait_for_log("control connection closed: timeout").await;
 }
 
@@ -123,13 +127,17 @@ async fn http_slowloris_is_cut_at_the_idle_timeout() {
             "dribbled headers held their connection {held:?}"
         );
     }
-    let text = gw.metrics().await;
-    let cut = metric_value(
-        &text,
-        "dualgate_session_timeouts_total",
-        &[("protocol", "http"), ("phase", "request_head")],
-    );
-    assert!(cut.unwrap_or(0.0) >= 20.0, "request-head timeouts counted: {cut:?}");
+    // The counter is bumped just after the socket closes: wait for the last one.
+    gw.wait_metrics("20 request-head timeouts counted", |t| {
+        metric_value(
+            t,
+            "dualgate_session_timeouts_total",
+            &[("protocol", "http"), ("phase", "request_head")],
+        )
+        .unwrap_or(0.0)
+            >= 20.0
+    })
+    .await;
     gw.wait_for_log("request head not complete within the idle timeout")
         .await;
     http_client_is_served(&gw).await;
