@@ -694,6 +694,15 @@ mod suite {
             .map(|e| e.meta.size)
             .collect();
         assert_eq!(sizes, [3, 1, 0]);
+        // The names-only listing (FTP NLST) has the same entries and kinds.
+        let mut named: Vec<(String, EntryKind)> = Vec::new();
+        let mut stream = s.list_names(&vp("/d")).await.unwrap();
+        while let Some(batch) = stream.next().await {
+            named.extend(batch.unwrap().into_iter().map(|e| (e.name, e.meta.kind)));
+        }
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let got_owned: Vec<(String, EntryKind)> = got.iter().map(|(n, k)| ((*n).to_owned(), *k)).collect();
+        assert_eq!(named, got_owned);
         // What a listing says of an entry is what stat says. It may leave out
         // what only stat learns (s3s-fs lists no ETags), never contradict it.
         for entry in &entries {

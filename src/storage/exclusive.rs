@@ -174,6 +174,10 @@ impl Storage for Exclusive {
         self.inner.list(path).await
     }
 
+    async fn list_names(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
+        self.inner.list_names(path).await
+    }
+
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
         self.inner.read(path, offset, len).await
     }

@@ -214,6 +214,10 @@ impl Storage for MeteredVolume {
         measure(&self.handles, Op::List, self.inner.list(path)).await
     }
 
+    async fn list_names(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
+        measure(&self.handles, Op::List, self.inner.list_names(path)).await
+    }
+
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
         measure(&self.handles, Op::Read, self.inner.read(path, offset, len)).await
     }

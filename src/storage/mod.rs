@@ -234,6 +234,14 @@ pub trait Storage: Send + Sync + 'static {
     }
     /// Lists a directory. Fails up front if `path` is missing or not a directory.
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError>;
+    /// Lists a directory for a caller that needs only the names (FTP `NLST`):
+    /// the same entries as [`list`](Self::list), but a back-end may leave out
+    /// what costs a call per entry to learn (local disk: the `stat` of every
+    /// file and directory whose kind the directory itself tells), so `size`,
+    /// `modified`, `mode` and `etag` may be unknown. By default, [`list`](Self::list).
+    async fn list_names(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
+        self.list(path).await
+    }
     /// Opens `len` bytes (to the end when `None`) of a file from `offset`.
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError>;
     /// Starts a write to `path`. Fails up front if the parent is missing, or if

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use crate::auth::Permission;
 use crate::channel::{ListPlan, ReadPlan};
-use crate::command::{CommandRecord, Transfer, Verb};
+use crate::command::{CommandRecord, ListFormat, Transfer, Verb};
 use crate::path::VirtualPath;
 use crate::pipeline::{Handler, HandlerResult};
 use crate::response::Status;
@@ -209,6 +209,10 @@ impl Files {
         let format = cmd.args.list_format;
         let meta = try_storage!(cmd, volume.stat(&path).await);
         let entries: ListStream = match cmd.channel.plan_listing(&meta, format) {
+            // Names alone spare local disk a `stat` per entry.
+            ListPlan::Members if meta.is_dir() && format == ListFormat::FtpNames => {
+                try_storage!(cmd, volume.list_names(&path).await)
+            }
             ListPlan::Members if meta.is_dir() => try_storage!(cmd, volume.list(&path).await),
             ListPlan::Members => return cmd.fail(Status::NotADirectory, ""),
             ListPlan::ThisFile => {

@@ -275,10 +275,32 @@ impl LocalVolume {
         metadata(&rustix::fs::fstat(&fd)?)
     }
 
+    /// The metadata a listing shows for `name` in `dir` (open as `fd`): a link
+    /// as what it points to while that stays inside the volume; `None` for an
+    /// entry not shown (vanished, a link leaving the volume, a device, fifo or
+    /// socket).
+    fn entry_metadata(&self, dir: &VirtualPath, fd: &OwnedFd, name: &str) -> Option<Metadata> {
+        let st = rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        let st = if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+            let target = dir.join_name(name).ok()?;
+            self.beneath(&target, OFlags::PATH)
+                .and_then(|t| rustix::fs::fstat(&t))
+                .ok()?
+        } else {
+            st
+        };
+        metadata(&st).ok()
+    }
+
+    /// Reads a directory into batches for `tx`. With `names_only`, an entry the
+    /// directory says is a file or a directory is not `stat`ed (its metadata is
+    /// its kind alone); links and entries of unknown type are, as they decide
+    /// whether the entry is shown at all.
     fn list_blocking(
         &self,
         dir: &VirtualPath,
         fd: OwnedFd,
+        names_only: bool,
         tx: &tokio::sync::mpsc::Sender<Result<Vec<DirEntry>, StorageError>>,
     ) {
         let mut reader = match rustix::fs::Dir::read_from(&fd) {
@@ -304,20 +326,26 @@ impl LocalVolume {
             if name == "." || name == ".." || is_temp_name(name) {
                 continue;
             }
-            let Ok(st) = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
-                continue; // vanished since readdir
+            let known = match entry.file_type() {
+                FileType::RegularFile => Some(EntryKind::File),
+                FileType::Directory => Some(EntryKind::Dir),
+                _ => None,
             };
-            let st = if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
-                // Show a symlink as what it points to, but only while it stays inside the volume.
-                let Ok(target) = dir.join_name(name) else { continue };
-                match self.beneath(&target, OFlags::PATH).and_then(|t| rustix::fs::fstat(&t)) {
-                    Ok(st) => st,
-                    Err(_) => continue,
+            let meta = match known {
+                Some(kind) if names_only => Metadata {
+                    kind,
+                    size: 0,
+                    modified: None,
+                    mode: None,
+                    etag: None,
+                },
+                _ => {
+                    let Some(meta) = self.entry_metadata(dir, &fd, name) else {
+                        continue;
+                    };
+                    meta
                 }
-            } else {
-                st
             };
-            let Ok(meta) = metadata(&st) else { continue }; // devices, fifos, sockets: not served
             batch.push(DirEntry {
                 name: name.to_owned(),
                 meta,
@@ -332,6 +360,25 @@ impl LocalVolume {
         if !batch.is_empty() {
             let _ = tx.blocking_send(Ok(batch));
         }
+    }
+
+    /// Opens `path` for listing and streams its entries from the blocking pool
+    /// ([`Self::list_blocking`]).
+    async fn listing(&self, path: &VirtualPath, names_only: bool) -> Result<ListStream, StorageError> {
+        let (this, dir) = (self.clone(), path.clone());
+        let fd = blocking({
+            let (this, dir) = (this.clone(), dir.clone());
+            move || {
+                refuse_temp_name(&dir).map_err(|_| StorageError::new(ErrorKind::NotFound))?;
+                Ok::<_, StorageError>(this.beneath(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?)
+            }
+        })
+        .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::task::spawn_blocking(move || this.list_blocking(&dir, fd, names_only, &tx));
+        Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })))
     }
 
     fn read_blocking(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
@@ -569,20 +616,11 @@ impl Storage for LocalVolume {
     }
 
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
-        let (this, dir) = (self.clone(), path.clone());
-        let fd = blocking({
-            let (this, dir) = (this.clone(), dir.clone());
-            move || {
-                refuse_temp_name(&dir).map_err(|_| StorageError::new(ErrorKind::NotFound))?;
-                Ok::<_, StorageError>(this.beneath(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?)
-            }
-        })
-        .await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        tokio::task::spawn_blocking(move || this.list_blocking(&dir, fd, &tx));
-        Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })))
+        self.listing(path, false).await
+    }
+
+    async fn list_names(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
+        self.listing(path, true).await
     }
 
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {

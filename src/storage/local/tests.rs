@@ -112,6 +112,52 @@ async fn symlink_inside_the_root_is_followed() {
     assert_eq!(names(&s, "/").await, vec!["link.txt", "real.txt"]);
 }
 
+/// `list_names` (FTP NLST) skips the `stat` of plain files and directories, and
+/// shows exactly what `list` shows: links inside the volume as their targets'
+/// kinds, no link leaving it, no fifo, no upload in progress.
+#[tokio::test]
+async fn names_only_listing_shows_what_the_full_one_shows() {
+    let (tmp, s) = setup();
+    put(&s, "/f.txt", b"data").await;
+    s.mkdir(&vp("/d")).await.unwrap();
+    std::os::unix::fs::symlink("f.txt", s.root_path().join("in-file")).unwrap();
+    std::os::unix::fs::symlink("d", s.root_path().join("in-dir")).unwrap();
+    std::os::unix::fs::symlink(tmp.path(), s.root_path().join("out")).unwrap();
+    std::os::unix::fs::symlink("missing", s.root_path().join("dangling")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        s.root_path().join("fifo"),
+        FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let mut pending = s.write(&vp("/pending.txt"), WriteMode::Replace).await.unwrap();
+    pending.write(Bytes::from_static(b"half")).await.unwrap();
+    let kinds = |stream: ListStream| async move {
+        let mut out: Vec<(String, EntryKind)> = stream
+            .flat_map(|b| futures_util::stream::iter(b.unwrap()))
+            .map(|e| (e.name, e.meta.kind))
+            .collect()
+            .await;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let full = kinds(s.list(&vp("/")).await.unwrap()).await;
+    let names_only = kinds(s.list_names(&vp("/")).await.unwrap()).await;
+    assert_eq!(
+        full,
+        [
+            ("d".to_owned(), EntryKind::Dir),
+            ("f.txt".to_owned(), EntryKind::File),
+            ("in-dir".to_owned(), EntryKind::Dir),
+            ("in-file".to_owned(), EntryKind::File),
+        ]
+    );
+    assert_eq!(names_only, full);
+    drop(pending);
+}
+
 #[tokio::test]
 async fn upload_is_invisible_until_commit_and_abort_leaves_nothing() {
     let (_tmp, s) = setup();
