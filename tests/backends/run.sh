@@ -45,6 +45,16 @@ FRAGMENT="$BACKENDS_STATE/storage.yaml"
 trap 'tests/backends/s3.sh stop >/dev/null 2>&1; tests/backends/upstream_ftp.sh stop >/dev/null 2>&1; BACKENDS_STATE="$BACKENDS_STATE/second" tests/backends/upstream_ftp.sh stop >/dev/null 2>&1; rm -rf "$BACKENDS_STATE"' EXIT
 cargo build --locked --bin dualgate || exit 1
 status=0
+# After a failed suite on an S3 store: the store's own errors (a 500 from the store is
+# its to explain; its log goes with its state directory when the run ends).
+store_errors() {
+  local dir
+  dir=$(. "$BACKENDS_STATE/s3.env" 2>/dev/null && echo "${S3_DIR:-}")
+  [ -n "$dir" ] && [ -f "$dir/server.log" ] || return 0
+  grep -q -E "Traceback|Error" "$dir/server.log" || return 0
+  echo "== $store: its own errors (the end of its log)"
+  grep -B2 -A12 -E "Traceback|Error" "$dir/server.log" | tail -n 60
+}
 for store in "${STORES[@]}"; do
   echo "== $store"
   case "$store" in
@@ -113,6 +123,7 @@ for store in "${STORES[@]}"; do
     FAULTS_BIN=${FAULTS_BIN:-target/debug/dualgate} tests/backends/faults.sh || status=1
   fi
   tests/backends/store_smoke.sh || status=1
+  [ "$status" = 0 ] || store_errors
   tests/backends/s3.sh stop >/dev/null
 done
 exit $status
