@@ -702,6 +702,11 @@ mod suite {
             if listed.etag.is_none() {
                 listed.etag.clone_from(&meta.etag);
             }
+            // Without the `modes` capability a listing may show modes a stat
+            // does not see (an upstream's LIST column; its stat is SIZE + MDTM).
+            if !fx.caps.modes && meta.mode.is_none() {
+                listed.mode = None;
+            }
             assert_eq!(listed, meta, "{}", entry.name);
         }
         assert_eq!(names(s, "/d/sub").await, ["deep.txt"]);
@@ -922,13 +927,38 @@ mod suite {
     pub(super) async fn set_mode_follows_capability(fx: &Fixture) {
         let s = fx.s();
         put(s, "/f", b"x").await;
+        s.mkdir(&vp("/d")).await.unwrap();
         let result = s.set_mode(&vp("/f"), 0o600).await;
-        if fx.caps.modes {
-            result.unwrap();
-            assert_eq!(s.stat(&vp("/f")).await.unwrap().mode, Some(0o600));
-        } else {
+        let changed = result.is_ok();
+        if !fx.caps.set_modes {
             assert_eq!(kind(result), ErrorKind::Unsupported);
-            assert_eq!(s.stat(&vp("/f")).await.unwrap().mode, None);
+        } else if fx.backend.name() == "ftp" && result.as_ref().is_err_and(|e| e.kind == ErrorKind::Unsupported) {
+            // An upstream without SITE CHMOD: learned from its refusal, and
+            // refused up front from then on.
+            assert!(!s.capabilities().set_modes, "the refusal is remembered");
+            assert!(!fx.backend.capabilities().set_modes);
+            assert_eq!(kind(s.set_mode(&vp("/f"), 0o600).await), ErrorKind::Unsupported);
+        } else {
+            result.unwrap();
+            s.set_mode(&vp("/d"), 0o700).await.unwrap();
+            assert_eq!(kind(s.set_mode(&vp("/missing"), 0o600).await), ErrorKind::NotFound);
+            // Whatever shows modes shows the new ones.
+            let listed = list(s, "/").await;
+            for (name, mode) in [("f", 0o600), ("d", 0o700)] {
+                let entry = listed.iter().find(|e| e.name == name).unwrap();
+                if fx.caps.modes || entry.meta.mode.is_some() {
+                    assert_eq!(entry.meta.mode, Some(mode), "{name} listed");
+                }
+            }
+        }
+        let mode = s.stat(&vp("/f")).await.unwrap().mode;
+        if fx.caps.modes && changed {
+            assert_eq!(mode, Some(0o600));
+            assert_eq!(s.stat(&vp("/d")).await.unwrap().mode, Some(0o700));
+        } else if fx.caps.modes {
+            assert!(mode.is_some());
+        } else {
+            assert_eq!(mode, None);
         }
     }
 

@@ -43,6 +43,13 @@ pub fn reply_kind(code: u32, text: &str) -> ErrorKind {
     }
 }
 
+/// Whether `e` is the upstream saying it has no such command at all (500
+/// unknown, 502 not implemented, 504 not implemented for that parameter), as
+/// opposed to refusing it for this file or this time.
+pub fn not_implemented(e: &FtpError) -> bool {
+    matches!(e, FtpError::UnexpectedResponse(r) if matches!(r.status.code(), 500 | 502 | 504))
+}
+
 /// Whether the control connection is still in step after `e`: a refusal reply
 /// is (the next command can follow), a broken socket, garbled reply or
 /// half-done transfer is not, and the connection must be dropped.

@@ -10,7 +10,7 @@ use std::borrow::BorrowMut;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use suppaftp::Status;
-use suppaftp::list::{File, ListParser};
+use suppaftp::list::{File, ListParser, PosixPexQuery};
 use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -23,17 +23,44 @@ const MAX_LINE: u64 = 8192;
 /// One listed entry: its name as the upstream gave it, and its metadata.
 pub type RawEntry = (String, Metadata);
 
-/// Metadata from a parsed line or MLST fact line. Directory sizes are noise
-/// (4096 on most disks) and shown as 0, the same in `stat` and listings.
-pub fn meta_of(file: &File) -> Metadata {
+/// Metadata from a parsed line or MLST fact line; `with_mode` when the line
+/// showed permission bits (a Unix `LIST` line, the `UNIX.mode` fact). Directory
+/// sizes are noise (4096 on most disks) and shown as 0, the same in `stat` and
+/// listings.
+pub fn meta_of(file: &File, with_mode: bool) -> Metadata {
     let dir = file.is_directory();
     Metadata {
         kind: if dir { EntryKind::Dir } else { EntryKind::File },
         size: if dir { 0 } else { file.size() as u64 },
         modified: Some(sane_time(file.modified())),
-        mode: None,
+        mode: with_mode.then(|| mode_bits(file)),
         etag: None,
     }
+}
+
+/// The permission bits (`0o777` at most) a parsed line showed.
+fn mode_bits(file: &File) -> u32 {
+    let mut mode = 0;
+    for (shift, who) in [
+        (6, PosixPexQuery::Owner),
+        (3, PosixPexQuery::Group),
+        (0, PosixPexQuery::Others),
+    ] {
+        let bits =
+            u32::from(file.can_read(who)) << 2 | u32::from(file.can_write(who)) << 1 | u32::from(file.can_execute(who));
+        mode |= bits << shift;
+    }
+    mode
+}
+
+/// Whether an MLST/MLSD line's facts give `UNIX.mode` (suppaftp's parser takes
+/// a missing one as `0777`).
+pub fn has_unix_mode(line: &str) -> bool {
+    let facts = line.trim_start().split_once(' ').map_or("", |(facts, _)| facts);
+    facts.split(';').any(|fact| {
+        fact.split_once('=')
+            .is_some_and(|(k, _)| k.eq_ignore_ascii_case("unix.mode"))
+    })
 }
 
 /// A listing time that is never the epoch (FileZilla hides entries dated 1970):
@@ -52,7 +79,7 @@ pub fn parse_line(line: &str, mlsx: bool) -> Option<RawEntry> {
     if line.is_empty() {
         return None;
     }
-    let file = if mlsx {
+    let (file, with_mode) = if mlsx {
         let lower = line.to_ascii_lowercase();
         if lower.contains("type=cdir;") || lower.contains("type=pdir;") {
             return None;
@@ -63,17 +90,19 @@ pub fn parse_line(line: &str, mlsx: bool) -> Option<RawEntry> {
         if !facts.is_empty() && !facts.contains('=') {
             return None;
         }
-        ListParser::parse_mlsd(line).ok()?
+        (ListParser::parse_mlsd(line).ok()?, has_unix_mode(line))
     } else {
-        ListParser::parse_posix(line)
-            .or_else(|_| ListParser::parse_dos(line))
-            .ok()?
+        match ListParser::parse_posix(line) {
+            Ok(file) => (file, true),
+            // DOS lines show no permission bits.
+            Err(_) => (ListParser::parse_dos(line).ok()?, false),
+        }
     };
     let name = file.name();
     if name == "." || name == ".." || name.is_empty() || crate::path::validate_name(name).is_err() {
         return None;
     }
-    Some((name.to_owned(), meta_of(&file)))
+    Some((name.to_owned(), meta_of(&file, with_mode)))
 }
 
 /// An open listing: the lease it runs on (owned by a streamed listing,

@@ -16,9 +16,9 @@
 //!   and listings agree. The upstream root itself shows the time the back-end
 //!   was opened when it has no listable parent.
 //! - **list**: `CWD`, then `MLSD` or `LIST -a` ([`listing`]), streamed in
-//!   batches. `LIST` times have minute precision (older files: day precision;
-//!   DOS-format listings always show minutes, so an old file's `stat` and
-//!   listing times may differ there).
+//!   batches. `LIST` times have minute
+//!   precision (older files: day precision; DOS-format listings always show
+//!   minutes, so an old file's `stat` and listing times may differ there).
 //! - **read**: `TYPE I` (set at login), `REST n`, `RETR`, streamed. A read that
 //!   ends before the file does (an HTTP range) closes its connection rather than
 //!   sending ABOR, and the pool opens a fresh one when needed.
@@ -34,11 +34,18 @@
 //!   over a second connection, directories entry by entry (the gateway relays
 //!   the bytes; the client sends nothing, so it counts as the back-end's own
 //!   copy for WebDAV `COPY`).
-//! - No modes (no `SITE CHMOD` pass-through yet), no dead properties, no ETags.
+//! - **modes**: `set_mode` is `SITE CHMOD <octal> <path>`. An upstream that
+//!   answers it 500/502/504 has none: remembered ([`learned`]), and from then on
+//!   refused up front (the volume's capabilities say so, SITE HELP leaves it
+//!   out). Modes are shown where the upstream shows them: MLST/MLSD's
+//!   `UNIX.mode` fact (in `stat` and listings: [`Capabilities::modes`]), a Unix
+//!   `LIST` line's permission column (listings only: a SIZE + MDTM `stat` has none).
+//! - No dead properties, no ETags.
 //! - Names are read as UTF-8 (others lossily): a Latin-1 upstream's accented
 //!   names are shown but cannot be opened.
 
 mod errors;
+mod learned;
 mod listing;
 pub mod passthrough;
 mod pool;
@@ -64,6 +71,7 @@ use super::{
 use crate::auth::{BackendAccount, Password, User};
 use crate::config::UpstreamFtpConfig;
 use crate::path::VirtualPath;
+use learned::Lack;
 use listing::{Lister, RawEntry};
 use pool::{Lease, ftp};
 use pools::Pools;
@@ -80,19 +88,31 @@ const READ_CHUNK: usize = 64 * 1024;
 /// lookup of a directory's `stat`, a tree copy, `rmdir`'s leftover check).
 const MAX_COLLECT: usize = 100_000;
 
-fn capabilities(atomic_uploads: bool) -> Capabilities {
+/// What a volume on `upstream` can do, as far as known now: some of it is
+/// learned from the upstream's FEAT at its first login (before it: what it may
+/// do), some from its first refusal ([`learned`]).
+fn capabilities(upstream: &UpstreamSettings) -> Capabilities {
+    let features = upstream.features.get();
     Capabilities {
         append: true,
         // Resuming rewrites through a temporary file: without temporary files
         // there is no way to cut the file at the offset.
-        resume: if atomic_uploads { Resume::Rewrite } else { Resume::None },
+        resume: if upstream.atomic_uploads {
+            Resume::Rewrite
+        } else {
+            Resume::None
+        },
         atomic_rename: true,
         rename_dirs: true,
         empty_dirs: true,
         // The copy is the back-end's: relayed between two upstream connections,
         // the client sends nothing again.
         server_side_copy: true,
-        modes: false,
+        // Shown in stat and listings alike only where MLST gives the UNIX.mode
+        // fact; `LIST` lines show them in listings only (a SIZE + MDTM stat has none).
+        modes: features.is_some_and(|f| f.mlsx && f.unix_mode),
+        // SITE CHMOD passed through, until the upstream says it has none.
+        set_modes: !upstream.learned.lacks(Lack::SiteChmod),
         dead_properties: false,
         modified_times: true,
         // MFMT pass-through to upstreams that list it is not built yet.
@@ -113,7 +133,6 @@ pub struct UpstreamFtpBackend {
     /// account may not see).
     creates_homes: bool,
     pools: Arc<Pools>,
-    atomic_uploads: bool,
     probe: crate::storage::readiness::Readiness,
 }
 
@@ -150,7 +169,6 @@ impl UpstreamFtpBackend {
             upstreams,
             service,
             pools,
-            atomic_uploads: config.atomic_uploads,
             creates_homes: config.credentials == crate::config::UpstreamCredentials::Static,
         })
     }
@@ -227,9 +245,12 @@ impl UpstreamFtpBackend {
             password,
             base: format!("{root}{}", if home.is_root() { "" } else { home.as_str() }),
         };
-        if !home.is_root() || account.is_some_and(|a| a.root.is_some()) {
+        let check_home = !home.is_root() || account.is_some_and(|a| a.root.is_some());
+        if check_home || vol.upstream.features.get().is_none() {
+            // The first connection to an upstream reads its FEAT: from then on
+            // the volume's capabilities are what the upstream can do.
             let mut lease = vol.lease().await?;
-            if !vol.is_dir_with(&mut lease, &vol.base_dir()).await? {
+            if check_home && !vol.is_dir_with(&mut lease, &vol.base_dir()).await? {
                 return Err(StorageError::with_source(
                     ErrorKind::NotFound,
                     "the home directory does not exist on the upstream",
@@ -246,8 +267,17 @@ impl Backend for UpstreamFtpBackend {
         "ftp"
     }
 
+    /// What any volume may do: what one of the upstreams can (or, not known
+    /// yet, may) do.
     fn capabilities(&self) -> Capabilities {
-        capabilities(self.atomic_uploads)
+        let mut all = self.upstreams.values().map(|u| capabilities(u));
+        let first = all.next().unwrap_or_else(|| capabilities(self.default_upstream()));
+        all.fold(first, |c, u| Capabilities {
+            modes: c.modes || u.modes,
+            set_modes: c.set_modes || u.set_modes,
+            set_modified_times: c.set_modified_times || u.set_modified_times,
+            ..c
+        })
     }
 
     async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError> {
@@ -395,7 +425,7 @@ impl FtpVolume {
             let line = ftp!(lease, "MLST", lease.ftp().mlst(Some(up)))?;
             let file = suppaftp::list::ListParser::parse_mlst(&line)
                 .map_err(|e| StorageError::with_source(ErrorKind::Other, format!("MLST reply not understood: {e}")))?;
-            return Ok(listing::meta_of(&file));
+            return Ok(listing::meta_of(&file, listing::has_unix_mode(&line)));
         }
         let features = self.upstream.features.get().copied();
         if features.is_some_and(|f| f.size && f.mdtm) {
@@ -636,7 +666,7 @@ impl Storage for FtpVolume {
     }
 
     fn capabilities(&self) -> Capabilities {
-        capabilities(self.upstream.atomic_uploads)
+        capabilities(&self.upstream)
     }
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
@@ -867,6 +897,40 @@ impl Storage for FtpVolume {
         } else {
             self.copy_file(from, to).await.map_err(|e| TreeError::at_start(e, from))
         }
+    }
+
+    /// `SITE CHMOD <octal> <path>`; an upstream that answers it with 500, 502
+    /// or 504 lacks it, which is remembered: from then on it is refused here.
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
+        if self.upstream.learned.lacks(Lack::SiteChmod) {
+            return Err(StorageError::with_source(
+                ErrorKind::Unsupported,
+                "the upstream has no SITE CHMOD",
+            ));
+        }
+        refuse_root(path)?;
+        if mode & !0o777 != 0 {
+            // No set-id or sticky bits through a file gateway (as on local disk).
+            return Err(StorageError::new(ErrorKind::PermissionDenied));
+        }
+        if path.file_name().is_some_and(is_temp) {
+            return Err(StorageError::new(ErrorKind::NotFound));
+        }
+        let command = format!("SITE CHMOD {mode:03o} {}", self.upath(path));
+        let mut lease = self.lease().await?;
+        let limit = lease.timeout();
+        let r = tokio::time::timeout(
+            limit,
+            lease.ftp().custom_command(
+                command,
+                &[suppaftp::Status::CommandOk, suppaftp::Status::RequestedFileActionOk],
+            ),
+        )
+        .await;
+        if matches!(&r, Ok(Err(e)) if errors::not_implemented(e)) {
+            self.upstream.learned.learn(Lack::SiteChmod, &self.upstream.describe);
+        }
+        lease.check("SITE CHMOD", r).map(|_| ())
     }
 }
 

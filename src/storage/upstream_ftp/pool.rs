@@ -54,6 +54,9 @@ pub struct Features {
     pub mdtm: bool,
     /// EPSV is used for data connections.
     pub epsv: bool,
+    /// The MLST line lists the `UNIX.mode` fact (Pure-FTPd, ProFTPD): MLST and
+    /// MLSD show permission bits.
+    pub unix_mode: bool,
 }
 
 struct Idle {
@@ -213,12 +216,20 @@ impl Pool {
                 None => {
                     let feat = ftp.feat().await.unwrap_or_default();
                     let has = |name: &str| feat.keys().any(|k| k.eq_ignore_ascii_case(name));
+                    let mlsx = match s.list {
+                        ListMode::Auto => has("MLST"),
+                        ListMode::Mlsd => true,
+                        ListMode::List => false,
+                    };
+                    // `MLST type*;size*;modify*;UNIX.mode*;…`: the facts it can give.
+                    let mlst_facts = feat
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("MLST"))
+                        .and_then(|(_, v)| v.as_deref())
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
                     let f = Features {
-                        mlsx: match s.list {
-                            ListMode::Auto => has("MLST"),
-                            ListMode::Mlsd => true,
-                            ListMode::List => false,
-                        },
+                        mlsx,
                         size: has("SIZE"),
                         mdtm: has("MDTM"),
                         epsv: match s.data_mode {
@@ -226,6 +237,7 @@ impl Pool {
                             DataMode::Epsv => true,
                             DataMode::Pasv => false,
                         },
+                        unix_mode: mlsx && mlst_facts.split(';').any(|f| f.trim_end_matches('*') == "unix.mode"),
                     };
                     tracing::info!(upstream = %s.describe, ?f, "upstream features");
                     *s.features.get_or_init(|| f)

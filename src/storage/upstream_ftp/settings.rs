@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use suppaftp::tokio::AsyncRustlsConnector;
 
+use super::learned::Learned;
 use super::pool::Features;
 use crate::auth::Password;
 use crate::config::{DataMode, ListMode, UpstreamCredentials, UpstreamFtpConfig, UpstreamServerConfig, UpstreamTls};
@@ -63,6 +64,8 @@ pub struct UpstreamSettings {
     pub opened_at: std::time::SystemTime,
     /// What the upstream's FEAT said (at the first login of any of its pools).
     pub features: Arc<OnceLock<Features>>,
+    /// What it was found to lack by trying.
+    pub learned: Arc<Learned>,
     /// Held while an upload is published (name check, then rename): FTP has no
     /// "rename unless the target exists", so create-new is made atomic against
     /// the other uploads of this process to this upstream by taking turns.
@@ -246,6 +249,7 @@ impl UpstreamSettings {
             command_timeout: c.command_timeout.0,
             opened_at,
             features: Arc::default(),
+            learned: Arc::default(),
             publish: Arc::default(),
         })
     }

@@ -79,9 +79,10 @@ pub enum StorageKind {
 }
 
 impl StorageKind {
-    /// Permission bits are kept (`SITE CHMOD`, the mode column of `LIST`).
-    pub fn modes(self) -> bool {
-        self == StorageKind::Local
+    /// Permission bits can be changed (`SITE CHMOD`): local disk, and the
+    /// upstream servers the tests run (vsftpd and Pure-FTPd both pass it on).
+    pub fn sets_modes(self) -> bool {
+        self != StorageKind::S3
     }
 
     /// WebDAV dead properties can be stored (`PROPPATCH`).
@@ -564,6 +565,22 @@ impl TestStore {
                 .map(SystemTime::from)
                 .unwrap_or_else(|| panic!("mtime of {rel}: no such object, or no Last-Modified")),
         })
+    }
+
+    /// The permission bits of `rel` on disk (local disk and an upstream FTP
+    /// server's directory); `None` on an object store, which has none.
+    pub fn mode(&self, rel: &str) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        match &self.inner {
+            Inner::Local(root) => Some(
+                std::fs::symlink_metadata(root.join(rel))
+                    .unwrap_or_else(|e| panic!("mode of {rel}: {e}"))
+                    .permissions()
+                    .mode()
+                    & 0o7777,
+            ),
+            Inner::S3(_) => None,
+        }
     }
 
     /// Whether `rel` is a file or a directory (local disk: links not followed).
