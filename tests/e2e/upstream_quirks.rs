@@ -1,6 +1,6 @@
 //! What an upstream FTP server lacks, learned per upstream and remembered:
-//! `SITE CHMOD` missing (refused up front from then on, and left out of SITE
-//! HELP).
+//! `LIST -a` refused (a plain `LIST` from then on) and `SITE CHMOD` missing
+//! (refused up front from then on, and left out of SITE HELP).
 //!
 //! A server that lacks them is the run's own upstream seen through
 //! `tests/backends/faultproxy.py --ftp-refuse`, which answers the named
@@ -124,6 +124,30 @@ async fn listed(c: &mut crate::support::RawFtp) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[tokio::test]
+async fn upstream_refusing_list_dash_a_gets_a_plain_list_from_then_on() {
+    let Some(proxy) = RefusingProxy::start(&["LIST -a"]) else {
+        return;
+    };
+    // `list: list`: Pure-FTPd would get MLSD otherwise.
+    let gw = proxy.gateway("list: list").await;
+    gw.store().put("a.txt", b"a");
+    gw.store().mkdir("sub");
+    gw.store().put("sub/b.txt", b"b");
+    let mut c = gw.raw_login().await;
+    assert_eq!(listed(&mut c).await, ["a.txt", "sub"]);
+    assert_eq!(proxy.refused().await, 1, "LIST -a was tried once");
+    gw.wait_for_log("plain LIST from now on").await;
+    // From then on, plain LIST at once: no refusal, here and in another directory.
+    assert_eq!(listed(&mut c).await, ["a.txt", "sub"]);
+    c.expect("CWD sub", 250).await;
+    assert_eq!(listed(&mut c).await, ["b.txt"]);
+    // A stat that needs the parent's listing (vsftpd: a directory) works too.
+    c.expect("CWD /", 250).await;
+    c.expect("MLST sub", 250).await;
+    assert_eq!(proxy.refused().await, 1, "LIST -a was not tried again");
 }
 
 #[tokio::test]

@@ -50,6 +50,11 @@ pub fn not_implemented(e: &FtpError) -> bool {
     matches!(e, FtpError::UnexpectedResponse(r) if matches!(r.status.code(), 500 | 502 | 504))
 }
 
+/// Whether `e` is a permanent refusal reply (5xx).
+pub fn permanent_refusal(e: &FtpError) -> bool {
+    matches!(e, FtpError::UnexpectedResponse(r) if (500..600).contains(&r.status.code()))
+}
+
 /// Whether the control connection is still in step after `e`: a refusal reply
 /// is (the next command can follow), a broken socket, garbled reply or
 /// half-done transfer is not, and the connection must be dropped.

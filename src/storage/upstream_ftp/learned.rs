@@ -2,8 +2,9 @@
 //! the life of the process, so that the next attempt is refused up front (or
 //! takes the other way at once) instead of asking the upstream again.
 //!
-//! FEAT does not say everything: no server lists `SITE CHMOD` there. So it is
-//! learned from the first refusal that leaves no doubt (see where each [`Lack`] is learned), logged
+//! FEAT does not say everything: no server lists `SITE CHMOD` there, and one
+//! that takes `LIST` may refuse `LIST -a`. So these are learned from the first
+//! refusal that leaves no doubt (see where each [`Lack`] is learned), logged
 //! once, and shown in the volume's capabilities where they are one. A restart
 //! forgets them (an upstream may have been reconfigured meanwhile).
 
@@ -15,12 +16,16 @@ pub enum Lack {
     /// `SITE CHMOD`: answered 500, 502 or 504 (vsftpd with `chmod_enable=NO`
     /// says 500 "Unknown SITE command").
     SiteChmod,
+    /// `LIST -a`: refused with a 5xx where a plain `LIST` of the same
+    /// directory worked.
+    ListAll,
 }
 
 impl Lack {
     fn what(self) -> &'static str {
         match self {
             Lack::SiteChmod => "SITE CHMOD is refused from now on (the upstream does not implement it)",
+            Lack::ListAll => "listings use a plain LIST from now on (the upstream refused LIST -a)",
         }
     }
 }
@@ -29,12 +34,14 @@ impl Lack {
 #[derive(Debug, Default)]
 pub struct Learned {
     site_chmod: AtomicBool,
+    list_all: AtomicBool,
 }
 
 impl Learned {
     fn flag(&self, lack: Lack) -> &AtomicBool {
         match lack {
             Lack::SiteChmod => &self.site_chmod,
+            Lack::ListAll => &self.list_all,
         }
     }
 

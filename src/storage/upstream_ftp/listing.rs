@@ -11,10 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use suppaftp::Status;
 use suppaftp::list::{File, ListParser, PosixPexQuery};
-use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use super::learned::Lack;
 use super::pool::{Lease, ftp};
+use super::upload::Transfer;
 use crate::storage::{EntryKind, ErrorKind, Metadata, StorageError};
 
 /// The longest listing line accepted; a longer one fails the listing.
@@ -111,7 +112,7 @@ pub fn parse_line(line: &str, mlsx: bool) -> Option<RawEntry> {
 /// its data connection.
 pub struct Lister<L: BorrowMut<Lease>> {
     lease: L,
-    reader: Option<BufReader<TransferStream<AsyncRustlsStream>>>,
+    reader: Option<BufReader<Transfer>>,
     mlsx: bool,
     line: Vec<u8>,
 }
@@ -121,18 +122,35 @@ impl<L: BorrowMut<Lease>> Lister<L> {
     /// file fails here: vsftpd answers `LIST` of a missing path with an empty
     /// listing and of a file with that file), then a bare `MLSD`/`LIST -a`, so
     /// that no server reads glob characters or spaces in the name.
+    ///
+    /// `-a` is what makes vsftpd show dotfiles; a server that refuses it (5xx,
+    /// or a 550 for a file named `-a`) after the `CWD` worked gets a plain `LIST`
+    /// at once, and if that works, plain `LIST` is what it gets from then on
+    /// ([`Lack::ListAll`]). (A server that lists a file named `-a` as an empty
+    /// directory cannot be told from an empty directory: `list: mlsd` or an
+    /// upstream that takes `-a` is needed there.)
     pub async fn open(mut owner: L, dir: &str, mlsx: bool) -> Result<Lister<L>, StorageError> {
         let lease = owner.borrow_mut();
         ftp!(lease, "CWD", lease.ftp().cwd(dir))?;
-        let command = if mlsx { "MLSD" } else { "LIST -a" };
-        lease.set_in_step(false);
-        let (_, stream) = ftp!(
-            lease,
-            command,
-            lease
-                .ftp()
-                .custom_data_command(command, &[Status::AboutToSend, Status::AlreadyOpen])
-        )?;
+        let learned = lease.settings().learned.clone();
+        let command = if mlsx {
+            "MLSD"
+        } else if learned.lacks(Lack::ListAll) {
+            "LIST"
+        } else {
+            "LIST -a"
+        };
+        let stream = match Self::start(lease, command).await {
+            Err((_, true)) if command == "LIST -a" => {
+                let plain = Self::start(lease, "LIST").await;
+                if plain.is_ok() {
+                    learned.learn(Lack::ListAll, &lease.settings().describe);
+                }
+                plain
+            }
+            other => other,
+        }
+        .map_err(|(e, _)| e)?;
         let lease = owner;
         Ok(Lister {
             lease,
@@ -140,6 +158,27 @@ impl<L: BorrowMut<Lease>> Lister<L> {
             mlsx,
             line: Vec::new(),
         })
+    }
+
+    /// Starts the listing `command`; a failure says whether it was a 5xx
+    /// refusal (after which the control connection is still in step).
+    async fn start(lease: &mut Lease, command: &str) -> Result<Transfer, (StorageError, bool)> {
+        lease.set_in_step(false);
+        let limit = lease.timeout();
+        let r = tokio::time::timeout(
+            limit,
+            lease
+                .ftp()
+                .custom_data_command(command, &[Status::AboutToSend, Status::AlreadyOpen]),
+        )
+        .await;
+        let refused = matches!(&r, Ok(Err(e)) if super::errors::permanent_refusal(e));
+        let started = lease.check(command, r).map(|(_, stream)| stream);
+        if refused {
+            // A refusal reply: nothing is under way on the connection.
+            lease.set_in_step(true);
+        }
+        started.map_err(|e| (e, refused))
     }
 
     /// Up to `max` entries; `None` at the end (the transfer then completed, and

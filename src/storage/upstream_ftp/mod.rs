@@ -15,7 +15,8 @@
 //!   (the minute, or the day for files older than six months) so that `stat`
 //!   and listings agree. The upstream root itself shows the time the back-end
 //!   was opened when it has no listable parent.
-//! - **list**: `CWD`, then `MLSD` or `LIST -a` ([`listing`]), streamed in
+//! - **list**: `CWD`, then `MLSD` or `LIST -a` ([`listing`]; a plain `LIST`
+//!   from the first time an upstream refuses `-a`, [`learned`]), streamed in
 //!   batches. `LIST` times have minute
 //!   precision (older files: day precision; DOS-format listings always show
 //!   minutes, so an old file's `stat` and listing times may differ there).

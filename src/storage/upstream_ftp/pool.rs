@@ -359,6 +359,11 @@ impl Lease {
             .unwrap_or_else(|| unreachable!("a lease holds its connection until dropped"))
     }
 
+    /// The settings of the upstream the connection is to.
+    pub fn settings(&self) -> &UpstreamSettings {
+        &self.pool.settings
+    }
+
     /// The per-command limit.
     pub fn timeout(&self) -> Duration {
         self.pool.settings.command_timeout
