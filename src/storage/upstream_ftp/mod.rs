@@ -41,6 +41,9 @@
 //!   out). Modes are shown where the upstream shows them: MLST/MLSD's
 //!   `UNIX.mode` fact (in `stat` and listings: [`Capabilities::modes`]), a Unix
 //!   `LIST` line's permission column (listings only: a SIZE + MDTM `stat` has none).
+//! - **times**: `set_modified` is `MFMT <time> <path>` where the upstream's
+//!   FEAT (read at its first login, before any volume is handed out) lists
+//!   MFMT; elsewhere refused up front.
 //! - No dead properties, no ETags.
 //! - Names are read as UTF-8 (others lossily): a Latin-1 upstream's accented
 //!   names are shown but cannot be opened.
@@ -116,8 +119,8 @@ fn capabilities(upstream: &UpstreamSettings) -> Capabilities {
         set_modes: !upstream.learned.lacks(Lack::SiteChmod),
         dead_properties: false,
         modified_times: true,
-        // MFMT pass-through to upstreams that list it is not built yet.
-        set_modified_times: false,
+        // MFMT passed through where FEAT lists it (not known yet: it may).
+        set_modified_times: features.is_none_or(|f| f.mfmt),
         zero_copy: false,
     }
 }
@@ -898,6 +901,29 @@ impl Storage for FtpVolume {
         } else {
             self.copy_file(from, to).await.map_err(|e| TreeError::at_start(e, from))
         }
+    }
+
+    /// `MFMT <time> <path>` (draft-somers-ftp-mfxx), where the upstream's FEAT
+    /// lists MFMT; elsewhere refused up front.
+    async fn set_modified(&self, path: &VirtualPath, modified: std::time::SystemTime) -> Result<(), StorageError> {
+        if !self.capabilities().set_modified_times {
+            return Err(StorageError::with_source(
+                ErrorKind::Unsupported,
+                "the upstream's FEAT lists no MFMT",
+            ));
+        }
+        refuse_root(path)?;
+        if path.file_name().is_some_and(is_temp) {
+            return Err(StorageError::new(ErrorKind::NotFound));
+        }
+        let command = format!("MFMT {} {}", proto_ftp::listing::mdtm_value(modified), self.upath(path));
+        let mut lease = self.lease().await?;
+        ftp!(
+            lease,
+            "MFMT",
+            lease.ftp().custom_command(command, &[suppaftp::Status::File])
+        )
+        .map(|_| ())
     }
 
     /// `SITE CHMOD <octal> <path>`; an upstream that answers it with 500, 502

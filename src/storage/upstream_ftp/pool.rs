@@ -54,6 +54,8 @@ pub struct Features {
     pub mdtm: bool,
     /// EPSV is used for data connections.
     pub epsv: bool,
+    /// MFMT is listed: modification times can be set.
+    pub mfmt: bool,
     /// The MLST line lists the `UNIX.mode` fact (Pure-FTPd, ProFTPD): MLST and
     /// MLSD show permission bits.
     pub unix_mode: bool,
@@ -237,6 +239,7 @@ impl Pool {
                             DataMode::Epsv => true,
                             DataMode::Pasv => false,
                         },
+                        mfmt: has("MFMT"),
                         unix_mode: mlsx && mlst_facts.split(';').any(|f| f.trim_end_matches('*') == "unix.mode"),
                     };
                     tracing::info!(upstream = %s.describe, ?f, "upstream features");

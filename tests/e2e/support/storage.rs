@@ -97,9 +97,14 @@ impl StorageKind {
     }
 
     /// Modification times can be set (FTP `MFMT`; an object store keeps the
-    /// time of the last write).
+    /// time of the last write; an upstream FTP server where its FEAT lists
+    /// MFMT: Pure-FTPd, not vsftpd).
     pub fn sets_modified_times(self) -> bool {
-        self == StorageKind::Local
+        match self {
+            StorageKind::Local => true,
+            StorageKind::S3 => false,
+            StorageKind::UpstreamFtp => upstream_ftp().is_some_and(|u| u.server == "pure-ftpd"),
+        }
     }
 
     /// A directory carries a modification time of its own (an object store
@@ -159,6 +164,8 @@ pub struct UpstreamFtp {
     pub dir: PathBuf,
     /// The uid and gid of the main account.
     pub owner: (u32, u32),
+    /// Which server it is: `vsftpd` or `pure-ftpd`.
+    pub server: String,
     /// Other accounts: name, password, uid and gid.
     pub accounts: Vec<(String, String, (u32, u32))>,
 }
@@ -204,6 +211,7 @@ impl UpstreamFtp {
             section: fragment.storage,
             dir: PathBuf::from(comment("upstream_dir")),
             owner: uid_gid(&comment("upstream_owner")),
+            server: comment("upstream_server"),
             accounts,
         })
     }
