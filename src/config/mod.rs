@@ -404,6 +404,10 @@ pub struct UpstreamFtpConfig {
     /// `mlsd` or `list`.
     #[serde(default)]
     pub list: ListMode,
+    /// How the upstream spells names: `utf8`, or `latin1` for a legacy server
+    /// whose names are ISO-8859-1 bytes (listings decoded, paths sent encoded).
+    #[serde(default)]
+    pub encoding: UpstreamEncoding,
     /// Uploads go to a hidden temporary name in the target's directory and are
     /// renamed over the target when complete. `false` writes straight to the
     /// name (for upstreams that refuse renames): a failed upload then leaves a
@@ -465,6 +469,7 @@ impl UpstreamFtpConfig {
             data_mode: self.data_mode,
             passive_nat_workaround: self.passive_nat_workaround,
             list: self.list,
+            encoding: self.encoding,
             max_connections: self.max_connections,
         }
     }
@@ -507,6 +512,9 @@ pub struct UpstreamServerConfig {
     /// Directory listings.
     #[serde(default)]
     pub list: ListMode,
+    /// How names are spelt on the wire.
+    #[serde(default)]
+    pub encoding: UpstreamEncoding,
     /// Most control connections per upstream account at once.
     #[serde(default = "default_upstream_connections")]
     pub max_connections: u32,
@@ -584,6 +592,18 @@ pub enum ListMode {
     Mlsd,
     /// Always LIST (stat by SIZE and MDTM).
     List,
+}
+
+/// How an upstream spells names on the control and data connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamEncoding {
+    /// UTF-8 (RFC 2640); bytes that are not UTF-8 are read lossily.
+    #[default]
+    Utf8,
+    /// ISO-8859-1: every byte is one character; a name with a character
+    /// beyond U+00FF cannot be sent (refused as an invalid name).
+    Latin1,
 }
 
 fn default_upstream_root() -> String {

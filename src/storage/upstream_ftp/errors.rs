@@ -80,6 +80,12 @@ pub fn ftp_error(what: &str, e: FtpError) -> StorageError {
             }
             kind
         }
+        // A name the upstream's encoding cannot spell (`encoding: latin1`),
+        // refused by suppaftp before it is sent.
+        FtpError::ConnectionError(io) if io.kind() == std::io::ErrorKind::InvalidInput => {
+            tracing::debug!(command = what, error = %e, "not sent to the upstream");
+            ErrorKind::InvalidName
+        }
         FtpError::ConnectionError(_) | FtpError::SecureError(_) => {
             tracing::warn!(command = what, error = %e, "upstream connection failed");
             ErrorKind::Unavailable

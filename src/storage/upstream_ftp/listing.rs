@@ -218,7 +218,7 @@ impl<L: BorrowMut<Lease>> Lister<L> {
                     "a listing line from the upstream is longer than 8 KiB",
                 ));
             }
-            let text = String::from_utf8_lossy(&self.line);
+            let text = self.lease.borrow().settings().decode(&self.line);
             match parse_line(&text, self.mlsx) {
                 Some(entry) => batch.push(entry),
                 None => tracing::trace!(line = %text.trim_end(), "listing line skipped"),

@@ -45,8 +45,12 @@
 //!   FEAT (read at its first login, before any volume is handed out) lists
 //!   MFMT; elsewhere refused up front.
 //! - No dead properties, no ETags.
-//! - Names are read as UTF-8 (others lossily): a Latin-1 upstream's accented
-//!   names are shown but cannot be opened.
+//! - **names**: `encoding: utf8` reads them as UTF-8 (others lossily: shown but
+//!   not openable); `encoding: latin1` gives suppaftp a Latin-1 encoding, so
+//!   every command (paths included) is sent in it and MLST replies are decoded
+//!   from it, and decodes listing lines with it
+//!   ([`UpstreamSettings::decode`]); a name Latin-1 cannot spell fails as an
+//!   invalid name before anything is sent.
 
 mod errors;
 mod learned;

@@ -34,7 +34,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::errors::{connection_usable, ftp_error, timed_out};
 use super::settings::UpstreamSettings;
 use crate::auth::Password;
-use crate::config::{DataMode, ListMode, UpstreamTls};
+use crate::config::{DataMode, ListMode, UpstreamEncoding, UpstreamTls};
 use crate::storage::{ErrorKind, StorageError};
 
 /// One control connection (plain connections use the same type and never upgrade).
@@ -201,6 +201,10 @@ impl Pool {
     async fn connect(&self, password: &Password) -> Result<Ftp, StorageError> {
         let s = &*self.settings;
         let mut ftp = open(s).await?;
+        if s.encoding == UpstreamEncoding::Latin1 {
+            // Before the login: the user name and password are spelt in it too.
+            ftp.set_encoding(super::settings::Latin1).await;
+        }
         if let Err(e) = ftp.login(self.user.as_str(), password.expose()).await {
             let e = ftp_error("login", e);
             return Err(if e.kind == ErrorKind::PermissionDenied {
