@@ -1306,3 +1306,38 @@ async fn upstream_ftp_latin1_names_round_trip() {
     left.sort();
     assert_eq!(left, [b"caf\xe9.txt".to_vec()]);
 }
+
+/// A temporary upload a killed gateway left behind is deleted when a listing
+/// meets it once it is older than `stale_uploads_after`; a recent one (an
+/// upload under way) stays. Both stay hidden.
+#[tokio::test]
+#[ignore = "needs a running FTP server: tests/backends/run.sh runs these"]
+async fn upstream_ftp_listings_sweep_abandoned_uploads() {
+    let (mut ftp, disk, (uid, gid)) = upstream_ftp_config_on_disk();
+    ftp.stale_uploads_after = dualgate::config::ConfigDuration::secs(3600);
+    let backend = dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap();
+    let s = attach(&backend, "alice", "/alice").await;
+    put(&*s, "/kept.txt", b"x").await;
+    let home = disk.join("alice");
+    let seed = |name: &str, age: Duration| {
+        let path = home.join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        path
+    };
+    let old = seed(".dualgate-upload-00000000000000aa", Duration::from_secs(2 * 86_400));
+    let recent = seed(".dualgate-upload-00000000000000bb", Duration::from_secs(60));
+    assert_eq!(names(&*s, "/").await, ["kept.txt"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while old.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned upload is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recent.exists(), "a recent temporary upload was deleted");
+    assert_eq!(names(&*s, "/").await, ["kept.txt"]);
+    assert!(recent.exists());
+}

@@ -414,6 +414,14 @@ pub struct UpstreamFtpConfig {
     /// short file, and resumed uploads are refused.
     #[serde(default = "default_true")]
     pub atomic_uploads: bool,
+    /// A temporary upload (`.dualgate-upload-*`) that a listing shows not
+    /// written to for this long was abandoned (a gateway killed mid-upload): it
+    /// is deleted in the background. Measured by the upstream's listed time,
+    /// which is to the minute and may be in the upstream's local time zone,
+    /// hence the long default (1 day). Must exceed three times
+    /// `limits.data_timeout`.
+    #[serde(default = "default_upstream_stale_uploads_after")]
+    pub stale_uploads_after: ConfigDuration,
     /// Most control connections open to the upstream at once (1–1000); keep it
     /// below the upstream's own per-user and per-address limits. A transfer
     /// holds one for its duration, a copy two.
@@ -620,6 +628,9 @@ fn default_upstream_connect() -> ConfigDuration {
 }
 fn default_upstream_command() -> ConfigDuration {
     ConfigDuration::secs(30)
+}
+fn default_upstream_stale_uploads_after() -> ConfigDuration {
+    ConfigDuration::secs(86_400)
 }
 fn default_upstream_login_cache() -> ConfigDuration {
     ConfigDuration::secs(60)

@@ -17,7 +17,8 @@
 //!   was opened when it has no listable parent.
 //! - **list**: `CWD`, then `MLSD` or `LIST -a` ([`listing`]; a plain `LIST`
 //!   from the first time an upstream refuses `-a`, [`learned`]), streamed in
-//!   batches. `LIST` times have minute
+//!   batches. Temporary uploads are never shown; abandoned ones a listing meets
+//!   are deleted in the background ([`sweep`]). `LIST` times have minute
 //!   precision (older files: day precision; DOS-format listings always show
 //!   minutes, so an old file's `stat` and listing times may differ there).
 //! - **read**: `TYPE I` (set at login), `REST n`, `RETR`, streamed. A read that
@@ -61,6 +62,7 @@ mod pools;
 mod probe;
 pub mod routing;
 pub mod settings;
+mod sweep;
 mod upload;
 
 use std::collections::BTreeMap;
@@ -405,6 +407,26 @@ impl FtpVolume {
         }
     }
 
+    /// A listing batch of the upstream directory `dir` as shown: without the
+    /// temporary uploads, the abandoned ones among them swept ([`sweep`]).
+    fn shown(&self, dir: &str, batch: Vec<RawEntry>) -> Vec<DirEntry> {
+        let now = std::time::SystemTime::now();
+        let dir = dir.trim_end_matches('/');
+        batch
+            .into_iter()
+            .filter(|(name, meta)| {
+                if !is_temp(name) {
+                    return true;
+                }
+                if sweep::is_stale(meta.modified, self.upstream.stale_uploads_after, now) {
+                    self.sweep(format!("{dir}/{name}"));
+                }
+                false
+            })
+            .map(|(name, meta)| DirEntry { name, meta })
+            .collect()
+    }
+
     fn mlsx(&self) -> bool {
         self.upstream.features.get().is_some_and(|f| f.mlsx)
     }
@@ -687,21 +709,19 @@ impl Storage for FtpVolume {
 
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
         let lease = self.lease().await?;
-        let lister = Lister::open(lease, &self.upath(path), self.mlsx()).await?;
-        let stream = futures_util::stream::unfold(Some(lister), |lister| async move {
-            let mut lister = lister?;
-            match lister.next_batch(LIST_BATCH).await {
-                Ok(Some(batch)) => {
-                    let batch: Vec<DirEntry> = batch
-                        .into_iter()
-                        .filter(|(name, _)| !is_temp(name))
-                        .map(|(name, meta)| DirEntry { name, meta })
-                        .collect();
-                    Some((Ok(batch), Some(lister)))
+        let dir = self.upath(path);
+        let lister = Lister::open(lease, &dir, self.mlsx()).await?;
+        let vol = self.clone();
+        let stream = futures_util::stream::unfold(Some(lister), move |lister| {
+            let (vol, dir) = (vol.clone(), dir.clone());
+            async move {
+                let mut lister = lister?;
+                match lister.next_batch(LIST_BATCH).await {
+                    Ok(Some(batch)) => Some((Ok(vol.shown(&dir, batch)), Some(lister))),
+                    Ok(None) => None,
+                    // The error ends the listing.
+                    Err(e) => Some((Err(e), None)),
                 }
-                Ok(None) => None,
-                // The error ends the listing.
-                Err(e) => Some((Err(e), None)),
             }
         })
         .filter(|batch| std::future::ready(!matches!(batch, Ok(b) if b.is_empty())));

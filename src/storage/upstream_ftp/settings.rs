@@ -54,6 +54,8 @@ pub struct UpstreamSettings {
     pub encoding: UpstreamEncoding,
     /// Uploads through a temporary name.
     pub atomic_uploads: bool,
+    /// A temporary upload listed as older than this is deleted (see `sweep`).
+    pub stale_uploads_after: Duration,
     /// Pool size (per upstream account).
     pub max_connections: usize,
     /// Idle connections are closed after this.
@@ -71,6 +73,8 @@ pub struct UpstreamSettings {
     pub features: Arc<OnceLock<Features>>,
     /// What it was found to lack by trying.
     pub learned: Arc<Learned>,
+    /// The abandoned temporary uploads being deleted now.
+    pub sweeping: Arc<super::sweep::Sweeping>,
     /// Held while an upload is published (name check, then rename): FTP has no
     /// "rename unless the target exists", so create-new is made atomic against
     /// the other uploads of this process to this upstream by taking turns.
@@ -249,6 +253,7 @@ impl UpstreamSettings {
             list: s.list,
             encoding: s.encoding,
             atomic_uploads: c.atomic_uploads,
+            stale_uploads_after: c.stale_uploads_after.0,
             max_connections: s.max_connections as usize,
             idle_timeout: c.idle_timeout.0,
             connect_timeout: c.connect_timeout.0,
@@ -256,6 +261,7 @@ impl UpstreamSettings {
             opened_at,
             features: Arc::default(),
             learned: Arc::default(),
+            sweeping: Arc::default(),
             publish: Arc::default(),
         })
     }
