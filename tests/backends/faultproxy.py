@@ -174,30 +174,27 @@ class Link:
             self.outcome = outcome
         self.ended.set()
 
-    async def ftp_replies(self, chunk):
-        """The complete lines of a control connection's replies, passive ones rewritten."""
-        data = self.pending + chunk
+    def complete_lines(self, pending, chunk):
+        """`pending` (an attribute naming the bytes kept so far) plus `chunk`, cut after its
+        last newline: the complete lines (everything, past 64 KiB without one); the rest is
+        kept for the next chunk."""
+        data = getattr(self, pending) + chunk
         cut = data.rfind(b"\n") + 1
         if cut == 0 and len(data) < 64 * 1024:
-            self.pending = data
-            return b""
-        lines, self.pending = data[:cut] or data, data[cut:] if cut else b""
-        out = []
-        for line in lines.splitlines(keepends=True):
-            out.append(await rewrite_passive(line))
-        return b"".join(out)
+            setattr(self, pending, data)
+            return []
+        setattr(self, pending, data[cut:] if cut else b"")
+        return (data[:cut] or data).splitlines(keepends=True)
+
+    async def ftp_replies(self, chunk):
+        """The complete lines of a control connection's replies, passive ones rewritten."""
+        return b"".join([await rewrite_passive(line) for line in self.complete_lines("pending", chunk)])
 
     def ftp_commands(self, chunk):
         """The complete command lines of a control connection, those --ftp-refuse names
         answered here (500) instead of forwarded."""
-        data = self.pending_up + chunk
-        cut = data.rfind(b"\n") + 1
-        if cut == 0 and len(data) < 64 * 1024:
-            self.pending_up = data
-            return b""
-        lines, self.pending_up = data[:cut] or data, data[cut:] if cut else b""
         out = []
-        for line in lines.splitlines(keepends=True):
+        for line in self.complete_lines("pending_up", chunk):
             text = line.decode("latin-1").strip().upper()
             refused = next((p for p in OPT.ftp_refuse if text.startswith(p.upper())), None)
             if refused is None:
