@@ -176,9 +176,9 @@ pub fn pipeline(
 ) -> Result<Pipeline, crate::pipeline::DuplicateHandler> {
     let capabilities = volumes.capabilities();
     let locks: Arc<dyn crate::locks::LockStore> = Arc::new(crate::locks::MemoryLocks::new(crate::locks::MAX_LOCKS));
-    let mut table = modules::core_table(volumes, users, throttle, transfer_log);
+    let mut table = modules::core_table(volumes.clone(), users, throttle, transfer_log);
     table.extend(modules::locks::table(locks.clone()));
-    table.extend(ftp::commands::table(capabilities));
+    table.extend(ftp::commands::table(volumes));
     table.extend(crate::frontend::http::webdav::table(capabilities, locks));
     Pipeline::new(modules::finish(table).0)
 }

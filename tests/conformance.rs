@@ -139,6 +139,12 @@ fn upstream_ftp_store() -> Harness {
 
 /// The section of [`upstream_ftp_store`], rooted in a fresh directory.
 fn upstream_ftp_config() -> dualgate::config::UpstreamFtpConfig {
+    upstream_ftp_config_on_disk().0
+}
+
+/// [`upstream_ftp_config`], and its root directory on the server's disk and
+/// the uid and gid the server writes as.
+fn upstream_ftp_config_on_disk() -> (dualgate::config::UpstreamFtpConfig, std::path::PathBuf, (u32, u32)) {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let file = std::env::var("DUALGATE_TEST_STORAGE").expect(
         "DUALGATE_TEST_STORAGE names the storage fragment of a running FTP server (tests/backends/upstream_ftp.sh start)",
@@ -164,7 +170,7 @@ fn upstream_ftp_config() -> dualgate::config::UpstreamFtpConfig {
     std::fs::create_dir(dir.join(&name)).unwrap();
     std::os::unix::fs::chown(dir.join(&name), Some(uid.parse().unwrap()), Some(gid.parse().unwrap())).unwrap();
     ftp.root = format!("{}/{name}", ftp.root.trim_end_matches('/'));
-    *ftp
+    (*ftp, dir.join(&name), (uid.parse().unwrap(), gid.parse().unwrap()))
 }
 
 /// What each test gets: the back-end, and alice's volume on it.
@@ -711,6 +717,11 @@ mod suite {
             if listed.etag.is_none() {
                 listed.etag.clone_from(&meta.etag);
             }
+            // Without the `modes` capability a listing may show modes a stat
+            // does not see (an upstream's LIST column; its stat is SIZE + MDTM).
+            if !fx.caps.modes && meta.mode.is_none() {
+                listed.mode = None;
+            }
             assert_eq!(listed, meta, "{}", entry.name);
         }
         assert_eq!(names(s, "/d/sub").await, ["deep.txt"]);
@@ -931,13 +942,38 @@ mod suite {
     pub(super) async fn set_mode_follows_capability(fx: &Fixture) {
         let s = fx.s();
         put(s, "/f", b"x").await;
+        s.mkdir(&vp("/d")).await.unwrap();
         let result = s.set_mode(&vp("/f"), 0o600).await;
-        if fx.caps.modes {
-            result.unwrap();
-            assert_eq!(s.stat(&vp("/f")).await.unwrap().mode, Some(0o600));
-        } else {
+        let changed = result.is_ok();
+        if !fx.caps.set_modes {
             assert_eq!(kind(result), ErrorKind::Unsupported);
-            assert_eq!(s.stat(&vp("/f")).await.unwrap().mode, None);
+        } else if fx.backend.name() == "ftp" && result.as_ref().is_err_and(|e| e.kind == ErrorKind::Unsupported) {
+            // An upstream without SITE CHMOD: learned from its refusal, and
+            // refused up front from then on.
+            assert!(!s.capabilities().set_modes, "the refusal is remembered");
+            assert!(!fx.backend.capabilities().set_modes);
+            assert_eq!(kind(s.set_mode(&vp("/f"), 0o600).await), ErrorKind::Unsupported);
+        } else {
+            result.unwrap();
+            s.set_mode(&vp("/d"), 0o700).await.unwrap();
+            assert_eq!(kind(s.set_mode(&vp("/missing"), 0o600).await), ErrorKind::NotFound);
+            // Whatever shows modes shows the new ones.
+            let listed = list(s, "/").await;
+            for (name, mode) in [("f", 0o600), ("d", 0o700)] {
+                let entry = listed.iter().find(|e| e.name == name).unwrap();
+                if fx.caps.modes || entry.meta.mode.is_some() {
+                    assert_eq!(entry.meta.mode, Some(mode), "{name} listed");
+                }
+            }
+        }
+        let mode = s.stat(&vp("/f")).await.unwrap().mode;
+        if fx.caps.modes && changed {
+            assert_eq!(mode, Some(0o600));
+            assert_eq!(s.stat(&vp("/d")).await.unwrap().mode, Some(0o700));
+        } else if fx.caps.modes {
+            assert!(mode.is_some());
+        } else {
+            assert_eq!(mode, None);
         }
     }
 
@@ -1225,4 +1261,92 @@ async fn upstream_ftp_one_connection_serves_stat_and_rmdir() {
         "an operation waited for a second connection: {:?}",
         started.elapsed()
     );
+}
+
+/// `encoding: latin1`: a legacy upstream's ISO-8859-1 names (made on its disk)
+/// are listed, read, written, renamed and deleted by their real names, and a
+/// name Latin-1 cannot spell is refused before anything is sent. With the
+/// default (`utf8`) the same name is shown lossily, as before.
+#[tokio::test]
+#[ignore = "needs a running FTP server: tests/backends/run.sh runs these"]
+async fn upstream_ftp_latin1_names_round_trip() {
+    use std::os::unix::ffi::OsStrExt;
+    let (mut ftp, disk, (uid, gid)) = upstream_ftp_config_on_disk();
+    let home = disk.join("alice");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
+    let on_disk = |name: &[u8]| home.join(std::ffi::OsStr::from_bytes(name));
+    std::fs::write(on_disk(b"caf\xe9.txt"), b"latin-1 bytes").unwrap();
+    std::os::unix::fs::chown(on_disk(b"caf\xe9.txt"), Some(uid), Some(gid)).unwrap();
+
+    // The default: read as UTF-8, lossily.
+    let utf8 = dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap();
+    let s = attach(&utf8, "alice", "/alice").await;
+    assert_eq!(names(&*s, "/").await, ["caf\u{fffd}.txt"]);
+
+    ftp.encoding = dualgate::config::UpstreamEncoding::Latin1;
+    let latin1 = dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap();
+    let s = attach(&latin1, "alice", "/alice").await;
+    assert_eq!(names(&*s, "/").await, ["café.txt"]);
+    assert_eq!(get(&*s, "/café.txt").await, b"latin-1 bytes");
+    assert_eq!(s.stat(&vp("/café.txt")).await.unwrap().size, 13);
+    put(&*s, "/naïve.txt", b"new").await;
+    assert_eq!(std::fs::read(on_disk(b"na\xefve.txt")).unwrap(), b"new");
+    s.mkdir(&vp("/déjà")).await.unwrap();
+    assert!(on_disk(b"d\xe9j\xe0").is_dir());
+    s.rename(&vp("/naïve.txt"), &vp("/déjà/über.txt")).await.unwrap();
+    assert_eq!(std::fs::read(on_disk(b"d\xe9j\xe0/\xfcber.txt")).unwrap(), b"new");
+    assert_eq!(names(&*s, "/déjà").await, ["über.txt"]);
+    s.delete(&vp("/déjà/über.txt")).await.unwrap();
+    s.rmdir(&vp("/déjà")).await.unwrap();
+    // Beyond U+00FF: no Latin-1 spelling, refused before anything is sent.
+    assert_eq!(
+        write_refused(&*s, "/€uro.txt", WriteMode::Replace, b"x").await,
+        ErrorKind::InvalidName
+    );
+    assert_eq!(kind(s.mkdir(&vp("/€")).await), ErrorKind::InvalidName);
+    assert_eq!(kind(s.stat(&vp("/€")).await), ErrorKind::InvalidName);
+    // The connections are still good.
+    assert_eq!(names(&*s, "/").await, ["café.txt"]);
+    let mut left: Vec<Vec<u8>> = std::fs::read_dir(&home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    left.sort();
+    assert_eq!(left, [b"caf\xe9.txt".to_vec()]);
+}
+
+/// A temporary upload a killed gateway left behind is deleted when a listing
+/// meets it once it is older than `stale_uploads_after`; a recent one (an
+/// upload under way) stays. Both stay hidden.
+#[tokio::test]
+#[ignore = "needs a running FTP server: tests/backends/run.sh runs these"]
+async fn upstream_ftp_listings_sweep_abandoned_uploads() {
+    let (mut ftp, disk, (uid, gid)) = upstream_ftp_config_on_disk();
+    ftp.stale_uploads_after = dualgate::config::ConfigDuration::secs(3600);
+    let backend = dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap();
+    let s = attach(&backend, "alice", "/alice").await;
+    put(&*s, "/kept.txt", b"x").await;
+    let home = disk.join("alice");
+    let seed = |name: &str, age: Duration| {
+        let path = home.join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        path
+    };
+    let old = seed(".dualgate-upload-00000000000000aa", Duration::from_secs(2 * 86_400));
+    let recent = seed(".dualgate-upload-00000000000000bb", Duration::from_secs(60));
+    assert_eq!(names(&*s, "/").await, ["kept.txt"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while old.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned upload is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recent.exists(), "a recent temporary upload was deleted");
+    assert_eq!(names(&*s, "/").await, ["kept.txt"]);
+    assert!(recent.exists());
 }

@@ -327,7 +327,7 @@ impl Config {
                 stale_uploads_after, ..
             } => Some(stale_uploads_after),
             super::StorageConfig::S3(s3) => Some(&s3.stale_uploads_after),
-            super::StorageConfig::UpstreamFtp { .. } => None,
+            super::StorageConfig::UpstreamFtp(ftp) => Some(&ftp.stale_uploads_after),
         };
         if stale_uploads_after.is_some_and(|after| after.0 <= l.data_timeout.0 * 3) {
             problem(

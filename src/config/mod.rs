@@ -404,12 +404,24 @@ pub struct UpstreamFtpConfig {
     /// `mlsd` or `list`.
     #[serde(default)]
     pub list: ListMode,
+    /// How the upstream spells names: `utf8`, or `latin1` for a legacy server
+    /// whose names are ISO-8859-1 bytes (listings decoded, paths sent encoded).
+    #[serde(default)]
+    pub encoding: UpstreamEncoding,
     /// Uploads go to a hidden temporary name in the target's directory and are
     /// renamed over the target when complete. `false` writes straight to the
     /// name (for upstreams that refuse renames): a failed upload then leaves a
     /// short file, and resumed uploads are refused.
     #[serde(default = "default_true")]
     pub atomic_uploads: bool,
+    /// A temporary upload (`.dualgate-upload-*`) that a listing shows not
+    /// written to for this long was abandoned (a gateway killed mid-upload): it
+    /// is deleted in the background. Measured by the upstream's listed time,
+    /// which is to the minute and may be in the upstream's local time zone,
+    /// hence the long default (1 day). Must exceed three times
+    /// `limits.data_timeout`.
+    #[serde(default = "default_upstream_stale_uploads_after")]
+    pub stale_uploads_after: ConfigDuration,
     /// Most control connections open to the upstream at once (1–1000); keep it
     /// below the upstream's own per-user and per-address limits. A transfer
     /// holds one for its duration, a copy two.
@@ -465,6 +477,7 @@ impl UpstreamFtpConfig {
             data_mode: self.data_mode,
             passive_nat_workaround: self.passive_nat_workaround,
             list: self.list,
+            encoding: self.encoding,
             max_connections: self.max_connections,
         }
     }
@@ -507,6 +520,9 @@ pub struct UpstreamServerConfig {
     /// Directory listings.
     #[serde(default)]
     pub list: ListMode,
+    /// How names are spelt on the wire.
+    #[serde(default)]
+    pub encoding: UpstreamEncoding,
     /// Most control connections per upstream account at once.
     #[serde(default = "default_upstream_connections")]
     pub max_connections: u32,
@@ -586,6 +602,18 @@ pub enum ListMode {
     List,
 }
 
+/// How an upstream spells names on the control and data connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamEncoding {
+    /// UTF-8 (RFC 2640); bytes that are not UTF-8 are read lossily.
+    #[default]
+    Utf8,
+    /// ISO-8859-1: every byte is one character; a name with a character
+    /// beyond U+00FF cannot be sent (refused as an invalid name).
+    Latin1,
+}
+
 fn default_upstream_root() -> String {
     "/".to_owned()
 }
@@ -600,6 +628,9 @@ fn default_upstream_connect() -> ConfigDuration {
 }
 fn default_upstream_command() -> ConfigDuration {
     ConfigDuration::secs(30)
+}
+fn default_upstream_stale_uploads_after() -> ConfigDuration {
+    ConfigDuration::secs(86_400)
 }
 fn default_upstream_login_cache() -> ConfigDuration {
     ConfigDuration::secs(60)

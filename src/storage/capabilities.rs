@@ -5,6 +5,16 @@
 //! Each field is a promise that the conformance suite (`tests/conformance`) pins
 //! for every back-end: a capability that is declared works as documented here,
 //! and one that is not is refused with [`ErrorKind::Unsupported`](super::ErrorKind).
+//!
+//! Most back-ends know their capabilities when they open. An upstream FTP server's
+//! depend on the server, and are learned per upstream: from its FEAT at the first
+//! login (MFMT, the `UNIX.mode` fact), or from its first "not implemented" reply
+//! (`SITE CHMOD`). There a volume's [`Storage::capabilities`](super::Storage::capabilities)
+//! says what its upstream can do as far as known now, and the back-end's
+//! [`Backend::capabilities`](super::Backend::capabilities) declares what any of its
+//! volumes may do — what the pipeline registers handlers for, each of which then
+//! asks the session's volume before it acts (and SITE HELP and FEAT, once a
+//! session is logged in, show that volume's).
 
 /// How a back-end resumes an interrupted upload (FTP `REST n` + `STOR`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +51,15 @@ pub struct Capabilities {
     /// store or disk; an upstream FTP server's bytes are relayed by the gateway
     /// between two upstream connections). WebDAV `COPY` is offered only then.
     pub server_side_copy: bool,
-    /// Permission bits are kept and can be changed (FTP `SITE CHMOD`, the
-    /// `UNIX.mode` fact, the mode column of `LIST`).
+    /// Entries carry their permission bits: [`Metadata::mode`](super::Metadata)
+    /// is set in `stat` and listings alike (the mode column of `LIST`). Without
+    /// it a `stat` has no mode, and a listing carries one only where the back-end
+    /// happens to see it (an upstream's `LIST` lines).
     pub modes: bool,
+    /// Permission bits can be changed ([`Storage::set_mode`](super::Storage::set_mode):
+    /// FTP `SITE CHMOD`). Separate from [`Capabilities::modes`]: an upstream FTP
+    /// server may change modes without showing them in a `stat`.
+    pub set_modes: bool,
     /// WebDAV dead properties can be stored ([`Storage::dead_props`](super::Storage::dead_props)).
     pub dead_properties: bool,
     /// Entries carry their modification time (FTP `MDTM`, the `modify` fact,

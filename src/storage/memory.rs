@@ -70,6 +70,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     empty_dirs: true,
     server_side_copy: true,
     modes: false,
+    set_modes: false,
     dead_properties: false,
     modified_times: true,
     set_modified_times: true,

@@ -218,7 +218,8 @@ pub trait Upload: Send {
 pub trait Storage: Send + Sync + 'static {
     /// A short fixed name for metrics labels: `fs`, `memory`, `s3`, `ftp`.
     fn name(&self) -> &'static str;
-    /// What this back-end can do.
+    /// What this volume can do now (an upstream FTP server's capabilities are
+    /// learned as it answers, so they may shrink: see [`Capabilities`]).
     fn capabilities(&self) -> Capabilities;
     /// Metadata of one path.
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError>;
@@ -312,7 +313,10 @@ pub(crate) fn refuse_root(path: &VirtualPath) -> Result<(), StorageError> {
 pub trait Backend: Send + Sync + 'static {
     /// A short fixed name for metrics labels: `fs`, `memory`, `s3`, `ftp`.
     fn name(&self) -> &'static str;
-    /// What this back-end can do (the same for all its volumes).
+    /// What this back-end's volumes can do — for most back-ends the same for
+    /// all; where it depends on the volume (an upstream FTP server's, learned
+    /// per upstream), what any of them may do, and each volume's
+    /// [`Storage::capabilities`] says what it can (see [`Capabilities`]).
     fn capabilities(&self) -> Capabilities;
     /// The volume of a logged-in identity: the back-end rooted at its home (and,
     /// for pass-through back-ends, logged in as it). A home that is missing or

@@ -31,6 +31,10 @@ FTP (plain FTP only: the replies must be readable):
                           connections go through the proxy too, and can be broken.
   --faults-on control|data|all  which connections the faults (and --drop-every) apply to
                           (default all); control and data connections are counted apart
+  --ftp-refuse PREFIX     (with --ftp-passive; repeatable) a client command line starting with
+                          PREFIX (any case; `LIST -a`, `SITE CHMOD`) is not forwarded: the proxy
+                          answers it `500 PREFIX: not implemented here` itself, as a server
+                          without that command would. Counted in the stats as `refused`.
 Which connections get the byte faults (connections of the chosen kind are numbered 1, 2, ...
 in accept order, dropped ones included):
   --every-nth-connection N  only connections whose number is a multiple of N (default 1)
@@ -51,7 +55,7 @@ STATS = {"connections": 0, "active": 0, "completed": 0, "target_connect_failed":
          "bytes_up": 0, "bytes_down": 0, "faults": {"drop": 0, "reset": 0, "stall": 0},
          # with --ftp-passive: the same counts by connection kind
          "by_kind": {k: {"connections": 0, "drop": 0, "reset": 0, "stall": 0} for k in ("control", "data")},
-         "passive_rewritten": 0}
+         "passive_rewritten": 0, "refused": 0}
 TASKS = set()
 
 
@@ -70,6 +74,7 @@ def parse_args():
     ap.add_argument("--faulty-connections", type=int, default=0, metavar="K")
     ap.add_argument("--ftp-passive", action="store_true")
     ap.add_argument("--faults-on", choices=("control", "data", "all"), default="all")
+    ap.add_argument("--ftp-refuse", action="append", default=[], metavar="PREFIX")
     ap.add_argument("--duration", type=float, default=300.0, metavar="S")
     ap.add_argument("--stats-file", metavar="F")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -82,6 +87,8 @@ def parse_args():
                  "delay_ms", "delay_connect_ms"):
         if (getattr(a, name) or 0) < 0:
             ap.error(f"--{name.replace('_', '-')} must not be negative")
+    if a.ftp_refuse and not a.ftp_passive:
+        ap.error("--ftp-refuse needs --ftp-passive")
     if a.every_nth_connection < 1:
         ap.error("--every-nth-connection must be at least 1")
     host, sep, port = a.target.rpartition(":")
@@ -159,23 +166,43 @@ class Link:
         self.ended = asyncio.Event()  # set on a fault or an error: stop both pumps
         self.outcome = None  # "reset", "stall" or "error"
         self.pending = b""  # an FTP control reply line not complete yet
+        self.pending_up = b""  # an FTP command line not complete yet (--ftp-refuse)
+        self.client = None  # the client's writer, for the replies to refused commands
 
     def finish(self, outcome):
         if self.outcome is None:
             self.outcome = outcome
         self.ended.set()
 
-    async def ftp_replies(self, chunk):
-        """The complete lines of a control connection's replies, passive ones rewritten."""
-        data = self.pending + chunk
+    def complete_lines(self, pending, chunk):
+        """`pending` (an attribute naming the bytes kept so far) plus `chunk`, cut after its
+        last newline: the complete lines (everything, past 64 KiB without one); the rest is
+        kept for the next chunk."""
+        data = getattr(self, pending) + chunk
         cut = data.rfind(b"\n") + 1
         if cut == 0 and len(data) < 64 * 1024:
-            self.pending = data
-            return b""
-        lines, self.pending = data[:cut] or data, data[cut:] if cut else b""
+            setattr(self, pending, data)
+            return []
+        setattr(self, pending, data[cut:] if cut else b"")
+        return (data[:cut] or data).splitlines(keepends=True)
+
+    async def ftp_replies(self, chunk):
+        """The complete lines of a control connection's replies, passive ones rewritten."""
+        return b"".join([await rewrite_passive(line) for line in self.complete_lines("pending", chunk)])
+
+    def ftp_commands(self, chunk):
+        """The complete command lines of a control connection, those --ftp-refuse names
+        answered here (500) instead of forwarded."""
         out = []
-        for line in lines.splitlines(keepends=True):
-            out.append(await rewrite_passive(line))
+        for line in self.complete_lines("pending_up", chunk):
+            text = line.decode("latin-1").strip().upper()
+            refused = next((p for p in OPT.ftp_refuse if text.startswith(p.upper())), None)
+            if refused is None:
+                out.append(line)
+                continue
+            STATS["refused"] += 1
+            log(f"control #{self.number}: refused {text!r}")
+            self.client.write(f"500 {refused}: not implemented here.\r\n".encode())
         return b"".join(out)
 
     async def pump(self, reader, writer, direction):
@@ -194,6 +221,8 @@ class Link:
                     return
                 if self.kind == "control" and direction == "down":
                     chunk = await self.ftp_replies(chunk)
+                if self.kind == "control" and direction == "up" and OPT.ftp_refuse:
+                    chunk = self.ftp_commands(chunk)
                 if OPT.delay_ms:
                     await asyncio.sleep(OPT.delay_ms / 1000)
                 if self.ended.is_set():
@@ -302,6 +331,7 @@ async def handle(client_reader, client_writer, target=None, kind=None):
             abort(client_writer)
             return
         link = Link(number, chosen_for_byte_faults(number), kind)
+        link.client = client_writer
         if OPT.delay_connect_ms:
             await asyncio.sleep(OPT.delay_connect_ms / 1000)
         try:

@@ -13,7 +13,8 @@
 # The fragment ends with two comment lines the test suites read: `# upstream_dir: DIR`, the
 # directory on disk that is the upstream's `/` (tests seed and check files there), and
 # `# upstream_owner: UID:GID`, the account the server writes as (files seeded by the tests are
-# given to it, so the server can change them).
+# given to it, so the server can change them), and `# upstream_server: vsftpd|pure-ftpd`, which
+# server it is (for the tests of what one has and the other lacks, such as MFMT).
 # Then `# upstream_account: NAME PASSWORD UID:GID` lines: two more accounts of the server, for
 # the tests of per-user upstream credentials.
 #
@@ -230,6 +231,7 @@ YAML
   cat <<YAML
 # upstream_dir: $UPSTREAM_FTP_ROOT
 # upstream_owner: $UPSTREAM_FTP_OWNER
+# upstream_server: $UPSTREAM_FTP_SERVER
 YAML
   extra_account_lines
 }

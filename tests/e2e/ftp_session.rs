@@ -214,12 +214,52 @@ async fn site_help_lists_its_subcommands() {
             .any(|l| l.split_whitespace().any(|w| w == "HELP")),
         "SITE HELP does not list HELP: {help:?}"
     );
-    // CHMOD only where the back-end keeps modes (local disk, not object stores).
+    // CHMOD only where modes can be changed (local disk, upstream FTP servers
+    // with SITE CHMOD; not object stores).
     assert_eq!(
         help.contains("CHMOD"),
-        storage_kind().modes(),
-        "SITE HELP lists CHMOD exactly when the storage has modes ({:?}): {help:?}",
+        storage_kind().sets_modes(),
+        "SITE HELP lists CHMOD exactly when the storage can change modes ({:?}): {help:?}",
         storage_kind()
+    );
+}
+
+/// `SITE CHMOD` where the storage can change modes (local disk; an upstream FTP
+/// server passes it on as `SITE CHMOD`), and LIST's mode column shows the
+/// result; elsewhere it is refused before anything happens.
+#[tokio::test]
+async fn site_chmod_changes_modes_where_the_storage_can() {
+    let gw = Gateway::start_default().await;
+    gw.store().put("a file.txt", b"x");
+    gw.store().mkdir("dir");
+    let mut c = gw.raw_login().await;
+    if !storage_kind().sets_modes() {
+        c.expect("SITE CHMOD 600 a file.txt", 502).await;
+        return;
+    }
+    c.expect("SITE CHMOD 600 a file.txt", 200).await;
+    c.expect("SITE CHMOD 0750 dir", 200).await;
+    assert_eq!(gw.store().mode("a file.txt"), Some(0o600));
+    assert_eq!(gw.store().mode("dir"), Some(0o750));
+    let mut data = c.start_transfer("LIST").await;
+    let body = read_all(&mut data, STEP).await;
+    assert_eq!(c.reply().await.0, 226);
+    let listing: Vec<&str> = std::str::from_utf8(&body).unwrap().lines().collect();
+    for (start, name) in [("-rw------- ", "a file.txt"), ("drwxr-x--- ", "dir")] {
+        assert!(
+            listing
+                .iter()
+                .any(|l| l.starts_with(start) && l.ends_with(&format!(" {name}"))),
+            "{name} is not listed as {start:?}: {listing:?}"
+        );
+    }
+    c.expect("SITE CHMOD 4755 a file.txt", 501).await; // no set-id bits
+    c.expect("SITE CHMOD 644 missing", 550).await;
+    c.expect("SITE CHMOD 700 /", 550).await; // the root stays as deployed
+    assert_eq!(
+        gw.store().mode("a file.txt"),
+        Some(0o600),
+        "refused commands changed nothing"
     );
 }
 

@@ -40,6 +40,9 @@
 //! - [`upstream_creds`]: per-user upstream FTP credentials (passthrough, map),
 //!   two upstreams routed per user, `user@host` logins on an allowlist (ignored:
 //!   `tests/backends/run.sh` runs them against vsftpd and Pure-FTPd).
+//! - [`upstream_quirks`]: what an upstream FTP server lacks (`LIST -a`, `SITE
+//!   CHMOD`), learned from its first refusal and remembered (the run's upstream
+//!   behind `tests/backends/faultproxy.py --ftp-refuse`).
 //! - [`webdav_edges`]: property values that are not well-formed XML, COPY/MOVE
 //!   onto links the server cannot follow, `Destination` with another scheme or
 //!   user information.
@@ -94,6 +97,7 @@ mod proxy;
 mod security;
 mod shutdown;
 mod upstream_creds;
+mod upstream_quirks;
 mod volumes;
 mod webdav;
 mod webdav_edges;

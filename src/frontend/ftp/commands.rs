@@ -2,7 +2,9 @@
 //! table (ProFTPD's `mod_core`): they get the same PRE_CMD checks and the same
 //! LOG_CMD metrics as every other command. They reach the session's data-channel
 //! state through [`Channel::get_mut`](crate::channel::Channel::get_mut). What they
-//! announce (FEAT, the MLST facts) follows the back-end's capabilities.
+//! announce (FEAT, the MLST facts) follows the capabilities: once logged in, those
+//! of the session's volume (an upstream FTP server's MFMT is learned per upstream),
+//! before that the back-end's as known now.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use crate::command::{CommandRecord, RawCommand, StatQuery, Verb};
 use crate::pipeline::modules::Table;
 use crate::pipeline::{Handler, HandlerResult, Phase};
 use crate::response::Status;
-use crate::storage::Capabilities;
+use crate::storage::{Capabilities, Volumes};
 
 /// Verbs handled here.
 pub const VERBS: &[&str] = &[
@@ -37,14 +39,20 @@ const FEATURES: &[&str] = &["EPRT", "EPSV", "HOST", "PASV", "SIZE", "TVFS", "UTF
 #[derive(Debug)]
 pub struct FtpModule {
     /// What the back-end can do: FEAT and MLST announce only that.
-    capabilities: Capabilities,
+    volumes: Arc<Volumes>,
 }
 
 impl FtpModule {
-    /// The `FEAT` lines for this back-end, sorted; the MLST line stars the
-    /// facts the session has selected (RFC 3659 §7.8).
-    fn features(&self, tls: bool, selected: Facts) -> Vec<Cow<'static, str>> {
-        let caps = self.capabilities;
+    /// What the session can do now: its volume's capabilities once logged in,
+    /// else the back-end's.
+    fn capabilities(&self, cmd: &CommandRecord<'_>) -> Capabilities {
+        cmd.volume()
+            .map_or_else(|| self.volumes.capabilities(), |v| v.capabilities())
+    }
+
+    /// The `FEAT` lines for `caps`, sorted; the MLST line stars the facts the
+    /// session has selected (RFC 3659 §7.8).
+    fn features(caps: Capabilities, tls: bool, selected: Facts) -> Vec<Cow<'static, str>> {
         let mut lines: Vec<Cow<'static, str>> = FEATURES.iter().map(|f| Cow::Borrowed(*f)).collect();
         if caps.modified_times {
             lines.push("MDTM".into());
@@ -54,7 +62,7 @@ impl FtpModule {
             lines.push("MFMT".into());
             lines.push("MFF modify;".into());
         }
-        lines.push(format!("MLST {}", self.facts().feat_list(selected)).into());
+        lines.push(format!("MLST {}", Self::facts(caps).feat_list(selected)).into());
         if caps.resumes() {
             lines.push("REST STREAM".into());
         }
@@ -65,10 +73,11 @@ impl FtpModule {
         lines
     }
 
-    /// The MLSx facts this back-end can give: `modify` only with modification times.
-    fn facts(&self) -> Facts {
+    /// The MLSx facts a back-end with `caps` can give: `modify` only with
+    /// modification times.
+    fn facts(caps: Capabilities) -> Facts {
         let facts = Facts::TYPE.union(Facts::SIZE).union(Facts::PERM);
-        if self.capabilities.modified_times {
+        if caps.modified_times {
             facts.union(Facts::MODIFY)
         } else {
             facts
@@ -76,10 +85,10 @@ impl FtpModule {
     }
 }
 
-/// Registers the FTP module's rows for a back-end with these capabilities.
-pub fn table(capabilities: Capabilities) -> Table {
+/// Registers the FTP module's rows for the back-end behind `volumes`.
+pub fn table(volumes: Arc<Volumes>) -> Table {
     let mut t = Table::default();
-    let module = Arc::new(FtpModule { capabilities });
+    let module = Arc::new(FtpModule { volumes });
     for v in VERBS {
         t.row("ftp", Phase::Cmd, Some(&Verb::Protocol(v)), 0, module.clone());
     }
@@ -464,8 +473,9 @@ impl Handler for FtpModule {
                     .channel
                     .get::<FtpData>()
                     .map_or((false, Facts::ALL), |d| (d.settings.tls.is_some(), d.mlst_facts));
+                let caps = self.capabilities(cmd);
                 let _ = cmd.responses.add_raw(211, "Features:");
-                for f in self.features(tls, selected) {
+                for f in Self::features(caps, tls, selected) {
                     cmd.responses.dup(f);
                 }
                 ok(cmd, 211, "End")
@@ -476,7 +486,8 @@ impl Handler for FtpModule {
                 // RFC 3659 §7.9: the facts named (unknown ones ignored, none selects
                 // none) are what MLST and MLSD give from now on; the reply lists them.
                 ("MLST", list) => {
-                    let selected = Facts::parse_list(list.unwrap_or_default()).intersection(self.facts());
+                    let selected =
+                        Facts::parse_list(list.unwrap_or_default()).intersection(Self::facts(self.capabilities(cmd)));
                     if let Some(data) = cmd.channel.get_mut::<FtpData>() {
                         data.mlst_facts = selected;
                     }

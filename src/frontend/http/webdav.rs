@@ -349,7 +349,8 @@ impl WebDav {
         // Windows' Win32LastModifiedTime is the file's own time where the
         // back-end can set it. First: if setting it fails, nothing is stored
         // (if storing the dead properties fails after it, the time stays set).
-        if self.capabilities.set_modified_times
+        // The volume's own: an upstream FTP server's MFMT is learned per upstream.
+        if volume.capabilities().set_modified_times
             && let Some(modified) = dav::win32_last_modified(ops)
             && let Err(e) = volume.set_modified(path, modified).await
         {

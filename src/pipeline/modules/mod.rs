@@ -78,8 +78,8 @@ impl Table {
 }
 
 /// The shared modules' rows. Storage handlers work on the session's volume;
-/// what they register depends on what the back-end can do (no `SITE CHMOD`
-/// without modes).
+/// what they register depends on what the back-end's volumes may do (no `SITE
+/// CHMOD` where modes cannot be changed); a volume that cannot refuses up front.
 pub fn core_table(
     volumes: Arc<Volumes>,
     users: Arc<dyn Authenticator>,
@@ -98,7 +98,7 @@ pub fn core_table(
     );
     t.row("auth", Phase::Cmd, Some(&Verb::User), 0, auth.clone());
     t.row("auth", Phase::Cmd, Some(&Verb::Login), 0, auth);
-    if capabilities.modes {
+    if capabilities.set_modes {
         t.row(
             "site",
             Phase::Cmd,

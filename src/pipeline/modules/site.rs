@@ -1,8 +1,10 @@
 //! Module `site`: FTP `SITE` subcommands as ordinary handlers. `SITE HELP` lists
 //! the `SITE` subcommands that have a handler in the table, so a custom module
 //! that registers `SITE FOO` shows up without touching this file. `SITE CHMOD` is
-//! registered only over a back-end with permission bits, so neither `SITE HELP`
-//! nor the command itself pretends otherwise.
+//! registered only over a back-end whose modes can be changed, and where that
+//! depends on the volume (an upstream FTP server without `SITE CHMOD`), `SITE
+//! HELP` leaves it out for a session whose volume cannot, and the volume refuses
+//! it up front (502): neither pretends otherwise.
 
 use async_trait::async_trait;
 
@@ -24,7 +26,11 @@ impl Handler for SiteHelp {
         let _ = cmd
             .responses
             .add_raw(214, "The following SITE commands are recognized:");
+        let capabilities = cmd.volume().map(|v| v.capabilities());
         for sub in &self.subcommands {
+            if sub == "CHMOD" && capabilities.is_some_and(|c| !c.set_modes) {
+                continue;
+            }
             cmd.responses.dup(sub.clone());
         }
         let _ = cmd.responses.add_raw(214, "Direct comments to the administrator.");

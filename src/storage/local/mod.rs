@@ -68,6 +68,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     empty_dirs: true,
     server_side_copy: true,
     modes: true,
+    set_modes: true,
     dead_properties: true,
     modified_times: true,
     set_modified_times: true,

@@ -92,6 +92,7 @@ fn capabilities(rename_dirs: RenameDirs) -> Capabilities {
         empty_dirs: true,
         server_side_copy: true,
         modes: false,
+        set_modes: false,
         dead_properties: false,
         modified_times: true,
         // A store keeps the time of the last write; it cannot be set.

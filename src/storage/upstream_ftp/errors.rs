@@ -43,6 +43,18 @@ pub fn reply_kind(code: u32, text: &str) -> ErrorKind {
     }
 }
 
+/// Whether `e` is the upstream saying it has no such command at all (500
+/// unknown, 502 not implemented, 504 not implemented for that parameter), as
+/// opposed to refusing it for this file or this time.
+pub fn not_implemented(e: &FtpError) -> bool {
+    matches!(e, FtpError::UnexpectedResponse(r) if matches!(r.status.code(), 500 | 502 | 504))
+}
+
+/// Whether `e` is a permanent refusal reply (5xx).
+pub fn permanent_refusal(e: &FtpError) -> bool {
+    matches!(e, FtpError::UnexpectedResponse(r) if (500..600).contains(&r.status.code()))
+}
+
 /// Whether the control connection is still in step after `e`: a refusal reply
 /// is (the next command can follow), a broken socket, garbled reply or
 /// half-done transfer is not, and the connection must be dropped.
@@ -67,6 +79,12 @@ pub fn ftp_error(what: &str, e: FtpError) -> StorageError {
                 tracing::warn!(command = what, code, reply = %text, "upstream refused");
             }
             kind
+        }
+        // A name the upstream's encoding cannot spell (`encoding: latin1`),
+        // refused by suppaftp before it is sent.
+        FtpError::ConnectionError(io) if io.kind() == std::io::ErrorKind::InvalidInput => {
+            tracing::debug!(command = what, error = %e, "not sent to the upstream");
+            ErrorKind::InvalidName
         }
         FtpError::ConnectionError(_) | FtpError::SecureError(_) => {
             tracing::warn!(command = what, error = %e, "upstream connection failed");

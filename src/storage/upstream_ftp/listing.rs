@@ -10,11 +10,12 @@ use std::borrow::BorrowMut;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use suppaftp::Status;
-use suppaftp::list::{File, ListParser};
-use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
+use suppaftp::list::{File, ListParser, PosixPexQuery};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use super::learned::Lack;
 use super::pool::{Lease, ftp};
+use super::upload::Transfer;
 use crate::storage::{EntryKind, ErrorKind, Metadata, StorageError};
 
 /// The longest listing line accepted; a longer one fails the listing.
@@ -23,17 +24,44 @@ const MAX_LINE: u64 = 8192;
 /// One listed entry: its name as the upstream gave it, and its metadata.
 pub type RawEntry = (String, Metadata);
 
-/// Metadata from a parsed line or MLST fact line. Directory sizes are noise
-/// (4096 on most disks) and shown as 0, the same in `stat` and listings.
-pub fn meta_of(file: &File) -> Metadata {
+/// Metadata from a parsed line or MLST fact line; `with_mode` when the line
+/// showed permission bits (a Unix `LIST` line, the `UNIX.mode` fact). Directory
+/// sizes are noise (4096 on most disks) and shown as 0, the same in `stat` and
+/// listings.
+pub fn meta_of(file: &File, with_mode: bool) -> Metadata {
     let dir = file.is_directory();
     Metadata {
         kind: if dir { EntryKind::Dir } else { EntryKind::File },
         size: if dir { 0 } else { file.size() as u64 },
         modified: Some(sane_time(file.modified())),
-        mode: None,
+        mode: with_mode.then(|| mode_bits(file)),
         etag: None,
     }
+}
+
+/// The permission bits (`0o777` at most) a parsed line showed.
+fn mode_bits(file: &File) -> u32 {
+    let mut mode = 0;
+    for (shift, who) in [
+        (6, PosixPexQuery::Owner),
+        (3, PosixPexQuery::Group),
+        (0, PosixPexQuery::Others),
+    ] {
+        let bits =
+            u32::from(file.can_read(who)) << 2 | u32::from(file.can_write(who)) << 1 | u32::from(file.can_execute(who));
+        mode |= bits << shift;
+    }
+    mode
+}
+
+/// Whether an MLST/MLSD line's facts give `UNIX.mode` (suppaftp's parser takes
+/// a missing one as `0777`).
+pub fn has_unix_mode(line: &str) -> bool {
+    let facts = line.trim_start().split_once(' ').map_or("", |(facts, _)| facts);
+    facts.split(';').any(|fact| {
+        fact.split_once('=')
+            .is_some_and(|(k, _)| k.eq_ignore_ascii_case("unix.mode"))
+    })
 }
 
 /// A listing time that is never the epoch (FileZilla hides entries dated 1970):
@@ -52,7 +80,7 @@ pub fn parse_line(line: &str, mlsx: bool) -> Option<RawEntry> {
     if line.is_empty() {
         return None;
     }
-    let file = if mlsx {
+    let (file, with_mode) = if mlsx {
         let lower = line.to_ascii_lowercase();
         if lower.contains("type=cdir;") || lower.contains("type=pdir;") {
             return None;
@@ -63,17 +91,19 @@ pub fn parse_line(line: &str, mlsx: bool) -> Option<RawEntry> {
         if !facts.is_empty() && !facts.contains('=') {
             return None;
         }
-        ListParser::parse_mlsd(line).ok()?
+        (ListParser::parse_mlsd(line).ok()?, has_unix_mode(line))
     } else {
-        ListParser::parse_posix(line)
-            .or_else(|_| ListParser::parse_dos(line))
-            .ok()?
+        match ListParser::parse_posix(line) {
+            Ok(file) => (file, true),
+            // DOS lines show no permission bits.
+            Err(_) => (ListParser::parse_dos(line).ok()?, false),
+        }
     };
     let name = file.name();
     if name == "." || name == ".." || name.is_empty() || crate::path::validate_name(name).is_err() {
         return None;
     }
-    Some((name.to_owned(), meta_of(&file)))
+    Some((name.to_owned(), meta_of(&file, with_mode)))
 }
 
 /// An open listing: the lease it runs on (owned by a streamed listing,
@@ -82,7 +112,7 @@ pub fn parse_line(line: &str, mlsx: bool) -> Option<RawEntry> {
 /// its data connection.
 pub struct Lister<L: BorrowMut<Lease>> {
     lease: L,
-    reader: Option<BufReader<TransferStream<AsyncRustlsStream>>>,
+    reader: Option<BufReader<Transfer>>,
     mlsx: bool,
     line: Vec<u8>,
 }
@@ -92,18 +122,35 @@ impl<L: BorrowMut<Lease>> Lister<L> {
     /// file fails here: vsftpd answers `LIST` of a missing path with an empty
     /// listing and of a file with that file), then a bare `MLSD`/`LIST -a`, so
     /// that no server reads glob characters or spaces in the name.
+    ///
+    /// `-a` is what makes vsftpd show dotfiles; a server that refuses it (5xx,
+    /// or a 550 for a file named `-a`) after the `CWD` worked gets a plain `LIST`
+    /// at once, and if that works, plain `LIST` is what it gets from then on
+    /// ([`Lack::ListAll`]). (A server that lists a file named `-a` as an empty
+    /// directory cannot be told from an empty directory: `list: mlsd` or an
+    /// upstream that takes `-a` is needed there.)
     pub async fn open(mut owner: L, dir: &str, mlsx: bool) -> Result<Lister<L>, StorageError> {
         let lease = owner.borrow_mut();
         ftp!(lease, "CWD", lease.ftp().cwd(dir))?;
-        let command = if mlsx { "MLSD" } else { "LIST -a" };
-        lease.set_in_step(false);
-        let (_, stream) = ftp!(
-            lease,
-            command,
-            lease
-                .ftp()
-                .custom_data_command(command, &[Status::AboutToSend, Status::AlreadyOpen])
-        )?;
+        let learned = lease.settings().learned.clone();
+        let command = if mlsx {
+            "MLSD"
+        } else if learned.lacks(Lack::ListAll) {
+            "LIST"
+        } else {
+            "LIST -a"
+        };
+        let stream = match Self::start(lease, command).await {
+            Err((_, true)) if command == "LIST -a" => {
+                let plain = Self::start(lease, "LIST").await;
+                if plain.is_ok() {
+                    learned.learn(Lack::ListAll, &lease.settings().describe);
+                }
+                plain
+            }
+            other => other,
+        }
+        .map_err(|(e, _)| e)?;
         let lease = owner;
         Ok(Lister {
             lease,
@@ -111,6 +158,27 @@ impl<L: BorrowMut<Lease>> Lister<L> {
             mlsx,
             line: Vec::new(),
         })
+    }
+
+    /// Starts the listing `command`; a failure says whether it was a 5xx
+    /// refusal (after which the control connection is still in step).
+    async fn start(lease: &mut Lease, command: &str) -> Result<Transfer, (StorageError, bool)> {
+        lease.set_in_step(false);
+        let limit = lease.timeout();
+        let r = tokio::time::timeout(
+            limit,
+            lease
+                .ftp()
+                .custom_data_command(command, &[Status::AboutToSend, Status::AlreadyOpen]),
+        )
+        .await;
+        let refused = matches!(&r, Ok(Err(e)) if super::errors::permanent_refusal(e));
+        let started = lease.check(command, r).map(|(_, stream)| stream);
+        if refused {
+            // A refusal reply: nothing is under way on the connection.
+            lease.set_in_step(true);
+        }
+        started.map_err(|e| (e, refused))
     }
 
     /// Up to `max` entries; `None` at the end (the transfer then completed, and
@@ -150,7 +218,7 @@ impl<L: BorrowMut<Lease>> Lister<L> {
                     "a listing line from the upstream is longer than 8 KiB",
                 ));
             }
-            let text = String::from_utf8_lossy(&self.line);
+            let text = self.lease.borrow().settings().decode(&self.line);
             match parse_line(&text, self.mlsx) {
                 Some(entry) => batch.push(entry),
                 None => tracing::trace!(line = %text.trim_end(), "listing line skipped"),

@@ -15,10 +15,12 @@
 //!   (the minute, or the day for files older than six months) so that `stat`
 //!   and listings agree. The upstream root itself shows the time the back-end
 //!   was opened when it has no listable parent.
-//! - **list**: `CWD`, then `MLSD` or `LIST -a` ([`listing`]), streamed in
-//!   batches. `LIST` times have minute precision (older files: day precision;
-//!   DOS-format listings always show minutes, so an old file's `stat` and
-//!   listing times may differ there).
+//! - **list**: `CWD`, then `MLSD` or `LIST -a` ([`listing`]; a plain `LIST`
+//!   from the first time an upstream refuses `-a`, [`learned`]), streamed in
+//!   batches. Temporary uploads are never shown; abandoned ones a listing meets
+//!   are deleted in the background ([`sweep`]). `LIST` times have minute
+//!   precision (older files: day precision; DOS-format listings always show
+//!   minutes, so an old file's `stat` and listing times may differ there).
 //! - **read**: `TYPE I` (set at login), `REST n`, `RETR`, streamed. A read that
 //!   ends before the file does (an HTTP range) closes its connection rather than
 //!   sending ABOR, and the pool opens a fresh one when needed.
@@ -34,11 +36,25 @@
 //!   over a second connection, directories entry by entry (the gateway relays
 //!   the bytes; the client sends nothing, so it counts as the back-end's own
 //!   copy for WebDAV `COPY`).
-//! - No modes (no `SITE CHMOD` pass-through yet), no dead properties, no ETags.
-//! - Names are read as UTF-8 (others lossily): a Latin-1 upstream's accented
-//!   names are shown but cannot be opened.
+//! - **modes**: `set_mode` is `SITE CHMOD <octal> <path>`. An upstream that
+//!   answers it 500/502/504 has none: remembered ([`learned`]), and from then on
+//!   refused up front (the volume's capabilities say so, SITE HELP leaves it
+//!   out). Modes are shown where the upstream shows them: MLST/MLSD's
+//!   `UNIX.mode` fact (in `stat` and listings: [`Capabilities::modes`]), a Unix
+//!   `LIST` line's permission column (listings only: a SIZE + MDTM `stat` has none).
+//! - **times**: `set_modified` is `MFMT <time> <path>` where the upstream's
+//!   FEAT (read at its first login, before any volume is handed out) lists
+//!   MFMT; elsewhere refused up front.
+//! - No dead properties, no ETags.
+//! - **names**: `encoding: utf8` reads them as UTF-8 (others lossily: shown but
+//!   not openable); `encoding: latin1` gives suppaftp a Latin-1 encoding, so
+//!   every command (paths included) is sent in it and MLST replies are decoded
+//!   from it, and decodes listing lines with it
+//!   ([`UpstreamSettings::decode`]); a name Latin-1 cannot spell fails as an
+//!   invalid name before anything is sent.
 
 mod errors;
+mod learned;
 mod listing;
 pub mod passthrough;
 mod pool;
@@ -46,6 +62,7 @@ mod pools;
 mod probe;
 pub mod routing;
 pub mod settings;
+mod sweep;
 mod upload;
 
 use std::collections::BTreeMap;
@@ -64,6 +81,7 @@ use super::{
 use crate::auth::{BackendAccount, Password, User};
 use crate::config::UpstreamFtpConfig;
 use crate::path::VirtualPath;
+use learned::Lack;
 use listing::{Lister, RawEntry};
 use pool::{Lease, ftp};
 use pools::Pools;
@@ -80,23 +98,35 @@ const READ_CHUNK: usize = 64 * 1024;
 /// lookup of a directory's `stat`, a tree copy, `rmdir`'s leftover check).
 const MAX_COLLECT: usize = 100_000;
 
-fn capabilities(atomic_uploads: bool) -> Capabilities {
+/// What a volume on `upstream` can do, as far as known now: some of it is
+/// learned from the upstream's FEAT at its first login (before it: what it may
+/// do), some from its first refusal ([`learned`]).
+fn capabilities(upstream: &UpstreamSettings) -> Capabilities {
+    let features = upstream.features.get();
     Capabilities {
         append: true,
         // Resuming rewrites through a temporary file: without temporary files
         // there is no way to cut the file at the offset.
-        resume: if atomic_uploads { Resume::Rewrite } else { Resume::None },
+        resume: if upstream.atomic_uploads {
+            Resume::Rewrite
+        } else {
+            Resume::None
+        },
         atomic_rename: true,
         rename_dirs: true,
         empty_dirs: true,
         // The copy is the back-end's: relayed between two upstream connections,
         // the client sends nothing again.
         server_side_copy: true,
-        modes: false,
+        // Shown in stat and listings alike only where MLST gives the UNIX.mode
+        // fact; `LIST` lines show them in listings only (a SIZE + MDTM stat has none).
+        modes: features.is_some_and(|f| f.mlsx && f.unix_mode),
+        // SITE CHMOD passed through, until the upstream says it has none.
+        set_modes: !upstream.learned.lacks(Lack::SiteChmod),
         dead_properties: false,
         modified_times: true,
-        // MFMT pass-through to upstreams that list it is not built yet.
-        set_modified_times: false,
+        // MFMT passed through where FEAT lists it (not known yet: it may).
+        set_modified_times: features.is_none_or(|f| f.mfmt),
         zero_copy: false,
     }
 }
@@ -113,7 +143,6 @@ pub struct UpstreamFtpBackend {
     /// account may not see).
     creates_homes: bool,
     pools: Arc<Pools>,
-    atomic_uploads: bool,
     probe: crate::storage::readiness::Readiness,
 }
 
@@ -150,7 +179,6 @@ impl UpstreamFtpBackend {
             upstreams,
             service,
             pools,
-            atomic_uploads: config.atomic_uploads,
             creates_homes: config.credentials == crate::config::UpstreamCredentials::Static,
         })
     }
@@ -227,9 +255,12 @@ impl UpstreamFtpBackend {
             password,
             base: format!("{root}{}", if home.is_root() { "" } else { home.as_str() }),
         };
-        if !home.is_root() || account.is_some_and(|a| a.root.is_some()) {
+        let check_home = !home.is_root() || account.is_some_and(|a| a.root.is_some());
+        if check_home || vol.upstream.features.get().is_none() {
+            // The first connection to an upstream reads its FEAT: from then on
+            // the volume's capabilities are what the upstream can do.
             let mut lease = vol.lease().await?;
-            if !vol.is_dir_with(&mut lease, &vol.base_dir()).await? {
+            if check_home && !vol.is_dir_with(&mut lease, &vol.base_dir()).await? {
                 return Err(StorageError::with_source(
                     ErrorKind::NotFound,
                     "the home directory does not exist on the upstream",
@@ -246,8 +277,17 @@ impl Backend for UpstreamFtpBackend {
         "ftp"
     }
 
+    /// What any volume may do: what one of the upstreams can (or, not known
+    /// yet, may) do.
     fn capabilities(&self) -> Capabilities {
-        capabilities(self.atomic_uploads)
+        let mut all = self.upstreams.values().map(|u| capabilities(u));
+        let first = all.next().unwrap_or_else(|| capabilities(self.default_upstream()));
+        all.fold(first, |c, u| Capabilities {
+            modes: c.modes || u.modes,
+            set_modes: c.set_modes || u.set_modes,
+            set_modified_times: c.set_modified_times || u.set_modified_times,
+            ..c
+        })
     }
 
     async fn attach(&self, user: &User) -> Result<Arc<dyn Storage>, StorageError> {
@@ -367,6 +407,26 @@ impl FtpVolume {
         }
     }
 
+    /// A listing batch of the upstream directory `dir` as shown: without the
+    /// temporary uploads, the abandoned ones among them swept ([`sweep`]).
+    fn shown(&self, dir: &str, batch: Vec<RawEntry>) -> Vec<DirEntry> {
+        let now = std::time::SystemTime::now();
+        let dir = dir.trim_end_matches('/');
+        batch
+            .into_iter()
+            .filter(|(name, meta)| {
+                if !is_temp(name) {
+                    return true;
+                }
+                if sweep::is_stale(meta.modified, self.upstream.stale_uploads_after, now) {
+                    self.sweep(format!("{dir}/{name}"));
+                }
+                false
+            })
+            .map(|(name, meta)| DirEntry { name, meta })
+            .collect()
+    }
+
     fn mlsx(&self) -> bool {
         self.upstream.features.get().is_some_and(|f| f.mlsx)
     }
@@ -395,7 +455,7 @@ impl FtpVolume {
             let line = ftp!(lease, "MLST", lease.ftp().mlst(Some(up)))?;
             let file = suppaftp::list::ListParser::parse_mlst(&line)
                 .map_err(|e| StorageError::with_source(ErrorKind::Other, format!("MLST reply not understood: {e}")))?;
-            return Ok(listing::meta_of(&file));
+            return Ok(listing::meta_of(&file, listing::has_unix_mode(&line)));
         }
         let features = self.upstream.features.get().copied();
         if features.is_some_and(|f| f.size && f.mdtm) {
@@ -636,7 +696,7 @@ impl Storage for FtpVolume {
     }
 
     fn capabilities(&self) -> Capabilities {
-        capabilities(self.upstream.atomic_uploads)
+        capabilities(&self.upstream)
     }
 
     async fn stat(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
@@ -649,21 +709,19 @@ impl Storage for FtpVolume {
 
     async fn list(&self, path: &VirtualPath) -> Result<ListStream, StorageError> {
         let lease = self.lease().await?;
-        let lister = Lister::open(lease, &self.upath(path), self.mlsx()).await?;
-        let stream = futures_util::stream::unfold(Some(lister), |lister| async move {
-            let mut lister = lister?;
-            match lister.next_batch(LIST_BATCH).await {
-                Ok(Some(batch)) => {
-                    let batch: Vec<DirEntry> = batch
-                        .into_iter()
-                        .filter(|(name, _)| !is_temp(name))
-                        .map(|(name, meta)| DirEntry { name, meta })
-                        .collect();
-                    Some((Ok(batch), Some(lister)))
+        let dir = self.upath(path);
+        let lister = Lister::open(lease, &dir, self.mlsx()).await?;
+        let vol = self.clone();
+        let stream = futures_util::stream::unfold(Some(lister), move |lister| {
+            let (vol, dir) = (vol.clone(), dir.clone());
+            async move {
+                let mut lister = lister?;
+                match lister.next_batch(LIST_BATCH).await {
+                    Ok(Some(batch)) => Some((Ok(vol.shown(&dir, batch)), Some(lister))),
+                    Ok(None) => None,
+                    // The error ends the listing.
+                    Err(e) => Some((Err(e), None)),
                 }
-                Ok(None) => None,
-                // The error ends the listing.
-                Err(e) => Some((Err(e), None)),
             }
         })
         .filter(|batch| std::future::ready(!matches!(batch, Ok(b) if b.is_empty())));
@@ -867,6 +925,63 @@ impl Storage for FtpVolume {
         } else {
             self.copy_file(from, to).await.map_err(|e| TreeError::at_start(e, from))
         }
+    }
+
+    /// `MFMT <time> <path>` (draft-somers-ftp-mfxx), where the upstream's FEAT
+    /// lists MFMT; elsewhere refused up front.
+    async fn set_modified(&self, path: &VirtualPath, modified: std::time::SystemTime) -> Result<(), StorageError> {
+        if !self.capabilities().set_modified_times {
+            return Err(StorageError::with_source(
+                ErrorKind::Unsupported,
+                "the upstream's FEAT lists no MFMT",
+            ));
+        }
+        refuse_root(path)?;
+        if path.file_name().is_some_and(is_temp) {
+            return Err(StorageError::new(ErrorKind::NotFound));
+        }
+        let command = format!("MFMT {} {}", proto_ftp::listing::mdtm_value(modified), self.upath(path));
+        let mut lease = self.lease().await?;
+        ftp!(
+            lease,
+            "MFMT",
+            lease.ftp().custom_command(command, &[suppaftp::Status::File])
+        )
+        .map(|_| ())
+    }
+
+    /// `SITE CHMOD <octal> <path>`; an upstream that answers it with 500, 502
+    /// or 504 lacks it, which is remembered: from then on it is refused here.
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
+        if self.upstream.learned.lacks(Lack::SiteChmod) {
+            return Err(StorageError::with_source(
+                ErrorKind::Unsupported,
+                "the upstream has no SITE CHMOD",
+            ));
+        }
+        refuse_root(path)?;
+        if mode & !0o777 != 0 {
+            // No set-id or sticky bits through a file gateway (as on local disk).
+            return Err(StorageError::new(ErrorKind::PermissionDenied));
+        }
+        if path.file_name().is_some_and(is_temp) {
+            return Err(StorageError::new(ErrorKind::NotFound));
+        }
+        let command = format!("SITE CHMOD {mode:03o} {}", self.upath(path));
+        let mut lease = self.lease().await?;
+        let limit = lease.timeout();
+        let r = tokio::time::timeout(
+            limit,
+            lease.ftp().custom_command(
+                command,
+                &[suppaftp::Status::CommandOk, suppaftp::Status::RequestedFileActionOk],
+            ),
+        )
+        .await;
+        if matches!(&r, Ok(Err(e)) if errors::not_implemented(e)) {
+            self.upstream.learned.learn(Lack::SiteChmod, &self.upstream.describe);
+        }
+        lease.check("SITE CHMOD", r).map(|_| ())
     }
 }
 

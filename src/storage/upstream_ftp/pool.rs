@@ -34,7 +34,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::errors::{connection_usable, ftp_error, timed_out};
 use super::settings::UpstreamSettings;
 use crate::auth::Password;
-use crate::config::{DataMode, ListMode, UpstreamTls};
+use crate::config::{DataMode, ListMode, UpstreamEncoding, UpstreamTls};
 use crate::storage::{ErrorKind, StorageError};
 
 /// One control connection (plain connections use the same type and never upgrade).
@@ -54,6 +54,11 @@ pub struct Features {
     pub mdtm: bool,
     /// EPSV is used for data connections.
     pub epsv: bool,
+    /// MFMT is listed: modification times can be set.
+    pub mfmt: bool,
+    /// The MLST line lists the `UNIX.mode` fact (Pure-FTPd, ProFTPD): MLST and
+    /// MLSD show permission bits.
+    pub unix_mode: bool,
 }
 
 struct Idle {
@@ -196,6 +201,10 @@ impl Pool {
     async fn connect(&self, password: &Password) -> Result<Ftp, StorageError> {
         let s = &*self.settings;
         let mut ftp = open(s).await?;
+        if s.encoding == UpstreamEncoding::Latin1 {
+            // Before the login: the user name and password are spelt in it too.
+            ftp.set_encoding(super::settings::Latin1).await;
+        }
         if let Err(e) = ftp.login(self.user.as_str(), password.expose()).await {
             let e = ftp_error("login", e);
             return Err(if e.kind == ErrorKind::PermissionDenied {
@@ -213,12 +222,20 @@ impl Pool {
                 None => {
                     let feat = ftp.feat().await.unwrap_or_default();
                     let has = |name: &str| feat.keys().any(|k| k.eq_ignore_ascii_case(name));
+                    let mlsx = match s.list {
+                        ListMode::Auto => has("MLST"),
+                        ListMode::Mlsd => true,
+                        ListMode::List => false,
+                    };
+                    // `MLST type*;size*;modify*;UNIX.mode*;…`: the facts it can give.
+                    let mlst_facts = feat
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("MLST"))
+                        .and_then(|(_, v)| v.as_deref())
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
                     let f = Features {
-                        mlsx: match s.list {
-                            ListMode::Auto => has("MLST"),
-                            ListMode::Mlsd => true,
-                            ListMode::List => false,
-                        },
+                        mlsx,
                         size: has("SIZE"),
                         mdtm: has("MDTM"),
                         epsv: match s.data_mode {
@@ -226,6 +243,8 @@ impl Pool {
                             DataMode::Epsv => true,
                             DataMode::Pasv => false,
                         },
+                        mfmt: has("MFMT"),
+                        unix_mode: mlsx && mlst_facts.split(';').any(|f| f.trim_end_matches('*') == "unix.mode"),
                     };
                     tracing::info!(upstream = %s.describe, ?f, "upstream features");
                     *s.features.get_or_init(|| f)
@@ -345,6 +364,11 @@ impl Lease {
         self.ftp
             .as_mut()
             .unwrap_or_else(|| unreachable!("a lease holds its connection until dropped"))
+    }
+
+    /// The settings of the upstream the connection is to.
+    pub fn settings(&self) -> &UpstreamSettings {
+        &self.pool.settings
     }
 
     /// The per-command limit.

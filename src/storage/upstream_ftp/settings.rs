@@ -15,11 +15,15 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use suppaftp::Encoding as _;
 use suppaftp::tokio::AsyncRustlsConnector;
 
+use super::learned::Learned;
 use super::pool::Features;
 use crate::auth::Password;
-use crate::config::{DataMode, ListMode, UpstreamCredentials, UpstreamFtpConfig, UpstreamServerConfig, UpstreamTls};
+use crate::config::{
+    DataMode, ListMode, UpstreamCredentials, UpstreamEncoding, UpstreamFtpConfig, UpstreamServerConfig, UpstreamTls,
+};
 
 /// One upstream, as the pools need it once the section is checked: where it
 /// is, how to talk to it, and the section's shared limits.
@@ -46,8 +50,12 @@ pub struct UpstreamSettings {
     pub nat_workaround: bool,
     /// Listing choice.
     pub list: ListMode,
+    /// How names are spelt on the wire.
+    pub encoding: UpstreamEncoding,
     /// Uploads through a temporary name.
     pub atomic_uploads: bool,
+    /// A temporary upload listed as older than this is deleted (see `sweep`).
+    pub stale_uploads_after: Duration,
     /// Pool size (per upstream account).
     pub max_connections: usize,
     /// Idle connections are closed after this.
@@ -63,6 +71,10 @@ pub struct UpstreamSettings {
     pub opened_at: std::time::SystemTime,
     /// What the upstream's FEAT said (at the first login of any of its pools).
     pub features: Arc<OnceLock<Features>>,
+    /// What it was found to lack by trying.
+    pub learned: Arc<Learned>,
+    /// The abandoned temporary uploads being deleted now.
+    pub sweeping: Arc<super::sweep::Sweeping>,
     /// Held while an upload is published (name check, then rename): FTP has no
     /// "rename unless the target exists", so create-new is made atomic against
     /// the other uploads of this process to this upstream by taking turns.
@@ -239,13 +251,17 @@ impl UpstreamSettings {
             data_mode: s.data_mode,
             nat_workaround: s.passive_nat_workaround,
             list: s.list,
+            encoding: s.encoding,
             atomic_uploads: c.atomic_uploads,
+            stale_uploads_after: c.stale_uploads_after.0,
             max_connections: s.max_connections as usize,
             idle_timeout: c.idle_timeout.0,
             connect_timeout: c.connect_timeout.0,
             command_timeout: c.command_timeout.0,
             opened_at,
             features: Arc::default(),
+            learned: Arc::default(),
+            sweeping: Arc::default(),
             publish: Arc::default(),
         })
     }
@@ -260,6 +276,42 @@ impl UpstreamSettings {
         Some(AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(Arc::new(
             config,
         ))))
+    }
+}
+
+impl UpstreamSettings {
+    /// A name (or listing line) as the upstream sent it, decoded per `encoding`.
+    pub fn decode<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, str> {
+        match self.encoding {
+            UpstreamEncoding::Utf8 => String::from_utf8_lossy(bytes),
+            UpstreamEncoding::Latin1 => Latin1.decode(bytes).into(),
+        }
+    }
+}
+
+/// ISO-8859-1 for suppaftp, which then encodes every command line (paths
+/// included) and decodes the MLST and PWD replies with it: each byte is the
+/// character of the same value. A character beyond U+00FF fails the command
+/// before anything is sent ([`std::io::ErrorKind::InvalidInput`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Latin1;
+
+impl suppaftp::Encoding for Latin1 {
+    fn decode(&self, bytes: &[u8]) -> String {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    }
+
+    fn encode(&self, text: &str) -> std::io::Result<Vec<u8>> {
+        text.chars()
+            .map(|c| {
+                u8::try_from(u32::from(c)).map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("{c:?} cannot be spelt in Latin-1 (storage encoding: latin1)"),
+                    )
+                })
+            })
+            .collect()
     }
 }
 

@@ -43,19 +43,23 @@ fn listing_lines_parse_and_dots_are_dropped() {
     )
     .unwrap();
     assert_eq!(
-        (name.as_str(), meta.kind, meta.size),
-        ("app file.txt", EntryKind::File, 11)
+        (name.as_str(), meta.kind, meta.size, meta.mode),
+        ("app file.txt", EntryKind::File, 11, Some(0o644))
     );
-    let (name, meta) = parse_line("drwxr-xr-x    2 1001     1001         4096 Nov 22 03:13 sub", false).unwrap();
-    assert_eq!((name.as_str(), meta.kind, meta.size), ("sub", EntryKind::Dir, 0));
+    let (name, meta) = parse_line("drwx--x---    2 1001     1001         4096 Nov 22 03:13 sub", false).unwrap();
+    assert_eq!(
+        (name.as_str(), meta.kind, meta.size, meta.mode),
+        ("sub", EntryKind::Dir, 0, Some(0o710))
+    );
     assert!(parse_line("drwxr-xr-x    2 1001     1001         4096 Nov 22 03:13 .", false).is_none());
     assert!(parse_line("drwxr-xr-x    2 1001     1001         4096 Nov 22 03:13 ..", false).is_none());
     assert!(parse_line("total 12", false).is_none());
     // DOS / IIS.
     let (name, meta) = parse_line("04-27-20  12:05PM                 1234 report.csv", false).unwrap();
     assert_eq!(
-        (name.as_str(), meta.kind, meta.size),
-        ("report.csv", EntryKind::File, 1234)
+        (name.as_str(), meta.kind, meta.size, meta.mode),
+        ("report.csv", EntryKind::File, 1234, None),
+        "DOS lines show no mode"
     );
     // Pure-FTPd MLSD, with its cdir/pdir entries.
     let (name, meta) = parse_line(
@@ -63,7 +67,13 @@ fn listing_lines_parse_and_dots_are_dropped() {
         true,
     )
     .unwrap();
-    assert_eq!((name.as_str(), meta.kind, meta.size), ("a b.txt", EntryKind::File, 5));
+    assert_eq!(
+        (name.as_str(), meta.kind, meta.size, meta.mode),
+        ("a b.txt", EntryKind::File, 5, Some(0o644))
+    );
+    // Without the UNIX.mode fact, no mode (not suppaftp's stand-in 0777).
+    let (_, meta) = parse_line("type=file;size=5;modify=20261122031300; plain", true).unwrap();
+    assert_eq!(meta.mode, None);
     assert!(parse_line("type=cdir;sizd=4096;modify=20261122031300;UNIX.mode=0755; .", true).is_none());
     assert!(parse_line("type=pdir;sizd=4096;modify=20261122031300;UNIX.mode=0755; ..", true).is_none());
     assert!(parse_line("garbage", true).is_none());

@@ -79,9 +79,10 @@ pub enum StorageKind {
 }
 
 impl StorageKind {
-    /// Permission bits are kept (`SITE CHMOD`, the mode column of `LIST`).
-    pub fn modes(self) -> bool {
-        self == StorageKind::Local
+    /// Permission bits can be changed (`SITE CHMOD`): local disk, and the
+    /// upstream servers the tests run (vsftpd and Pure-FTPd both pass it on).
+    pub fn sets_modes(self) -> bool {
+        self != StorageKind::S3
     }
 
     /// WebDAV dead properties can be stored (`PROPPATCH`).
@@ -96,9 +97,14 @@ impl StorageKind {
     }
 
     /// Modification times can be set (FTP `MFMT`; an object store keeps the
-    /// time of the last write).
+    /// time of the last write; an upstream FTP server where its FEAT lists
+    /// MFMT: Pure-FTPd, not vsftpd).
     pub fn sets_modified_times(self) -> bool {
-        self == StorageKind::Local
+        match self {
+            StorageKind::Local => true,
+            StorageKind::S3 => false,
+            StorageKind::UpstreamFtp => upstream_ftp().is_some_and(|u| u.server == "pure-ftpd"),
+        }
     }
 
     /// A directory carries a modification time of its own (an object store
@@ -158,6 +164,8 @@ pub struct UpstreamFtp {
     pub dir: PathBuf,
     /// The uid and gid of the main account.
     pub owner: (u32, u32),
+    /// Which server it is: `vsftpd` or `pure-ftpd`.
+    pub server: String,
     /// Other accounts: name, password, uid and gid.
     pub accounts: Vec<(String, String, (u32, u32))>,
 }
@@ -203,6 +211,7 @@ impl UpstreamFtp {
             section: fragment.storage,
             dir: PathBuf::from(comment("upstream_dir")),
             owner: uid_gid(&comment("upstream_owner")),
+            server: comment("upstream_server"),
             accounts,
         })
     }
@@ -564,6 +573,22 @@ impl TestStore {
                 .map(SystemTime::from)
                 .unwrap_or_else(|| panic!("mtime of {rel}: no such object, or no Last-Modified")),
         })
+    }
+
+    /// The permission bits of `rel` on disk (local disk and an upstream FTP
+    /// server's directory); `None` on an object store, which has none.
+    pub fn mode(&self, rel: &str) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        match &self.inner {
+            Inner::Local(root) => Some(
+                std::fs::symlink_metadata(root.join(rel))
+                    .unwrap_or_else(|e| panic!("mode of {rel}: {e}"))
+                    .permissions()
+                    .mode()
+                    & 0o7777,
+            ),
+            Inner::S3(_) => None,
+        }
     }
 
     /// Whether `rel` is a file or a directory (local disk: links not followed).
