@@ -48,16 +48,11 @@ impl Download {
         }
     }
 
-    /// The download as a source a data path may relay without copying: only
-    /// a plain data connection read to the end qualifies; `Err` gives the
-    /// download back to be streamed.
-    pub fn into_source(self) -> Result<SocketSource, Download> {
+    /// Whether a data path may relay the download without copying
+    /// ([`SocketSource`]): only a plain data connection read to the end.
+    pub fn relayable(&self) -> bool {
         let plain = matches!(self.stream.as_ref().map(Transfer::get_ref), Some(DataStream::Tcp(_)));
-        if plain && self.to_end {
-            Ok(SocketSource { download: self })
-        } else {
-            Err(self)
-        }
+        plain && self.to_end
     }
 
     /// The download as a byte stream.
@@ -125,7 +120,7 @@ fn ended_early() -> StorageError {
 /// it moved before telling its client the transfer succeeded. Dropped without
 /// that (a failure, an abort), its control connection is closed, not reused.
 pub struct SocketSource {
-    download: Download,
+    download: Box<Download>,
 }
 
 impl std::fmt::Debug for SocketSource {
@@ -135,10 +130,17 @@ impl std::fmt::Debug for SocketSource {
 }
 
 impl SocketSource {
+    /// The source of a [`Download::relayable`] download.
+    pub(super) fn new(download: Download) -> SocketSource {
+        SocketSource {
+            download: Box::new(download),
+        }
+    }
+
     /// The upstream's data connection: read at most [`SocketSource::len`]
     /// bytes from it.
     pub fn socket(&self) -> &TcpStream {
-        // Present and plain from `Download::into_source` until `finish`.
+        // Present and plain from `SocketSource::new` until `finish`.
         match self.download.stream.as_ref().map(Transfer::get_ref) {
             Some(stream) => stream.get_ref(),
             None => unreachable!("a socket source holds its data connection until finished"),
@@ -177,7 +179,7 @@ impl SocketSource {
             stream,
             left,
             ..
-        } = self.download;
+        } = *self.download;
         if moved < left {
             return Err(ended_early());
         }

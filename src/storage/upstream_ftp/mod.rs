@@ -504,9 +504,11 @@ impl FtpVolume {
         lease.set_in_step(false);
         let stream: Transfer = ftp!(lease, "RETR", lease.ftp().retr_as_stream(up))?;
         let to_end = offset + len >= size;
-        Ok(match Download::new(lease, stream, len, to_end).into_source() {
-            Ok(source) => ReadBody::Socket(source),
-            Err(download) => ReadBody::Stream(download.into_stream()),
+        let download = Download::new(lease, stream, len, to_end);
+        Ok(if download.relayable() {
+            ReadBody::Socket(SocketSource::new(download))
+        } else {
+            ReadBody::Stream(download.into_stream())
         })
     }
 
