@@ -1056,7 +1056,7 @@ mod suite {
         let mut up = s.write(&vp("/g"), WriteMode::Replace).await.unwrap();
         if !fx.caps.zero_copy {
             assert!(
-                matches!(handle.body, ReadBody::Stream(_)),
+                !matches!(handle.body, ReadBody::Local(_)),
                 "a local region without zero_copy"
             );
             assert!(up.local_sink().is_none(), "a local sink without zero_copy");
@@ -1349,4 +1349,100 @@ async fn upstream_ftp_listings_sweep_abandoned_uploads() {
     assert!(recent.exists(), "a recent temporary upload was deleted");
     assert_eq!(names(&*s, "/").await, ["kept.txt"]);
     assert!(recent.exists());
+}
+
+/// Over a plain upstream, a read to the end of a file comes back as the data
+/// connection itself and an upload offers its own, for the FTP data path to
+/// relay with `splice(2)`: what is moved through them arrives whole, the
+/// upstream's verdict is read before success, a short read fails, and the one
+/// connection goes back to the pool after each success. Over FTPS both stay
+/// streams and `write`s.
+#[tokio::test]
+#[ignore = "needs a running FTP server: tests/backends/run.sh runs these"]
+async fn upstream_ftp_plain_data_connections_are_offered_for_relays() {
+    let mut ftp = upstream_ftp_config();
+    let plain = ftp.tls == dualgate::config::UpstreamTls::None;
+    ftp.max_connections = 1;
+    // A connection not given back shows as a wait this long, then a failure.
+    ftp.command_timeout = dualgate::config::ConfigDuration::secs(3);
+    let backend = dualgate::storage::upstream_ftp::UpstreamFtpBackend::open(&ftp).unwrap();
+    let s = attach(&backend, "alice", "/alice").await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+
+    let mut up = s.write(&vp("/f"), WriteMode::Replace).await.unwrap();
+    match up.socket_sink() {
+        Some(mut sink) => {
+            assert!(plain, "a socket sink over FTPS");
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                sink.socket().writable().await.unwrap();
+                match sink.socket().try_write(rest) {
+                    Ok(n) => {
+                        sink.wrote(n as u64);
+                        rest = &rest[n..];
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("writing the upstream's data connection: {e}"),
+                }
+            }
+        }
+        None => {
+            assert!(!plain, "no socket sink over plain FTP");
+            up.write(Bytes::from(data.clone())).await.unwrap();
+        }
+    }
+    let outcome = up.commit().await.unwrap();
+    assert_eq!(outcome.bytes, data.len() as u64);
+
+    for offset in [0usize, 123_456] {
+        let handle = s.read(&vp("/f"), offset as u64, None).await.unwrap();
+        let body = match handle.body {
+            ReadBody::Socket(source) => {
+                assert!(plain, "a socket source over FTPS");
+                assert_eq!(source.len(), (data.len() - offset) as u64);
+                let mut got = vec![0u8; source.len() as usize];
+                let mut at = 0;
+                while at < got.len() {
+                    source.socket().readable().await.unwrap();
+                    match source.socket().try_read(&mut got[at..]) {
+                        Ok(0) => panic!("the upstream closed after {at} bytes"),
+                        Ok(n) => at += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => panic!("reading the upstream's data connection: {e}"),
+                    }
+                }
+                source.finish(at as u64).await.unwrap();
+                got
+            }
+            other => {
+                assert!(!plain, "no socket source over plain FTP");
+                let mut body = other.into_stream(4096);
+                let mut got = Vec::new();
+                while let Some(chunk) = body.next().await {
+                    got.extend_from_slice(&chunk.unwrap());
+                }
+                got
+            }
+        };
+        assert!(body == data[offset..], "the bytes read from {offset} differ");
+        // The only connection is back: this does not wait for the timeout.
+        let started = std::time::Instant::now();
+        assert_eq!(s.stat(&vp("/f")).await.unwrap().size, data.len() as u64);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the connection was not given back"
+        );
+    }
+
+    if plain {
+        // A relay that stopped short is a failure, never a success; the
+        // connection it leaves out of step is replaced.
+        let handle = s.read(&vp("/f"), 0, None).await.unwrap();
+        let ReadBody::Socket(source) = handle.body else {
+            panic!("no socket source over plain FTP");
+        };
+        assert_eq!(kind(source.finish(10).await), ErrorKind::Unavailable);
+        assert_eq!(get(&*s, "/f").await, data);
+    }
+    s.delete(&vp("/f")).await.unwrap();
 }

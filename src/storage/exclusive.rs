@@ -30,7 +30,7 @@ use bytes::Bytes;
 use super::ErrorKind;
 use super::{
     Capabilities, ListStream, Metadata, ReadHandle, Storage, StorageError, TreeError, Upload, WriteMode, WriteOutcome,
-    local::FileSink,
+    local::FileSink, upstream_ftp::SocketSink,
 };
 use crate::path::VirtualPath;
 
@@ -278,6 +278,10 @@ impl Upload for ClaimedUpload {
 
     fn local_sink(&mut self) -> Option<FileSink<'_>> {
         self.inner.local_sink()
+    }
+
+    fn socket_sink(&mut self) -> Option<SocketSink<'_>> {
+        self.inner.socket_sink()
     }
 
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {

@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::{
     Backend, Capabilities, ListStream, Metadata, ReadHandle, Storage, StorageError, TreeError, Upload, WriteMode,
-    WriteOutcome, local::FileSink,
+    WriteOutcome, local::FileSink, upstream_ftp::SocketSink,
 };
 use crate::auth::User;
 use crate::metrics as m;
@@ -286,6 +286,10 @@ impl Upload for MeteredUpload {
 
     fn local_sink(&mut self) -> Option<FileSink<'_>> {
         self.inner.local_sink()
+    }
+
+    fn socket_sink(&mut self) -> Option<SocketSink<'_>> {
+        self.inner.socket_sink()
     }
 
     async fn commit(self: Box<Self>) -> Result<WriteOutcome, StorageError> {

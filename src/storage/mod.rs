@@ -14,6 +14,10 @@
 //! ([`Capabilities::zero_copy`]): a read may come back as a
 //! [`ReadBody::Local`] region and an upload may offer a [`local::FileSink`] —
 //! both types live in the local back-end, and the data paths ask for them.
+//! The upstream-FTP back-end's counterpart: a read may come back as the
+//! upstream's plain data connection ([`ReadBody::Socket`]) and an upload may
+//! offer one ([`Upload::socket_sink`]), for a data path to relay with
+//! `splice(2)`; anything that copies turns them into streams.
 //!
 //! Writes go into a pending [`Upload`] that becomes visible only on
 //! [`Upload::commit`] and leaves nothing behind on [`Upload::abort`] (dropping it
@@ -109,6 +113,10 @@ pub enum ReadBody {
     /// A region of a local file: the data paths may send it with `sendfile`
     /// (back-ends with [`Capabilities::zero_copy`] only).
     Local(local::FileRegion),
+    /// An upstream FTP server's plain data connection, read to the end of the
+    /// file: the FTP data path may relay it with `splice(2)`; it must call
+    /// [`upstream_ftp::SocketSource::finish`] before reporting success.
+    Socket(upstream_ftp::SocketSource),
     /// Bytes from anywhere.
     Stream(ByteStream),
 }
@@ -117,6 +125,7 @@ impl std::fmt::Debug for ReadBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadBody::Local(r) => f.debug_tuple("Local").field(r).finish(),
+            ReadBody::Socket(s) => f.debug_tuple("Socket").field(s).finish(),
             ReadBody::Stream(_) => f.write_str("Stream"),
         }
     }
@@ -127,6 +136,7 @@ impl ReadBody {
     pub fn into_stream(self, chunk: usize) -> ByteStream {
         match self {
             ReadBody::Local(region) => region.into_stream(chunk),
+            ReadBody::Socket(source) => source.into_stream(),
             ReadBody::Stream(s) => s,
         }
     }
@@ -203,6 +213,13 @@ pub trait Upload: Send {
     /// The local file to write directly, where the back-end has one (zero-copy
     /// uploads); `None` (the default) means bytes go through [`Upload::write`].
     fn local_sink(&mut self) -> Option<local::FileSink<'_>> {
+        None
+    }
+    /// The upstream data connection to write directly, where the back-end has
+    /// a plain one (zero-copy relays); `None` (the default) means bytes go
+    /// through [`Upload::write`]. Bytes written to it must be reported with
+    /// [`upstream_ftp::SocketSink::wrote`].
+    fn socket_sink(&mut self) -> Option<upstream_ftp::SocketSink<'_>> {
         None
     }
     /// Makes the data durable and visible under the target name.

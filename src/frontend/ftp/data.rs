@@ -1,9 +1,10 @@
 //! FTP data connections and transfers: the FTP side of the data channel.
 //!
 //! Holds a session's data-connection setup (passive listener or active target),
-//! transfer type and restart offset, and moves bytes: between local files and plain
-//! connections in binary mode without a copy through user space (`zero_copy.rs`);
-//! everything else streamed through bounded buffers. Every wait has the data timeout.
+//! transfer type and restart offset, and moves bytes: in binary mode between plain
+//! connections and local files or an upstream FTP server's plain data connections
+//! without a copy through user space (`zero_copy.rs`); everything else streamed
+//! through bounded buffers. Every wait has the data timeout.
 //!
 //! Security rules: a passive connection from any address but the control peer's is
 //! dropped (and the real client can still connect); an active target must be the
@@ -219,6 +220,7 @@ impl FtpData {
     async fn send_file_inner(&mut self, handle: ReadHandle) -> Result<u64, TransferError> {
         let total = match &handle.body {
             ReadBody::Local(region) => Some(region.len()),
+            ReadBody::Socket(source) => Some(source.len()),
             ReadBody::Stream(_) => Some(handle.meta.size.saturating_sub(self.read_from)),
         };
         let mut stream = self.open("file", Activity::Sending, total).await?;
@@ -227,6 +229,10 @@ impl FtpData {
         let sent = match (handle.body, self.transfer_type, stream.plain()) {
             (ReadBody::Local(region), TransferType::Image, Some(tcp)) => {
                 zero_copy::sendfile_all(tcp, &region, timeout, &progress).await
+            }
+            (ReadBody::Socket(source), TransferType::Image, Some(tcp)) => {
+                // Failures carry their own status: the upstream's are 451.
+                Ok(zero_copy::relay_download(source, tcp, timeout, &progress).await?)
             }
             (body, ttype, _) => {
                 let mut sent = 0u64;
@@ -310,7 +316,8 @@ impl FtpData {
         Ok(sent)
     }
 
-    /// Binary uploads into a local file are spliced (zero-copy). Otherwise
+    /// Binary uploads into a local file or an upstream's plain data connection
+    /// are spliced (zero-copy). Otherwise
     /// double-buffered: while one block is written to storage (on the blocking
     /// pool), the next is read from the socket, so disk and network overlap.
     async fn receive_inner(&mut self, upload: &mut dyn Upload) -> Result<u64, TransferError> {
@@ -319,9 +326,13 @@ impl FtpData {
         let progress = self.progress.clone();
         if self.transfer_type == TransferType::Image
             && let Some(tcp) = stream.plain()
-            && let Some(mut sink) = upload.local_sink()
         {
-            return zero_copy::splice_to_file(tcp, &mut sink, timeout, &progress).await;
+            if let Some(mut sink) = upload.local_sink() {
+                return zero_copy::splice_to_file(tcp, &mut sink, timeout, &progress).await;
+            }
+            if let Some(mut sink) = upload.socket_sink() {
+                return zero_copy::relay_upload(tcp, &mut sink, timeout, &progress).await;
+            }
         }
         let mut ascii = (self.transfer_type == TransferType::Ascii).then(proto_ftp::ascii::CrlfDecoder::new);
         let mut convert = |b: Bytes| match ascii.as_mut() {
@@ -395,7 +406,8 @@ impl DataChannel for FtpData {
         }
     }
 
-    /// Sends a file: `sendfile` for local files in binary mode, else a stream.
+    /// Sends a file: in binary mode `sendfile` for local files and `splice` for
+    /// an upstream's plain data connection, else a stream.
     async fn send_file(&mut self, _path: &VirtualPath, handle: ReadHandle) -> Result<u64, TransferError> {
         guarded!(self, self.send_file_inner(handle))
     }

@@ -232,7 +232,7 @@ impl HttpExchange {
         let size = handle.meta.size;
         let len = match &handle.body {
             ReadBody::Local(r) => r.len(),
-            ReadBody::Stream(_) => self.partial.map_or(size, |r| r.len()),
+            ReadBody::Socket(_) | ReadBody::Stream(_) => self.partial.map_or(size, |r| r.len()),
         };
         let mut headers = HeaderMap::new();
         let content_type = proto_http::content_type_for(path.file_name().unwrap_or_default());
@@ -291,7 +291,7 @@ impl HttpExchange {
         // Any other back-end: one pass over the span, skipping the gaps.
         let mut body = match handle.body {
             ReadBody::Local(region) => Parts::File(region),
-            ReadBody::Stream(stream) => Parts::Span(SpanReader::new(stream, ranges[0].start)),
+            body => Parts::Span(SpanReader::new(body.into_stream(CHUNK), ranges[0].start)),
         };
         for r in &ranges {
             let header = proto_http::range::multipart_part_header(&boundary, &content_type, r, size);

@@ -107,3 +107,14 @@ pub fn timed_out(what: &str) -> StorageError {
         format!("{what}: the upstream did not answer in time"),
     )
 }
+
+/// A failure of a data connection during `what`: a stall
+/// ([`std::io::ErrorKind::TimedOut`]) is [`timed_out`], anything else a lost
+/// connection.
+pub fn data_failed(what: &str, e: std::io::Error) -> StorageError {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        timed_out(what)
+    } else {
+        StorageError::with_source(ErrorKind::Unavailable, format!("{what}: {e}"))
+    }
+}

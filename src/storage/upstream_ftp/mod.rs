@@ -21,9 +21,12 @@
 //!   are deleted in the background ([`sweep`]). `LIST` times have minute
 //!   precision (older files: day precision; DOS-format listings always show
 //!   minutes, so an old file's `stat` and listing times may differ there).
-//! - **read**: `TYPE I` (set at login), `REST n`, `RETR`, streamed. A read that
-//!   ends before the file does (an HTTP range) closes its connection rather than
-//!   sending ABOR, and the pool opens a fresh one when needed.
+//! - **read** ([`download`]): `TYPE I` (set at login), `REST n`, `RETR`. A
+//!   read to the end of the file over a plain data connection comes back as
+//!   that connection ([`SocketSource`]), which the FTP data path relays with
+//!   `splice(2)`; anything else is streamed. A read that ends before the file
+//!   does (an HTTP range) closes its connection rather than sending ABOR, and
+//!   the pool opens a fresh one when needed.
 //! - **write** ([`upload`]): to a hidden temporary name, renamed over the
 //!   target after the upstream's 226 (`atomic_uploads`); resume
 //!   ([`Resume::Rewrite`]) and append: the kept bytes (for an append, the whole
@@ -53,6 +56,7 @@
 //!   ([`UpstreamSettings::decode`]); a name Latin-1 cannot spell fails as an
 //!   invalid name before anything is sent.
 
+mod download;
 mod errors;
 mod learned;
 mod listing;
@@ -70,9 +74,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::AsyncReadExt;
 
 use super::{
     Backend, Capabilities, DirEntry, EntryKind, ErrorKind, ListStream, Metadata, ReadBody, ReadHandle, Resume, Storage,
@@ -81,18 +83,18 @@ use super::{
 use crate::auth::{BackendAccount, Password, User};
 use crate::config::UpstreamFtpConfig;
 use crate::path::VirtualPath;
+pub use download::SocketSource;
+use download::{Download, READ_CHUNK};
 use learned::Lack;
 use listing::{Lister, RawEntry};
 use pool::{Lease, ftp};
 use pools::Pools;
 pub use settings::UpstreamSettings;
+pub use upload::SocketSink;
 use upload::{FtpUpload, TEMP_PREFIX, Transfer};
 
 /// Entries per listing batch handed to the data paths.
 const LIST_BATCH: usize = 256;
-
-/// Bytes per read of a download.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// Most entries one directory may have when it is read whole (the parent
 /// lookup of a directory's `stat`, a tree copy, `rmdir`'s leftover check).
@@ -562,16 +564,12 @@ impl FtpVolume {
         lease.set_in_step(false);
         let stream: Transfer = ftp!(lease, "RETR", lease.ftp().retr_as_stream(up))?;
         let to_end = offset + len >= size;
-        let state = Download {
-            lease,
-            stream: Some(stream),
-            left: len,
-            to_end,
-        };
-        Ok(ReadBody::Stream(Box::pin(futures_util::stream::unfold(
-            state,
-            Download::next,
-        ))))
+        let download = Download::new(lease, stream, len, to_end);
+        Ok(if download.relayable() {
+            ReadBody::Socket(SocketSource::new(download))
+        } else {
+            ReadBody::Stream(download.into_stream())
+        })
     }
 
     /// Copies one file through the gateway: a download into an upload.
@@ -622,70 +620,6 @@ impl FtpVolume {
             }
         }
         Ok(done)
-    }
-}
-
-/// A download in progress.
-struct Download {
-    lease: Lease,
-    stream: Option<Transfer>,
-    left: u64,
-    /// The range reaches the end of the file: the transfer is completed (226)
-    /// and the connection reused; otherwise it is closed when the range is read.
-    to_end: bool,
-}
-
-impl Download {
-    async fn next(mut self) -> Option<(Result<Bytes, StorageError>, Download)> {
-        let stream = self.stream.as_mut()?;
-        let limit = self.lease.timeout();
-        if self.left == 0 {
-            let stream = self.stream.take()?;
-            if self.to_end {
-                // Every byte asked for has arrived: the body ends now, and the
-                // upstream's 226 is read in the background — it only decides
-                // whether the connection goes back to the pool (a client should
-                // not wait a round trip, or a TLS close, for that).
-                let mut lease = self.lease;
-                tokio::spawn(async move {
-                    let r = tokio::time::timeout(limit, stream.finish()).await;
-                    if lease.check("RETR (completion)", r).is_ok() {
-                        lease.set_in_step(true);
-                    }
-                });
-            }
-            // Else dropped mid-transfer: the lease stays out of step and its
-            // connection is closed with it.
-            return None;
-        }
-        let want = usize::try_from(self.left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
-        // Read into spare capacity: zeroing a fresh chunk first cost 2.5 % of a
-        // RETR's CPU in the upstream benchmark's profile.
-        let mut buf = bytes::BytesMut::with_capacity(want);
-        match tokio::time::timeout(limit, stream.read_buf(&mut buf)).await {
-            Ok(Ok(0)) => {
-                self.stream = None;
-                Some((
-                    Err(StorageError::with_source(
-                        ErrorKind::Unavailable,
-                        "the upstream file ended early (changed during the read?)",
-                    )),
-                    self,
-                ))
-            }
-            Ok(Ok(n)) => {
-                self.left -= n as u64;
-                Some((Ok(buf.freeze()), self))
-            }
-            Ok(Err(e)) => {
-                self.stream = None;
-                Some((Err(StorageError::with_source(ErrorKind::Unavailable, e)), self))
-            }
-            Err(_) => {
-                self.stream = None;
-                Some((Err(errors::timed_out("RETR (data)")), self))
-            }
-        }
     }
 }
 
@@ -990,10 +924,10 @@ impl FtpVolume {
     async fn copy_prefix(&self, up: &str, keep: u64, into: &mut Transfer) -> Result<(), StorageError> {
         use tokio::io::AsyncWriteExt;
         let size = keep; // the range is the whole prefix; the file goes on
-        let mut body = self.download(up, 0, keep, size.saturating_add(1)).await?;
-        let ReadBody::Stream(ref mut s) = body else {
-            return Err(StorageError::new(ErrorKind::Other));
-        };
+        let mut s = self
+            .download(up, 0, keep, size.saturating_add(1))
+            .await?
+            .into_stream(READ_CHUNK);
         let limit = self.upstream.command_timeout;
         while let Some(chunk) = s.next().await {
             let chunk = chunk?;

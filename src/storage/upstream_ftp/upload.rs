@@ -16,11 +16,21 @@
 //! file first (two appends racing through one gateway: the last to finish
 //! wins). With `atomic_uploads: false` every upload writes in place (`STOR`,
 //! `APPE`): not atomic, and a failed one leaves what was sent.
+//!
+//! Over a plain data connection an upload offers that connection as a
+//! [`SocketSink`] ([`Upload::socket_sink`]): the FTP data path then moves its
+//! client's bytes into it with `splice(2)`, without a copy through user space,
+//! instead of calling [`Upload::write`]. Either way the upload succeeds only
+//! on the upstream's `226` (read by [`Upload::commit`]).
+
+use std::io;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
+use suppaftp::tokio::{AsyncDataStream as DataStream, AsyncRustlsStream, TransferStream};
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 use super::FtpVolume;
 use super::pool::{Lease, ftp};
@@ -122,6 +132,18 @@ impl Upload for FtpUpload {
         }
     }
 
+    fn socket_sink(&mut self) -> Option<SocketSink<'_>> {
+        let timeout = self.lease.as_ref()?.timeout();
+        match self.stream.as_ref().map(Transfer::get_ref) {
+            Some(DataStream::Tcp(socket)) => Some(SocketSink {
+                socket,
+                timeout,
+                bytes: &mut self.bytes,
+            }),
+            _ => None,
+        }
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<WriteOutcome, StorageError> {
         if let Err(e) = self.finish_transfer().await {
             self.remove_temp().await;
@@ -199,5 +221,39 @@ impl Drop for FtpUpload {
                 remove_file(vol.lease().await, &temp, false).await;
             });
         }
+    }
+}
+
+/// The plain data connection of a pending upload, for a data path that writes
+/// it directly (`splice(2)` from its client's data connection). Whoever writes
+/// through it reports each write with [`SocketSink::wrote`], so the upload's
+/// byte count stays true; the upload is then committed (or aborted) as usual.
+#[derive(Debug)]
+pub struct SocketSink<'a> {
+    socket: &'a TcpStream,
+    timeout: Duration,
+    bytes: &'a mut u64,
+}
+
+impl SocketSink<'_> {
+    /// The upstream's data connection.
+    pub fn socket(&self) -> &TcpStream {
+        self.socket
+    }
+
+    /// The longest wait for the upstream (its command timeout).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Records `n` bytes written to the socket.
+    pub fn wrote(&mut self, n: u64) {
+        *self.bytes += n;
+    }
+
+    /// The failure `e` of the data connection (a stall is
+    /// [`io::ErrorKind::TimedOut`]) as a storage error.
+    pub fn failed(&self, e: io::Error) -> StorageError {
+        super::errors::data_failed("STOR (data)", e)
     }
 }
