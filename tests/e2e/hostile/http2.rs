@@ -333,13 +333,14 @@ async fn streams(rng: &mut StdRng, addr: SocketAddr, token: &str, auth: &str, t:
     for (control, task) in pending {
         let r = task.await.map_err(|e| format!("h2 stream task: {e}"))?;
         count(t, &r);
-        if control && let Ok(Some((status, body))) = &r {
-            if *status != 200 || body.len() != READ_CAP.min(BIG_LEN) {
-                return Err(format!(
-                    "h2: GET {BIG_FILE} among garbage streams got {status}, {} bytes",
-                    body.len()
-                ));
-            }
+        if control
+            && let Ok(Some((status, body))) = &r
+            && (*status != 200 || body.len() != READ_CAP.min(BIG_LEN))
+        {
+            return Err(format!(
+                "h2: GET {BIG_FILE} among garbage streams got {status}, {} bytes",
+                body.len()
+            ));
         }
         r?;
     }
