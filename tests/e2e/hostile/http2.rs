@@ -353,7 +353,7 @@ async fn streams(rng: &mut StdRng, addr: SocketAddr, token: &str, auth: &str, t:
 /// gone away (GOAWAY with ENHANCE_YOUR_CALM is the expected defence). The reset
 /// requests ask for a small file: a reset request's pipeline still runs (and reads
 /// 512 KiB of a large file), which leaves the allocator holding far more than the
-/// campaign's memory bound (see fuzz/README.md, open findings).
+/// campaign's memory bound (README.md, Hardening: left open).
 async fn rapid_reset(rng: &mut StdRng, addr: SocketAddr, auth: &str, t: &mut H2Tally) -> Result<(), String> {
     let mut builder = client::Builder::new();
     builder.max_concurrent_reset_streams(4096);
