@@ -337,7 +337,14 @@ fn declarations(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, XmlErro
     Ok(out)
 }
 
-fn element_name(resolved: ResolveResult<'_>, local: &str) -> Result<PropName, XmlError> {
+/// The namespace and local name of an element named `qname`. Namespaces in XML
+/// 1.0 §3: a `QName` is `prefix:local` or `local`, each part non-empty and
+/// without a colon. `<D:/>` is an XML `Name` but no `QName`; taken as a property
+/// with an empty local name, it came back in the 207 as `<D:/>`.
+fn element_name(resolved: ResolveResult<'_>, qname: &str, local: &str) -> Result<PropName, XmlError> {
+    if local.is_empty() || local.contains(':') || qname.starts_with(':') {
+        return Err(XmlError::Malformed(format!("{qname:?} is not a qualified name")));
+    }
     let ns = match resolved {
         ResolveResult::Bound(ns) => ns.as_ref().to_owned(),
         ResolveResult::Unbound => String::new(),
@@ -369,7 +376,9 @@ pub(crate) fn parse_tree(body: &[u8]) -> Result<Element, XmlError> {
         let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let (resolved, event) = reader.read_resolved_event().map_err(malformed)?;
         let name = match &event {
-            Event::Start(e) | Event::Empty(e) => Some(element_name(resolved, e.local_name().as_ref())?),
+            Event::Start(e) | Event::Empty(e) => {
+                Some(element_name(resolved, e.name().as_ref(), e.local_name().as_ref())?)
+            }
             _ => None,
         };
         let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
@@ -950,6 +959,26 @@ mod tests {
         );
         let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
         assert_eq!(parse_propfind(deep.as_bytes()), Err(XmlError::TooComplex));
+    }
+
+    #[test]
+    fn element_names_must_be_qualified_names() {
+        // Found by the webdav_xml fuzz target: `<D:/>` was a property with an empty
+        // local name, written back into the 207 as `<D:/>`.
+        for name in ["D:", ":a", "D:a:b", ":"] {
+            let body = format!(r#"<D:propfind xmlns:D="DAV:"><D:prop><{name}/></D:prop></D:propfind>"#);
+            assert!(
+                matches!(parse_propfind(body.as_bytes()), Err(XmlError::Malformed(_))),
+                "{name}: {:?}",
+                parse_propfind(body.as_bytes())
+            );
+            let body = format!(
+                r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><{name}>x</{name}></D:prop></D:set></D:propertyupdate>"#
+            );
+            assert!(parse_proppatch(body.as_bytes()).is_err(), "{name}");
+        }
+        let ok = parse_propfind(br#"<D:propfind xmlns:D="DAV:"><D:prop><D:a/><b/></D:prop></D:propfind>"#);
+        assert!(matches!(ok, Ok(PropfindRequest::Prop(names)) if names.len() == 2));
     }
 
     #[test]

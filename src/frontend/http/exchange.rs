@@ -91,7 +91,8 @@ pub struct HttpExchange {
     realm: String,
     /// The methods allowed (for 405 replies).
     allow: &'static str,
-    /// The request head is over `http.max_header_bytes`: refused with 431.
+    /// The request head is over `http.max_header_bytes`, or (HTTP/2) has more than
+    /// `http.max_headers` fields: refused with 431.
     pub head_too_large: bool,
     /// Cancelled at the drain deadline (see [`super::HttpSettings::interrupt`]).
     interrupt: tokio_util::sync::CancellationToken,

@@ -293,6 +293,14 @@ fn head_len(parts: &http::request::Parts) -> usize {
     line + headers + 2
 }
 
+/// The header fields of an HTTP/2 request as `http.max_headers` counts them: its
+/// `cookie` fields as one, because HTTP/2 clients may split a `Cookie` header into
+/// one field per cookie (RFC 9113 §8.2.3) where HTTP/1.1 sends one line.
+fn field_count(headers: &http::HeaderMap) -> usize {
+    let cookies = headers.get_all(http::header::COOKIE).iter().count();
+    headers.len() - cookies.saturating_sub(1)
+}
+
 async fn refuse(mut stream: TcpStream) {
     let body = "Too many connections; try again later.\n";
     let head = format!(
@@ -326,9 +334,11 @@ async fn handle(
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (mut parts, body) = req.into_parts();
     // Larger limits hyper enforces itself (its buffer on HTTP/1, the header list on
-    // HTTP/2); this one goes through the pipeline, so it is logged and counted.
-    let head_too_large =
-        ctx.settings.max_header_bytes < HYPER_MIN_BUF && head_len(&parts) > ctx.settings.max_header_bytes;
+    // HTTP/2); this one goes through the pipeline, so it is logged and counted. So
+    // does `http.max_headers` on HTTP/2, which hyper applies to HTTP/1 only.
+    let head_too_large = (ctx.settings.max_header_bytes < HYPER_MIN_BUF
+        && head_len(&parts) > ctx.settings.max_header_bytes)
+        || (parts.version == http::Version::HTTP_2 && field_count(&parts.headers) > ctx.settings.max_headers);
     // HTTP/2 names the server in `:authority`, not `Host`; WebDAV compares
     // `Destination` against it.
     if !parts.headers.contains_key(http::header::HOST)
@@ -382,4 +392,22 @@ async fn run_request(mut exchange: HttpExchange, ctx: Arc<HttpContext>, conn: Ar
     let replies = cmd.responses.selected(outcome, cmd.unsupported_status()).into_owned();
     drop(cmd);
     exchange.finish(&replies);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_count;
+
+    #[test]
+    fn http2_cookie_crumbs_count_as_one_field() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(field_count(&h), 0);
+        h.append("x-a", http::HeaderValue::from_static("1"));
+        h.append("x-a", http::HeaderValue::from_static("2"));
+        assert_eq!(field_count(&h), 2, "repeated fields count each");
+        for i in 0..50 {
+            h.append(http::header::COOKIE, http::HeaderValue::from(i));
+        }
+        assert_eq!(field_count(&h), 3, "50 cookie crumbs are one Cookie header");
+    }
 }

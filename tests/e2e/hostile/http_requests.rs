@@ -54,7 +54,8 @@ pub struct Generated {
     pub complete: bool,
 }
 
-fn target(rng: &mut StdRng, token: &str) -> String {
+/// A request target: out-of-root tricks, bad encodings, long paths, the campaign's names.
+pub(super) fn target(rng: &mut StdRng, token: &str) -> String {
     let n = rng.random_range(0..18u8);
     match n {
         0 => "/".to_owned(),
@@ -96,7 +97,8 @@ fn range_value(rng: &mut StdRng) -> String {
     }
 }
 
-fn header(rng: &mut StdRng, token: &str, auth: &str) -> (String, String) {
+/// A request header, most of them with odd or hostile values.
+pub(super) fn header(rng: &mut StdRng, token: &str, auth: &str) -> (String, String) {
     match rng.random_range(0..20u8) {
         0 => ("Range".into(), range_value(rng)),
         1 => (
@@ -475,7 +477,7 @@ fn status_line(raw: &[u8]) -> Result<u16, String> {
 }
 
 /// An HTTP/2 frame header and payload.
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+pub(super) fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let len = payload.len() as u32;
     let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
     f.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
@@ -484,7 +486,7 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 }
 
 /// HPACK: a literal header field without indexing, new name, no Huffman.
-fn hpack_literal(out: &mut Vec<u8>, name: &str, value: &str) {
+pub(super) fn hpack_literal(out: &mut Vec<u8>, name: &str, value: &str) {
     out.push(0);
     out.push(u8::try_from(name.len()).unwrap_or(0x7f));
     out.extend_from_slice(name.as_bytes());
@@ -492,12 +494,9 @@ fn hpack_literal(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
-/// One HTTP/2 connection: preface, SETTINGS, garbage frames, then a valid GET.
-/// Every frame the server sends must be framed validly; the connection must end
-/// with the GET's response or a GOAWAY, within the step timeout.
+/// One HTTP/2 connection of random frames (see [`h2_exchange`]).
 pub async fn h2_garbage(rng: &mut StdRng, addr: SocketAddr, auth: &str) -> Result<(), String> {
-    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    out.extend(frame(4, 0, 0, &[]));
+    let mut middle = Vec::new();
     for _ in 0..rng.random_range(0..8u8) {
         let kind = rng.random_range(0..12u8);
         let flags = rng.random::<u8>();
@@ -508,8 +507,19 @@ pub async fn h2_garbage(rng: &mut StdRng, addr: SocketAddr, auth: &str) -> Resul
         if rng.random_bool(0.1) {
             f[0] = 0xff; // a length over the maximum frame size
         }
-        out.extend(f);
+        middle.extend(f);
     }
+    h2_exchange(addr, &middle, auth).await
+}
+
+/// One HTTP/2 connection: preface, SETTINGS, the frames `middle` (client stream
+/// ids below `0x7fff_0001`), then a valid GET on stream `0x7fff_0001`. Every frame
+/// the server sends must be framed validly; the connection must end with the GET's
+/// response or a GOAWAY, within the step timeout.
+pub async fn h2_exchange(addr: SocketAddr, middle: &[u8], auth: &str) -> Result<(), String> {
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, &[]));
+    out.extend_from_slice(middle);
     let mut block = Vec::new();
     hpack_literal(&mut block, ":method", "GET");
     hpack_literal(&mut block, ":scheme", "http");

@@ -2,7 +2,11 @@
 //! requests thrown at the real binary, then the server is checked whole.
 //!
 //! - [`ftp_lines`]: the FTP generator and a driver that checks every reply's framing.
-//! - [`http_requests`]: the HTTP/1.x, WebDAV and HTTP/2 generator and its checks.
+//! - [`http_requests`]: the HTTP/1.x, WebDAV and HTTP/2 garbage-frame generator and
+//!   its checks.
+//! - [`http2`]: HTTP/2 through the `h2` crate (hundreds of streams, rapid resets,
+//!   huge header lists, closed flow-control windows, cut uploads) and malformed
+//!   frames after a valid preface.
 //! - [`limits`]: resource limits under attack (slowloris, passive ports, connections
 //!   per address, an argon2 flood).
 //! - [`regressions`]: what the campaign found, one test each.
@@ -10,14 +14,15 @@
 //!   memory, descriptors, threads and latency measured.
 //!
 //! The CI form sends 10,000 FTP lines and 5,000 HTTP requests (plus 500 HTTP/2
-//! connections of garbage frames); `DUALGATE_HOSTILE_SCALE=N` multiplies all three
-//! (the long form). Everything is drawn from one seed, printed at the start;
+//! connections of garbage frames) and runs 80 HTTP/2 scenarios;
+//! `DUALGATE_HOSTILE_SCALE=N` multiplies all four (the long form). Everything is drawn from one seed, printed at the start;
 //! `DUALGATE_HOSTILE_SEED=S` replays a run's inputs. Afterwards: no panic in the
 //! server's log, no hung session (every reply within 10 s), every reply well formed,
 //! nothing written outside the served root, memory back near its baseline, the
 //! session gauges at zero, and a correct client still served.
 
 mod ftp_lines;
+mod http2;
 mod http_requests;
 mod limits;
 mod regressions;
@@ -34,6 +39,7 @@ use crate::support::http::base64;
 use crate::support::{Gateway, GatewayOptions, ftp_get, ftp_put, metric_value, random_bytes, raw_http, sha256_hex};
 use ftp_lines::{FtpDriver, FtpTally};
 use http_requests::{HttpTally, Outcome};
+use http2::H2Tally;
 
 /// FTP command lines of the CI form.
 const FTP_LINES: u64 = 10_000;
@@ -41,6 +47,8 @@ const FTP_LINES: u64 = 10_000;
 const HTTP_REQUESTS: u64 = 5_000;
 /// One HTTP/2 connection of garbage frames per this many HTTP/1.x requests.
 const H2_EVERY: u64 = 10;
+/// HTTP/2 scenarios of the CI form ([`http2::run`]), one connection each.
+const H2_SCENARIOS: u64 = 80;
 /// Parallel FTP drivers and HTTP workers.
 const WORKERS: u64 = 4;
 /// Memory the campaign may leave behind (allocator caches, the argon2 slots'
@@ -122,6 +130,12 @@ async fn local_hostile_campaign() {
     {
         let mut ftp = gw.ftp().await;
         ftp_put(&mut ftp, "warm.bin", &random_bytes(4096)).await;
+        std::fs::write(
+            root.join(http2::BIG_FILE.trim_start_matches('/')),
+            random_bytes(http2::BIG_LEN),
+        )
+        .expect("big file");
+        std::fs::write(root.join(http2::SMALL_FILE.trim_start_matches('/')), random_bytes(4096)).expect("small file");
         let _ = ftp.quit().await;
         // Connection: close, so that no pooled keep-alive connection stays open.
         let resp = raw_http(gw.http_addr, "GET", "/warm.bin", &[("Authorization", &auth)]).await;
@@ -152,6 +166,11 @@ async fn local_hostile_campaign() {
         }));
     }
     let mut ftp = FtpTally::default();
+    let h2_job = {
+        let (addr, token, auth) = (gw.http_addr, token.clone(), auth.clone());
+        let mut rng = StdRng::seed_from_u64(seed ^ 0xbb67_ae85_84ca_a73b);
+        tokio::spawn(async move { http2::run(&mut rng, addr, &token, &auth, H2_SCENARIOS * scale).await })
+    };
     for j in ftp_jobs {
         let t = j.await.expect("FTP driver");
         ftp.lines += t.lines;
@@ -174,6 +193,7 @@ async fn local_hostile_campaign() {
         }
         http.findings.extend(t.findings);
     }
+    let h2: H2Tally = h2_job.await.expect("HTTP/2 worker");
     let elapsed = started.elapsed();
     println!(
         "FTP: {} lines ({} during transfers, {} over the limit), {} final replies, {} control and {} data connections",
@@ -192,6 +212,28 @@ async fn local_hostile_campaign() {
         ftp.findings.is_empty(),
         "FTP findings (seed {seed}):\n{}",
         ftp.findings.join("\n")
+    );
+    println!(
+        "HTTP/2: {} connections, {} streams ({} answered, {} reset or refused by the server, {} reset by the client), \
+         {} uploads cut, {} malformed frame sequences on {} raw connections",
+        h2.connections,
+        h2.streams,
+        h2.answered,
+        h2.refused,
+        h2.client_resets,
+        h2.cut_uploads.len(),
+        h2.malformed,
+        h2.raw_connections
+    );
+    assert!(
+        h2.findings.is_empty(),
+        "HTTP/2 findings (seed {seed}):\n{}",
+        h2.findings.join("\n")
+    );
+    assert!(
+        h2.connections + h2.raw_connections >= H2_SCENARIOS * scale,
+        "only {} HTTP/2 scenarios",
+        h2.connections + h2.raw_connections
     );
     assert!(
         http.findings.is_empty(),
@@ -220,6 +262,14 @@ async fn local_hostile_campaign() {
         "the server panicked (seed {seed}); log:\n{}",
         gw.log()
     );
+
+    // No upload cut short or contradicting its content-length was stored.
+    let stored: Vec<_> = h2
+        .cut_uploads
+        .iter()
+        .filter(|name| root.join(name.trim_start_matches('/')).exists())
+        .collect();
+    assert!(stored.is_empty(), "HTTP/2 uploads cut short were stored: {stored:?}");
 
     // Nothing written outside the root.
     let mut after = BTreeSet::new();
@@ -253,6 +303,11 @@ async fn local_hostile_campaign() {
     assert_eq!(got.status().as_u16(), 200);
     let body = got.bytes().await.expect("GET body");
     assert_eq!(sha256_hex(&body), sha256_hex(&data));
+    let (status, body) = http2::get(gw.http_addr, &auth, "/after-campaign.bin", &[])
+        .await
+        .expect("HTTP/2 GET after the campaign");
+    assert_eq!(status, 200);
+    assert_eq!(sha256_hex(&body), sha256_hex(&data), "HTTP/2 GET after the campaign");
     assert_eq!(gw.put("/after-campaign-2.bin", data.clone()).await, 201);
     let mut client = gw.ftp().await;
     assert_eq!(

@@ -110,7 +110,7 @@ pub struct Gateway {
     pub passive_ports: RangeInclusive<u16>,
     /// The HTTP client for the HTTP and admin listeners (no proxy, no redirects).
     pub(super) client: reqwest::Client,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<LogKeep>>,
     /// Panics seen in the whole log so far.
     panics: Arc<AtomicU32>,
     /// What it serves (dropped after the process is killed).
@@ -211,10 +211,24 @@ fn forward_stdout(stdout: ChildStdout) -> UnboundedReceiver<String> {
 /// What a panic prints on stderr (Rust's default panic hook).
 const PANIC_MARK: &[u8] = b"panicked at";
 
-/// Keeps the last [`LOG_TAIL`] bytes of stderr (the log) for failure messages, and
-/// counts the panics in the whole log (the tail alone could have lost them).
-fn keep_log_tail(mut pipe: ChildStderr) -> (Arc<Mutex<String>>, Arc<AtomicU32>) {
-    let log = Arc::new(Mutex::new(String::new()));
+/// How much of the log from the first panic on is kept apart from the tail.
+const PANIC_TEXT: usize = 4096;
+
+/// What [`keep_log_tail`] keeps of the server's stderr.
+#[derive(Default)]
+struct LogKeep {
+    /// The last [`LOG_TAIL`] bytes.
+    tail: String,
+    /// The log from the first panic's line on, up to [`PANIC_TEXT`] bytes: a busy
+    /// log would push it out of the tail.
+    first_panic: Vec<u8>,
+}
+
+/// Keeps the last [`LOG_TAIL`] bytes of stderr (the log) and the first panic for
+/// failure messages, and counts the panics in the whole log (the tail alone could
+/// have lost them).
+fn keep_log_tail(mut pipe: ChildStderr) -> (Arc<Mutex<LogKeep>>, Arc<AtomicU32>) {
+    let log = Arc::new(Mutex::new(LogKeep::default()));
     let panics = Arc::new(AtomicU32::new(0));
     let (sink, seen) = (log.clone(), panics.clone());
     std::thread::spawn(move || {
@@ -225,12 +239,25 @@ fn keep_log_tail(mut pipe: ChildStderr) -> (Arc<Mutex<String>>, Arc<AtomicU32>) 
             if n == 0 {
                 break;
             }
+            let old = carry.len();
             carry.extend_from_slice(&buf[..n]);
             let marks = carry.windows(PANIC_MARK.len()).filter(|w| *w == PANIC_MARK).count();
             seen.fetch_add(u32::try_from(marks).unwrap_or(u32::MAX), Ordering::Relaxed);
+            let mut k = sink.lock().unwrap_or_else(|e| e.into_inner());
+            if k.first_panic.is_empty() {
+                if let Some(at) = carry.windows(PANIC_MARK.len()).position(|w| w == PANIC_MARK) {
+                    // From the start of the mark's line (in this read).
+                    let at = at.saturating_sub(old);
+                    let line = buf[..at].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                    k.first_panic.extend_from_slice(&buf[line..n]);
+                }
+            } else if k.first_panic.len() < PANIC_TEXT {
+                k.first_panic.extend_from_slice(&buf[..n]);
+            }
+            k.first_panic.truncate(PANIC_TEXT);
             let keep = carry.len().min(PANIC_MARK.len() - 1);
             carry.drain(..carry.len() - keep);
-            let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+            let s = &mut k.tail;
             s.push_str(&String::from_utf8_lossy(&buf[..n]));
             if s.len() > LOG_TAIL {
                 let cut = s.len() - LOG_TAIL;
@@ -296,7 +323,7 @@ impl Gateway {
             other => {
                 let _ = child.kill();
                 let status = child.wait();
-                let log = stderr.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let log = stderr.lock().unwrap_or_else(|e| e.into_inner()).tail.clone();
                 panic!(
                     "dualgate did not print its start-up block ({}; exit: {status:?})\nstdout:\n{}\nstderr:\n{log}",
                     if other.is_err() {
@@ -380,7 +407,16 @@ impl Gateway {
 
     /// The server's log so far (last 64 KiB), for failure messages.
     pub fn log(&self) -> String {
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let k = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        if k.first_panic.is_empty() {
+            return k.tail.clone();
+        }
+        format!(
+            "--- the server's first panic ---\n{}\n--- the log's last {} KiB ---\n{}",
+            String::from_utf8_lossy(&k.first_panic),
+            LOG_TAIL / 1024,
+            k.tail
+        )
     }
 
     /// How many panics the server's whole log shows so far (`panicked at`).
