@@ -172,7 +172,10 @@ async fn worker(
 /// state, and an idle connection should keep only what it needs while idle.
 async fn connection(mut stream: TcpStream, socket_peer: SocketAddr, ctx: Arc<HttpContext>) {
     // From a trusted proxy, the client is the one its PROXY header names.
-    let peer = match Box::pin(ctx.proxy.client(&mut stream, socket_peer)).await {
+    // Each boxed future is made in a statement of its own: a temporary that
+    // lives across an `.await` is kept in this future's state even once moved.
+    let proxied = Box::pin(ctx.proxy.client(&mut stream, socket_peer));
+    let peer = match proxied.await {
         Ok(peer) => peer,
         Err(e) => {
             tracing::warn!(peer = %socket_peer, error = %e, "connection from a trusted proxy without a valid PROXY header closed");
@@ -183,7 +186,8 @@ async fn connection(mut stream: TcpStream, socket_peer: SocketAddr, ctx: Arc<Htt
         Ok(slot) => slot,
         Err(refusal) => {
             ctx.limiter.refused("http", refusal, peer.ip());
-            Box::pin(refuse(stream)).await;
+            let refusal = Box::pin(refuse(stream));
+            refusal.await;
             return;
         }
     };
@@ -201,29 +205,37 @@ async fn connection(mut stream: TcpStream, socket_peer: SocketAddr, ctx: Arc<Htt
             });
             serve(stream, &ctx, conn).await;
         }
-        Some(config) => match Box::pin(crate::tls::accept(
-            config,
-            stream,
-            "http",
-            ctx.settings.handshake_timeout,
-        ))
-        .await
-        {
-            Ok((tls, _)) => {
-                let conn = Arc::new(Connection {
-                    peer,
-                    local,
-                    tls: true,
-                    certificate: crate::tls::client_certificate(tls.get_ref().1),
-                    activity: Activity::default(),
-                });
-                serve(tls, &ctx, conn).await;
-            }
-            Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-        },
+        Some(config) => {
+            // Boxed: the TLS state (over 1 KiB) would otherwise size every connection's task.
+            let tls = Box::pin(serve_tls(config, stream, peer, local, &ctx));
+            tls.await;
+        }
     }
     metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").decrement(1.0);
     drop(slot);
+}
+
+/// The TLS handshake, then HTTP over it.
+async fn serve_tls(
+    config: Arc<rustls::ServerConfig>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    ctx: &Arc<HttpContext>,
+) {
+    match crate::tls::accept(config, stream, "http", ctx.settings.handshake_timeout).await {
+        Ok((tls, _)) => {
+            let conn = Arc::new(Connection {
+                peer,
+                local,
+                tls: true,
+                certificate: crate::tls::client_certificate(tls.get_ref().1),
+                activity: Activity::default(),
+            });
+            serve(tls, ctx, conn).await;
+        }
+        Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+    }
 }
 
 /// What every request of one connection shares.
@@ -297,9 +309,11 @@ where
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
                 .keep_alive_interval(Some(settings.idle_timeout));
-            let http = builder.serve_connection(TokioIo::new(io.begin_round(false)), svc);
-            let ended = Box::pin(until_shutdown(http, &ctx.shutdown, |http| http.graceful_shutdown())).await;
-            if let Err(e) = ended {
+            let h2 = Box::pin(async move {
+                let http = builder.serve_connection(TokioIo::new(io.begin_round(false)), svc);
+                until_shutdown(http, &ctx.shutdown, |http| http.graceful_shutdown()).await
+            });
+            if let Err(e) = h2.await {
                 ended_with(&e, peer);
             }
             return;
@@ -316,7 +330,7 @@ where
         .max_headers(settings.max_headers);
     loop {
         // A round: hyper and its buffers, until the connection is at rest.
-        let round = async {
+        let round = Box::pin(async {
             let mut http = builder.serve_connection(TokioIo::new(io.begin_round(true)), svc);
             let mut draining = false;
             let ended = {
@@ -331,8 +345,8 @@ where
                 .await
             };
             (ended, draining, http.into_parts())
-        };
-        let (ended, draining, parts) = Box::pin(round).await;
+        });
+        let (ended, draining, parts) = round.await;
         // `read_buf` shares hyper's read buffer: it must not live on into the park.
         let hyper::server::conn::http1::Parts {
             io: hyper_io,
