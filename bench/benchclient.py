@@ -8,6 +8,7 @@ than Python can).
     benchclient.py stor  --port P --path /up.bin --source FILE [--pid PID ...]
     benchclient.py list  --port P --path /dir10k --cmd LIST|MLSD|NLST --entries N [--pid PID ...]
     benchclient.py idle  --port P --sessions N --pid PID
+    benchclient.py httpidle --port P --path /small.bin --size N --sessions N --pid PID [--sources K]
     benchclient.py get   --port P --path /big.bin --size N [--pid PID ...]
     benchclient.py wrk   --port P --path /small.bin --size N [--connections 64] [--seconds 10]
     benchclient.py summary RESULTS.jsonl [A:B ...]   (markdown: medians, min-max, ratios A/B)
@@ -324,6 +325,7 @@ def summary(path, pairs=()):
         "list": [("seconds", "LIST 10k s", ".3f")], "mlsd": [("seconds", "MLSD 10k s", ".3f")],
         "nlst": [("seconds", "NLST 10k s", ".3f")],
         "idle": [("kib_per_session", "idle KiB/session (PSS)", ".1f")],
+        "httpidle": [("kib_per_session", "HTTP idle keep-alive KiB/connection (PSS)", ".1f")],
         "get": [("mib_s", "HTTP GET big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP GET server CPU s/GiB", ".2f")],
         "wrk": [("req_s", "HTTP small GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP small p99 ms", ".2f"),
                 ("cpu_ms_per_1000", "HTTP server CPU ms/1000 req", ".1f")],
@@ -386,12 +388,79 @@ def run_idle(args):
             "kib_per_session": (after - before) / args.sessions}
 
 
+def http_get(sock, path, size, timeout):
+    """One keep-alive GET on sock; the answer must be a 200 of `size` body bytes that leaves
+    the connection open (no `Connection: close`)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: benchclient\r\n\r\n".encode())
+    head = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(65536)
+        if not chunk or time.monotonic() > deadline:
+            raise Failed(f"GET {path}: the connection closed in the response head")
+        head += chunk
+    head, body = head.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines[0].startswith("HTTP/1.1 200"):
+        raise Failed(f"GET {path}: {lines[0]}")
+    fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if fields.get("connection", "").lower() == "close":
+        raise Failed(f"GET {path}: the server closes the connection (Connection: close)")
+    length = int(fields.get("content-length", -1))
+    if length != size:
+        raise Failed(f"GET {path}: Content-Length {length}, expected {size}")
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk or time.monotonic() > deadline:
+            raise Failed(f"GET {path}: the connection closed in the body")
+        body += chunk
+    if len(body) != length:
+        raise Failed(f"GET {path}: {len(body)} body bytes, expected {length}")
+
+
+def run_http_idle(args):
+    """--sessions HTTP/1.1 connections, each left idle (keep-alive) after one GET of --path:
+    the growth of the server tree's PSS per connection. Connections come from --sources
+    loopback addresses (127.0.0.2, 127.0.0.3, ...) so that 10,000 of them and the previous
+    run's TIME_WAIT sockets do not exhaust one address's ephemeral ports. Afterwards a GET on
+    every 100th connection checks that the idle connections were kept and still serve."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < args.sessions + 100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.sessions + 1000), hard))
+    # A first connection, closed, so that what a server allocates once is not counted.
+    with socket.create_connection((args.host, args.port), timeout=args.timeout) as s:
+        http_get(s, args.path, args.size, args.timeout)
+    time.sleep(1)
+    before = tree_pss_kib(args.pid[0])
+    conns = []
+    t0 = time.monotonic()
+    try:
+        for i in range(args.sessions):
+            source = f"127.0.0.{2 + i % args.sources}"
+            s = socket.create_connection((args.host, args.port), timeout=args.timeout, source_address=(source, 0))
+            conns.append(s)
+            if not args.no_request:
+                http_get(s, args.path, args.size, args.timeout)
+        opened = time.monotonic() - t0
+        time.sleep(2)
+        after = tree_pss_kib(args.pid[0])
+        if not args.no_request:
+            for s in conns[::100]:
+                http_get(s, args.path, args.size, args.timeout)
+    finally:
+        for s in conns:
+            s.close()
+    return {"sessions": len(conns), "pss_before_kib": before, "pss_after_kib": after, "open_s": opened,
+            "kib_per_session": (after - before) / args.sessions}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     if len(sys.argv) >= 3 and sys.argv[1] == "summary":
         summary(sys.argv[2], sys.argv[3:])
         return
-    p.add_argument("op", choices=["retr", "stor", "list", "idle", "get", "wrk"])
+    p.add_argument("op", choices=["retr", "stor", "list", "idle", "httpidle", "get", "wrk"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--user", default=os.environ.get("FTP_USER", "dualgate-bench"))
@@ -403,6 +472,8 @@ def main():
     p.add_argument("--cmd", choices=["LIST", "MLSD", "NLST"], default="LIST")
     p.add_argument("--entries", type=int, help="list: the expected entry count")
     p.add_argument("--sessions", type=int, default=500)
+    p.add_argument("--sources", type=int, default=8, help="httpidle: loopback source addresses")
+    p.add_argument("--no-request", action="store_true", help="httpidle: connect only, send nothing")
     p.add_argument("--connections", type=int, default=64, help="wrk: keep-alive connections")
     p.add_argument("--seconds", type=int, default=10, help="wrk: duration")
     p.add_argument("--pid", type=int, action="append", default=[], help="a server process (repeatable)")
@@ -410,8 +481,8 @@ def main():
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
     try:
-        if args.op in ("idle", "get", "wrk"):
-            result = {"idle": run_idle, "get": run_get, "wrk": run_wrk}[args.op](args)
+        if args.op in ("idle", "httpidle", "get", "wrk"):
+            result = {"idle": run_idle, "httpidle": run_http_idle, "get": run_get, "wrk": run_wrk}[args.op](args)
         else:
             ctl = Control(args)
             ctl.login(args.user, args.password)

@@ -23,7 +23,10 @@
 #   http   (HTTP peers: nginx, dualgate-http) GET of the big file with curl, 3 times; wrk, 2
 #          threads, 64 keep-alive connections, WRK_SECONDS on the 10 KiB file (non-2xx and socket
 #          errors fail it)                                    (benchclient.py get, wrk)
-#   idle   IDLE_SESSIONS logged-in idle sessions: the server tree's PSS growth per session
+#   idle   IDLE_SESSIONS logged-in idle sessions: the server tree's PSS growth per session; on
+#          HTTP peers, IDLE_SESSIONS keep-alive connections left idle after one GET of the 10 KiB
+#          file (from 8 loopback addresses; the file descriptor limit is raised to fit)
+#                                                          (benchclient.py idle, httpidle)
 #
 # BEFORE_BIN (optional): another dualgate binary (e.g. a release build of an earlier commit);
 # adds the peers dualgate-before and dualgate-before-http (bench/peers/make-before.sh), so
@@ -103,6 +106,10 @@ RESULTS="$OUT/results.jsonl"
 } >"$OUT/run.txt"
 
 has() { [[ " $TESTS " == *" $1 "* ]]; }
+# Servers and clients inherit it: 10,000 idle connections need more descriptors than the default.
+if has idle && [ "$(ulimit -n)" -lt $((IDLE_SESSIONS * 2 + 1000)) ]; then
+  ulimit -n "$(ulimit -Hn)"
+fi
 
 for rep in $(seq 1 "$REPS"); do
   for peer in $PEERS; do
@@ -122,6 +129,9 @@ for rep in $(seq 1 "$REPS"); do
             record "$peer" get "$rep" "$CLIENT" get "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
           done
           record "$peer" wrk "$rep" "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
+        fi
+        if has idle; then
+          record "$peer" httpidle "$rep" "$CLIENT" httpidle "${ftp[@]}" --path /small.bin --size 10240 --sessions "$IDLE_SESSIONS"
         fi
         ;;
       *)

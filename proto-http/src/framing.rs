@@ -103,6 +103,21 @@ impl TargetGuard {
         self.state == State::Off
     }
 
+    /// Every byte followed so far belongs to complete requests, bodies and
+    /// trailers included (or to the empty lines allowed before a request line):
+    /// the stream is between two requests. False once the guard has stopped.
+    pub fn between_requests(&self) -> bool {
+        matches!(self.state, State::RequestLine { started: false, .. })
+    }
+
+    /// Frees the line buffer between requests (for a connection left idle);
+    /// the next request allocates it again.
+    pub fn release(&mut self) {
+        if self.between_requests() {
+            self.line = Vec::new();
+        }
+    }
+
     /// How many `#` bytes in request targets have been rewritten.
     pub fn rewritten(&self) -> u64 {
         self.rewritten
@@ -361,6 +376,37 @@ GET /b#c HTTP/1.1\r\n\r\n";
         assert_eq!(g.rewritten(), 1);
         assert!(out.windows(2).any(|w| w == b"b\x7F"));
         assert!(!g.is_off());
+    }
+
+    #[test]
+    fn between_requests_only_after_whole_requests() {
+        let mut g = TargetGuard::new();
+        assert!(g.between_requests());
+        for (bytes, between) in [
+            (&b"\r\n"[..], true),
+            (b"PUT /a HTTP/1.1\r\nContent-Length: 3\r\n", false),
+            (b"\r\nab", false),
+            (b"c", true),
+            (
+                b"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n",
+                false,
+            ),
+            (b"0\r\n\r\n", true),
+            (b"GET /c HTTP/1.1\r\nHost: x\r\n\r\nG", false),
+            (b"ET /d HTTP/1.1\r\n\r\n", true),
+        ] {
+            g.inspect(&mut bytes.to_vec());
+            assert_eq!(
+                g.between_requests(),
+                between,
+                "after {}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        g.release();
+        assert_eq!(g.line.capacity(), 0);
+        let (_, g) = guarded(b"GET /a HTTP/1.1\r\nUpgrade: h2c\r\n\r\n");
+        assert!(!g.between_requests(), "a stopped guard is never between requests");
     }
 
     proptest! {

@@ -515,6 +515,32 @@ async fn until_closed(stream: &mut tokio::net::TcpStream, what: &str) -> Vec<u8>
     got
 }
 
+/// Sends `first`, then `each` every `every_ms` until the server closes the
+/// connection (which must happen within [`STEP`]): what the server sent, and how
+/// long after `first` it closed.
+async fn dribble_until_closed(
+    stream: tokio::net::TcpStream,
+    first: &'static [u8],
+    each: &'static [u8],
+    every_ms: u64,
+    what: &str,
+) -> (Vec<u8>, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let drip = tokio::spawn(async move {
+        if writer.write_all(first).await.is_err() {
+            return;
+        }
+        while writer.write_all(each).await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
+        }
+    });
+    let mut got = Vec::new();
+    within(what, STEP, reader.read_to_end(&mut got)).await.ok();
+    drip.abort();
+    (got, start.elapsed())
+}
+
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
     let gw = Gateway::start(GatewayOptions::with_config(SHORT_IDLE)).await;
@@ -539,26 +565,16 @@ async fn a_request_head_sent_slowly_is_cut_off() {
     let stream = within("connect", STEP, tokio::net::TcpStream::connect(gw.http_addr))
         .await
         .unwrap();
-    let (mut reader, mut writer) = stream.into_split();
     // One byte of a never-ending header every 200 ms: the head is never complete,
     // but bytes keep coming, so only a bound on the whole head ends it.
-    let drip = tokio::spawn(async move {
-        if writer.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").await.is_err() {
-            return;
-        }
-        while writer.write_all(b"a").await.is_ok() {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-    });
-    let mut got = Vec::new();
-    within(
+    let (got, _) = dribble_until_closed(
+        stream,
+        b"GET / HTTP/1.1\r\nX-Slow: ",
+        b"a",
+        200,
         "the server to cut off a head sent one byte every 200 ms (idle_timeout 2s)",
-        STEP,
-        reader.read_to_end(&mut got),
     )
-    .await
-    .ok();
-    drip.abort();
+    .await;
     assert!(
         got.is_empty() || got.starts_with(b"HTTP/1.1 408") || got.starts_with(b"HTTP/1.1 400"),
         "{:?}",
@@ -591,11 +607,10 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, Vec<u8>) {
     .await
 }
 
-#[tokio::test]
-async fn keep_alive_connections_serve_requests_then_close_when_idle() {
-    let gw = Gateway::start(GatewayOptions::with_config(SHORT_IDLE)).await;
+/// A connection to `gw` and a request for its `k.txt` (which holds `kept`).
+async fn kept_alive(gw: &Gateway) -> (tokio::net::TcpStream, String) {
     gw.store().put("k.txt", b"kept");
-    let mut stream = within("connect", STEP, tokio::net::TcpStream::connect(gw.http_addr))
+    let stream = within("connect", STEP, tokio::net::TcpStream::connect(gw.http_addr))
         .await
         .unwrap();
     let request = format!(
@@ -603,6 +618,13 @@ async fn keep_alive_connections_serve_requests_then_close_when_idle() {
         gw.http_addr,
         gw.basic_auth()
     );
+    (stream, request)
+}
+
+#[tokio::test]
+async fn keep_alive_connections_serve_requests_then_close_when_idle() {
+    let gw = Gateway::start(GatewayOptions::with_config(SHORT_IDLE)).await;
+    let (mut stream, request) = kept_alive(&gw).await;
     for i in 0..3 {
         within("request", STEP, stream.write_all(request.as_bytes()))
             .await
@@ -615,6 +637,77 @@ async fn keep_alive_connections_serve_requests_then_close_when_idle() {
     )
     .await;
     assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+}
+
+/// Between requests an idle HTTP/1.1 connection is taken out of hyper and waits
+/// with no buffer: pipelined requests, a request arriving in pieces and requests
+/// after idle pauses are all served on the one connection, the idle timeout runs
+/// from the last response, and empty lines (no request) do not extend it.
+#[tokio::test]
+async fn idle_keep_alive_connections_resume_and_still_time_out() {
+    let gw = Gateway::start(GatewayOptions::with_config(SHORT_IDLE)).await;
+    let (mut stream, request) = kept_alive(&gw).await;
+    // Two requests in one write: two responses.
+    within(
+        "pipelined requests",
+        STEP,
+        stream.write_all(format!("{request}{request}").as_bytes()),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    within("two pipelined responses", STEP, async {
+        while raw.windows(8).filter(|w| w == b"\r\n\r\nkept").count() < 2 {
+            let n = stream.read(&mut buf).await.expect("reading the responses");
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert_eq!(raw.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count(), 2);
+    // One request in three pieces, 300 ms apart.
+    for piece in request.as_bytes().chunks(request.len() / 3 + 1) {
+        within("a piece of a request", STEP, stream.write_all(piece))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        read_response(&mut stream).await,
+        (200, b"kept".to_vec()),
+        "request in pieces"
+    );
+    // Pauses under the idle timeout (2 s), longer than it all together.
+    for i in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        within("request", STEP, stream.write_all(request.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_response(&mut stream).await,
+            (200, b"kept".to_vec()),
+            "after pause {i}"
+        );
+    }
+    // Empty lines every 300 ms: the connection still closes at the idle timeout.
+    let (got, held) = dribble_until_closed(
+        stream,
+        b"",
+        b"\r\n",
+        300,
+        "the server to close a connection sending only empty lines (idle_timeout 2s)",
+    )
+    .await;
+    assert!(
+        held < std::time::Duration::from_secs(6),
+        "empty lines held an idle connection {held:?}"
+    );
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 /// A client that speaks HTTP/2 without upgrade or ALPN (prior knowledge).

@@ -15,6 +15,10 @@
 //! real outcome and byte count. Header size, header read time, keep-alive idle
 //! time and the pace of request bodies are all bounded.
 //!
+//! An HTTP/1.1 connection is served in rounds: between requests hyper hands it
+//! back, and an idle keep-alive connection waits for its next bytes holding no
+//! buffer (a few hundred bytes instead of hyper's ~17 KiB; see [`read_guard`]).
+//!
 //! Framing that hyper lets through but the server will not serve (a missing or
 //! doubled `Host`, a transfer coding other than `chunked`) and `OPTIONS *` are
 //! decided in the [`lift`], so that they go through the pipeline and are logged
@@ -35,14 +39,13 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::exchange::{Body, HttpExchange, full};
-use self::read_guard::ReadGuard;
+use self::read_guard::{Activity, Open, ReadGuard, Socket, Version};
 use super::ConnectionLimiter;
 use crate::auth::ClientCertificate;
 use crate::command::Protocol;
@@ -141,22 +144,22 @@ pub fn serve_on_threads(
 }
 
 /// One HTTP worker: serves the connections it is dealt until the acceptor stops,
-/// then lets them and their requests finish.
+/// then lets them and their requests finish. Connections watch `ctx.shutdown`
+/// themselves: idle ones close, busy ones finish their request with
+/// `Connection: close` (HTTP/1.1) or `GOAWAY` (HTTP/2).
 async fn worker(
     mut connections: tokio::sync::mpsc::Receiver<(std::net::TcpStream, SocketAddr)>,
     ctx: Arc<HttpContext>,
 ) {
-    let graceful = GracefulShutdown::new();
     let tasks = TaskTracker::new();
     while let Some((stream, peer)) = connections.recv().await {
         match TcpStream::from_std(stream) {
             Ok(stream) => {
-                tasks.spawn(connection(stream, peer, ctx.clone(), graceful.watcher()));
+                tasks.spawn(connection(stream, peer, ctx.clone()));
             }
             Err(e) => tracing::warn!(error = %e, "an accepted HTTP connection could not be registered"),
         }
     }
-    graceful.shutdown().await;
     tasks.close();
     tasks.wait().await;
     ctx.requests.close();
@@ -164,14 +167,15 @@ async fn worker(
 }
 
 /// One accepted connection: PROXY header, limits, TLS, then HTTP.
-async fn connection(
-    mut stream: TcpStream,
-    socket_peer: SocketAddr,
-    ctx: Arc<HttpContext>,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
+///
+/// The steps before HTTP are boxed: a task's future is as large as its largest
+/// state, and an idle connection should keep only what it needs while idle.
+async fn connection(mut stream: TcpStream, socket_peer: SocketAddr, ctx: Arc<HttpContext>) {
     // From a trusted proxy, the client is the one its PROXY header names.
-    let peer = match ctx.proxy.client(&mut stream, socket_peer).await {
+    // Each boxed future is made in a statement of its own: a temporary that
+    // lives across an `.await` is kept in this future's state even once moved.
+    let proxied = Box::pin(ctx.proxy.client(&mut stream, socket_peer));
+    let peer = match proxied.await {
         Ok(peer) => peer,
         Err(e) => {
             tracing::warn!(peer = %socket_peer, error = %e, "connection from a trusted proxy without a valid PROXY header closed");
@@ -182,41 +186,56 @@ async fn connection(
         Ok(slot) => slot,
         Err(refusal) => {
             ctx.limiter.refused("http", refusal, peer.ip());
-            refuse(stream).await;
+            let refusal = Box::pin(refuse(stream));
+            refusal.await;
             return;
         }
     };
     let Ok(local) = stream.local_addr() else { return };
     let _ = stream.set_nodelay(true);
     metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").increment(1.0);
-    let idle = ctx.settings.idle_timeout;
     match ctx.tls.clone() {
         None => {
-            let io = TokioIo::new(ReadGuard::new(stream, idle));
             let conn = Arc::new(Connection {
                 peer,
                 local,
                 tls: false,
                 certificate: None,
+                activity: Activity::default(),
             });
-            serve_connection(io, &ctx, watcher, conn).await;
+            serve(stream, &ctx, conn).await;
         }
-        Some(config) => match crate::tls::accept(config, stream, "http", ctx.settings.handshake_timeout).await {
-            Ok((tls, _)) => {
-                let conn = Arc::new(Connection {
-                    peer,
-                    local,
-                    tls: true,
-                    certificate: crate::tls::client_certificate(tls.get_ref().1),
-                });
-                let io = TokioIo::new(ReadGuard::new(tls, idle));
-                serve_connection(io, &ctx, watcher, conn).await;
-            }
-            Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-        },
+        Some(config) => {
+            // Boxed: the TLS state (over 1 KiB) would otherwise size every connection's task.
+            let tls = Box::pin(serve_tls(config, stream, peer, local, &ctx));
+            tls.await;
+        }
     }
     metrics::gauge!(crate::metrics::SESSIONS_ACTIVE, "protocol" => "http").decrement(1.0);
     drop(slot);
+}
+
+/// The TLS handshake, then HTTP over it.
+async fn serve_tls(
+    config: Arc<rustls::ServerConfig>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    ctx: &Arc<HttpContext>,
+) {
+    match crate::tls::accept(config, stream, "http", ctx.settings.handshake_timeout).await {
+        Ok((tls, _)) => {
+            let conn = Arc::new(Connection {
+                peer,
+                local,
+                tls: true,
+                certificate: crate::tls::client_certificate(tls.get_ref().1),
+                activity: Activity::default(),
+            });
+            serve(tls, ctx, conn).await;
+        }
+        Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+    }
 }
 
 /// What every request of one connection shares.
@@ -226,43 +245,157 @@ struct Connection {
     tls: bool,
     /// The verified client certificate of the TLS handshake (mutual TLS).
     certificate: Option<Arc<ClientCertificate>>,
+    /// Requests in progress, for [`ReadGuard`]'s rounds.
+    activity: Activity,
 }
 
-/// Serves HTTP/1.1 and HTTP/2 (by prior knowledge or ALPN) on one connection.
-async fn serve_connection<I>(
-    io: TokioIo<I>,
-    ctx: &Arc<HttpContext>,
-    watcher: hyper_util::server::graceful::Watcher,
-    conn: Arc<Connection>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+/// A response body that marks its request finished when hyper drops it (see
+/// [`read_guard`]).
+struct Served {
+    body: Body,
+    _open: Open,
+}
+
+impl http_body::Body for Served {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// How long closing a connection may take (a TLS `close_notify` to a client
+/// that does not read).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Serves HTTP/1.1 and HTTP/2 (by prior knowledge or ALPN: the first bytes tell)
+/// on one connection. HTTP/1.1 is served in rounds, between which an idle
+/// connection holds no buffer (see [`read_guard`]).
+async fn serve<I>(io: I, ctx: &Arc<HttpContext>, conn: Arc<Connection>)
+where
+    I: Socket + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let svc_ctx = ctx.clone();
     let peer = conn.peer;
-    let svc = service_fn(move |req| handle(req, svc_ctx.clone(), conn.clone()));
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(ctx.settings.idle_timeout)
-        .keep_alive(true)
-        .max_buf_size(ctx.settings.max_header_bytes.max(HYPER_MIN_BUF))
-        .max_headers(ctx.settings.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(ctx.settings.max_header_bytes).unwrap_or(u32::MAX))
-        .keep_alive_interval(Some(ctx.settings.idle_timeout));
-    let conn = builder.serve_connection(io, svc);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
-        if is_timeout(&*e) {
-            // A request head not complete in time (slowloris) or no request at all.
-            metrics::counter!(crate::metrics::SESSION_TIMEOUTS_TOTAL, "protocol" => "http", "phase" => "request_head")
-                .increment(1);
-            tracing::info!(%peer, "http connection closed: request head not complete within the idle timeout");
-        } else {
-            tracing::debug!(error = %e, %peer, "http connection ended with an error");
+    let settings = &ctx.settings;
+    let mut io = ReadGuard::new(io, settings.idle_timeout, conn.clone());
+    let svc_ctx = ctx.clone();
+    // The request's future is boxed (hyper would box it anyway) so that an HTTP/1
+    // round can be polled without shutting the connection down.
+    let mut svc = service_fn(move |req| {
+        let open = Open::new(&conn);
+        let handled = handle(req, svc_ctx.clone(), conn.clone());
+        Box::pin(async move {
+            let Ok(resp) = handled.await;
+            Ok::<_, Infallible>(resp.map(|body| Served { body, _open: open }))
+        }) as std::pin::Pin<Box<dyn Future<Output = Result<Response<Served>, Infallible>> + Send>>
+    });
+    match io.sniff().await {
+        Ok(Some(Version::Http1)) => {}
+        Ok(Some(Version::Http2)) => {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+                .keep_alive_interval(Some(settings.idle_timeout));
+            let h2 = Box::pin(async move {
+                let http = builder.serve_connection(TokioIo::new(io.begin_round(false)), svc);
+                until_shutdown(http, &ctx.shutdown, |http| http.graceful_shutdown()).await
+            });
+            if let Err(e) = h2.await {
+                ended_with(&e, peer);
+            }
+            return;
         }
+        Ok(None) => return,
+        Err(e) => return ended_with(&e, peer),
+    }
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.idle_timeout)
+        .keep_alive(true)
+        .max_buf_size(settings.max_header_bytes.max(HYPER_MIN_BUF))
+        .max_headers(settings.max_headers);
+    loop {
+        // A round: hyper and its buffers, until the connection is at rest.
+        let round = Box::pin(async {
+            let mut http = builder.serve_connection(TokioIo::new(io.begin_round(true)), svc);
+            let mut draining = false;
+            let ended = {
+                let mut shutdown = std::pin::pin!(ctx.shutdown.cancelled());
+                std::future::poll_fn(|cx| {
+                    if !draining && shutdown.as_mut().poll(cx).is_ready() {
+                        draining = true;
+                        std::pin::Pin::new(&mut http).graceful_shutdown();
+                    }
+                    http.poll_without_shutdown(cx)
+                })
+                .await
+            };
+            (ended, draining, http.into_parts())
+        });
+        let (ended, draining, parts) = round.await;
+        // `read_buf` shares hyper's read buffer: it must not live on into the park.
+        let hyper::server::conn::http1::Parts {
+            io: hyper_io,
+            read_buf,
+            service,
+            ..
+        } = parts;
+        let unread = !read_buf.is_empty();
+        drop(read_buf);
+        (io, svc) = (hyper_io.into_inner(), service);
+        if let Err(e) = ended {
+            return ended_with(&e, peer);
+        }
+        if !io.parked() || draining || unread {
+            // The client closed or asked to, or the server is draining.
+            let _ = tokio::time::timeout(CLOSE_WAIT, tokio::io::AsyncWriteExt::shutdown(&mut io)).await;
+            return;
+        }
+        match io.park(&ctx.shutdown).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return ended_with(&e, peer),
+        }
+    }
+}
+
+/// Drives a connection to its end, starting its graceful shutdown when the
+/// server's begins.
+async fn until_shutdown<C, T>(conn: C, shutdown: &CancellationToken, graceful: impl FnOnce(std::pin::Pin<&mut C>)) -> T
+where
+    C: Future<Output = T>,
+{
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        ended = conn.as_mut() => return ended,
+        () = shutdown.cancelled() => graceful(conn.as_mut()),
+    }
+    conn.await
+}
+
+/// Logs (and counts) why a connection ended with an error.
+fn ended_with(e: &(dyn std::error::Error + 'static), peer: SocketAddr) {
+    if is_timeout(e) {
+        // A request head not complete in time (slowloris) or no request at all.
+        metrics::counter!(crate::metrics::SESSION_TIMEOUTS_TOTAL, "protocol" => "http", "phase" => "request_head")
+            .increment(1);
+        tracing::info!(%peer, "http connection closed: request head not complete within the idle timeout");
+    } else {
+        tracing::debug!(error = %e, %peer, "http connection ended with an error");
     }
 }
 

@@ -1,71 +1,266 @@
-//! The connection as hyper reads it: a deadline for the first byte, and the
-//! request-target guard of [`proto_http::framing`] over every byte read.
+//! The connection as hyper reads it: the request-target guard of
+//! [`proto_http::framing`] over every byte read, a deadline for the first
+//! request head of each round, and the hand-back of an idle HTTP/1.1 connection.
 //!
-//! Both sit below hyper because neither can be done above it: hyper starts its
-//! header-read timeout only once it has seen the first bytes, and it hands the
-//! service a URI from which a `#…` fragment is already gone (`DELETE /dir/#x`
-//! arrives as `DELETE /dir/`). The guard turns such a `#` into a byte hyper's
-//! request-line parser refuses, so the request gets `400` and no handler runs.
-//! HTTP/2 connections are not followed (the guard stops at the preface); see
-//! the README's HTTP notes.
+//! The target guard and the deadline sit below hyper because neither can be
+//! done above it: hyper hands the service a URI from which a `#…` fragment is
+//! already gone (`DELETE /dir/#x` arrives as `DELETE /dir/`), and its
+//! header-read timeout starts afresh with every round. The guard turns such a
+//! `#` into a byte hyper's request-line parser refuses, so the request gets
+//! `400` and no handler runs. HTTP/2 connections are not followed (the guard
+//! stops at the preface); see the README's HTTP notes.
+//!
+//! **Rounds.** hyper keeps an 8 KiB read buffer and an 8 KiB header write
+//! buffer for as long as it serves a connection, and has no setting to release
+//! them between requests: an idle keep-alive connection cost ~34 KiB. So an
+//! HTTP/1.1 connection is served in rounds. When hyper asks for more bytes,
+//! none are there, and the connection is at rest — every byte read belongs to
+//! complete requests (the target guard follows the framing), every response has
+//! ended ([`Activity`]) and hyper has flushed what it wrote — the guard answers
+//! end-of-stream and remembers that it did ([`ReadGuard::parked`]). hyper takes
+//! it for a client closing an idle connection: the round ends with no reply and
+//! nothing written, the front-end takes the bare connection back
+//! (`without_shutdown`), waits for it to become readable with no buffer at all
+//! ([`ReadGuard::park`]), and starts the next round. The client sees one
+//! keep-alive connection.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use proto_http::framing::TargetGuard;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+/// HTTP/2's connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What the service tells the guard about one connection's requests.
+#[derive(Debug, Default)]
+pub(super) struct Activity {
+    /// Requests whose response has not ended (hyper drops a response body once
+    /// it has sent it).
+    open: AtomicUsize,
+    /// Requests started so far (wrapping).
+    started: AtomicUsize,
+}
+
+impl Activity {
+    fn started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
+    }
+}
+
+/// One request of a connection, from the service's call until its response
+/// body is dropped.
+pub(super) struct Open(Arc<super::Connection>);
+
+impl Open {
+    pub(super) fn new(conn: &Arc<super::Connection>) -> Open {
+        conn.activity.open.fetch_add(1, Ordering::Relaxed);
+        conn.activity.started.fetch_add(1, Ordering::Relaxed);
+        Open(conn.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.activity.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The socket under a connection, whose readiness a parked connection waits for.
+pub(super) trait Socket {
+    fn socket(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// The protocol a connection's first bytes name.
+pub(super) enum Version {
+    Http1,
+    Http2,
+}
 
 /// Wraps an accepted (or TLS-accepted) connection for hyper.
 pub(super) struct ReadGuard<I> {
     inner: I,
-    /// Until the first byte arrives: when waiting ends.
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    conn: Arc<super::Connection>,
+    /// When the wait for the next request head ends (the idle timeout). One
+    /// timer for the connection's life, reset when a round that served a
+    /// request parks.
+    deadline: Pin<Box<Sleep>>,
+    idle: Duration,
+    /// [`Activity::started`] when the round began: the deadline holds until a
+    /// request starts. `None`: no deadline (HTTP/2).
+    round_start: Option<usize>,
+    /// The round may end at rest (HTTP/1.1 rounds).
+    rounds: bool,
+    /// End-of-stream was answered at rest: the round ends, the connection does not.
+    parked: bool,
+    /// hyper wrote bytes it has not flushed since.
+    unflushed: bool,
     targets: TargetGuard,
+    /// The first bytes, read to tell the protocol, for hyper to read again.
+    prefix: [u8; 24],
+    prefix_len: u8,
+    prefix_read: u8,
 }
 
 impl<I> ReadGuard<I> {
-    /// `wait`: how long the connection may stay silent before its first byte.
-    pub(super) fn new(inner: I, wait: Duration) -> Self {
+    /// `idle`: how long the connection may stay without a complete request head.
+    pub(super) fn new(inner: I, idle: Duration, conn: Arc<super::Connection>) -> Self {
         ReadGuard {
             inner,
-            deadline: Some(Box::pin(tokio::time::sleep(wait))),
+            conn,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+            idle,
+            round_start: None,
+            rounds: false,
+            parked: false,
+            unflushed: false,
             targets: TargetGuard::new(),
+            prefix: [0; 24],
+            prefix_len: 0,
+            prefix_read: 0,
+        }
+    }
+
+    /// Prepares a round: an HTTP/1.1 one (`rounds`) may end at rest, and its
+    /// first request head must arrive before the deadline.
+    pub(super) fn begin_round(mut self, rounds: bool) -> Self {
+        self.rounds = rounds;
+        self.parked = false;
+        self.round_start = rounds.then(|| self.conn.activity.started());
+        self
+    }
+
+    /// The round ended at rest (not because the client closed).
+    pub(super) fn parked(&self) -> bool {
+        self.parked
+    }
+
+    fn at_rest(&self) -> bool {
+        self.rounds
+            && !self.unflushed
+            && usize::from(self.prefix_read) == usize::from(self.prefix_len)
+            && self.targets.between_requests()
+            && self.conn.activity.open.load(Ordering::Relaxed) == 0
+    }
+
+    /// Follows bytes just read (see the module docs).
+    fn inspect(&mut self, bytes: &mut [u8]) {
+        if !self.targets.is_off() {
+            let seen = self.targets.rewritten();
+            self.targets.inspect(bytes);
+            if self.targets.rewritten() > seen {
+                tracing::debug!("a request target with `#` refused");
+            }
         }
     }
 }
 
+impl<I: Socket + AsyncRead + Unpin> ReadGuard<I> {
+    /// Reads the first bytes, before the deadline, until they tell HTTP/1 from
+    /// HTTP/2's preface; hyper reads them again. `None`: closed before that.
+    pub(super) async fn sniff(&mut self) -> std::io::Result<Option<Version>> {
+        loop {
+            let len = usize::from(self.prefix_len);
+            let n = tokio::select! {
+                read = self.inner.read(&mut self.prefix[len..]) => read?,
+                () = self.deadline.as_mut() => return Err(timed_out()),
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut bytes = self.prefix;
+            self.inspect(&mut bytes[len..len + n]);
+            self.prefix = bytes;
+            let len = len + n;
+            self.prefix_len = len as u8; // at most 24
+            if self.prefix[..len] != H2_PREFACE[..len] {
+                return Ok(Some(Version::Http1));
+            }
+            if len == H2_PREFACE.len() {
+                return Ok(Some(Version::Http2));
+            }
+        }
+    }
+
+    /// Waits, holding no buffer, until a parked connection is readable (`Ok(true)`),
+    /// the server shuts down (`Ok(false)`), or the deadline passes (an error).
+    /// The deadline restarts only if the round served a request: bytes that are no
+    /// request (empty lines, TLS records without data) do not extend it.
+    pub(super) async fn park(&mut self, shutdown: &CancellationToken) -> std::io::Result<bool> {
+        if self.round_start != Some(self.conn.activity.started()) {
+            self.deadline.as_mut().reset(Instant::now() + self.idle);
+        }
+        self.targets.release();
+        tokio::select! {
+            ready = self.inner.socket().readable() => ready.map(|()| true),
+            () = self.deadline.as_mut() => Err(timed_out()),
+            () = shutdown.cancelled() => Ok(false),
+        }
+    }
+}
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "no request within the idle timeout")
+}
+
 impl<I: AsyncRead + Unpin> AsyncRead for ReadGuard<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
         let this = &mut *self;
+        let (read, len) = (usize::from(this.prefix_read), usize::from(this.prefix_len));
+        if read < len {
+            let n = buf.remaining().min(len - read);
+            buf.put_slice(&this.prefix[read..read + n]);
+            this.prefix_read = (read + n) as u8; // at most 24
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
-                    this.deadline = None;
-                    if !this.targets.is_off() {
-                        let seen = this.targets.rewritten();
-                        this.targets.inspect(&mut buf.filled_mut()[before..]);
-                        if this.targets.rewritten() > seen {
-                            tracing::debug!("a request target with `#` refused");
-                        }
-                    }
+                    this.inspect(&mut buf.filled_mut()[before..]);
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => match this.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "no request within the idle timeout",
-                ))),
-                _ => Poll::Pending,
-            },
+            Poll::Pending if this.at_rest() => {
+                // End-of-stream for hyper; the connection goes on (module docs).
+                this.parked = true;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                let waiting = this
+                    .round_start
+                    .is_some_and(|start| start == this.conn.activity.started());
+                if waiting && this.deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(timed_out()));
+                }
+                Poll::Pending
+            }
         }
     }
 }
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.unflushed = true;
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -74,6 +269,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        self.unflushed = true;
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -82,7 +278,12 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        // hyper flushes the socket only once its own buffer is written out.
+        let flushed = Pin::new(&mut self.inner).poll_flush(cx);
+        if matches!(flushed, Poll::Ready(Ok(()))) {
+            self.unflushed = false;
+        }
+        flushed
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
