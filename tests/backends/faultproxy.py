@@ -6,10 +6,11 @@ FTP control port, ...) and breaks some on purpose: tests see how dualgate copes.
 
     faultproxy.py --listen PORT --target [HOST:]PORT [faults] [--duration S] [--stats-file F]
     faultproxy.py --ftp-passive [--faults-on control|data|all] ...   (an FTP server)
+    faultproxy.py --data-ports LOW-HIGH --listen-host 127.0.0.N ...  (an FTPS server)
 
 The first line on stdout is `LISTEN <port>` once connections are accepted (--listen 0 picks
 a free port). Diagnostics go to stderr. Only loopback targets (127.0.0.0/8, ::1, localhost)
-are accepted; anything else is refused before a socket is opened.
+and loopback listen addresses are accepted; anything else is refused before a socket is opened.
 
 Faults (they combine):
   --reset-after-bytes N   forward N bytes of a connection, then reset both sides (TCP RST:
@@ -29,8 +30,17 @@ FTP (plain FTP only: the replies must be readable):
                           proxy, opened for that one data connection, which is forwarded to
                           the passive port the server named (a loopback one): data
                           connections go through the proxy too, and can be broken.
+  --data-ports LOW-HIGH   (FTPS, or any FTP the proxy cannot read) the proxy also listens on
+                          every port LOW..HIGH of --listen-host and forwards each to the same
+                          port of the target's host: the upstream's passive range, reached
+                          through the proxy by a client that connects its data connections
+                          to the control connection's address (EPSV). Nothing is rewritten, so
+                          it works through TLS; connections on --listen are the control ones.
+                          The listen host must differ from the target's (one host per proxy:
+                          127.0.0.2, 127.0.0.3, ...).
   --faults-on control|data|all  which connections the faults (and --drop-every) apply to
                           (default all); control and data connections are counted apart
+                          (with --ftp-passive or --data-ports)
   --ftp-refuse PREFIX     (with --ftp-passive; repeatable) a client command line starting with
                           PREFIX (any case; `LIST -a`, `SITE CHMOD`) is not forwarded: the proxy
                           answers it `500 PREFIX: not implemented here` itself, as a server
@@ -41,6 +51,7 @@ in accept order, dropped ones included):
   --faulty-connections K  only the first K connections chosen by the rule above (0 = all,
                           the default), so that a retry can succeed
 Bounds and reporting:
+  --listen-host ADDR      the loopback address to listen on (default 127.0.0.1)
   --duration S            exit after S seconds (default 300, at most 3600); SIGTERM or
                           SIGINT end it sooner. Open connections are reset at exit.
   --stats-file F          JSON counts (connections, faults by kind, bytes up/down), written
@@ -75,6 +86,8 @@ def parse_args():
     ap.add_argument("--ftp-passive", action="store_true")
     ap.add_argument("--faults-on", choices=("control", "data", "all"), default="all")
     ap.add_argument("--ftp-refuse", action="append", default=[], metavar="PREFIX")
+    ap.add_argument("--data-ports", metavar="LOW-HIGH")
+    ap.add_argument("--listen-host", default="127.0.0.1", metavar="ADDR")
     ap.add_argument("--duration", type=float, default=300.0, metavar="S")
     ap.add_argument("--stats-file", metavar="F")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -91,6 +104,19 @@ def parse_args():
         ap.error("--ftp-refuse needs --ftp-passive")
     if a.every_nth_connection < 1:
         ap.error("--every-nth-connection must be at least 1")
+    try:
+        if not ipaddress.ip_address(a.listen_host).is_loopback:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--listen-host {a.listen_host!r}: only a loopback address is allowed")
+    a.data_range = None
+    if a.data_ports:
+        if a.ftp_passive:
+            ap.error("choose one of --ftp-passive and --data-ports")
+        m = re.fullmatch(r"(\d+)-(\d+)", a.data_ports)
+        if not m or not 0 < int(m.group(1)) <= int(m.group(2)) < 65536 or int(m.group(2)) - int(m.group(1)) >= 1000:
+            ap.error(f"--data-ports {a.data_ports!r}: LOW-HIGH, at most 1000 ports")
+        a.data_range = range(int(m.group(1)), int(m.group(2)) + 1)
     host, sep, port = a.target.rpartition(":")
     host = host.strip("[]") if sep else ""
     if host in ("", "localhost"):
@@ -103,6 +129,8 @@ def parse_args():
             raise ValueError
     except ValueError:
         ap.error(f"--target {a.target!r}: only a loopback address and a valid port are allowed")
+    if a.data_range is not None and a.listen_host == host:
+        ap.error("--data-ports needs a --listen-host other than the target's host")
     a.limit = a.reset_after_bytes if a.reset_after_bytes is not None else a.stall_after_bytes
     a.fault_kind = "reset" if a.reset_after_bytes is not None else "stall"
     return a
@@ -219,9 +247,9 @@ class Link:
                     except OSError:
                         pass
                     return
-                if self.kind == "control" and direction == "down":
+                if OPT.ftp_passive and self.kind == "control" and direction == "down":
                     chunk = await self.ftp_replies(chunk)
-                if self.kind == "control" and direction == "up" and OPT.ftp_refuse:
+                if OPT.ftp_passive and self.kind == "control" and direction == "up" and OPT.ftp_refuse:
                     chunk = self.ftp_commands(chunk)
                 if OPT.delay_ms:
                     await asyncio.sleep(OPT.delay_ms / 1000)
@@ -314,7 +342,7 @@ def count_fault(kind, what):
 
 
 async def handle(client_reader, client_writer, target=None, kind=None):
-    kind = kind or ("control" if OPT.ftp_passive else "plain")
+    kind = kind or ("control" if OPT.ftp_passive or OPT.data_range else "plain")
     STATS["connections"] += 1
     if kind != "plain":
         STATS["by_kind"][kind]["connections"] += 1
@@ -378,21 +406,35 @@ async def handle(client_reader, client_writer, target=None, kind=None):
         TASKS.discard(task)
 
 
+async def data_ports():
+    """--data-ports: a listener on every port of the range, each forwarding to the same port
+    of the target's host as a data connection."""
+    servers = []
+    for port in OPT.data_range:
+        def forward(reader, writer, port=port):
+            return handle(reader, writer, target=(OPT.target_host, port), kind="data")
+        servers.append(await asyncio.start_server(forward, OPT.listen_host, port, backlog=16))
+    return servers
+
+
 async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", OPT.listen, backlog=256)
+    server = await asyncio.start_server(handle, OPT.listen_host, OPT.listen, backlog=256)
     port = server.sockets[0].getsockname()[1]
+    servers = [server] + (await data_ports() if OPT.data_range else [])
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, write_stats)
     print(f"LISTEN {port}", flush=True)
-    log(f"127.0.0.1:{port} -> {OPT.target_host}:{OPT.target_port} for at most {OPT.duration}s")
+    log(f"{OPT.listen_host}:{port} -> {OPT.target_host}:{OPT.target_port} for at most {OPT.duration}s"
+        + (f", data ports {OPT.data_ports}" if OPT.data_range else ""))
     try:
         await asyncio.wait_for(stop.wait(), timeout=OPT.duration)
     except asyncio.TimeoutError:
         log("duration reached")
-    server.close()
+    for s in servers:
+        s.close()
     for t in list(TASKS):
         t.cancel()
     await asyncio.gather(*TASKS, return_exceptions=True)

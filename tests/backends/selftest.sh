@@ -197,6 +197,20 @@ proxy_delay() {
   python3 -c 'import sys; sys.exit(0 if 0.8 <= float(sys.argv[1]) < 10 else 1)' "$took"
 }
 
+proxy_data_ports() { # moto's port on 127.0.0.2 as a "data port": 2 GETs -> ok, dropped
+  proxy --listen-host 127.0.0.2 --data-ports "$MOTO_PORT-$MOTO_PORT" --faults-on data --drop-every 2 ||
+    return 1
+  local rc=0
+  get "http://127.0.0.2:$MOTO_PORT/dualgate/selftest/direct.bin" "$WORK/out" && same "$DATA" "$WORK/out" ||
+    return 1
+  get "http://127.0.0.2:$MOTO_PORT/dualgate/selftest/direct.bin" "$WORK/out" || rc=$?
+  end_proxy
+  cat "$FP_STATS"
+  echo "second GET: curl exit $rc"
+  [ "$rc" != 0 ] && [ "$(stat_of by_kind.data.connections)" = 2 ] && [ "$(stat_of by_kind.data.drop)" = 1 ] &&
+    [ "$(stat_of by_kind.control.connections)" = 0 ]
+}
+
 proxy_refuses_remote() {
   local rc=0
   python3 "$BACKENDS_HERE/faultproxy.py" --listen 0 --target 192.0.2.1:80 --duration 1 \
@@ -332,6 +346,7 @@ if [ "$LAST_OK" = 1 ]; then
   check "faultproxy: --every-nth-connection 2 --faulty-connections 1" proxy_selected_connections
   check "faultproxy: --drop-every 2" proxy_drop_every
   check "faultproxy: --delay-ms 300 --delay-connect-ms 200 (small GET >= 0.8 s)" proxy_delay
+  check "faultproxy: --data-ports on 127.0.0.2 forwards port for port, faults on data" proxy_data_ports
   check "faultproxy: non-loopback target refused" proxy_refuses_remote
   check "faultproxy: --duration 1 ends it, stats written" proxy_duration
   check "s3.sh uploads: 0, 1 after create, 0 after abort" uploads_counted
