@@ -6,6 +6,7 @@
 #   tests/backends/faults.sh                          # S3 (moto), rounds r01..r13
 #   FAULTS_STORE=vsftpd tests/backends/faults.sh      # an upstream FTP server, rounds u01..u12
 #   FAULTS_STORE=pure-ftpd tests/backends/faults.sh
+#   FAULTS_STORE=vsftpd-ftps tests/backends/faults.sh # vsftpd with explicit FTPS, rounds f01..f12
 #
 # Upstream FTP (FAULTS_STORE=vsftpd or pure-ftpd, plain FTP, started by upstream_ftp.sh):
 # the fault proxy runs with --ftp-passive in front of the server's control port and rewrites
@@ -19,6 +20,23 @@
 # they answered, temporary files are gone within 15 s or the gateway reported them in its
 # log, and a normal STOR+RETR+LIST works afterwards through the same gateway process (the
 # pool recovered without a restart). The mix also deletes (DELE, DELETE) on every store.
+# On an upstream FTP server each round runs the client's mix three times over (FAULTS_SCALE=3,
+# each pass on its own names): control connections are pooled, so one pass of the mix breaks
+# only about 350 connections over the 12 rounds, short of the campaign's 500 faults (two
+# passes: 591 and 656).
+#
+# FTPS upstream (FAULTS_STORE=vsftpd-ftps: vsftpd with explicit FTPS required on control and
+# data connections and require_ssl_reuse=YES): the proxy cannot read or rewrite the
+# encrypted PASV/EPSV replies. Instead each round's proxy listens on a loopback address of its
+# own (127.0.0.11, .12, ...) on a control port and on every port of the server's passive
+# range (--data-ports), forwarding each to the same port of the server on 127.0.0.1; the
+# gateway's upstream `host` is that address (the certificate is checked for 127.0.0.1:
+# `tls_server_name`), and its data connections go where EPSV says, on the control
+# connection's address: through the proxy. Faults are byte counts, so they hit TLS records
+# (handshakes included) rather than FTP lines; the control thresholds are larger than the
+# plain rounds' to get past the handshake. Passing the check (4) after the faults also shows
+# the data connections still resume the control connection's TLS session (vsftpd refuses
+# them otherwise).
 #
 # S3:
 # Starts moto once (tests/backends/s3.sh, its own state directory, no fault). Then, for
@@ -48,7 +66,10 @@
 # 127.0.0.1; what the script starts is stopped on exit, by recorded PIDs.
 #
 # Environment:
-#   FAULTS_STORE       moto (default), vsftpd or pure-ftpd
+#   FAULTS_STORE       moto (default), vsftpd, pure-ftpd or vsftpd-ftps
+#   FAULTS_SCALE       passes of the client's mix per round (default 3 on an upstream FTP
+#                      server, 1 on moto); each pass on its own names, so N times the
+#                      operations and about N times the faults
 #   FAULTS_ROUNDS      comma-separated round names to run (default: all of the store's)
 #   FAULTS_PARALLEL    rounds run at the same time (default 2; each has its own proxy,
 #                      gateway and prefix, all on the one moto)
@@ -66,11 +87,16 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/dualgate-faults.XXXXXX")
 export BACKENDS_STATE="$WORK/backends" # s3.sh's state: our own moto, never another run's
 RUN=$(random_hex 4)
 STORE=${FAULTS_STORE:-moto}
+FTP_TLS=none
 case "$STORE" in
   moto) STORE_KIND=s3 ;;
   vsftpd | pure-ftpd) STORE_KIND=ftp ;;
-  *) die "FAULTS_STORE: moto, vsftpd or pure-ftpd (not $STORE)" ;;
+  vsftpd-ftps) STORE_KIND=ftp FTP_TLS=explicit ;;
+  *) die "FAULTS_STORE: moto, vsftpd, pure-ftpd or vsftpd-ftps (not $STORE)" ;;
 esac
+SCALE=${FAULTS_SCALE:-$([ "$STORE_KIND" = ftp ] && echo 3 || echo 1)}
+[[ "$SCALE" =~ ^[1-9]$ ]] || die "FAULTS_SCALE: 1 to 9 (not $SCALE)"
+CLIENT_TIMEOUT=$((300 * SCALE)) # the run's and the check's limit, seconds
 S3_STARTED=0 FTP_STARTED=0 SEED_PID='' STATUS=1
 ROUND_PIDS=()
 STARTED_AT=$SECONDS
@@ -109,7 +135,29 @@ FTP_ROUNDS=(
   "u11|both: delay 15 ms per chunk|--delay-ms 15|delay"
   "u12|upstream gone 6 s mid-run, then back||outage"
 )
-[ "$STORE_KIND" = s3 ] || ROUNDS=("${FTP_ROUNDS[@]}")
+# The same on an FTPS upstream. The proxy sees TLS records, not lines: a control connection
+# carries about 3 KiB down (the greeting, the server's TLS handshake with its certificate,
+# session tickets, the login's replies) and 1 KiB up before its first command, and each data
+# connection begins with a TLS handshake (resuming the control session).
+FTPS_ROUNDS=(
+  "f01|control: reset after 6 KiB of replies, every connection|--faults-on control --reset-after-bytes 6144 --direction down|fault"
+  "f02|control: reset after 2 KiB of commands, every connection|--faults-on control --reset-after-bytes 2048 --direction up|fault"
+  "f03|control: stall after 5 KiB, every 3rd connection|--faults-on control --stall-after-bytes 5120 --every-nth-connection 3|fault"
+  "f04|control: drop every 3rd connection (before the TLS handshake)|--faults-on control --drop-every 3|fault"
+  "f05|data: reset downloads after 64 KiB, every 2nd connection|--faults-on data --reset-after-bytes 65536 --direction down --every-nth-connection 2|fault"
+  "f06|data: reset uploads after 1 MiB, every 2nd connection|--faults-on data --reset-after-bytes 1048576 --direction up --every-nth-connection 2|fault"
+  "f07|data: stall after 8 KiB, every 4th connection|--faults-on data --stall-after-bytes 8192 --every-nth-connection 4|fault"
+  "f08|data: drop every 3rd connection|--faults-on data --drop-every 3|fault"
+  "f09|data: reset after 100 B (in the TLS handshake), every 3rd connection|--faults-on data --reset-after-bytes 100 --every-nth-connection 3|fault"
+  "f10|both: reset after 16 KiB, the first 150 connections|--reset-after-bytes 16384 --faulty-connections 150|fault"
+  "f11|both: delay 15 ms per chunk|--delay-ms 15|delay"
+  "f12|upstream gone 6 s mid-run, then back||outage"
+)
+if [ "$FTP_TLS" != none ]; then
+  ROUNDS=("${FTPS_ROUNDS[@]}")
+elif [ "$STORE_KIND" = ftp ]; then
+  ROUNDS=("${FTP_ROUNDS[@]}")
+fi
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
@@ -155,7 +203,7 @@ if [ "$STORE_KIND" = s3 ]; then
   UPLOAD_WAIT=90 # the sweeper's stale_uploads_after (20 s) and its pass
 else
   FTP_STARTED=1
-  UPSTREAM_FTP_SERVER=$STORE UPSTREAM_FTP_TLS=none "$BACKENDS_HERE/upstream_ftp.sh" start \
+  UPSTREAM_FTP_SERVER=${STORE%-ftps} UPSTREAM_FTP_TLS=$FTP_TLS "$BACKENDS_HERE/upstream_ftp.sh" start \
     >"$WORK/storage.yaml" 2>"$WORK/upstream.log" ||
     { cat "$WORK/upstream.log" >&2; die "tests/backends/upstream_ftp.sh start failed"; }
   eval "$("$BACKENDS_HERE/upstream_ftp.sh" env)"
@@ -163,7 +211,11 @@ else
   STORE_PORT=$UPSTREAM_FTP_PORT
   STORE_WHERE="$STORE on 127.0.0.1:$UPSTREAM_FTP_PORT"
   UPLOAD_WAIT=15 # temporary files of failed uploads are deleted in the background
-  PROXY_MODE=(--ftp-passive)
+  if [ "$FTP_TLS" = none ]; then
+    PROXY_MODE=(--ftp-passive)
+  else # the server's passive range, port for port (see the header)
+    PROXY_MODE=(--data-ports "$UPSTREAM_FTP_PASV-$((UPSTREAM_FTP_PASV + 199))")
+  fi
 fi
 
 selected=()
@@ -178,7 +230,7 @@ ROUND_LIST=$(IFS=,; echo "${names[*]}")
 
 # Every round's directory of 1,200 keys and its other objects, written directly on moto in
 # the background while the first rounds run (each round waits for its own).
-setsid python3 "$CLIENT" seed --store "$STORE_KIND" --work "$WORK" --run "$RUN" --rounds "$ROUND_LIST" \
+setsid python3 "$CLIENT" seed --store "$STORE_KIND" --work "$WORK" --run "$RUN" --rounds "$ROUND_LIST" --passes "$SCALE" \
   >"$WORK/seed.log" 2>&1 </dev/null &
 SEED_PID=$!
 
@@ -217,12 +269,13 @@ sys.exit("no free block of %d ports" % n)
 PY
 }
 
-proxy_start() { # proxy_start PORT OUT [ARGS...] : a proxy to the store on PORT; sets PX_PID
+proxy_start() { # proxy_start PORT OUT [ARGS...] : a proxy to the store on PX_HOST:PORT; sets PX_PID
   local port=$1 out=$2 i listen
   shift 2
   rm -f "$out" "$out.log"
-  setsid python3 "$BACKENDS_HERE/faultproxy.py" --listen "$port" --target "127.0.0.1:$STORE_PORT" \
-    --duration 900 -q "${PROXY_MODE[@]}" "$@" >"$out" 2>"$out.log" </dev/null &
+  setsid python3 "$BACKENDS_HERE/faultproxy.py" --listen-host "$PX_HOST" --listen "$port" \
+    --target "127.0.0.1:$STORE_PORT" --duration $((600 + 300 * SCALE)) -q "${PROXY_MODE[@]}" "$@" \
+    >"$out" 2>"$out.log" </dev/null &
   PX_PID=$!
   for ((i = 0; i < 100; i++)); do
     listen=$(sed -n 's/^LISTEN \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null | head -n 1) || true
@@ -272,16 +325,23 @@ EOF
     cat >>"$GW_CONFIG" <<EOF
 storage:
   kind: upstream_ftp
-  host: "127.0.0.1"
+  host: "$PX_HOST"
   port: $store
   user: "$UPSTREAM_FTP_USER"
   password: "$UPSTREAM_FTP_PASS"
   root: "/faults-$RUN/$rnd"
-  tls: none
+  tls: $FTP_TLS
   max_connections: 16
   connect_timeout: 5s
   command_timeout: 6s
 EOF
+    if [ "$FTP_TLS" != none ]; then
+      cat >>"$GW_CONFIG" <<EOF
+  ca_file: "$UPSTREAM_FTP_DIR/ca.pem"
+  tls_server_name: "127.0.0.1"
+  data_mode: epsv
+EOF
+    fi
   else
     cat >>"$GW_CONFIG" <<EOF
 storage:
@@ -315,8 +375,9 @@ client() { # client run|check ROUND MODE LOG [ARGS...] : in the background, so t
   # ends the round's wait at once (its trap then stops the client, the gateway, the proxy)
   local sub=$1 rnd=$2 mode=$3 out=$4
   shift 4
-  timeout -k 5 300 python3 "$CLIENT" "$sub" --store "$STORE_KIND" --work "$WORK" --run "$RUN" --round "$rnd" --mode "$mode" \
-    --ftp "$GW_FTP" --http "$GW_HTTP" --user "$USER_NAME" "$@" >"$out" 2>&1 &
+  timeout -k 5 "$CLIENT_TIMEOUT" python3 "$CLIENT" "$sub" --store "$STORE_KIND" --work "$WORK" --run "$RUN" \
+    --round "$rnd" --mode "$mode" --passes "$SCALE" --ftp "$GW_FTP" --http "$GW_HTTP" --user "$USER_NAME" "$@" \
+    >"$out" 2>&1 &
   CLIENT_PID=$!
 }
 
@@ -336,9 +397,11 @@ round_cleanup() {
 }
 
 # --- one round, in a subshell of its own ---------------------------------------------
-run_round() { # run_round SPEC
+run_round() { # run_round SPEC INDEX
   local spec=$1 rnd mode args kind rdir port cut status=0 fault_args=() check_args=()
-  GW_PID='' GW_CONFIG='' PX_PID='' CLIENT_PID=''
+  GW_PID='' GW_CONFIG='' PX_PID='' CLIENT_PID='' PX_HOST=127.0.0.1
+  # FTPS: the round's own loopback address, where its proxy takes the server's passive ports
+  [ "$FTP_TLS" = none ] || PX_HOST=127.0.0.$((11 + $2))
   trap round_cleanup EXIT
   trap 'exit 130' INT TERM
   IFS='|' read -r rnd mode args kind <<<"$spec"
@@ -355,7 +418,7 @@ run_round() { # run_round SPEC
   if [ "$kind" = outage ]; then
     # The store goes away entirely mid-run: the proxy is killed (its open connections die
     # with it, nothing listens on the port), then a pass-through one comes back.
-    client run "$rnd" "$mode" "$rdir/run.log" --spread 14
+    client run "$rnd" "$mode" "$rdir/run.log" --spread 14 --deadline $((150 * SCALE))
     sleep 5
     kill -USR1 "$PX_PID" 2>/dev/null || true
     sleep 0.3
@@ -375,7 +438,7 @@ run_round() { # run_round SPEC
     # connection to the store refused while it was gone
     check_args+=(--extra-faults "$((cut + 1))" --count-refused)
   else
-    client run "$rnd" "$mode" "$rdir/run.log"
+    client run "$rnd" "$mode" "$rdir/run.log" --deadline $((150 * SCALE))
     client_wait || status=$?
     proxy_stop
     proxy_start "$port" "$rdir/proxy-after.out"
@@ -394,6 +457,7 @@ run_round() { # run_round SPEC
 
 # --- the rounds, FAULTS_PARALLEL at a time ---------------------------------------------
 PARALLEL=${FAULTS_PARALLEL:-2}
+index=0
 for spec in "${selected[@]}"; do
   while :; do
     running=0
@@ -403,8 +467,9 @@ for spec in "${selected[@]}"; do
     ((running < PARALLEL)) && break
     sleep 0.5
   done
-  (run_round "$spec") &
+  (run_round "$spec" "$index") &
   ROUND_PIDS+=("$!")
+  index=$((index + 1))
 done
 for pid in "${ROUND_PIDS[@]}"; do wait "$pid" || true; done
 ROUND_PIDS=()
@@ -423,8 +488,8 @@ report_status=0
 python3 "$CLIENT" report --work "$WORK" --rounds "$ROUND_LIST" --min-faults "${FAULTS_MIN:-500}" \
   >"$WORK/report.md" || report_status=$?
 {
-  echo "Campaign $RUN: ${#selected[@]} rounds ($PARALLEL at a time) in $((SECONDS - STARTED_AT)) s," \
-    "$STORE_WHERE, $BIN"
+  echo "Campaign $RUN: ${#selected[@]} rounds ($PARALLEL at a time, the mix $SCALE times over) in" \
+    "$((SECONDS - STARTED_AT)) s, $STORE_WHERE, $BIN"
   echo
   cat "$WORK/report.md"
 } >"$WORK/report.out"

@@ -13,6 +13,9 @@ a delete answered as done must have removed the name.
           with under its own prefix: a directory of --listing-keys small keys (listings take
           several pages), objects to download, bases for REST/APPE and sources of renames.
           Contents are derived from the run tag, so `run` and `check` know them again.
+          With --passes N (a heavier round: more operations, so more faults) everything
+          but the listed directory is there N times, under `p1/`, `p2/`, ... for the
+          passes after the first.
   run     one round's mix through the gateway, FTP (ftplib, passive) and HTTP/WebDAV
           (http.client, Basic auth), concurrent scenarios started over --spread seconds:
           uploads (STOR, PUT; 1 KiB-20 MiB, so single PutObject and multipart; STOU, the
@@ -21,6 +24,7 @@ a delete answered as done must have removed the name.
           (LIST, MLSD, PROPFIND Depth 1, GET as JSON and as HTML), renames (RNFR/RNTO, MOVE).
           Every operation is recorded with what the client saw (reply, status, exception),
           together with every version of a name an operation could have left in the store.
+          --passes N runs the mix N times at once, each pass on its own names.
   check   after the round, once the gateway's store path is a pass-through proxy again:
           (4) a normal STOR + RETR + LIST through the gateway; then, directly on moto:
           (1) every visible object is exactly one version the campaign wrote to that name;
@@ -238,6 +242,11 @@ def short(text, n=160):
     return text if len(text) <= n else text[:n] + "…"
 
 
+def pass_prefix(n):
+    """Where pass `n` of a round keeps its names (the first pass: the home itself)."""
+    return "" if n == 0 else f"p{n}/"
+
+
 def listing_names(run, rnd, count):
     return [f"k{i:04d}-{i * 7919 % 10007:05d}.txt" for i in range(count)]
 
@@ -256,10 +265,12 @@ def cmd_seed(a):
         jobs = []
         for name in listing_names(a.run, rnd, a.listing_keys):
             jobs.append((f"{prefix}{LISTING_DIR}/{name}", listing_content(a.run, rnd, name)))
-        for name, size in DOWNLOADS + RESUMES + RENAMES + DELETES:
-            jobs.append((prefix + name, content(f"{a.run}/{rnd}/{name}", size)))
-        for d in ("up/", "ow/"):  # directories of the uploads (markers, as MKD makes them)
-            jobs.append((prefix + d, b""))
+        for n in range(a.passes):
+            pp = pass_prefix(n)
+            for name, size in DOWNLOADS + RESUMES + RENAMES + DELETES:
+                jobs.append((prefix + pp + name, content(f"{a.run}/{rnd}/{pp}{name}", size)))
+            for d in ("up/", "ow/"):  # directories of the uploads (markers, as MKD makes them)
+                jobs.append((prefix + pp + d, b""))
 
         def put(job):
             key, data = job
@@ -840,15 +851,17 @@ def pick_size(rng):
     return rng.randint(PART + 1, 20 * MIB)
 
 
-def scenarios(cfg, rnd_rng):
-    """(label, function(scenario)) of one round; every name belongs to one scenario."""
+def scenarios(cfg, rnd_rng, n=0):
+    """(label, function(scenario)) of pass `n` of one round; every name belongs to one
+    scenario (pass n's names are under pass_prefix(n), its labels start with it)."""
     run, rnd = cfg.run, cfg.round
+    pp = pass_prefix(n)
     out = []
     tag = lambda name: f"{run}/{rnd}/{name}"  # noqa: E731
 
     def up(proto, i, size):
         def go(s):
-            name = f"up/{proto}-{i:02d}.bin"
+            name = f"{pp}up/{proto}-{i:02d}.bin"
             data = os.urandom(size)
             if s.upload(proto, name, data):
                 if proto == "ftp" or i % 2:
@@ -863,12 +876,12 @@ def scenarios(cfg, rnd_rng):
     sizes = [20 * MIB, PART + 1, 700 * KIB, 1 * KIB] + [pick_size(rnd_rng) for _ in range(cfg.uploads * 2 - 4)]
     rnd_rng.shuffle(sizes)
     for i in range(cfg.uploads):
-        out.append((f"ftp-up-{i}", up("ftp", i, sizes[2 * i])))
-        out.append((f"http-up-{i}", up("http", i, sizes[2 * i + 1])))
+        out.append((f"{pp}ftp-up-{i}", up("ftp", i, sizes[2 * i])))
+        out.append((f"{pp}http-up-{i}", up("http", i, sizes[2 * i + 1])))
 
     def overwrite(i):
         def go(s):
-            name = f"ow/o{i}.bin"
+            name = f"{pp}ow/o{i}.bin"
             protos = ["ftp", "http"] if i % 2 == 0 else ["http", "ftp"]
             for p in protos:
                 s.upload(p, name, os.urandom(pick_size(s.rng)))
@@ -877,7 +890,7 @@ def scenarios(cfg, rnd_rng):
         return go
 
     for i in range(cfg.overwrites):
-        out.append((f"overwrite-{i}", overwrite(i)))
+        out.append((f"{pp}overwrite-{i}", overwrite(i)))
 
     def stou(i, size):
         def go(s):
@@ -887,7 +900,8 @@ def scenarios(cfg, rnd_rng):
         return go
 
     for i, size in enumerate([2 * KIB, 300 * KIB, PART + 99]):
-        out.append((f"stou-{i}", stou(i, size)))
+        # STOU names a file in the home; pass n's bases are stou-n0, stou-n1, ... (n > 0)
+        out.append((f"{pp}stou-{i}", stou(f"{n}{i}" if n else i, size)))
 
     def resume(name, size):
         def go(s):
@@ -902,7 +916,7 @@ def scenarios(cfg, rnd_rng):
         return go
 
     for name, size in RESUMES:
-        out.append((f"resume-{name}", resume(name, size)))
+        out.append((f"resume-{pp}{name}", resume(pp + name, size)))
 
     def download(name, size, which):
         def go(s):
@@ -920,7 +934,7 @@ def scenarios(cfg, rnd_rng):
         return go
 
     for i, (name, size) in enumerate(DOWNLOADS):
-        out.append((f"download-{name}", download(name, size, ["ftp", "http", "range", "ranges"])))
+        out.append((f"download-{pp}{name}", download(pp + name, size, ["ftp", "http", "range", "ranges"])))
 
     names = listing_names(run, rnd, cfg.listing_keys)
 
@@ -929,7 +943,7 @@ def scenarios(cfg, rnd_rng):
 
     for proto, verb in [("ftp", "LIST"), ("ftp", "MLSD"), ("http", "PROPFIND"), ("http", "PROPFIND"),
                         ("http", "GET json"), ("http", "GET html"), ("ftp", "LIST")]:
-        out.append((f"listing-{verb}", listing(proto, verb)))
+        out.append((f"{pp}listing-{verb}", listing(proto, verb)))
 
     def rename(i, name, size):
         def go(s):
@@ -941,7 +955,7 @@ def scenarios(cfg, rnd_rng):
         return go
 
     for i, (name, size) in enumerate(RENAMES):
-        out.append((f"rename-{name}", rename(i, name, size)))
+        out.append((f"rename-{pp}{name}", rename(i, pp + name, size)))
 
     def delete(i, name, size):
         def go(s):
@@ -951,7 +965,7 @@ def scenarios(cfg, rnd_rng):
         return go
 
     for i, (name, size) in enumerate(DELETES):
-        out.append((f"delete-{name}", delete(i, name, size)))
+        out.append((f"delete-{pp}{name}", delete(i, pp + name, size)))
     return out
 
 
@@ -966,7 +980,9 @@ def cmd_run(a):
         time.sleep(0.2)
     reg = Registry()
     rnd_rng = random.Random(f"{a.run}/{a.round}/mix")
-    work = scenarios(a, rnd_rng)
+    work = []
+    for n in range(a.passes):
+        work += scenarios(a, rnd_rng if n == 0 else random.Random(f"{a.run}/{a.round}/mix/{n}"), n)
     rnd_rng.shuffle(work)
     start = time.monotonic()
     starts = {label: start + a.spread * i / max(1, len(work) - 1) for i, (label, _) in enumerate(work)}
@@ -1461,6 +1477,8 @@ def main():
         p.add_argument("--work", required=True, help="the campaign's work directory")
         p.add_argument("--run", required=True, help="the campaign's tag (prefixes, contents)")
         p.add_argument("--listing-keys", type=int, default=1200)
+        p.add_argument("--passes", type=int, default=1,
+                       help="the round's mix this many times over, each pass on its own names")
 
     p = sub.add_parser("seed")
     common(p)
