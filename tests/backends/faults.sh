@@ -446,6 +446,7 @@ run_round() { # run_round SPEC INDEX
   sed 's/^/  /' "$rdir/run.log" >&2
   [ "$status" = 0 ] || log "$rnd: the client's run ended with status $status"
   [ "$kind" = fault ] || check_args+=(--no-counted-faults)
+  [ "$FTP_TLS" = none ] || check_args+=(--tls-reuse)
   client check "$rnd" "$mode" "$rdir/check.log" --stats "$rdir/fault.stats.json" --gateway-pid "$GW_PID" \
     --gateway-log "$rdir/gateway.log" --upload-wait "$UPLOAD_WAIT" "${check_args[@]}"
   client_wait || log "$rnd: the check ended with status $?"

@@ -1279,6 +1279,11 @@ def cmd_check(a):
         check("(3) no pending multipart upload", bad or ([f"{count} pending uploads"] if count else []))
 
     check("(4) after the faults a normal STOR+RETR+LIST works", health)
+    if a.tls_reuse:
+        # vsftpd's require_ssl_reuse: a data connection that does not resume the control
+        # connection's TLS session is refused with 522, which the gateway logs.
+        refused = [short(ln, 300) for ln in log_lines if "session reuse required" in ln]
+        check("(4) every data connection resumed its control connection's TLS session (no 522)", refused[:5])
 
     alive = a.gateway_pid and os.path.exists(f"/proc/{a.gateway_pid}")
     panics = [ln for ln in log_lines if "panicked" in ln]
@@ -1506,6 +1511,8 @@ def main():
             p.add_argument("--gateway-pid", type=int, default=0)
             p.add_argument("--gateway-log", default="")
             p.add_argument("--upload-wait", type=float, default=10.0)
+            p.add_argument("--tls-reuse", action="store_true",
+                           help="the upstream requires TLS session reuse: no 522 in the gateway's log")
             p.add_argument("--count-refused", action="store_true",
                            help="count the store connections refused (gateway log) as faults (outage)")
             p.add_argument("--no-counted-faults", action="store_true",
