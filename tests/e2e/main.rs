@@ -43,6 +43,9 @@
 //! - [`upstream_quirks`]: what an upstream FTP server lacks (`LIST -a`, `SITE
 //!   CHMOD`), learned from its first refusal and remembered (the run's upstream
 //!   behind `tests/backends/faultproxy.py --ftp-refuse`).
+//! - [`upstream_latin1`]: a Latin-1 upstream (`encoding: latin1`) end to end:
+//!   FTP and HTTP/WebDAV clients list, read, upload, rename and delete accented
+//!   names, stored upstream as ISO-8859-1 bytes; `€` refused on both protocols.
 //! - [`webdav_edges`]: property values that are not well-formed XML, COPY/MOVE
 //!   onto links the server cannot follow, `Destination` with another scheme or
 //!   user information.
@@ -97,6 +100,7 @@ mod proxy;
 mod security;
 mod shutdown;
 mod upstream_creds;
+mod upstream_latin1;
 mod upstream_quirks;
 mod volumes;
 mod webdav;
