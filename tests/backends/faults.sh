@@ -489,7 +489,7 @@ report_status=0
 python3 "$CLIENT" report --work "$WORK" --rounds "$ROUND_LIST" --min-faults "${FAULTS_MIN:-500}" \
   >"$WORK/report.md" || report_status=$?
 {
-  echo "Campaign $RUN: ${#selected[@]} rounds ($PARALLEL at a time, the mix $SCALE times over) in" \
+  echo "Campaign $RUN: ${#selected[@]} rounds ($PARALLEL at a time, the mix $([ "$SCALE" = 1 ] && echo once || echo "$SCALE times over")) in" \
     "$((SECONDS - STARTED_AT)) s, $STORE_WHERE, $BIN"
   echo
   cat "$WORK/report.md"
