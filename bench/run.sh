@@ -49,7 +49,7 @@
 # the server on PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results),
 # DUALGATE_BIN and FTPLOAD_BIN (default: built here with cargo build --release), PERF (unset;
 # 1: a flat perf profile of every dualgate peer's RETR, STOR and 3 big GETs in the last pass,
-# OUT/perf-<peer>-retr|stor|get.txt).
+# OUT/perf-<peer>-retr|stor|get.txt; all: of every peer's).
 # Results: OUT/results.jsonl (one JSON object per measurement), OUT/summary.md (medians and
 # min-max per peer), OUT/run.txt (date, commit, versions, load).
 set -euo pipefail
@@ -145,9 +145,10 @@ if has idle && [ "$(ulimit -n)" -lt $((IDLE_SESSIONS * 2 + 1000)) ]; then
   ulimit -n "$(ulimit -Hn)"
 fi
 
-# PERF=1: dualgate's peers are profiled during their big transfers of the last pass.
+# PERF=1: dualgate's peers are profiled during their big transfers of the last pass; PERF=all:
+# every peer's.
 profile_start() { # profile_start PEER TEST REP PID
-  [ -n "${PERF:-}" ] && [[ $1 == dualgate* ]] && [ "$3" = "$REPS" ] || return 0
+  [ -n "${PERF:-}" ] && { [[ $1 == dualgate* ]] || [ "$PERF" = all ]; } && [ "$3" = "$REPS" ] || return 0
   perf_start "$4" "$1-$2"
 }
 

@@ -160,12 +160,14 @@ peer_main() { # peer_main NAME "$@" : the start/stop dispatch of a peer script (
 }
 
 # perf_start PID NAME / perf_stop: a flat CPU profile (perf record, no call graphs) of process
-# PID between the two calls, summed by DSO and symbol into $OUT/NAME.txt with NAME prefixed
-# perf- (its 40 heaviest lines). perf comes from Debian's linux-perf, installed on first use.
+# PID, its descendants and what they fork between the two calls, in $OUT/perf-NAME.txt: the shares of
+# each DSO (program, library, kernel), then its 40 heaviest symbols. perf comes from Debian's
+# linux-perf, installed on first use.
 perf_pid=""
 perf_start() {
   command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y linux-perf >&2
-  perf record -q -F 1999 -p "$1" -o "$OUT/perf-$2.data" >/dev/null 2>&1 &
+  # The whole tree: nginx's workers and a forking server's sessions that exist already.
+  perf record -q -F 1999 -p "$(tree_pids "$1" | paste -sd,)" -o "$OUT/perf-$2.data" >/dev/null 2>&1 &
   perf_pid=$! perf_name=$2
   sleep 1
 }
@@ -173,8 +175,13 @@ perf_stop() {
   [ -n "$perf_pid" ] || return 0
   kill -INT "$perf_pid"
   wait "$perf_pid" || true
-  perf report -i "$OUT/perf-$perf_name.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-    awk '!/^#/ && NF && n++ < 40' >"$OUT/perf-$perf_name.txt"
+  {
+    perf report -i "$OUT/perf-$perf_name.data" --no-children --sort dso --stdio 2>/dev/null |
+      awk '!/^#/ && NF && n++ < 10'
+    echo
+    perf report -i "$OUT/perf-$perf_name.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+      awk '!/^#/ && NF && n++ < 40'
+  } >"$OUT/perf-$perf_name.txt"
   rm -f "$OUT/perf-$perf_name.data"
   perf_pid=""
 }
