@@ -5,7 +5,8 @@
 # worth keeping (a debug build is fine); bench/run.sh does.
 #
 #   bench/smoke.sh            # ~20 s after the build (17.5 s measured with a release build on a
-#                             # loaded machine; in CI it reuses what `cargo test` built)
+#                             # loaded machine, 15.6 s with the TLS checks at load 3, 3.5 s of it
+#                             # theirs; in CI it reuses what `cargo test` built)
 #
 # What it checks, on 127.0.0.1, the files in a temporary directory:
 #   - RETR of a 32 MiB random file, its SHA-256 compared (benchclient.py retr --sha256)
