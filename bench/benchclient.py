@@ -11,6 +11,7 @@ than Python can).
     benchclient.py httpidle --port P --path /small.bin --size N --sessions N --pid PID [--sources K]
     benchclient.py get   --port P --path /big.bin --size N [--pid PID ...]
     benchclient.py wrk   --port P --path /small.bin --size N [--connections 64] [--seconds 10]
+    benchclient.py handshake --port P [--ftp] --cafile CERT [--workers 4] [--seconds 10] [--pid PID]
     benchclient.py summary RESULTS.jsonl [A:B ...]   (markdown: medians, min-max, ratios A/B)
 
 Each prints one JSON object and exits non-zero when the result is wrong: a byte count or a
@@ -25,14 +26,28 @@ cutime + cstime of reaped children, from /proc), sampled after login and before 
 forking server's session process is alive at both samples): `cpu_s` is the first --pid's,
 `cpu_s_by_pid` each one's (bench/upstream.sh passes the front server, then the upstream). Every
 socket wait has a timeout (--timeout).
+
+TLS (--cafile CERT: the server's certificate, verified for 127.0.0.1): FTP ops speak FTPS —
+AUTH TLS after the greeting, PBSZ 0 and PROT P after the login, every data connection a TLS
+client that resumes the control connection's session (as vsftpd requires; ftplib's FTP_TLS does
+not resume) and that starts its handshake after the 1xx reply, as the server starts its own then.
+RETR reads and decrypts everything (no splice); STOR encrypts the file and ends with close_notify.
+`get` and `wrk` ask for https. Every TLS result names what was negotiated (`tls`: version and
+suite; `data_resumed`). `handshake` opens --workers connections at a time for --seconds, each a
+full handshake (no session offered; FTP: greeting, AUTH TLS, handshake, QUIT; HTTPS: handshake,
+close_notify): handshakes per second and the server's CPU per handshake. The TLS version and
+suite are the OpenSSL configuration's (OPENSSL_CONF, bench/peers/lib.sh: TLS 1.3,
+TLS_AES_128_GCM_SHA256).
 """
 
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -98,14 +113,35 @@ def tree_pss_kib(pid):
     return total
 
 
-class Control:
-    """One FTP control connection (plain text, loopback)."""
+def tls_context(args):
+    """A client context verifying the benchmark certificate (CERT_REQUIRED, host name checked),
+    TLS 1.3 only: Python sets its own minimum (TLS 1.2) over the OpenSSL configuration's."""
+    ctx = ssl.create_default_context(cafile=args.cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
 
-    def __init__(self, args):
+
+def tls_name(sock):
+    return f"{sock.version()} {sock.cipher()[0]}"
+
+
+class Control:
+    """One FTP control connection on loopback: plain text, or FTPS (explicit AUTH TLS) when
+    args.cafile is set."""
+
+    def __init__(self, args, tls=None):
         self.sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
         self.file = self.sock.makefile("rb")
         self.timeout = args.timeout
+        self.host = args.host
+        self.tls = None
         self.expect(2)
+        if args.cafile:
+            self.cmd("AUTH TLS", 2)
+            self.tls = tls or tls_context(args)
+            self.file.close()
+            self.sock = self.tls.wrap_socket(self.sock, server_hostname=args.host)
+            self.file = self.sock.makefile("rb")
 
     def reply(self):
         line = self.file.readline(8192)
@@ -138,6 +174,9 @@ class Control:
         elif code // 100 != 2:
             raise Failed(f"USER refused: {text.strip()}")
         self.cmd("TYPE I", 2)
+        if self.tls:
+            self.cmd("PBSZ 0", 2)
+            self.cmd("PROT P", 2)
 
     def pasv(self):
         text = self.cmd("PASV", 2)
@@ -146,6 +185,8 @@ class Control:
             raise Failed(f"no address in {text.strip()}")
         n = [int(x) for x in m.groups()]
         data = socket.create_connection((".".join(map(str, n[:4])), n[4] * 256 + n[5]), timeout=self.timeout)
+        if self.tls:
+            return data
         # splice(2) and sendfile(2) need a blocking socket: the timeout becomes the kernel's.
         data.settimeout(None)
         limit = struct.pack("ll", int(self.timeout), 0)
@@ -154,10 +195,19 @@ class Control:
         return data
 
     def transfer(self, line):
-        """PASV, then `line`; returns the data socket once the server said 1xx."""
+        """PASV, then `line`; returns the data socket once the server said 1xx. Under TLS the
+        handshake starts only then: servers accept the data connection's TLS after their 1xx."""
         data = self.pasv()
         self.cmd(line, 1)
+        if self.tls:
+            data = self.tls.wrap_socket(data, server_hostname=self.host, session=self.sock.session)
         return data
+
+    def negotiated(self, data):
+        """What a TLS transfer negotiated, for its result (nothing for plain FTP)."""
+        if not self.tls:
+            return {}
+        return {"tls": tls_name(data), "data_resumed": data.session_reused}
 
     def quit(self):
         try:
@@ -186,6 +236,14 @@ def drain_splice(data):
             os.close(fd)
 
 
+def drain_read(data):
+    """Reads (and so decrypts) everything the data connection delivers; returns the byte count."""
+    buf, total = bytearray(PAGE), 0
+    while n := data.recv_into(buf):
+        total += n
+    return total
+
+
 def drain_hash(data):
     h, total = hashlib.sha256(), 0
     while chunk := data.recv(PAGE):
@@ -197,9 +255,11 @@ def drain_hash(data):
 def run_retr(args, ctl):
     cpu0, t0 = tree_cpus(args.pid), time.perf_counter()
     data = ctl.transfer(f"RETR {args.path}")
-    digest = None
+    digest, negotiated = None, ctl.negotiated(data)
     if args.sha256:
         total, digest = drain_hash(data)
+    elif ctl.tls:
+        total = drain_read(data)
     else:
         total = drain_splice(data)
     data.close()
@@ -212,21 +272,42 @@ def run_retr(args, ctl):
         raise Failed(f"RETR {args.path}: {total} bytes, expected {args.size}")
     if args.sha256 and digest != args.sha256:
         raise Failed(f"RETR {args.path}: sha256 {digest}, expected {args.sha256}")
-    return {"bytes": total, "seconds": seconds, "cpu_s": cpus[0] if cpus else 0, "cpu_s_by_pid": cpus}
+    return {"bytes": total, "seconds": seconds, "cpu_s": cpus[0] if cpus else 0, "cpu_s_by_pid": cpus, **negotiated}
+
+
+def send_tls(data, src, size):
+    """Sends size bytes of src through the TLS data connection, then its close_notify."""
+    buf, sent = bytearray(PAGE), 0
+    view = memoryview(buf)
+    while sent < size:
+        n = src.readinto(buf)
+        if n == 0:
+            break
+        data.sendall(view[:n])
+        sent += n
+    try:
+        data.unwrap()
+    except (ssl.SSLError, OSError):
+        pass  # the server closed without its own close_notify: the upload ended all the same
+    return sent
 
 
 def run_stor(args, ctl):
     size = os.path.getsize(args.source)
     cpu0, t0 = tree_cpus(args.pid), time.perf_counter()
     data = ctl.transfer(f"STOR {args.path}")
+    negotiated = ctl.negotiated(data)
     with open(args.source, "rb") as src:
-        sent = 0
-        while sent < size:
-            n = os.sendfile(data.fileno(), src.fileno(), sent, size - sent)
-            if n == 0:
-                break
-            sent += n
-    data.shutdown(socket.SHUT_WR)
+        if ctl.tls:
+            send_tls(data, src, size)
+        else:
+            sent = 0
+            while sent < size:
+                n = os.sendfile(data.fileno(), src.fileno(), sent, size - sent)
+                if n == 0:
+                    break
+                sent += n
+            data.shutdown(socket.SHUT_WR)
     data.close()
     ctl.expect(2)
     seconds = time.perf_counter() - t0
@@ -235,7 +316,7 @@ def run_stor(args, ctl):
     ctl.quit()
     if reported != size:
         raise Failed(f"STOR {args.path}: the server reports {reported} bytes, {size} were sent")
-    return {"bytes": size, "seconds": seconds, "cpu_s": cpus[0] if cpus else 0, "cpu_s_by_pid": cpus}
+    return {"bytes": size, "seconds": seconds, "cpu_s": cpus[0] if cpus else 0, "cpu_s_by_pid": cpus, **negotiated}
 
 
 def run_list(args, ctl):
@@ -257,26 +338,40 @@ def run_list(args, ctl):
     return {"entries": len(names), "seconds": seconds, "cpu_s": cpu}
 
 
+def http_url(args):
+    return f"{'https' if args.cafile else 'http'}://{args.host}:{args.port}{args.path}"
+
+
 def run_get(args):
-    """One HTTP GET with curl to /dev/null; the size curl saw must be --size."""
-    url = f"http://{args.host}:{args.port}{args.path}"
+    """One HTTP GET with curl to /dev/null; the size curl saw must be --size. HTTPS is asked
+    for as HTTP/1.1 (wrk's protocol, and nginx's here), and curl's account of the handshake
+    (-v) names what was negotiated."""
+    url = http_url(args)
+    tls = ["--cacert", args.cafile, "--http1.1", "-v"] if args.cafile else []
     cpu0 = tree_cpu(args.pid)
-    out = subprocess.run(["curl", "-sS", "--fail", "--max-time", str(args.timeout), "-o", "/dev/null",
+    out = subprocess.run(["curl", "-sS", "--fail", "--max-time", str(args.timeout), "-o", "/dev/null", *tls,
                           "-w", "%{http_code} %{size_download} %{time_total}", url],
                          capture_output=True, text=True, timeout=args.timeout + 5)
     cpu = tree_cpu(args.pid) - cpu0
     if out.returncode != 0:
-        raise Failed(f"curl {url}: {out.stderr.strip()}")
+        raise Failed(f"curl {url}: {out.stderr.strip()[-2000:]}")
     code, size, seconds = out.stdout.split()
     if int(size) != args.size:
         raise Failed(f"GET {url}: {size} bytes, expected {args.size}")
-    return {"bytes": int(size), "seconds": float(seconds), "cpu_s": cpu}
+    result = {"bytes": int(size), "seconds": float(seconds), "cpu_s": cpu}
+    if args.cafile:
+        m = re.search(r"SSL connection using (\S+) / (\S+)", out.stderr)
+        result["tls"] = f"{m.group(1)} {m.group(2)}" if m else "?"
+    return result
 
 
 def run_wrk(args):
     """wrk with keep-alive connections for --seconds; every response must be a 200 of --size
     bytes (wrk counts non-2xx responses and socket errors; the transfer total is checked)."""
-    url = f"http://{args.host}:{args.port}{args.path}"
+    url = http_url(args)
+    # wrk does not say what it negotiated; a handshake of ours with the same OpenSSL
+    # configuration does.
+    negotiated = {"tls": https_handshake(args, tls_context(args))[0]} if args.cafile else {}
     cpu0 = tree_cpu(args.pid)
     out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", url],
                          capture_output=True, text=True, timeout=args.seconds + 30)
@@ -297,7 +392,7 @@ def run_wrk(args):
 
     result = {"requests": requests, "errors": errors, "req_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
               "p50_ms": ms("50%"), "p99_ms": ms("99%"), "cpu_s": cpu,
-              "cpu_ms_per_1000": cpu * 1e6 / requests if requests else None}
+              "cpu_ms_per_1000": cpu * 1e6 / requests if requests else None, **negotiated}
     if requests == 0 or errors:
         raise Failed(f"wrk {url}: {requests} requests, {errors} errors")
     # wrk reports what it read (bodies and headers, rounded to 2 decimals of its unit): short
@@ -309,10 +404,67 @@ def run_wrk(args):
     return result
 
 
+def https_handshake(args, ctx):
+    """One full TLS handshake on a new connection, then close_notify; (negotiated, resumed)."""
+    with socket.create_connection((args.host, args.port), timeout=args.timeout) as raw:
+        sock = ctx.wrap_socket(raw, server_hostname=args.host)
+        result = tls_name(sock), sock.session_reused
+        try:
+            sock.unwrap()
+        except (ssl.SSLError, OSError):
+            pass  # a server may close without its own close_notify
+        sock.close()
+    return result
+
+
+def ftps_handshake(args, ctx):
+    """Greeting, AUTH TLS, a full handshake, QUIT; (negotiated, resumed)."""
+    ctl = Control(args, ctx)
+    result = tls_name(ctl.sock), ctl.sock.session_reused
+    ctl.cmd("QUIT", 2)
+    ctl.sock.close()
+    return result
+
+
+def handshake_worker(args, deadline):
+    """Handshakes one after the other until deadline: (count, errors, negotiated, resumed, last error)."""
+    ctx = tls_context(args)  # offers no session: OpenSSL keeps no client-side cache by default
+    once = ftps_handshake if args.ftp else https_handshake
+    count, errors, names, resumed, last = 0, 0, set(), 0, ""
+    while time.monotonic() < deadline:
+        try:
+            name, reused = once(args, ctx)
+        except (Failed, OSError) as e:
+            errors, last = errors + 1, str(e)
+            continue
+        count, resumed = count + 1, resumed + reused
+        names.add(name)
+    return count, errors, sorted(names), resumed, last
+
+
+def run_handshake(args):
+    """--workers processes doing full handshakes for --seconds: rate and server CPU per handshake."""
+    if not args.cafile:
+        raise Failed("handshake needs --cafile")
+    cpu0, t0 = tree_cpu(args.pid), time.perf_counter()
+    deadline = time.monotonic() + args.seconds
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        results = pool.starmap(handshake_worker, [(args, deadline)] * args.workers)
+    seconds = time.perf_counter() - t0
+    cpu = tree_cpu(args.pid) - cpu0
+    count, errors, resumed = (sum(r[i] for r in results) for i in (0, 1, 3))
+    names = sorted({n for r in results for n in r[2]})
+    if count == 0 or errors or resumed:
+        last = "; ".join(r[4] for r in results if r[4])
+        raise Failed(f"handshake: {count} handshakes, {errors} errors, {resumed} resumed ({last})")
+    return {"handshakes": count, "errors": errors, "seconds": seconds, "hs_per_s": count / seconds,
+            "cpu_s": cpu, "server_cpu_ms_per_hs": cpu * 1000 / count, "tls": " / ".join(names)}
+
+
 def summary(path, pairs=()):
     """Markdown tables of a run's results (one JSON object a line): per label and figure, the
     median over the passes and its min-max; for each pair A:B, the ratio A/B of the medians and
-    the min-max of the per-pass ratios (pass n of A over pass n of B)."""
+    the min-max of the per-pass ratios (the median of pass n of A over that of pass n of B)."""
     rows = [json.loads(line) for line in open(path) if line.strip()]
     figures = {  # op -> [(key, heading, format)]
         "retr": [("mib_s", "RETR MiB/s", ".0f"), ("cpu_s_per_gib", "RETR server CPU s/GiB", ".2f"),
@@ -329,8 +481,19 @@ def summary(path, pairs=()):
         "get": [("mib_s", "HTTP GET big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP GET server CPU s/GiB", ".2f")],
         "wrk": [("req_s", "HTTP small GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP small p99 ms", ".2f"),
                 ("cpu_ms_per_1000", "HTTP server CPU ms/1000 req", ".1f")],
+        "handshake": [("hs_per_s", "TLS full handshakes/s", ".0f"),
+                      ("server_cpu_ms_per_hs", "server CPU ms/handshake", ".3f")],
     }
     labels = list(dict.fromkeys(r["label"] for r in rows))
+
+    def by_pass(label, op, key):
+        """pass -> the values of one figure in that pass (the HTTP GET is measured 3 times a pass)."""
+        values = {}
+        for r in rows:
+            if r["label"] == label and r["op"] == op and r.get(key) is not None:
+                values.setdefault(r["rep"], []).append(r[key])
+        return values
+
     pairs = [tuple(p.split(":")) for p in pairs]
     print("| figure | " + " | ".join(labels + [f"{a}/{b}" for a, b in pairs]) + " |")
     print("|---|" + "---:|" * (len(labels) + len(pairs)))
@@ -349,16 +512,33 @@ def summary(path, pairs=()):
                 else:
                     cells.append("n/a")
             for a, b in pairs:
-                va = {r["rep"]: r[key] for r in rows if r["label"] == a and r["op"] == op and r.get(key) is not None}
-                vb = {r["rep"]: r[key] for r in rows if r["label"] == b and r["op"] == op and r.get(key) is not None}
-                per_pass = [va[n] / vb[n] for n in va if n in vb and vb[n]]
-                if per_pass and statistics.median(vb.values()):
-                    ratio = statistics.median(va.values()) / statistics.median(vb.values())
+                va, vb = by_pass(a, op, key), by_pass(b, op, key)
+                per_pass = [statistics.median(va[n]) / statistics.median(vb[n])
+                            for n in va if n in vb and statistics.median(vb[n])]
+                all_b = [v for vals in vb.values() for v in vals]
+                if per_pass and statistics.median(all_b):
+                    ratio = statistics.median([v for vals in va.values() for v in vals]) / statistics.median(all_b)
                     cells.append(f"{ratio:.2f}× ({min(per_pass):.2f}–{max(per_pass):.2f})")
                 else:
                     cells.append("")
             if any_value:
                 print(f"| {heading} | " + " | ".join(cells) + " |")
+    negotiated = {}
+    for r in rows:
+        if r.get("tls"):
+            negotiated.setdefault(r["label"], {}).setdefault(r["tls"], 0)
+            negotiated[r["label"]][r["tls"]] += 1
+    if negotiated:
+        print("\nNegotiated (measurements): " + "; ".join(
+            f"{label} " + ", ".join(f"{name} ({n})" for name, n in names.items())
+            for label, names in negotiated.items()))
+        resumed = {}
+        for r in rows:
+            if "data_resumed" in r:
+                resumed.setdefault(r["label"], []).append(bool(r["data_resumed"]))
+        if resumed:
+            print("\nFTPS data connections resuming the control session: " + "; ".join(
+                f"{label} {sum(v)} of {len(v)}" for label, v in resumed.items()))
     failed = [r for r in rows if r.get("failed")]
     if failed:
         print("\nFailed measurements: " + ", ".join(f"{r['label']} {r['op']}" for r in failed))
@@ -460,7 +640,7 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "summary":
         summary(sys.argv[2], sys.argv[3:])
         return
-    p.add_argument("op", choices=["retr", "stor", "list", "idle", "httpidle", "get", "wrk"])
+    p.add_argument("op", choices=["retr", "stor", "list", "idle", "httpidle", "get", "wrk", "handshake"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--user", default=os.environ.get("FTP_USER", "dualgate-bench"))
@@ -475,14 +655,18 @@ def main():
     p.add_argument("--sources", type=int, default=8, help="httpidle: loopback source addresses")
     p.add_argument("--no-request", action="store_true", help="httpidle: connect only, send nothing")
     p.add_argument("--connections", type=int, default=64, help="wrk: keep-alive connections")
-    p.add_argument("--seconds", type=int, default=10, help="wrk: duration")
+    p.add_argument("--seconds", type=int, default=10, help="wrk, handshake: duration")
+    p.add_argument("--cafile", help="TLS (FTPS, HTTPS) with this certificate as the one authority")
+    p.add_argument("--ftp", action="store_true", help="handshake: FTPS (greeting, AUTH TLS) instead of HTTPS")
+    p.add_argument("--workers", type=int, default=4, help="handshake: client processes")
     p.add_argument("--pid", type=int, action="append", default=[], help="a server process (repeatable)")
     p.add_argument("--label", default="")
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
     try:
-        if args.op in ("idle", "httpidle", "get", "wrk"):
-            result = {"idle": run_idle, "httpidle": run_http_idle, "get": run_get, "wrk": run_wrk}[args.op](args)
+        if args.op in ("idle", "httpidle", "get", "wrk", "handshake"):
+            result = {"idle": run_idle, "httpidle": run_http_idle, "get": run_get, "wrk": run_wrk,
+                      "handshake": run_handshake}[args.op](args)
         else:
             ctl = Control(args)
             ctl.login(args.user, args.password)

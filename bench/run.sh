@@ -9,6 +9,15 @@
 #   TESTS="conc login" bench/run.sh              # chosen tests only (bench/load.sh does this)
 #   TESTS=idle OUT=bench/results-idle bench/run.sh dualgate vsftpd pure-ftpd pyftpdlib
 #   BEFORE_BIN=/tmp/before/release/dualgate bench/run.sh dualgate dualgate-before
+#   bench/tls.sh                                 # the TLS peers (below): retr stor http handshake
+#
+# A peer named <peer>-tls is <peer> with TLS (BENCH_TLS=1, bench/peers/lib.sh): FTPS or HTTPS on
+# a self-signed ECDSA P-256 certificate made for the run, TLS 1.3 with TLS_AES_128_GCM_SHA256 for
+# every OpenSSL program of the run (OPENSSL_CONF; rustls follows the client): dualgate-tls,
+# vsftpd-tls, pure-ftpd-tls, dualgate-http-tls, nginx-tls. Their clients speak FTPS (explicit
+# AUTH TLS, PROT P, data connections resuming the control session) or HTTPS (HTTP/1.1), and
+# every result names what was negotiated; conc, login and idle (bench/ftpload has no TLS) are
+# skipped for them.
 #
 # Passes alternate: pass 1 of every peer, then pass 2 of every peer, ...; every pass starts a
 # fresh server on a root on tmpfs (/dev/shm). Tests (TESTS, default "retr stor list conc login
@@ -27,15 +36,20 @@
 #          HTTP peers, IDLE_SESSIONS keep-alive connections left idle after one GET of the 10 KiB
 #          file (from 8 loopback addresses; the file descriptor limit is raised to fit)
 #                                                          (benchclient.py idle, httpidle)
+#   handshake  (TLS peers) full TLS handshakes, no resumption, from 4 client processes for
+#          HS_SECONDS: FTPS greeting + AUTH TLS + handshake + QUIT, or HTTPS handshake +
+#          close_notify; handshakes/s and the server's CPU per handshake (benchclient.py handshake)
 #
 # BEFORE_BIN (optional): another dualgate binary (e.g. a release build of an earlier commit);
 # adds the peers dualgate-before and dualgate-before-http (bench/peers/make-before.sh), so
 # both builds are measured in the same run, one pass each in turn.
 #
 # Environment (defaults): REPS (3), BIG_MIB (1024), CLIENTS (200), CONC_SECONDS (15),
-# LOGIN_SECONDS (10), WRK_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000: the server on
-# PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results), DUALGATE_BIN and
-# FTPLOAD_BIN (default: built here with cargo build --release).
+# LOGIN_SECONDS (10), WRK_SECONDS (10), HS_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000:
+# the server on PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results),
+# DUALGATE_BIN and FTPLOAD_BIN (default: built here with cargo build --release), PERF (unset;
+# 1: a flat perf profile of every dualgate peer's RETR, STOR and 3 big GETs in the last pass,
+# OUT/perf-<peer>-retr|stor|get.txt; all: of every peer's).
 # Results: OUT/results.jsonl (one JSON object per measurement), OUT/summary.md (medians and
 # min-max per peer), OUT/run.txt (date, commit, versions, load).
 set -euo pipefail
@@ -47,6 +61,7 @@ REPO="$(cd "$HERE/.." && pwd)"
 
 REPS=${REPS:-3} BIG_MIB=${BIG_MIB:-1024} CLIENTS=${CLIENTS:-200}
 CONC_SECONDS=${CONC_SECONDS:-15} LOGIN_SECONDS=${LOGIN_SECONDS:-10} WRK_SECONDS=${WRK_SECONDS:-10}
+HS_SECONDS=${HS_SECONDS:-10}
 IDLE_SESSIONS=${IDLE_SESSIONS:-500} PORT_BASE=${PORT_BASE:-24000}
 TESTS=${TESTS:-"retr stor list conc login http"}
 OUT=${OUT:-$HERE/results}
@@ -68,11 +83,21 @@ WORK=$(mktemp -d)
 ROOT=$(mktemp -d /dev/shm/dualgate-bench-root.XXXXXX)
 current=""
 cleanup() {
-  [ -z "$current" ] || "$(peer_script "$current")" stop >/dev/null 2>&1 || true
+  [ -z "$current" ] || peer "$current" stop >/dev/null 2>&1 || true
+  perf_stop
   rm -rf "$WORK" "$ROOT"
 }
 trap cleanup EXIT
-peer_script() { if [ -x "$WORK/$1.sh" ]; then echo "$WORK/$1.sh"; else echo "$HERE/peers/$1.sh"; fi; }
+peer() { # peer NAME start|stop ... : the peer's script; NAME-tls is NAME's with BENCH_TLS=1
+  local name=${1%-tls} tls=""
+  [ "$name" = "$1" ] || tls=1
+  shift
+  if [ -x "$WORK/$name.sh" ]; then
+    BENCH_TLS=$tls "$WORK/$name.sh" "$@"
+  else
+    BENCH_TLS=$tls "$HERE/peers/$name.sh" "$@"
+  fi
+}
 
 DEFAULT_PEERS="dualgate vsftpd pure-ftpd pyftpdlib unftp dualgate-http nginx"
 if [ -n "${BEFORE_BIN:-}" ]; then
@@ -83,6 +108,14 @@ PEERS="${*:-$DEFAULT_PEERS}"
 if [[ " $PEERS " == *" unftp "* ]] && [ ! -x "${UNFTP_BIN:-$BENCH_CACHE/unftp}" ]; then
   log "no unFTP binary (bench/peers/install.sh could not download it; set UNFTP_BIN): unftp skipped"
   PEERS=$(echo " $PEERS " | sed 's/ unftp / /')
+fi
+
+# TLS peers: one certificate for all, made for this run; every OpenSSL program of the run
+# (clients and servers) loads the configuration that fixes the TLS version and suite.
+if [[ " $PEERS " == *-tls\ * ]]; then
+  BENCH_TLS_DIR="$WORK/tls" bench_tls_files
+  export OPENSSL_CONF="$BENCH_TLS_DIR/openssl.cnf"
+  log "TLS: $(openssl x509 -in "$BENCH_TLS_DIR/cert.pem" -noout -subject -ext subjectAltName | tr '\n' ' ')"
 fi
 
 # Fixtures: a random big file, a 10 KiB file, 10,000 empty files; the account owns them.
@@ -102,6 +135,7 @@ RESULTS="$OUT/results.jsonl"
   echo "dualgate: $(cd "$REPO" && git describe --always --dirty) (${DUALGATE_BIN#"$REPO"/})"
   [ -z "${BEFORE_BIN:-}" ] || echo "before: $BEFORE_BIN"
   echo "peers: $PEERS; tests: $TESTS; reps: $REPS; big file: $BIG_MIB MiB"
+  [ -z "${BENCH_TLS_DIR:-}" ] || echo "tls: ECDSA P-256 self-signed; OpenSSL $(openssl version | cut -d' ' -f2); $(grep -E '^(MinProtocol|Ciphersuites)' "$BENCH_TLS_DIR/openssl.cnf" | tr '\n' ' ')"
   echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/run.txt"
 
@@ -111,9 +145,16 @@ if has idle && [ "$(ulimit -n)" -lt $((IDLE_SESSIONS * 2 + 1000)) ]; then
   ulimit -n "$(ulimit -Hn)"
 fi
 
+# PERF=1: dualgate's peers are profiled during their big transfers of the last pass; PERF=all:
+# every peer's.
+profile_start() { # profile_start PEER TEST REP PID
+  [ -n "${PERF:-}" ] && { [[ $1 == dualgate* ]] || [ "$PERF" = all ]; } && [ "$3" = "$REPS" ] || return 0
+  perf_start "$4" "$1-$2"
+}
+
 for rep in $(seq 1 "$REPS"); do
   for peer in $PEERS; do
-    if ! pid=$("$(peer_script "$peer")" start "$PORT" "$ROOT" "$LO" "$HI"); then
+    if ! pid=$(peer "$peer" start "$PORT" "$ROOT" "$LO" "$HI"); then
       log "!! $peer did not start (pass $rep)"
       failures=$((failures + 1))
       continue
@@ -122,47 +163,66 @@ for rep in $(seq 1 "$REPS"); do
     log "== $peer pass $rep (pid $pid), load $(cut -d' ' -f1-3 /proc/loadavg)"
     sleep 1
     ftp=(--port "$PORT" --pid "$pid" --label "$peer")
-    case "$peer" in
+    tls=()
+    [[ $peer != *-tls ]] || tls=(--cafile "$BENCH_TLS_DIR/cert.pem")
+    ftp+=("${tls[@]}")
+    case "${peer%-tls}" in
       nginx | *-http)
         if has http; then
+          profile_start "$peer" get "$rep" "$pid"
           for _ in 1 2 3; do
             record "$peer" get "$rep" "$CLIENT" get "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
           done
+          perf_stop
           record "$peer" wrk "$rep" "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
         fi
-        if has idle; then
+        if has handshake && [ ${#tls[@]} -gt 0 ]; then
+          record "$peer" handshake "$rep" "$CLIENT" handshake "${ftp[@]}" --seconds "$HS_SECONDS"
+        fi
+        if has idle && [ ${#tls[@]} = 0 ]; then
           record "$peer" httpidle "$rep" "$CLIENT" httpidle "${ftp[@]}" --path /small.bin --size 10240 --sessions "$IDLE_SESSIONS"
         fi
         ;;
       *)
         if has retr; then
+          profile_start "$peer" retr "$rep" "$pid"
           record "$peer" retr "$rep" "$CLIENT" retr "${ftp[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
+          perf_stop
         fi
         if has stor; then
+          profile_start "$peer" stor "$rep" "$pid"
           record "$peer" stor "$rep" "$CLIENT" stor "${ftp[@]}" --path "/up-$peer.bin" --source "$ROOT/big.bin"
+          perf_stop
           rm -f "$ROOT/up-$peer.bin"
+        fi
+        if has handshake && [ ${#tls[@]} -gt 0 ]; then
+          record "$peer" handshake "$rep" "$CLIENT" handshake "${ftp[@]}" --ftp --seconds "$HS_SECONDS"
         fi
         if has list; then
           for cmd in LIST MLSD NLST; do
-            [ "$peer/$cmd" != vsftpd/MLSD ] || continue # vsftpd 3.0 has no MLSD
+            [ "${peer%-tls}/$cmd" != vsftpd/MLSD ] || continue # vsftpd 3.0 has no MLSD
             record "$peer" "${cmd,,}" "$rep" "$CLIENT" list "${ftp[@]}" --path /dir10k --cmd "$cmd" --entries 10000
           done
         fi
-        if has conc; then
-          record "$peer" conc "$rep" "$FTPLOAD_BIN" conc --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
-            --clients "$CLIENTS" --seconds "$CONC_SECONDS" --pid "$pid" --label "$peer"
-          sleep 2
-        fi
-        if has login; then
-          record "$peer" login "$rep" "$FTPLOAD_BIN" login --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
-            --clients 32 --seconds "$LOGIN_SECONDS" --pid "$pid" --label "$peer"
-        fi
-        if has idle; then
-          record "$peer" idle "$rep" "$CLIENT" idle "${ftp[@]}" --sessions "$IDLE_SESSIONS"
+        if [ ${#tls[@]} -gt 0 ]; then
+          if has conc || has login || has idle; then log "$peer: conc, login and idle skipped (bench/ftpload has no TLS)"; fi
+        else
+          if has conc; then
+            record "$peer" conc "$rep" "$FTPLOAD_BIN" conc --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
+              --clients "$CLIENTS" --seconds "$CONC_SECONDS" --pid "$pid" --label "$peer"
+            sleep 2
+          fi
+          if has login; then
+            record "$peer" login "$rep" "$FTPLOAD_BIN" login --addr "127.0.0.1:$PORT" --user "$FTP_USER" --password "$FTP_PASS" \
+              --clients 32 --seconds "$LOGIN_SECONDS" --pid "$pid" --label "$peer"
+          fi
+          if has idle; then
+            record "$peer" idle "$rep" "$CLIENT" idle "${ftp[@]}" --sessions "$IDLE_SESSIONS"
+          fi
         fi
         ;;
     esac
-    "$(peer_script "$peer")" stop
+    peer "$peer" stop
     current=""
     sleep 2
   done
@@ -172,12 +232,13 @@ echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/run.txt"
 # Ratios: dualgate against each other peer of its protocol, and against the earlier build.
 pairs=()
 for peer in $PEERS; do
-  case "$peer" in
+  t=${peer#"${peer%-tls}"} # "-tls" or ""
+  case "${peer%-tls}" in
     dualgate | dualgate-http) ;;
-    dualgate-before) pairs+=(dualgate:dualgate-before) ;;
-    dualgate-before-http) pairs+=(dualgate-http:dualgate-before-http) ;;
-    nginx) pairs+=(dualgate-http:nginx) ;;
-    *) pairs+=("dualgate:$peer") ;;
+    dualgate-before) pairs+=("dualgate$t:$peer") ;;
+    dualgate-before-http) pairs+=("dualgate-http$t:$peer") ;;
+    nginx) pairs+=("dualgate-http$t:$peer") ;;
+    *) pairs+=("dualgate$t:$peer") ;;
   esac
 done
 python3 "$CLIENT" summary "$RESULTS" "${pairs[@]}" >"$OUT/summary.md"

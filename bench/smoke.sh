@@ -5,7 +5,8 @@
 # worth keeping (a debug build is fine); bench/run.sh does.
 #
 #   bench/smoke.sh            # ~20 s after the build (17.5 s measured with a release build on a
-#                             # loaded machine; in CI it reuses what `cargo test` built)
+#                             # loaded machine, 15.6 s with the TLS checks at load 3, 3.5 s of it
+#                             # theirs; in CI it reuses what `cargo test` built)
 #
 # What it checks, on 127.0.0.1, the files in a temporary directory:
 #   - RETR of a 32 MiB random file, its SHA-256 compared (benchclient.py retr --sha256)
@@ -16,7 +17,11 @@
 #   - HTTP GET of the 32 MiB file (curl, size checked); wrk for 2 s on the 10 KiB file (no
 #     errors, more than zero requests, all the bytes); wrk is installed with apt-get when the
 #     script runs as root, else it must be there or the wrk check is skipped (and says so)
-#   - the server is still running at the end and its log holds no panic
+#   - TLS, on a second dualgate with FTPS and HTTPS (bench/peers/lib.sh's certificate and TLS
+#     1.3 suite): FTPS RETR of the 32 MiB file and STOR + RETR of the upload, SHA-256 compared,
+#     the data connections resuming the control session; HTTPS GET of it (size checked); a
+#     second of full FTPS and HTTPS handshakes (no errors, none resumed)
+#   - the servers are still running at the end and their logs hold no panic
 # Environment: DUALGATE_BIN, FTPLOAD_BIN (default: cargo build, debug), SMOKE_MIB (32).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -36,7 +41,11 @@ WORK=$(mktemp -d)
 export BENCH_STATE="$WORK/state" DUALGATE_BENCH_CACHE="$WORK/cache"
 BENCH_CACHE=$DUALGATE_BENCH_CACHE
 ROOT="$WORK/root"
-cleanup() { "$HERE/peers/dualgate.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+cleanup() {
+  "$HERE/peers/dualgate.sh" stop >/dev/null 2>&1 || true
+  BENCH_TLS=1 "$HERE/peers/dualgate.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 mkdir -p "$ROOT/dir1k"
 head -c "$((SMOKE_MIB << 20))" /dev/urandom >"$ROOT/big.bin"
@@ -47,7 +56,11 @@ SIZE=$((SMOKE_MIB << 20))
 
 PORT=$(free_port) HTTP_PORT=$(free_port)
 BASE=$(free_range)
-PID=$(BENCH_HTTP_PORT=$HTTP_PORT "$HERE/peers/dualgate.sh" start "$PORT" "$ROOT" "$BASE" $((BASE + 199)))
+PID=$(BENCH_HTTP_PORT=$HTTP_PORT "$HERE/peers/dualgate.sh" start "$PORT" "$ROOT" "$BASE" $((BASE + 99)))
+TLS_PORT=$(free_port) HTTPS_PORT=$(free_port)
+TLS_PID=$(BENCH_TLS=1 BENCH_HTTP_PORT=$HTTPS_PORT "$HERE/peers/dualgate.sh" start "$TLS_PORT" "$ROOT" \
+  $((BASE + 100)) $((BASE + 199)))
+export OPENSSL_CONF=$BENCH_STATE/tls/openssl.cnf
 export FTP_USER=$BENCH_ACCOUNT FTP_PASS
 FTP_PASS=$(bench_password)
 ftp=(--port "$PORT" --pid "$PID" --timeout 30)
@@ -94,14 +107,32 @@ if command -v wrk >/dev/null; then
 else
   echo "skip  wrk (not installed: apt-get install wrk)"
 fi
-if ! kill -0 "$PID" 2>/dev/null; then
-  echo "FAIL  dualgate (pid $PID) is not running any more"
-  failed=$((failed + 1))
-fi
-if grep -q "panicked" "$BENCH_STATE/dualgate/server.log"; then
-  echo "FAIL  dualgate's log has a panic:"
-  grep -m5 -A5 "panicked" "$BENCH_STATE/dualgate/server.log"
-  failed=$((failed + 1))
-fi
+tls=(--port "$TLS_PORT" --pid "$TLS_PID" --timeout 30 --cafile "$BENCH_STATE/tls/cert.pem")
+resumed() { # resumed COMMAND... : runs it; its FTPS data connection must have resumed the session
+  local out
+  out=$("$@") || return 1
+  python3 -c 'import json, sys; sys.exit(0 if json.loads(sys.argv[1]).get("data_resumed") else "not resumed")' "$out" &&
+    echo "$out"
+}
+check "FTPS RETR ${SMOKE_MIB} MiB (sha256)" resumed "$CLIENT" retr "${tls[@]}" --path /big.bin --size "$SIZE" --sha256 "$SHA"
+check "FTPS STOR ${SMOKE_MIB} MiB (SIZE)" resumed "$CLIENT" stor "${tls[@]}" --path /up-tls.bin --source "$ROOT/big.bin"
+check "FTPS RETR of the upload (sha256)" "$CLIENT" retr "${tls[@]}" --path /up-tls.bin --size "$SIZE" --sha256 "$SHA"
+check "FTPS handshakes, 1 s" "$CLIENT" handshake "${tls[@]}" --ftp --workers 2 --seconds 1
+https=(--port "$HTTPS_PORT" --pid "$TLS_PID" --timeout 30 --cafile "$BENCH_STATE/tls/cert.pem")
+check "HTTPS GET ${SMOKE_MIB} MiB" "$CLIENT" get "${https[@]}" --path /big.bin --size "$SIZE"
+check "HTTPS handshakes, 1 s" "$CLIENT" handshake "${https[@]}" --workers 2 --seconds 1
+
+for name in dualgate dualgate-tls; do
+  pid=$(cat "$BENCH_STATE/$name/pid" 2>/dev/null || true)
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    echo "FAIL  $name (pid ${pid:-?}) is not running any more"
+    failed=$((failed + 1))
+  fi
+  if grep -q "panicked" "$BENCH_STATE/$name/server.log"; then
+    echo "FAIL  $name's log has a panic:"
+    grep -m5 -A5 "panicked" "$BENCH_STATE/$name/server.log"
+    failed=$((failed + 1))
+  fi
+done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

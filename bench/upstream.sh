@@ -83,24 +83,11 @@ RESULTS="$OUT/results.jsonl"
 } >"$OUT/run.txt"
 
 
-# PERF=1: a flat CPU profile (perf record, no call graphs) of dualgate during its RETR and STOR
-# of the last pass, summed by DSO and symbol into OUT/perf-retr.txt and OUT/perf-stor.txt.
-perf_pid=""
+# PERF=1: a flat CPU profile of dualgate during its RETR and STOR of the last pass, in
+# OUT/perf-retr.txt and OUT/perf-stor.txt.
 profile_start() { # profile_start LABEL OP REP
   [ -n "${PERF:-}" ] && [ "$1" = dualgate ] && [ "$3" = "$REPS" ] || return 0
-  command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y linux-perf >&2
-  perf record -q -F 1999 -p "$DG_PID" -o "$OUT/perf-$2.data" >/dev/null 2>&1 &
-  perf_pid=$! perf_op=$2
-  sleep 1
-}
-profile_stop() {
-  [ -n "$perf_pid" ] || return 0
-  kill -INT "$perf_pid"
-  wait "$perf_pid" || true
-  perf report -i "$OUT/perf-$perf_op.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-    awk '!/^#/ && NF && n++ < 40' >"$OUT/perf-$perf_op.txt"
-  rm -f "$OUT/perf-$perf_op.data"
-  perf_pid=""
+  perf_start "$DG_PID" "$2"
 }
 
 for rep in $(seq 1 "$REPS"); do
@@ -116,10 +103,10 @@ for rep in $(seq 1 "$REPS"); do
     args=(--port "$port" --user "$user" --password "$pass" "${pids[@]}" --label "$label" --timeout 120)
     profile_start "$label" retr "$rep"
     record "$label" retr "$rep" "$CLIENT" retr "${args[@]}" --path /big.bin --size "$((BIG_MIB << 20))"
-    profile_stop
+    perf_stop
     profile_start "$label" stor "$rep"
     record "$label" stor "$rep" "$CLIENT" stor "${args[@]}" --path "/up-$label.bin" --source "$UPSTREAM_FTP_ROOT/big.bin"
-    profile_stop
+    perf_stop
     rm -f "$UPSTREAM_FTP_ROOT/up-$label.bin"
     record "$label" conc "$rep" "$FTPLOAD_BIN" conc --addr "127.0.0.1:$port" --user "$user" --password "$pass" \
       --clients "$CLIENTS" --seconds "$CONC_SECONDS" --pid "$front" --label "$label"

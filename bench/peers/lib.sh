@@ -8,6 +8,11 @@
 #   bench/peers/<peer>.sh start PORT ROOT [PASV_LO PASV_HI]
 #   bench/peers/<peer>.sh stop
 # State (generated configuration, logs, pidfile) is kept in $BENCH_STATE/<peer>.
+#
+# TLS: with BENCH_TLS=1 a peer script starts its server with TLS (FTPS: explicit AUTH TLS and
+# protected data connections; HTTP peers: HTTPS only) on the certificate in $BENCH_TLS_DIR
+# (bench_tls_files), and keeps its state in $BENCH_STATE/<peer>-tls. bench/run.sh names such a
+# peer <peer>-tls.
 
 PEERS_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../../tests/backends/lib.sh
@@ -46,6 +51,36 @@ bench_account() { # creates the system account (no shell, no home) with its pass
     printf '# PAM service of the FTP servers started by dualgate bench/peers\n@include common-auth\n@include common-account\n' \
       >"/etc/pam.d/$BENCH_PAM_SERVICE"
   fi
+}
+
+bench_tls_files() { # makes, unless they are there, $BENCH_TLS_DIR (default $BENCH_STATE/tls) with
+  # cert.pem and key.pem, a self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost
+  # (valid 2 days), and openssl.cnf, which limits the OpenSSL programs that load it
+  # (OPENSSL_CONF: the clients, nginx, vsftpd, Pure-FTPd) to TLS 1.3 and TLS_AES_128_GCM_SHA256;
+  # rustls (dualgate) follows the client's choice. Exports BENCH_TLS_DIR.
+  export BENCH_TLS_DIR=${BENCH_TLS_DIR:-$BENCH_STATE/tls}
+  mkdir -p "$BENCH_TLS_DIR"
+  if [ ! -s "$BENCH_TLS_DIR/cert.pem" ] || [ ! -s "$BENCH_TLS_DIR/key.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -keyout "$BENCH_TLS_DIR/key.pem" -out "$BENCH_TLS_DIR/cert.pem" -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null
+    chmod 600 "$BENCH_TLS_DIR/key.pem"
+  fi
+  cat >"$BENCH_TLS_DIR/openssl.cnf" <<'CNF'
+# The TLS version and cipher suite of the benchmarks' OpenSSL programs (bench/peers/lib.sh).
+openssl_conf = bench_conf
+[bench_conf]
+ssl_conf = bench_ssl
+[bench_ssl]
+system_default = bench_tls
+[bench_tls]
+MinProtocol = TLSv1.3
+Ciphersuites = TLS_AES_128_GCM_SHA256
+CNF
+}
+
+tls_name() { # tls_name NAME : NAME, or NAME-tls under BENCH_TLS
+  if [ -n "${BENCH_TLS:-}" ]; then echo "$1-tls"; else echo "$1"; fi
 }
 
 launch() { # launch PIDFILE LOG CMD... : CMD in its own session (setsid), PID to PIDFILE
@@ -101,9 +136,14 @@ stop_pidfile() { # stop_pidfile PIDFILE : TERM the recorded process tree, KILL a
 }
 
 peer_main() { # peer_main NAME "$@" : the start/stop dispatch of a peer script (defines start_peer)
-  local name=$1
+  local name
+  name=$(tls_name "$1")
   shift
   SD=$(state_dir "$name")
+  if [ -n "${BENCH_TLS:-}" ]; then
+    bench_tls_files
+    export OPENSSL_CONF=$BENCH_TLS_DIR/openssl.cnf
+  fi
   case "${1:-}" in
     start)
       [ $# -ge 3 ] || die "usage: $0 start PORT ROOT [PASV_LO PASV_HI]"
@@ -117,6 +157,33 @@ peer_main() { # peer_main NAME "$@" : the start/stop dispatch of a peer script (
     stop) stop_pidfile "$SD/pid" ;;
     *) die "usage: $0 start PORT ROOT [PASV_LO PASV_HI] | stop" ;;
   esac
+}
+
+# perf_start PID NAME / perf_stop: a flat CPU profile (perf record, no call graphs) of process
+# PID, its descendants and what they fork between the two calls, in $OUT/perf-NAME.txt: the shares of
+# each DSO (program, library, kernel), then its 40 heaviest symbols. perf comes from Debian's
+# linux-perf, installed on first use.
+perf_pid=""
+perf_start() {
+  command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y linux-perf >&2
+  # The whole tree: nginx's workers and a forking server's sessions that exist already.
+  perf record -q -F 1999 -p "$(tree_pids "$1" | paste -sd,)" -o "$OUT/perf-$2.data" >/dev/null 2>&1 &
+  perf_pid=$! perf_name=$2
+  sleep 1
+}
+perf_stop() {
+  [ -n "$perf_pid" ] || return 0
+  kill -INT "$perf_pid"
+  wait "$perf_pid" || true
+  {
+    perf report -i "$OUT/perf-$perf_name.data" --no-children --sort dso --stdio 2>/dev/null |
+      awk '!/^#/ && NF && n++ < 10'
+    echo
+    perf report -i "$OUT/perf-$perf_name.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+      awk '!/^#/ && NF && n++ < 40'
+  } >"$OUT/perf-$perf_name.txt"
+  rm -f "$OUT/perf-$perf_name.data"
+  perf_pid=""
 }
 
 failures=0

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # nginx (Debian's nginx-light) as the HTTP benchmark peer: ROOT served read-only on PORT, one
-# worker per core, sendfile, no access log. PASV_LO/PASV_HI are ignored. Usage: see lib.sh.
+# worker per core, sendfile, no access log. With BENCH_TLS=1, HTTPS only (HTTP/1.1; TLS 1.3 named,
+# as nginx 1.22 leaves it out of its default protocols; without kernel TLS nginx cannot sendfile
+# through TLS and encrypts through OpenSSL). PASV_LO/PASV_HI are ignored. Usage: see lib.sh.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 start_peer() {
+  local listen="listen 127.0.0.1:$PORT;"
+  [ -z "${BENCH_TLS:-}" ] || listen="listen 127.0.0.1:$PORT ssl;
+        ssl_certificate $BENCH_TLS_DIR/cert.pem;
+        ssl_certificate_key $BENCH_TLS_DIR/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;"
   cat >"$SD/nginx.conf" <<CONF
 daemon off;
 master_process on;
@@ -20,7 +27,7 @@ http {
     default_type application/octet-stream;
     client_body_temp_path $SD/body;
     server {
-        listen 127.0.0.1:$PORT;
+        $listen
         root $ROOT;
     }
 }

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # vsftpd 3.0 (Debian's, unpacked by install.sh) as a benchmark peer: the account through PAM,
-# chrooted into ROOT, a process per session, sendfile for downloads. Usage: see lib.sh.
+# chrooted into ROOT, a process per session, sendfile for downloads. With BENCH_TLS=1, FTPS:
+# TLS required for logins and data, data connections must resume the control connection's
+# session (vsftpd's default require_ssl_reuse=YES, kept), no client certificate asked for
+# (vsftpd asks by default: ssl_request_cert=YES); downloads then go through SSL_write, not
+# sendfile. Usage: see lib.sh.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +37,17 @@ seccomp_sandbox=NO
 xferlog_enable=NO
 vsftpd_log_file=$SD/vsftpd.log
 CONF
+  if [ -n "${BENCH_TLS:-}" ]; then
+    cat >>"$SD/vsftpd.conf" <<CONF
+ssl_enable=YES
+rsa_cert_file=$BENCH_TLS_DIR/cert.pem
+rsa_private_key_file=$BENCH_TLS_DIR/key.pem
+force_local_logins_ssl=YES
+force_local_data_ssl=YES
+require_ssl_reuse=YES
+ssl_request_cert=NO
+CONF
+  fi
   launch "$SD/pid" "$SD/server.log" "$bin" "$SD/vsftpd.conf"
 }
 peer_main vsftpd "$@"
