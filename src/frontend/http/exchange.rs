@@ -37,29 +37,30 @@ use crate::storage::{ListStream, Metadata, ReadBody, ReadHandle, Upload};
 /// The response body type: boxed so files, listings and short texts share it.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 
-/// How a streamed body is cut and buffered: big pieces for the one response of an
-/// HTTP/1.1 connection; smaller ones, one waiting at most, on HTTP/2, where a
-/// client may hold up to `max_concurrent_streams` responses open at once with
-/// their flow-control windows closed, and each holds what it buffers (one chunk
-/// in hyper's send buffer — see [`H2_SEND_BUFFER`] — one in the channel): at most
-/// 128 KiB per stream, not 1.5 MiB.
+/// How a streamed body is cut and buffered: big pieces, two waiting, for the one
+/// response of an HTTP/1.1 connection; on HTTP/2, where a client may hold up to
+/// [`H2_MAX_STREAMS`] responses open at once with their flow-control windows
+/// closed, smaller ones with one waiting. A local file's reads start at 64 KiB
+/// and double up to `chunk` (`FileRegion::into_stream`), so a stream that is
+/// reset or never read on holds 64 KiB in hyper's send buffer and at most
+/// 128 KiB in the channel; one stalled later holds at most 512 KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Streaming {
-    /// Bytes read from storage at a time.
+    /// Most bytes read from storage at a time.
     pub chunk: usize,
     /// Chunks the body channel holds beyond the one hyper is sending.
     pub depth: usize,
 }
 
 impl Streaming {
-    /// HTTP/1.x: 512 KiB reads, two waiting.
+    /// HTTP/1.x: reads of up to 512 KiB, two waiting.
     pub const HTTP1: Streaming = Streaming {
         chunk: 512 * 1024,
         depth: 2,
     };
-    /// HTTP/2: 64 KiB reads, one waiting.
+    /// HTTP/2: reads of up to 256 KiB, one waiting.
     pub const HTTP2: Streaming = Streaming {
-        chunk: H2_SEND_BUFFER,
+        chunk: 256 * 1024,
         depth: 1,
     };
 
@@ -74,8 +75,13 @@ impl Streaming {
 }
 
 /// The most a response stream's body may hold in hyper's HTTP/2 send buffer
-/// beyond what its flow-control window lets out (hyper's default is 400 KiB).
+/// beyond what its flow-control window lets out, before hyper stops taking more
+/// (hyper's default is 400 KiB); it takes a whole piece at a time.
 pub const H2_SEND_BUFFER: usize = 64 * 1024;
+/// Concurrent streams an HTTP/2 client may open (hyper's default is 200,
+/// nginx's 128).
+pub const H2_MAX_STREAMS: u32 = 128;
+
 /// Most ranges honoured in one `Range` header.
 const MAX_RANGES: usize = 16;
 /// The slowest request body accepted, in bytes per second of waiting for it

@@ -309,6 +309,7 @@ where
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
                 .max_send_buf_size(exchange::H2_SEND_BUFFER)
+                .max_concurrent_streams(exchange::H2_MAX_STREAMS)
                 .keep_alive_interval(Some(settings.idle_timeout));
             let h2 = Box::pin(async move {
                 let http = builder.serve_connection(TokioIo::new(io.begin_round(false)), svc);
