@@ -37,8 +37,51 @@ use crate::storage::{ListStream, Metadata, ReadBody, ReadHandle, Upload};
 /// The response body type: boxed so files, listings and short texts share it.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 
-/// Chunk size for streamed file bodies.
-const CHUNK: usize = 512 * 1024;
+/// How a streamed body is cut and buffered: big pieces, two waiting, for the one
+/// response of an HTTP/1.1 connection; on HTTP/2, where a client may hold up to
+/// [`H2_MAX_STREAMS`] responses open at once with their flow-control windows
+/// closed, smaller ones with one waiting. A local file's reads start at 64 KiB
+/// and double up to `chunk` (`FileRegion::into_stream`), so a stream that is
+/// reset or never read on holds 64 KiB in hyper's send buffer and at most
+/// 128 KiB in the channel; one stalled later holds at most 512 KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streaming {
+    /// Most bytes read from storage at a time.
+    pub chunk: usize,
+    /// Chunks the body channel holds beyond the one hyper is sending.
+    pub depth: usize,
+}
+
+impl Streaming {
+    /// HTTP/1.x: reads of up to 512 KiB, two waiting.
+    pub const HTTP1: Streaming = Streaming {
+        chunk: 512 * 1024,
+        depth: 2,
+    };
+    /// HTTP/2: reads of up to 256 KiB, one waiting.
+    pub const HTTP2: Streaming = Streaming {
+        chunk: 256 * 1024,
+        depth: 1,
+    };
+
+    /// The streaming for a request of `version`.
+    pub fn for_version(version: http::Version) -> Streaming {
+        if version == http::Version::HTTP_2 {
+            Streaming::HTTP2
+        } else {
+            Streaming::HTTP1
+        }
+    }
+}
+
+/// The most a response stream's body may hold in hyper's HTTP/2 send buffer
+/// beyond what its flow-control window lets out, before hyper stops taking more
+/// (hyper's default is 400 KiB); it takes a whole piece at a time.
+pub const H2_SEND_BUFFER: usize = 64 * 1024;
+/// Concurrent streams an HTTP/2 client may open (hyper's default is 200,
+/// nginx's 128).
+pub const H2_MAX_STREAMS: u32 = 128;
+
 /// Most ranges honoured in one `Range` header.
 const MAX_RANGES: usize = 16;
 /// The slowest request body accepted, in bytes per second of waiting for it
@@ -61,11 +104,14 @@ fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-type FrameSender = tokio::sync::mpsc::Sender<Result<Frame<Bytes>, io::Error>>;
+type BodyFrame = Result<Frame<Bytes>, io::Error>;
+type FrameSender = tokio::sync::mpsc::Sender<BodyFrame>;
+/// Room for one frame in a body channel.
+type OwnedPermit = tokio::sync::mpsc::OwnedPermit<BodyFrame>;
 
 /// A streaming body and the sender that feeds it.
-fn channel_body() -> (FrameSender, Body) {
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
+fn channel_body(depth: usize) -> (FrameSender, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel(depth);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     (tx, BodyExt::boxed(StreamBody::new(stream)))
 }
@@ -100,6 +146,8 @@ pub struct HttpExchange {
     /// as the front-end found it in the message hyper handed over
     /// ([`lift::framing_error`](super::lift::framing_error)): refused by the lift.
     pub framing: Option<Reply>,
+    /// How streamed bodies are cut and buffered (by the request's HTTP version).
+    pub streaming: Streaming,
 }
 
 impl HttpExchange {
@@ -128,6 +176,7 @@ impl HttpExchange {
             head_too_large: false,
             framing: None,
             interrupt: settings.interrupt.clone(),
+            streaming: Streaming::HTTP1,
         }
     }
 
@@ -265,7 +314,7 @@ impl HttpExchange {
         let Some(mut sink) = self.stream(status, headers)? else {
             return Ok(0);
         };
-        sink.copy(handle.body.into_stream(CHUNK), len).await?;
+        sink.copy(handle.body.into_stream(self.streaming.chunk), len).await?;
         Ok(sink.sent)
     }
 
@@ -292,14 +341,14 @@ impl HttpExchange {
         // Any other back-end: one pass over the span, skipping the gaps.
         let mut body = match handle.body {
             ReadBody::Local(region) => Parts::File(region),
-            body => Parts::Span(SpanReader::new(body.into_stream(CHUNK), ranges[0].start)),
+            body => Parts::Span(SpanReader::new(body.into_stream(self.streaming.chunk), ranges[0].start)),
         };
         for r in &ranges {
             let header = proto_http::range::multipart_part_header(&boundary, &content_type, r, size);
             sink.write(header).await?;
             match &mut body {
                 Parts::File(region) => {
-                    sink.copy(region.part(r.start, r.len()).into_stream(CHUNK), r.len())
+                    sink.copy(region.part(r.start, r.len()).into_stream(self.streaming.chunk), r.len())
                         .await?;
                 }
                 Parts::Span(span) => {
@@ -324,7 +373,7 @@ impl HttpExchange {
             self.send(status, headers, empty()).map_err(send_failed)?;
             return Ok(None);
         }
-        let (tx, body) = channel_body();
+        let (tx, body) = channel_body(self.streaming.depth);
         self.send(status, headers, body).map_err(send_failed)?;
         Ok(Some(BodySink {
             tx,
@@ -570,35 +619,53 @@ impl BodySink {
     /// Sends one piece of the body; past the drain deadline the body is cut.
     pub async fn write(&mut self, bytes: impl Into<Bytes>) -> Result<(), TransferError> {
         let bytes = bytes.into();
-        let n = bytes.len() as u64;
-        let sent = tokio::select! {
+        let permit = self.room().await?;
+        self.sent += bytes.len() as u64;
+        permit.send(Ok(Frame::data(bytes)));
+        Ok(())
+    }
+
+    /// Waits for room for one more piece in the body channel: it fails once the
+    /// client has gone (hyper dropped the body: a closed connection, a reset
+    /// HTTP/2 stream) and past the drain deadline.
+    async fn room(&mut self) -> Result<OwnedPermit, TransferError> {
+        let room = tokio::select! {
             biased;
             () = self.interrupt.cancelled() => None,
-            sent = self.tx.send(Ok(Frame::data(bytes))) => Some(sent),
+            room = self.tx.clone().reserve_owned() => Some(room),
         };
-        match sent {
+        match room {
             None => {
                 let mut cut = self.fail("server shutting down", INTERRUPTED.into()).await;
                 cut.status = Status::ShuttingDown;
-                return Err(cut);
+                Err(cut)
             }
-            Some(sent) => {
-                sent.map_err(|_| TransferError::new(Status::TransferAborted, self.sent, "client went away"))?;
-            }
+            Some(room) => room.map_err(|_| TransferError::new(Status::TransferAborted, self.sent, "client went away")),
         }
-        self.sent += n;
-        Ok(())
     }
 
     /// Sends a byte stream that must yield exactly `len` bytes. On a read error
     /// or a short read the body is failed, which makes hyper cut the response
     /// short (its status is gone).
+    ///
+    /// Each piece is read only once the channel has room for it, so a body
+    /// nobody takes any more (a client gone, an HTTP/2 stream reset right after
+    /// its response began: the rapid-reset attack) costs no storage read, and at
+    /// most one read runs ahead of what hyper has taken.
     async fn copy(&mut self, mut chunks: crate::storage::ByteStream, len: u64) -> Result<(), TransferError> {
         let end = self.sent + len;
-        while let Some(chunk) = chunks.next().await {
-            match chunk {
-                Ok(c) => self.write(c).await?,
-                Err(e) => return Err(self.fail("storage read failed", e.to_string()).await),
+        loop {
+            let permit = self.room().await?;
+            match chunks.next().await {
+                None => break,
+                Some(Ok(c)) => {
+                    self.sent += c.len() as u64;
+                    permit.send(Ok(Frame::data(c)));
+                }
+                Some(Err(e)) => {
+                    drop(permit);
+                    return Err(self.fail("storage read failed", e.to_string()).await);
+                }
             }
         }
         if self.sent != end {
@@ -825,6 +892,51 @@ mod tests {
             },
         );
         (ex, rx)
+    }
+
+    /// A body stream of `n` one-byte pieces that counts the pieces read.
+    fn counted_pieces(
+        n: usize,
+    ) -> (
+        crate::storage::ByteStream,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = reads.clone();
+        let stream = futures_util::stream::repeat_with(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Bytes::from_static(b"x"))
+        })
+        .take(n);
+        (Box::pin(stream), reads)
+    }
+
+    #[tokio::test]
+    async fn a_body_nobody_takes_is_not_read() {
+        let (mut ex, rx) = exchange();
+        let mut sink = ex.stream(StatusCode::OK, HeaderMap::new()).unwrap().unwrap();
+        // hyper drops the body of a reset HTTP/2 stream or a closed connection.
+        drop(rx.await.unwrap());
+        let (pieces, reads) = counted_pieces(4);
+        let err = sink.copy(pieces, 4).await.unwrap_err();
+        assert_eq!(err.status, Status::TransferAborted);
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn reads_run_at_most_the_channel_depth_ahead_of_the_client() {
+        for streaming in [Streaming::HTTP1, Streaming::HTTP2] {
+            let (mut ex, rx) = exchange();
+            ex.streaming = streaming;
+            let mut sink = ex.stream(StatusCode::OK, HeaderMap::new()).unwrap().unwrap();
+            let response = rx.await.unwrap();
+            let (pieces, reads) = counted_pieces(10);
+            // Nobody polls the body: the copy must stop reading once the channel is full.
+            let copy = tokio::time::timeout(Duration::from_millis(200), sink.copy(pieces, 10)).await;
+            assert!(copy.is_err(), "the copy finished with nobody taking the body");
+            assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), streaming.depth);
+            drop(response);
+        }
     }
 
     #[test]

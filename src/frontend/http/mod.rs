@@ -308,6 +308,8 @@ where
             builder
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+                .max_send_buf_size(exchange::H2_SEND_BUFFER)
+                .max_concurrent_streams(exchange::H2_MAX_STREAMS)
                 .keep_alive_interval(Some(settings.idle_timeout));
             let h2 = Box::pin(async move {
                 let http = builder.serve_connection(TokioIo::new(io.begin_round(false)), svc);
@@ -481,6 +483,7 @@ async fn handle(
         parts.headers.insert(http::header::HOST, v);
     }
     let framing = lift::framing_error(parts.version, &parts.headers);
+    let version = parts.version;
     let raw_path = parts.uri.path().to_owned();
     let mut exchange = HttpExchange::new(
         parts.method,
@@ -492,6 +495,7 @@ async fn handle(
     );
     exchange.head_too_large = head_too_large;
     exchange.framing = framing;
+    exchange.streaming = exchange::Streaming::for_version(version);
     // The pipeline (and its LOG_CMD) must run to completion even if the client goes
     // away, which hyper signals by dropping this future: so it gets its own task —
     // unless its first poll finishes it (a cached login and a small file from the

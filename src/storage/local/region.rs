@@ -16,6 +16,8 @@ use crate::storage::{ByteStream, ErrorKind, StorageError};
 
 /// Largest region [`FileRegion::read_inline`] reads on the I/O thread.
 pub const INLINE_READ_MAX: u64 = 64 * 1024;
+/// The first read of [`FileRegion::into_stream`].
+pub const FIRST_READ: usize = 64 * 1024;
 
 /// An open, confined region of a local file.
 #[derive(Debug)]
@@ -91,23 +93,29 @@ impl FileRegion {
 
     /// The region as a stream of chunks of at most `chunk` bytes, read on the
     /// blocking pool, for consumers that cannot use the file directly (HTTP
-    /// bodies, TLS data connections, `TYPE A`).
+    /// bodies, TLS data connections, `TYPE A`). The first read is at most
+    /// [`FIRST_READ`] and each next one twice the last, up to `chunk`: a body
+    /// nobody reads on (a reset HTTP/2 stream, a client that stops after the
+    /// first bytes) costs a small buffer, and a long one soon reads big pieces.
     pub fn into_stream(self, chunk: usize) -> ByteStream {
         struct State {
             file: Arc<File>,
             pos: u64,
             end: u64,
+            next: usize,
         }
         let state = State {
             file: self.file,
             pos: self.offset,
             end: self.offset.saturating_add(self.len),
+            next: chunk.min(FIRST_READ),
         };
         Box::pin(futures_util::stream::try_unfold(state, move |mut st| async move {
             if st.pos >= st.end {
                 return Ok(None);
             }
-            let want = usize::try_from(st.end - st.pos).unwrap_or(usize::MAX).min(chunk);
+            let want = usize::try_from(st.end - st.pos).unwrap_or(usize::MAX).min(st.next);
+            st.next = st.next.saturating_mul(2).min(chunk);
             let file = st.file.clone();
             let pos = st.pos;
             let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {

@@ -67,8 +67,6 @@ pub struct H2Tally {
 pub const BIG_FILE: &str = "/big.bin";
 /// Its length.
 pub const BIG_LEN: usize = 1 << 20;
-/// A small file (below the 64 KiB read of a small file), written beside it.
-pub const SMALL_FILE: &str = "/small.bin";
 
 /// Runs `budget` scenarios, one connection each, one after the other.
 pub async fn run(rng: &mut StdRng, addr: SocketAddr, token: &str, auth: &str, budget: u64) -> H2Tally {
@@ -351,9 +349,8 @@ async fn streams(rng: &mut StdRng, addr: SocketAddr, token: &str, auth: &str, t:
 /// Opens streams and resets each at once, hundreds in a row (CVE-2023-44487);
 /// then asks for a file on the same connection: answered, or the server has
 /// gone away (GOAWAY with ENHANCE_YOUR_CALM is the expected defence). The reset
-/// requests ask for a small file: a reset request's pipeline still runs (and reads
-/// 512 KiB of a large file), which leaves the allocator holding far more than the
-/// campaign's memory bound (README.md, Hardening: left open).
+/// requests ask for the large file: a reset request's pipeline still runs, and
+/// must not read the file for a body nobody takes (the campaign's memory bound).
 async fn rapid_reset(rng: &mut StdRng, addr: SocketAddr, auth: &str, t: &mut H2Tally) -> Result<(), String> {
     let mut builder = client::Builder::new();
     builder.max_concurrent_reset_streams(4096);
@@ -369,7 +366,7 @@ async fn rapid_reset(rng: &mut StdRng, addr: SocketAddr, auth: &str, t: &mut H2T
             }
         };
         t.streams += 1;
-        match s.send_request(request("GET", SMALL_FILE, Some(auth), &[]), true) {
+        match s.send_request(request("GET", BIG_FILE, Some(auth), &[]), true) {
             Ok((_, mut stream)) => {
                 stream.send_reset(Reason::CANCEL);
                 t.client_resets += 1;

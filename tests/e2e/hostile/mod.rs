@@ -53,7 +53,9 @@ const H2_SCENARIOS: u64 = 80;
 const WORKERS: u64 = 4;
 /// Memory the campaign may leave behind (allocator caches, the argon2 slots'
 /// memory, hyper's and tokio's pools): the bound of "back near its baseline".
-const RSS_SLACK: u64 = 64 << 20;
+/// Measured 12–47 MiB over 16 runs (README.md, Hardening); a buffer per HTTP/2
+/// stream that is not bounded shows as 250 MiB and more.
+const RSS_SLACK: u64 = 80 << 20;
 
 /// Bytes in MiB, for the figures printed.
 pub fn mib(bytes: u64) -> f64 {
@@ -135,7 +137,6 @@ async fn local_hostile_campaign() {
             random_bytes(http2::BIG_LEN),
         )
         .expect("big file");
-        std::fs::write(root.join(http2::SMALL_FILE.trim_start_matches('/')), random_bytes(4096)).expect("small file");
         let _ = ftp.quit().await;
         // Connection: close, so that no pooled keep-alive connection stays open.
         let resp = raw_http(gw.http_addr, "GET", "/warm.bin", &[("Authorization", &auth)]).await;
