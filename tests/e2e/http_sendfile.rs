@@ -2,7 +2,8 @@
 //! `sendfile` (hyper frames the response, the file's bytes never enter user
 //! space): every byte right for whole files, single ranges and several ranges,
 //! pipelined requests answered in order on one keep-alive connection, a body
-//! cut by the client (the server goes on, and logs what the socket took), and
+//! cut by the client (the server goes on, and logs what the socket took), a
+//! body still going out at the drain deadline (cut, logged as interrupted), and
 //! byte counts in the metrics and the transfer log equal to what was sent.
 //!
 //! The sizes cross the server's 4 MiB frames (`FRAME_MAX`) at odd offsets, so
@@ -389,4 +390,47 @@ async fn byte_counts_in_metrics_and_xferlog_are_exact() {
         .is_some_and(|v| v as u64 == before + whole + range)
     })
     .await;
+}
+
+/// A GET to a client that stopped reading, still running at the drain
+/// deadline, is cut then: logged as interrupted with the bytes the socket took,
+/// and the process exits 0 instead of waiting for the client.
+#[tokio::test]
+async fn a_get_still_running_at_the_drain_deadline_is_cut() {
+    let mut gw = Gateway::start(GatewayOptions {
+        log_level: Some("info"),
+        ..GatewayOptions::with_config("shutdown: { drain_timeout: 1s }\n")
+    })
+    .await;
+    put_stalling_file(gw.store(), "stall.bin");
+    let mut stream = connect(&gw).await;
+    stream
+        .write_all(request(&gw, "GET", "/stall.bin", "").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = within("the first bytes", STEP, stream.read(&mut buf)).await.unwrap();
+    assert!(n > 0);
+    // The client reads no more: the server's socket buffer fills and its writes wait.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gw.sigterm();
+    let status = gw.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit status {status:?}");
+    let log = gw.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("dualgate::access") && l.contains("/stall.bin"))
+        .unwrap_or_else(|| panic!("no access log line for the GET:\n{log}"));
+    let bytes: u64 = line
+        .split("bytes=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|b| b.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count: {line}"));
+    assert!(bytes > 0 && bytes < STALLING_LEN, "{line}");
+    assert!(
+        log.contains("status=ShuttingDown detail=interrupted: the server's drain deadline passed"),
+        "the GET is logged as interrupted:\n{log}"
+    );
+    drop(stream);
 }
