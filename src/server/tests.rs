@@ -292,7 +292,7 @@ impl Fixture {
     /// reply chain. The response, if the handler sent one, is read to its end as
     /// hyper would.
     async fn http(&self, user: &Arc<User>, method: &str, path: &str, headers: &[(&str, &str)]) -> Option<Code> {
-        let (tx, rx) = tokio::sync::oneshot::channel::<::http::Response<crate::frontend::http::exchange::Body>>();
+        let (tx, rx) = tokio::sync::oneshot::channel::<::http::Response<crate::frontend::http::sendfile::Outgoing>>();
         let reader = tokio::spawn(async move {
             if let Ok(response) = rx.await {
                 let _ = http_body_util::BodyExt::collect(response.into_body()).await;

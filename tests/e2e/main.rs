@@ -23,6 +23,10 @@
 //!   unusable credentials, sandboxed user files and the listing's own CSP,
 //!   framing (`Transfer-Encoding`, `Host`, `OPTIONS *`), trickled bodies, and
 //!   the anonymous login names in any case.
+//! - [`http_sendfile`]: large GETs (sent with `sendfile` on local disk): exact
+//!   bytes for files, ranges and several ranges, pipelined and keep-alive
+//!   requests in order, a body cut by the client logged short, a body cut at the
+//!   drain deadline, exact byte counts in the metrics and the transfer log.
 //! - [`ftps`]: explicit and implicit FTPS, data-connection session resumption,
 //!   HTTPS with ALPN, certificate reload.
 //! - [`mtls`]: client certificates (mutual TLS) on FTPS and HTTPS — a
@@ -94,6 +98,7 @@ mod ftps;
 mod hostile;
 mod http_api;
 mod http_fixes;
+mod http_sendfile;
 mod mtls;
 mod ops_fixes;
 mod proxy;

@@ -3,7 +3,10 @@
 //! It applies HTTP's rules to reads (conditional requests, `Range`), sends exactly
 //! one status per request through a [`Responder`], streams bodies through a small
 //! bounded channel to hyper (so the pipeline's LOG_CMD sees the real byte count
-//! and outcome), and streams request bodies into uploads under a pace rule
+//! and outcome) — except a local file's single region on a plain HTTP/1.x
+//! connection, which goes from the file to the socket with `sendfile`
+//! ([`sendfile`](super::sendfile)) while the pipeline waits for its end and its
+//! byte count — and streams request bodies into uploads under a pace rule
 //! ([`BodyPace`]) that a trickling client cannot stretch.
 //!
 //! # User content
@@ -27,11 +30,13 @@ use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use proto_http::{ListingEntry, RangeOutcome, Validators};
 
+use super::sendfile::{FileBody, Link, Outgoing};
 use crate::channel::{DataChannel, ListPlan, ReadPlan, TransferError};
 use crate::command::ListFormat;
 use crate::path::VirtualPath;
 use crate::response::http::{RequestInfo, Responder, SendError};
 use crate::response::{Reply, Status};
+use crate::storage::local::FileRegion;
 use crate::storage::{ListStream, Metadata, ReadBody, ReadHandle, Upload};
 
 /// The response body type: boxed so files, listings and short texts share it.
@@ -126,7 +131,7 @@ pub struct HttpExchange {
     /// The request path as sent.
     pub raw_path: String,
     body: Option<Incoming>,
-    responder: Responder<Response<Body>>,
+    responder: Responder<Response<Outgoing>>,
     /// Headers set for the response before its status is sent.
     extra: HeaderMap,
     /// The single range a read was planned for (206).
@@ -148,6 +153,8 @@ pub struct HttpExchange {
     pub framing: Option<Reply>,
     /// How streamed bodies are cut and buffered (by the request's HTTP version).
     pub streaming: Streaming,
+    /// A plain HTTP/1.x connection's link: local files go out with `sendfile`.
+    sendfile: Option<std::sync::Arc<Link>>,
 }
 
 impl HttpExchange {
@@ -158,7 +165,7 @@ impl HttpExchange {
         headers: HeaderMap,
         raw_path: String,
         body: Option<Incoming>,
-        responder: Responder<Response<Body>>,
+        responder: Responder<Response<Outgoing>>,
         settings: &super::HttpSettings,
     ) -> Self {
         HttpExchange {
@@ -177,7 +184,14 @@ impl HttpExchange {
             framing: None,
             interrupt: settings.interrupt.clone(),
             streaming: Streaming::HTTP1,
+            sendfile: None,
         }
+    }
+
+    /// Sends local files' bodies with `sendfile` through `link` (a plain
+    /// HTTP/1.x connection's): see [`sendfile`](super::sendfile).
+    pub(super) fn zero_copy(&mut self, link: std::sync::Arc<Link>) {
+        self.sendfile = Some(link);
     }
 
     /// Sets a response header; fails once the status has been sent (headers come first).
@@ -190,7 +204,11 @@ impl HttpExchange {
     }
 
     /// Sends the one status of this request with the headers set so far.
-    pub fn send(&mut self, status: StatusCode, mut headers: HeaderMap, body: Body) -> Result<(), SendError> {
+    pub fn send(&mut self, status: StatusCode, headers: HeaderMap, body: Body) -> Result<(), SendError> {
+        self.send_outgoing(status, headers, Outgoing::Streamed(body))
+    }
+
+    fn send_outgoing(&mut self, status: StatusCode, mut headers: HeaderMap, body: Outgoing) -> Result<(), SendError> {
         for (name, value) in self.extra.drain() {
             if let Some(name) = name {
                 headers.entry(name).or_insert(value);
@@ -311,11 +329,51 @@ impl HttpExchange {
             self.send(status, headers, full(bytes)).map_err(send_failed)?;
             return Ok(n);
         }
+        if self.method != Method::HEAD
+            && let Some(link) = self.sendfile.clone()
+            && let ReadBody::Local(region) = &handle.body
+            && !region.is_empty()
+        {
+            return self.send_region(status, headers, region, link).await;
+        }
         let Some(mut sink) = self.stream(status, headers)? else {
             return Ok(0);
         };
         sink.copy(handle.body.into_stream(self.streaming.chunk), len).await?;
         Ok(sink.sent)
+    }
+
+    /// Sends a local file's region as the body, with `sendfile` (see
+    /// [`sendfile`](super::sendfile)), and waits until the socket has taken all
+    /// of it or the connection ended; the result counts the bytes the socket took.
+    async fn send_region(
+        &mut self,
+        status: StatusCode,
+        headers: HeaderMap,
+        region: &FileRegion,
+        link: std::sync::Arc<Link>,
+    ) -> Result<u64, TransferError> {
+        let len = region.len();
+        let (body, mut watch) = FileBody::new(region, link);
+        self.send_outgoing(status, headers, Outgoing::File(body))
+            .map_err(send_failed)?;
+        let interrupted = tokio::select! {
+            biased;
+            () = watch.over() => false,
+            () = self.interrupt.cancelled() => true,
+        };
+        let sent = watch.sent();
+        if interrupted {
+            watch.cut();
+            return Err(TransferError::new(Status::ShuttingDown, sent, INTERRUPTED));
+        }
+        if sent == len {
+            return Ok(sent);
+        }
+        Err(match watch.failure() {
+            Some(reason) => TransferError::new(Status::LocalError, sent, reason),
+            None => TransferError::new(Status::TransferAborted, sent, "client went away"),
+        })
     }
 
     /// Sends several ranges of a file as one `multipart/byteranges` body (RFC 9110
@@ -871,7 +929,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
-    fn exchange() -> (HttpExchange, tokio::sync::oneshot::Receiver<Response<Body>>) {
+    fn exchange() -> (HttpExchange, tokio::sync::oneshot::Receiver<Response<Outgoing>>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let ex = HttpExchange::new(
             Method::GET,

@@ -13,7 +13,9 @@
 //! as soon as a handler sends them, the body streams while the handler is still
 //! running, and LOG_CMD runs when the body is done — so logs and metrics see the
 //! real outcome and byte count. Header size, header read time, keep-alive idle
-//! time and the pace of request bodies are all bounded.
+//! time and the pace of request bodies are all bounded. On a plain HTTP/1.x
+//! connection a local file's body goes from the file to the socket with
+//! `sendfile`, inside hyper's own framing (see [`sendfile`]).
 //!
 //! An HTTP/1.1 connection is served in rounds: between requests hyper hands it
 //! back, and an idle keep-alive connection waits for its next bytes holding no
@@ -28,6 +30,7 @@ pub mod davlock;
 pub mod exchange;
 pub mod lift;
 mod read_guard;
+pub mod sendfile;
 pub mod webdav;
 
 use std::convert::Infallible;
@@ -44,8 +47,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::exchange::{Body, HttpExchange, full};
+use self::exchange::{HttpExchange, full};
 use self::read_guard::{Activity, Open, ReadGuard, Socket, Version};
+use self::sendfile::{Chunk, Link, Outgoing};
 use super::ConnectionLimiter;
 use crate::auth::ClientCertificate;
 use crate::command::Protocol;
@@ -202,6 +206,7 @@ async fn connection(mut stream: TcpStream, socket_peer: SocketAddr, ctx: Arc<Htt
                 tls: false,
                 certificate: None,
                 activity: Activity::default(),
+                sendfile: Some(Arc::default()),
             });
             serve(stream, &ctx, conn).await;
         }
@@ -231,6 +236,7 @@ async fn serve_tls(
                 tls: true,
                 certificate: crate::tls::client_certificate(tls.get_ref().1),
                 activity: Activity::default(),
+                sendfile: None,
             });
             serve(tls, ctx, conn).await;
         }
@@ -247,17 +253,19 @@ struct Connection {
     certificate: Option<Arc<ClientCertificate>>,
     /// Requests in progress, for [`ReadGuard`]'s rounds.
     activity: Activity,
+    /// Plain TCP: HTTP/1.x file bodies go out with `sendfile` ([`sendfile`]).
+    sendfile: Option<Arc<Link>>,
 }
 
 /// A response body that marks its request finished when hyper drops it (see
 /// [`read_guard`]).
 struct Served {
-    body: Body,
+    body: Outgoing,
     _open: Open,
 }
 
 impl http_body::Body for Served {
-    type Data = bytes::Bytes;
+    type Data = Chunk;
     type Error = std::io::Error;
 
     fn poll_frame(
@@ -328,6 +336,9 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(settings.idle_timeout)
         .keep_alive(true)
+        // Queue body buffers instead of copying them into one: file bodies are
+        // sent from the file when hyper writes them out (see `sendfile`).
+        .writev(true)
         .max_buf_size(settings.max_header_bytes.max(HYPER_MIN_BUF))
         .max_headers(settings.max_headers);
     loop {
@@ -464,7 +475,7 @@ async fn handle(
     req: Request<Incoming>,
     ctx: Arc<HttpContext>,
     conn: Arc<Connection>,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Response<Outgoing>, Infallible> {
     let peer = conn.peer;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (mut parts, body) = req.into_parts();
@@ -496,6 +507,11 @@ async fn handle(
     exchange.head_too_large = head_too_large;
     exchange.framing = framing;
     exchange.streaming = exchange::Streaming::for_version(version);
+    if parts.version <= http::Version::HTTP_11
+        && let Some(link) = &conn.sendfile
+    {
+        exchange.zero_copy(link.clone());
+    }
     // The pipeline (and its LOG_CMD) must run to completion even if the client goes
     // away, which hyper signals by dropping this future: so it gets its own task —
     // unless its first poll finishes it (a cached login and a small file from the
@@ -511,7 +527,7 @@ async fn handle(
         Err(_) => {
             // Only a pipeline that panicked ends without a response.
             tracing::error!(%peer, "a request ended without a response");
-            let mut resp = Response::new(full("Internal error\n"));
+            let mut resp = Response::new(Outgoing::from(full("Internal error\n")));
             *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             let (name, value) = exchange::nosniff();
             resp.headers_mut().insert(name, value);

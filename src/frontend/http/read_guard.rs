@@ -76,17 +76,28 @@ impl Drop for Open {
 /// The socket under a connection, whose readiness a parked connection waits for.
 pub(super) trait Socket {
     fn socket(&self) -> &TcpStream;
+    /// The socket, when bytes written to it go to the client as they are (no
+    /// TLS): a file region may then be sent to it directly ([`sendfile`](super::sendfile)).
+    fn plain(&self) -> Option<&TcpStream>;
 }
 
 impl Socket for TcpStream {
     fn socket(&self) -> &TcpStream {
         self
     }
+
+    fn plain(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
 }
 
 impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
     fn socket(&self) -> &TcpStream {
         self.get_ref().0
+    }
+
+    fn plain(&self) -> Option<&TcpStream> {
+        None
     }
 }
 
@@ -258,9 +269,12 @@ impl<I: AsyncRead + Unpin> AsyncRead for ReadGuard<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
+/// Writes go through [`sendfile::poll_write`](super::sendfile::poll_write): the
+/// slices hyper flushes may stand for file regions, sent from the file.
+impl<I: Socket + AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         self.unflushed = true;
+        super::sendfile::check_plain_write(buf)?;
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -269,8 +283,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        self.unflushed = true;
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        this.unflushed = true;
+        super::sendfile::poll_write(&mut this.inner, this.conn.sendfile.as_deref(), cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

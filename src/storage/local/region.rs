@@ -46,6 +46,11 @@ impl FileRegion {
         self.file.as_fd()
     }
 
+    /// The open file, shared (a body that outlives this region, sent with `sendfile`).
+    pub fn shared_file(&self) -> Arc<File> {
+        self.file.clone()
+    }
+
     /// First byte to send.
     pub fn offset(&self) -> u64 {
         self.offset
