@@ -434,3 +434,50 @@ async fn a_get_still_running_at_the_drain_deadline_is_cut() {
     );
     drop(stream);
 }
+
+/// hyper has no write timeout of its own: a client that asks for a large file
+/// and then reads nothing is cut once it has taken nothing for
+/// `limits.data_timeout`, the transfer is logged as cut, and the server goes
+/// on. Without the cut, the client would get the whole file when it reads again.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_at_the_data_timeout() {
+    let gw = Gateway::start(GatewayOptions {
+        log_level: Some("info"),
+        ..GatewayOptions::with_config("limits: { data_timeout: 2s }\n")
+    })
+    .await;
+    put_stalling_file(gw.store(), "stall.bin");
+    let mut stream = connect(&gw).await;
+    stream
+        .write_all(request(&gw, "GET", "/stall.bin", "").as_bytes())
+        .await
+        .unwrap();
+    // Read nothing for twice the timeout: the socket buffers fill, the server stalls.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut got = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    within("the rest of the cut response", TRANSFER, async {
+        // Until the server closes, or the whole body came (the head aside).
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            got += n as u64;
+            if got >= STALLING_LEN {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        got < STALLING_LEN,
+        "the client read {got} bytes of a {STALLING_LEN}-byte file it stopped reading for 4 s"
+    );
+    gw.wait_for_log("status=TransferAborted").await;
+
+    let small = random_bytes(5000);
+    gw.store().put("after.bin", &small);
+    let resp = gw.get("/after.bin").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.bytes().await.unwrap()[..] == small[..]);
+}

@@ -297,7 +297,7 @@ where
 {
     let peer = conn.peer;
     let settings = &ctx.settings;
-    let mut io = ReadGuard::new(io, settings.idle_timeout, conn.clone());
+    let mut io = ReadGuard::new(io, settings.idle_timeout, settings.body_timeout, conn.clone());
     let svc_ctx = ctx.clone();
     // The request's future is boxed (hyper would box it anyway) so that an HTTP/1
     // round can be polled without shutting the connection down.

@@ -1,6 +1,13 @@
 //! The connection as hyper reads it: the request-target guard of
 //! [`proto_http::framing`] over every byte read, a deadline for the first
-//! request head of each round, and the hand-back of an idle HTTP/1.1 connection.
+//! request head of each round, the hand-back of an idle HTTP/1.1 connection,
+//! and a limit on how long a client may take nothing that is sent to it.
+//!
+//! **Send stalls.** hyper has no write timeout: a client that stops reading a
+//! response (or an HTTP/2 connection's frames) would hold its connection, its
+//! pipeline and the open file for ever. A write that cannot go on starts a
+//! timer of `limits.data_timeout`; any progress stops it; when it expires the
+//! write fails, which ends the connection (the transfer is logged as aborted).
 //!
 //! The target guard and the deadline sit below hyper because neither can be
 //! done above it: hyper hands the service a URI from which a `#…` fragment is
@@ -125,6 +132,12 @@ pub(super) struct ReadGuard<I> {
     parked: bool,
     /// hyper wrote bytes it has not flushed since.
     unflushed: bool,
+    /// The longest a write may wait with the client taking nothing.
+    send_timeout: Duration,
+    /// The send-stall timer, made at the first stall (none on an idle connection).
+    stall: Option<Pin<Box<Sleep>>>,
+    /// The last write made no progress: the stall timer runs.
+    stalling: bool,
     targets: TargetGuard,
     /// The first bytes, read to tell the protocol, for hyper to read again.
     prefix: [u8; 24],
@@ -133,8 +146,9 @@ pub(super) struct ReadGuard<I> {
 }
 
 impl<I> ReadGuard<I> {
-    /// `idle`: how long the connection may stay without a complete request head.
-    pub(super) fn new(inner: I, idle: Duration, conn: Arc<super::Connection>) -> Self {
+    /// `idle`: how long the connection may stay without a complete request head;
+    /// `send_timeout`: how long a write may wait with the client taking nothing.
+    pub(super) fn new(inner: I, idle: Duration, send_timeout: Duration, conn: Arc<super::Connection>) -> Self {
         ReadGuard {
             inner,
             conn,
@@ -144,6 +158,9 @@ impl<I> ReadGuard<I> {
             rounds: false,
             parked: false,
             unflushed: false,
+            send_timeout,
+            stall: None,
+            stalling: false,
             targets: TargetGuard::new(),
             prefix: [0; 24],
             prefix_len: 0,
@@ -171,6 +188,28 @@ impl<I> ReadGuard<I> {
             && usize::from(self.prefix_read) == usize::from(self.prefix_len)
             && self.targets.between_requests()
             && self.conn.activity.open.load(Ordering::Relaxed) == 0
+    }
+
+    /// Passes on a write's (or flush's) outcome; one that waits fails once the
+    /// client has taken nothing for `send_timeout` (module docs).
+    fn bound_stall<T>(&mut self, cx: &mut Context<'_>, outcome: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if outcome.is_ready() {
+            self.stalling = false;
+            return outcome;
+        }
+        let timeout = self.send_timeout;
+        let stall = self.stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if !self.stalling {
+            stall.as_mut().reset(Instant::now() + timeout);
+            self.stalling = true;
+        }
+        if stall.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took nothing sent to it within the data timeout",
+            )));
+        }
+        Poll::Pending
     }
 
     /// Follows bytes just read (see the module docs).
@@ -221,6 +260,7 @@ impl<I: Socket + AsyncRead + Unpin> ReadGuard<I> {
             self.deadline.as_mut().reset(Instant::now() + self.idle);
         }
         self.targets.release();
+        self.stall = None;
         tokio::select! {
             ready = self.inner.socket().readable() => ready.map(|()| true),
             () = self.deadline.as_mut() => Err(timed_out()),
@@ -273,9 +313,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for ReadGuard<I> {
 /// slices hyper flushes may stand for file regions, sent from the file.
 impl<I: Socket + AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        self.unflushed = true;
+        let this = &mut *self;
+        this.unflushed = true;
         super::sendfile::check_plain_write(buf)?;
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.bound_stall(cx, written)
     }
 
     fn poll_write_vectored(
@@ -285,7 +327,8 @@ impl<I: Socket + AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         this.unflushed = true;
-        super::sendfile::poll_write(&mut this.inner, this.conn.sendfile.as_deref(), cx, bufs)
+        let written = super::sendfile::poll_write(&mut this.inner, this.conn.sendfile.as_deref(), cx, bufs);
+        this.bound_stall(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -293,12 +336,13 @@ impl<I: Socket + AsyncWrite + Unpin> AsyncWrite for ReadGuard<I> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
         // hyper flushes the socket only once its own buffer is written out.
-        let flushed = Pin::new(&mut self.inner).poll_flush(cx);
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
         if matches!(flushed, Poll::Ready(Ok(()))) {
-            self.unflushed = false;
+            this.unflushed = false;
         }
-        flushed
+        this.bound_stall(cx, flushed)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
