@@ -99,7 +99,9 @@ impl LogCommand {
             anonymous: user.anonymous,
             user: &user.name,
             service: cmd.protocol.label(),
-            complete: class == ResultClass::Ok,
+            // An HTTP response's status goes out before its body: a download cut
+            // midway was answered 200, yet its transfer failed.
+            complete: class == ResultClass::Ok && cmd.outcome == Some(Outcome::Handled),
         });
     }
 }
