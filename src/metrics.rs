@@ -20,7 +20,7 @@ pub const SESSIONS_ACTIVE: &str = "dualgate_sessions_active";
 pub const CONNECTIONS_TOTAL: &str = "dualgate_connections_total";
 /// Connections turned away at once by protocol and reason (`max_connections`, `per_address`).
 pub const CONNECTION_REFUSALS_TOTAL: &str = "dualgate_connection_refusals_total";
-/// Sessions closed for silence by protocol and phase (`login`, `idle`, `request_head`).
+/// Sessions closed for silence by protocol and phase (`login`, `idle`, `request_head`, `response`).
 pub const SESSION_TIMEOUTS_TOTAL: &str = "dualgate_session_timeouts_total";
 /// Login attempts by protocol and result.
 pub const LOGINS_TOTAL: &str = "dualgate_logins_total";
@@ -191,7 +191,8 @@ fn describe() {
         SESSION_TIMEOUTS_TOTAL,
         "Connections closed because the client fell silent, by phase: login (FTP, \
          limits.login_timeout), idle (FTP, limits.idle_timeout), request_head (HTTP: no complete \
-         request head within limits.idle_timeout: an idle keep-alive connection, or headers sent too slowly)."
+         request head within limits.idle_timeout: an idle keep-alive connection, or headers sent too slowly), \
+         response (HTTP: the client took nothing sent to it within limits.data_timeout)."
     );
     describe_counter!(
         LOGINS_TOTAL,

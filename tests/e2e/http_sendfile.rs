@@ -471,6 +471,21 @@ async fn a_client_that_stops_reading_is_cut_at_the_data_timeout() {
         "the client read {got} bytes of a {STALLING_LEN}-byte file it stopped reading for 4 s"
     );
     gw.wait_for_log("status=TransferAborted").await;
+    // Counted as a stalled response, not as a slow request head.
+    gw.wait_for_log("the client took nothing sent to it within the data timeout")
+        .await;
+    let text = gw.metrics().await;
+    let stalled = &[("protocol", "http"), ("phase", "response")];
+    assert_eq!(
+        metric_value(&text, "dualgate_session_timeouts_total", stalled),
+        Some(1.0),
+        "{text}"
+    );
+    let heads = &[("protocol", "http"), ("phase", "request_head")];
+    assert_eq!(
+        metric_value(&text, "dualgate_session_timeouts_total", heads).unwrap_or(0.0),
+        0.0
+    );
 
     let small = random_bytes(5000);
     gw.store().put("after.bin", &small);

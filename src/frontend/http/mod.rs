@@ -402,7 +402,11 @@ where
 
 /// Logs (and counts) why a connection ended with an error.
 fn ended_with(e: &(dyn std::error::Error + 'static), peer: SocketAddr) {
-    if is_timeout(e) {
+    if stalled(e) {
+        metrics::counter!(crate::metrics::SESSION_TIMEOUTS_TOTAL, "protocol" => "http", "phase" => "response")
+            .increment(1);
+        tracing::info!(%peer, "http connection closed: the client took nothing sent to it within the data timeout");
+    } else if is_timeout(e) {
         // A request head not complete in time (slowloris) or no request at all.
         metrics::counter!(crate::metrics::SESSION_TIMEOUTS_TOTAL, "protocol" => "http", "phase" => "request_head")
             .increment(1);
@@ -410,6 +414,21 @@ fn ended_with(e: &(dyn std::error::Error + 'static), peer: SocketAddr) {
     } else {
         tracing::debug!(error = %e, %peer, "http connection ended with an error");
     }
+}
+
+/// True when a connection ended because the client took nothing sent to it
+/// ([`read_guard::SendStalled`]).
+fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        // An `io::Error`'s `source` skips the error it wraps: look inside.
+        let inner = err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
+        if err.is::<read_guard::SendStalled>() || inner.is_some_and(|i| i.is::<read_guard::SendStalled>()) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// True when a connection ended because the client was too slow to send a request

@@ -3,11 +3,17 @@
 //! request head of each round, the hand-back of an idle HTTP/1.1 connection,
 //! and a limit on how long a client may take nothing that is sent to it.
 //!
-//! **Send stalls.** hyper has no write timeout: a client that stops reading a
-//! response (or an HTTP/2 connection's frames) would hold its connection, its
-//! pipeline and the open file for ever. A write that cannot go on starts a
-//! timer of `limits.data_timeout`; any progress stops it; when it expires the
-//! write fails, which ends the connection (the transfer is logged as aborted).
+//! **Send stalls.** hyper has no write timeout: a client that stops reading its
+//! socket (a response's body, or an HTTP/2 connection's frames) would hold its
+//! connection, its pipeline and the open file for ever. A write that cannot go
+//! on starts a timer of `limits.data_timeout`; a write that goes through stops
+//! it; when it expires the write fails with [`SendStalled`], which ends the
+//! connection (the transfer is logged as aborted). Over TLS a write may move
+//! some of the TLS layer's buffer (64 KiB) to the socket and still wait, so
+//! there the client must take that much per `data_timeout`. An HTTP/2 stream
+//! whose flow-control window the client keeps closed leaves the socket
+//! writable: that wait is bounded where the body waits for hyper
+//! (`BodySink`).
 //!
 //! The target guard and the deadline sit below hyper because neither can be
 //! done above it: hyper hands the service a URI from which a `#…` fragment is
@@ -204,10 +210,7 @@ impl<I> ReadGuard<I> {
             self.stalling = true;
         }
         if stall.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the client took nothing sent to it within the data timeout",
-            )));
+            return Poll::Ready(Err(std::io::Error::other(SendStalled)));
         }
         Poll::Pending
     }
@@ -268,6 +271,12 @@ impl<I: Socket + AsyncRead + Unpin> ReadGuard<I> {
         }
     }
 }
+
+/// Why a connection's write failed: the client took nothing sent to it within
+/// `limits.data_timeout` (counted apart from a request head's timeout).
+#[derive(Debug, thiserror::Error)]
+#[error("the client took nothing sent to it within the data timeout")]
+pub(super) struct SendStalled;
 
 fn timed_out() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "no request within the idle timeout")
