@@ -114,11 +114,45 @@ type FrameSender = tokio::sync::mpsc::Sender<BodyFrame>;
 /// Room for one frame in a body channel.
 type OwnedPermit = tokio::sync::mpsc::OwnedPermit<BodyFrame>;
 
-/// A streaming body and the sender that feeds it.
-fn channel_body(depth: usize) -> (FrameSender, Body) {
+/// Cuts a streaming body at once, ahead of the frames waiting in its channel.
+type BodyCut = tokio::sync::oneshot::Sender<io::Error>;
+
+/// A streaming body, the sender that feeds it, and the way to cut it. The cut
+/// does not wait for room in the channel: a body is cut when its client takes
+/// nothing (a stalled reader at the drain deadline), just when the channel is
+/// full. A cut body ends with an error, so the client never sees a short body
+/// as complete (a chunked one would look so if it merely ended).
+fn channel_body(depth: usize) -> (FrameSender, BodyCut, Body) {
+    struct Feed {
+        rx: tokio::sync::mpsc::Receiver<BodyFrame>,
+        /// `None` once the sink has gone without cutting.
+        cut: Option<tokio::sync::oneshot::Receiver<io::Error>>,
+    }
     let (tx, rx) = tokio::sync::mpsc::channel(depth);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    (tx, BodyExt::boxed(StreamBody::new(stream)))
+    let (cut_tx, cut_rx) = tokio::sync::oneshot::channel();
+    let feed = Feed { rx, cut: Some(cut_rx) };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        loop {
+            let Some(cut) = feed.cut.as_mut() else {
+                return feed.rx.recv().await.map(|frame| (frame, feed));
+            };
+            tokio::select! {
+                biased;
+                cut = cut => match cut {
+                    // The last frame: the stream ends after it (no cut is sent twice).
+                    Ok(e) => {
+                        feed.rx.close();
+                        feed.cut = None;
+                        while feed.rx.try_recv().is_ok() {}
+                        return Some((Err(e), feed));
+                    }
+                    Err(_) => feed.cut = None,
+                },
+                frame = feed.rx.recv() => return frame.map(|frame| (frame, feed)),
+            }
+        }
+    });
+    (tx, cut_tx, BodyExt::boxed(StreamBody::new(stream)))
 }
 
 /// The exchange.
@@ -431,10 +465,11 @@ impl HttpExchange {
             self.send(status, headers, empty()).map_err(send_failed)?;
             return Ok(None);
         }
-        let (tx, body) = channel_body(self.streaming.depth);
+        let (tx, cut, body) = channel_body(self.streaming.depth);
         self.send(status, headers, body).map_err(send_failed)?;
         Ok(Some(BodySink {
             tx,
+            cut: Some(cut),
             sent: 0,
             interrupt: self.interrupt.clone(),
         }))
@@ -666,6 +701,8 @@ impl DataChannel for HttpExchange {
 #[derive(Debug)]
 pub struct BodySink {
     tx: FrameSender,
+    /// Cuts the body (taken by the first failure).
+    cut: Option<BodyCut>,
     sent: u64,
     interrupt: tokio_util::sync::CancellationToken,
 }
@@ -740,7 +777,9 @@ impl BodySink {
     /// reset stream, a chunked body without its last chunk) and never a short
     /// one that looks complete; the transfer is logged as failed with `status`.
     pub(crate) async fn fail_with(&mut self, status: Status, reason: &'static str, detail: String) -> TransferError {
-        let _ = self.tx.send(Err(io::Error::other(reason))).await;
+        if let Some(cut) = self.cut.take() {
+            let _ = cut.send(io::Error::other(reason));
+        }
         TransferError::new(status, self.sent, detail)
     }
 
@@ -979,6 +1018,24 @@ mod tests {
         let err = sink.copy(pieces, 4).await.unwrap_err();
         assert_eq!(err.status, Status::TransferAborted);
         assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cut_does_not_wait_for_room_and_ends_the_body_with_an_error() {
+        let (mut ex, rx) = exchange();
+        let mut sink = ex.stream(StatusCode::OK, HeaderMap::new()).unwrap().unwrap();
+        let mut body = rx.await.unwrap().into_body();
+        // Nobody reads: the channel fills.
+        for _ in 0..Streaming::HTTP1.depth {
+            sink.write(Bytes::from_static(b"x")).await.unwrap();
+        }
+        let Ok(cut) = tokio::time::timeout(Duration::from_secs(1), sink.fail("cut", "cut".into())).await else {
+            panic!("the cut waited for room in the channel");
+        };
+        assert_eq!(cut.status, Status::LocalError);
+        // The error comes first, and nothing after it.
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(body.frame().await.is_none());
     }
 
     #[tokio::test]
