@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::http::{multipart_boundary, parse_multipart};
+use crate::support::tls::TestCert;
 use crate::support::{
     Gateway, GatewayOptions, STALLING_LEN, STEP, TRANSFER, metric_value, put_stalling_file, random_bytes, within,
 };
@@ -407,6 +408,66 @@ async fn byte_counts_in_metrics_and_xferlog_are_exact() {
         .is_some_and(|v| v as u64 == before + whole + range)
     })
     .await;
+}
+
+/// A body that goes out through the streamed path (HTTPS takes no
+/// `sendfile`, on any back-end) is logged complete when all of it went out:
+/// hyper, which counts the `Content-Length`, may drop the body as soon as it
+/// has the last byte, before the sender would wait for room again (that race
+/// once logged whole downloads as `i`, "client went away").
+#[tokio::test]
+async fn a_streamed_download_that_went_out_whole_is_logged_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let xferlog = dir.path().join("xferlog");
+    let cert = TestCert::create(dir.path(), "server");
+    let gw = Gateway::start(GatewayOptions::with_config(&format!(
+        "xferlog: \"{}\"\nhttp:\n  tls: {{ cert: \"{}\", key: \"{}\" }}\n",
+        xferlog.display(),
+        cert.cert.display(),
+        cert.key.display()
+    )))
+    .await;
+    gw.store().put("big.bin", random_bytes(BIG));
+    let https = reqwest::Client::builder()
+        .no_proxy()
+        .use_preconfigured_tls((*cert.client_config(true)).clone())
+        .http1_only()
+        .connect_timeout(STEP)
+        .build()
+        .unwrap();
+    const GETS: usize = 4;
+    for _ in 0..GETS {
+        let get = https.get(gw.url("/big.bin")).basic_auth(&gw.user, Some(&gw.password));
+        // Read slowly, so the server's body channel is full when its last
+        // piece goes in: the race needs hyper to take that piece while the
+        // sender waits.
+        let got = within("an HTTPS GET", TRANSFER, async {
+            let mut r = get.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let mut got = 0;
+            while let Some(piece) = r.chunk().await.unwrap() {
+                got += piece.len();
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+            got
+        })
+        .await;
+        assert_eq!(got, BIG);
+    }
+    let lines = within("the xferlog lines", STEP, async {
+        loop {
+            let text = std::fs::read_to_string(&xferlog).unwrap_or_default();
+            if text.lines().count() >= GETS {
+                return text.lines().map(str::to_owned).collect::<Vec<_>>();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    for line in &lines {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!((f[7], f[17]), (BIG.to_string().as_str(), "c"), "{lines:?}");
+    }
 }
 
 /// A GET to a client that stopped reading, still running at the drain

@@ -750,6 +750,20 @@ impl BodySink {
     async fn copy(&mut self, mut chunks: crate::storage::ByteStream, len: u64) -> Result<(), TransferError> {
         let end = self.sent + len;
         loop {
+            if self.sent >= end {
+                // All of it is in the channel. hyper may already have dropped
+                // the body (it counts the Content-Length), so this waits for no
+                // room: the stream is only run to its end (an upstream download
+                // reads its completion there).
+                match chunks.next().await {
+                    None => break,
+                    Some(Ok(c)) if c.is_empty() => continue,
+                    Some(Ok(_)) => {
+                        return Err(self.fail("file changed while it was sent", "long read".into()).await);
+                    }
+                    Some(Err(e)) => return Err(self.fail("storage read failed", e.to_string()).await),
+                }
+            }
             let permit = self.room().await?;
             match chunks.next().await {
                 None => break,
