@@ -3,7 +3,7 @@
 # talking to that server directly and against ProFTPD's mod_proxy in reverse mode in front of the
 # same server, in one run. The upstream is vsftpd, started by tests/backends/upstream_ftp.sh
 # (as the upstream_ftp test suites start it); mod_proxy by bench/peers/proftpd-proxy.sh;
-# everything on 127.0.0.1, the files on tmpfs. Needs root.
+# everything on 127.0.0.1, the files in a directory under TMPDIR (/tmp by default). Needs root.
 #
 #   bench/upstream.sh                               # 3 passes, 1 GiB, 200 clients for 15 s
 #   REPS=1 BIG_MIB=64 CONC_SECONDS=3 bench/upstream.sh   # a quick pass

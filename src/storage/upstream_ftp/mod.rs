@@ -391,6 +391,16 @@ impl FtpVolume {
         self.pools.pool(&self.upstream, &self.user, &self.password)?.get().await
     }
 
+    /// A second connection beside one this volume already holds, if one can be
+    /// had without waiting ([`pool::Pool::spare`]).
+    async fn spare_lease(&self, open_new: bool) -> Option<Lease> {
+        self.pools
+            .pool(&self.upstream, &self.user, &self.password)
+            .ok()?
+            .spare(open_new)
+            .await
+    }
+
     /// The upstream path of `path`.
     fn upath(&self, path: &VirtualPath) -> String {
         if path.is_root() {
@@ -728,7 +738,7 @@ impl Storage for FtpVolume {
                 // faults campaign found such temporary files left behind.
                 if let Some(temp) = &temp {
                     drop(lease);
-                    upload::remove_file(self.lease().await, temp, true).await;
+                    upload::remove_file(self, self.lease().await, temp, true).await;
                 }
                 return Err(e);
             }

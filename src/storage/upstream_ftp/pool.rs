@@ -147,9 +147,38 @@ impl Pool {
     /// A logged-in connection: an idle one that still answers, else a new one.
     pub async fn get(self: &Arc<Self>) -> Result<Lease, StorageError> {
         let permit = self.permit().await?;
+        if let Some(ftp) = self.take_idle().await {
+            return Ok(Lease::new(ftp, permit, self));
+        }
+        let ftp = self.connect_within(&self.current_password()).await?;
+        Ok(Lease::new(ftp, permit, self))
+    }
+
+    /// A second connection beside one already leased, only if it can be had
+    /// without waiting for another to come back: an idle one, else (with
+    /// `open_new`) a new login. `None` when the pool is at its bound, or the
+    /// login fails (the caller goes on with the connection it has).
+    pub async fn spare(self: &Arc<Self>, open_new: bool) -> Option<Lease> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        if let Some(ftp) = self.take_idle().await {
+            return Some(Lease::new(ftp, permit, self));
+        }
+        if !open_new {
+            return None;
+        }
+        let ftp = self.connect_within(&self.current_password()).await.ok()?;
+        Some(Lease::new(ftp, permit, self))
+    }
+
+    /// The password new connections log in with.
+    fn current_password(&self) -> Password {
+        self.password.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// An idle connection that still answers (the idle ones that do not are closed).
+    async fn take_idle(&self) -> Option<Ftp> {
         loop {
-            let popped = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let Some(Idle { mut ftp, since }) = popped else { break };
+            let Idle { mut ftp, since } = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
             if since.elapsed() >= self.settings.idle_timeout {
                 continue; // dropped: closed
             }
@@ -162,11 +191,8 @@ impl Pool {
                     _ => continue,
                 }
             }
-            return Ok(Lease::new(ftp, permit, self));
+            return Some(ftp);
         }
-        let password = self.password.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let ftp = self.connect_within(&password).await?;
-        Ok(Lease::new(ftp, permit, self))
     }
 
     /// Whether the upstream takes `password` for this pool's user: a new

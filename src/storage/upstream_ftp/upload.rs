@@ -95,24 +95,71 @@ impl FtpUpload {
                 self.vol.lease().await
             }
         };
-        remove_file(lease, &temp, false).await;
+        remove_file(&self.vol, lease, &temp, false).await;
     }
 }
 
-/// Deletes an upstream file, logging a failure; with `absent_ok` (a temporary
-/// file of an upload that never started: the upstream may or may not have made
-/// it) its absence is no failure.
-pub(super) async fn remove_file(lease: Result<Lease, StorageError>, path: &str, absent_ok: bool) {
-    let result = match lease {
-        Ok(mut l) => ftp!(l, "DELE (temporary upload)", l.ftp().rm(path)),
-        Err(e) => Err(e),
-    };
-    match result {
-        Err(e) if absent_ok && e.kind == ErrorKind::NotFound => {}
-        Err(e) => {
-            tracing::warn!(path, error = %e, "could not delete a temporary upload on the upstream (it stays hidden)");
-        }
+/// Deletes an upstream file left by an upload that did not complete; with
+/// `absent_ok` (a temporary file of an upload that never started: the upstream
+/// may or may not have made it) its absence is no failure. Any other failure is
+/// retried in the background on fresh connections, [`REMOVAL_RETRIES`] apart (a
+/// fault that cut the upload often cuts the connection this delete runs on
+/// too); the last failure is logged.
+pub(super) async fn remove_file(vol: &FtpVolume, lease: Result<Lease, StorageError>, path: &str, absent_ok: bool) {
+    match delete(lease, path).await {
         Ok(()) => {}
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            if !absent_ok {
+                tracing::warn!(path, error = %e, "{} was already gone from the upstream", left_by_upload(path));
+            }
+        }
+        Err(e) => {
+            let what = left_by_upload(path);
+            tracing::info!(path, error = %e, "could not delete {what} on the upstream; trying again in the background");
+            let (vol, path) = (vol.clone(), path.to_owned());
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { retry_removal(vol, path).await });
+            }
+        }
+    }
+}
+
+/// The waits before each background retry of [`remove_file`].
+const REMOVAL_RETRIES: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(25)];
+
+/// What an upload leaves: its temporary file, or (written in place) a partial one.
+fn left_by_upload(path: &str) -> &'static str {
+    if path
+        .rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with(TEMP_PREFIX))
+    {
+        "a temporary upload"
+    } else {
+        "a partial upload"
+    }
+}
+
+async fn delete(lease: Result<Lease, StorageError>, path: &str) -> Result<(), StorageError> {
+    let mut lease = lease?;
+    ftp!(lease, "DELE (left by an upload)", lease.ftp().rm(path))
+}
+
+async fn retry_removal(vol: FtpVolume, path: String) {
+    let mut last = None;
+    for wait in REMOVAL_RETRIES {
+        tokio::time::sleep(wait).await;
+        match delete(vol.lease().await, &path).await {
+            Ok(()) => {
+                tracing::info!(path, "deleted {} on the upstream, on a retry", left_by_upload(&path));
+                return;
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => return,
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        tracing::warn!(path, error = %e, "could not delete {} on the upstream (a temporary one stays hidden until a listing finds it stale)", left_by_upload(&path));
     }
 }
 
@@ -179,7 +226,7 @@ impl Upload for FtpUpload {
                 Some(l) => Ok(l),
                 None => self.vol.lease().await,
             };
-            remove_file(lease, &target, false).await;
+            remove_file(&self.vol, lease, &target, false).await;
         }
         Ok(())
     }
@@ -188,22 +235,56 @@ impl Upload for FtpUpload {
 impl FtpUpload {
     /// Renames the complete temporary file over the target (create-new: only
     /// if the name is still free).
+    ///
+    /// Some upstreams send their 226 before they close the file, and the next
+    /// command on that connection waits for the close: vsftpd truncates the
+    /// file it opens for STOR, and ext4 then writes the whole file out on
+    /// close (measured: 0.6 s after a 1 GiB upload). So the rename goes on
+    /// another connection when one is idle, or, after a large upload, on a new
+    /// login; if the upstream refuses it there (a server that cannot rename a
+    /// file still open), it is tried again on the upload's own connection.
     async fn publish(&mut self, temp: &str) -> Result<(), StorageError> {
         let vol = self.vol.clone();
-        let lease = self
+        let own = self
             .lease
             .as_mut()
             .ok_or_else(|| StorageError::with_source(ErrorKind::Other, "no connection"))?;
+        let mut spare = vol.spare_lease(self.bytes >= NEW_LOGIN_TO_PUBLISH).await;
         // One publish at a time (a check and a rename: milliseconds), waited
         // for no longer than a command.
-        let _turn = tokio::time::timeout(lease.timeout(), vol.upstream.publish.lock())
+        let _turn = tokio::time::timeout(own.timeout(), vol.upstream.publish.lock())
             .await
             .map_err(|_| super::errors::timed_out("publishing an upload (waiting for its turn)"))?;
-        if self.mode == WriteMode::CreateNew && vol.taken_with(lease, &self.target).await? {
-            return Err(StorageError::new(ErrorKind::AlreadyExists));
+        if let Some(lease) = spare.as_mut() {
+            match rename_into_place(&vol, lease, self.mode, temp, &self.target).await {
+                Err(e) if e.kind != ErrorKind::AlreadyExists => {
+                    tracing::debug!(error = %e, "publishing on a second upstream connection failed; trying the upload's own");
+                }
+                done => return done,
+            }
         }
-        ftp!(lease, "RNFR/RNTO", lease.ftp().rename(temp, self.target.as_str()))
+        rename_into_place(&vol, own, self.mode, temp, &self.target).await
     }
+}
+
+/// Uploads of at least this many bytes publish on a new login when no idle
+/// connection is there: a login costs milliseconds, the upstream's close after
+/// a large upload can cost a second.
+const NEW_LOGIN_TO_PUBLISH: u64 = 128 << 20;
+
+/// RNFR/RNTO of `temp` over `target` on `lease`; for create-new, only while
+/// `target` is free.
+async fn rename_into_place(
+    vol: &FtpVolume,
+    lease: &mut Lease,
+    mode: WriteMode,
+    temp: &str,
+    target: &str,
+) -> Result<(), StorageError> {
+    if mode == WriteMode::CreateNew && vol.taken_with(lease, target).await? {
+        return Err(StorageError::new(ErrorKind::AlreadyExists));
+    }
+    ftp!(lease, "RNFR/RNTO", lease.ftp().rename(temp, target))
 }
 
 impl Drop for FtpUpload {
@@ -218,7 +299,7 @@ impl Drop for FtpUpload {
         let vol = self.vol.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                remove_file(vol.lease().await, &temp, false).await;
+                remove_file(&vol, vol.lease().await, &temp, false).await;
             });
         }
     }
