@@ -189,6 +189,8 @@ pub struct HttpExchange {
     pub streaming: Streaming,
     /// A plain HTTP/1.x connection's link: local files go out with `sendfile`.
     sendfile: Option<std::sync::Arc<Link>>,
+    /// Cancelled when a streamed body stalls: the connection ends.
+    stalled: tokio_util::sync::CancellationToken,
 }
 
 impl HttpExchange {
@@ -219,7 +221,14 @@ impl HttpExchange {
             interrupt: settings.interrupt.clone(),
             streaming: Streaming::HTTP1,
             sendfile: None,
+            stalled: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Ends the connection through `stalled` when a streamed body of this
+    /// exchange stalls (see [`BodySink`]).
+    pub(super) fn on_stall(&mut self, stalled: tokio_util::sync::CancellationToken) {
+        self.stalled = stalled;
     }
 
     /// Sends local files' bodies with `sendfile` through `link` (a plain
@@ -472,6 +481,8 @@ impl HttpExchange {
             cut: Some(cut),
             sent: 0,
             interrupt: self.interrupt.clone(),
+            stall: self.body_timeout,
+            stalled: self.stalled.clone(),
         }))
     }
 
@@ -705,6 +716,21 @@ pub struct BodySink {
     cut: Option<BodyCut>,
     sent: u64,
     interrupt: tokio_util::sync::CancellationToken,
+    /// The longest wait for hyper to take a piece (`limits.data_timeout`).
+    stall: Duration,
+    /// Cancelled past that wait: the connection ends.
+    stalled: tokio_util::sync::CancellationToken,
+}
+
+/// What waiting for room in a body channel came to.
+enum Room {
+    Free(OwnedPermit),
+    /// hyper dropped the body.
+    Gone,
+    /// The server's drain deadline passed.
+    Interrupted,
+    /// hyper took nothing for the stall limit.
+    Stalled,
 }
 
 /// Why an interrupted transfer stopped, for the log.
@@ -722,20 +748,45 @@ impl BodySink {
 
     /// Waits for room for one more piece in the body channel: it fails once the
     /// client has gone (hyper dropped the body: a closed connection, a reset
-    /// HTTP/2 stream) and past the drain deadline.
+    /// HTTP/2 stream), past the drain deadline, and when hyper took nothing
+    /// for `limits.data_timeout`. That last wait is the one an HTTP/2 client
+    /// that keeps its stream's window closed causes: the socket stays
+    /// writable (the connection's write timer never starts), only this stream
+    /// stops — and hyper, waiting for the window, no longer looks at the body,
+    /// so a cut body would not free the stream. The connection is ended
+    /// instead (its other streams with it).
     async fn room(&mut self) -> Result<OwnedPermit, TransferError> {
         let room = tokio::select! {
             biased;
-            () = self.interrupt.cancelled() => None,
-            room = self.tx.clone().reserve_owned() => Some(room),
+            () = self.interrupt.cancelled() => Room::Interrupted,
+            room = tokio::time::timeout(self.stall, self.tx.clone().reserve_owned()) => match room {
+                Ok(Ok(permit)) => Room::Free(permit),
+                Ok(Err(_)) => Room::Gone,
+                Err(_) => Room::Stalled,
+            },
         };
         match room {
-            None => {
+            Room::Free(permit) => Ok(permit),
+            Room::Gone => Err(TransferError::new(
+                Status::TransferAborted,
+                self.sent,
+                "client went away",
+            )),
+            Room::Interrupted => {
                 let mut cut = self.fail("server shutting down", INTERRUPTED.into()).await;
                 cut.status = Status::ShuttingDown;
                 Err(cut)
             }
-            Some(room) => room.map_err(|_| TransferError::new(Status::TransferAborted, self.sent, "client went away")),
+            Room::Stalled => {
+                metrics::counter!(crate::metrics::SESSION_TIMEOUTS_TOTAL, "protocol" => "http", "phase" => "response")
+                    .increment(1);
+                let detail = "the client took nothing of the response for limits.data_timeout".to_owned();
+                let stalled = self
+                    .fail_with(Status::TransferAborted, "response stalled", detail)
+                    .await;
+                self.stalled.cancel();
+                Err(stalled)
+            }
         }
     }
 

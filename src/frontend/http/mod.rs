@@ -207,6 +207,7 @@ async fn connection(mut stream: TcpStream, socket_peer: SocketAddr, ctx: Arc<Htt
                 certificate: None,
                 activity: Activity::default(),
                 sendfile: Some(Arc::default()),
+                stalled: CancellationToken::new(),
             });
             serve(stream, &ctx, conn).await;
         }
@@ -237,6 +238,7 @@ async fn serve_tls(
                 certificate: crate::tls::client_certificate(tls.get_ref().1),
                 activity: Activity::default(),
                 sendfile: None,
+                stalled: CancellationToken::new(),
             });
             serve(tls, ctx, conn).await;
         }
@@ -255,6 +257,10 @@ struct Connection {
     activity: Activity,
     /// Plain TCP: HTTP/1.x file bodies go out with `sendfile` ([`sendfile`]).
     sendfile: Option<Arc<Link>>,
+    /// Cancelled when a response of this connection took nothing for
+    /// `limits.data_timeout` while the socket could take more (an HTTP/2
+    /// stream whose window the client keeps closed): the connection ends.
+    stalled: CancellationToken,
 }
 
 /// A response body that marks its request finished when hyper drops it (see
@@ -288,10 +294,26 @@ impl http_body::Body for Served {
 /// that does not read).
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
+/// Serves one connection until it ends, or until one of its responses stalled
+/// ([`Connection::stalled`]): hyper holds an HTTP/2 stream that waits for its
+/// window without looking at the body, so only ending the connection frees it.
+async fn serve<I>(io: I, ctx: &Arc<HttpContext>, conn: Arc<Connection>)
+where
+    I: Socket + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (stalled, peer) = (conn.stalled.clone(), conn.peer);
+    tokio::select! {
+        () = serve_requests(io, ctx, conn) => {}
+        () = stalled.cancelled() => {
+            tracing::info!(%peer, "http connection closed: a response took nothing within the data timeout");
+        }
+    }
+}
+
 /// Serves HTTP/1.1 and HTTP/2 (by prior knowledge or ALPN: the first bytes tell)
 /// on one connection. HTTP/1.1 is served in rounds, between which an idle
 /// connection holds no buffer (see [`read_guard`]).
-async fn serve<I>(io: I, ctx: &Arc<HttpContext>, conn: Arc<Connection>)
+async fn serve_requests<I>(io: I, ctx: &Arc<HttpContext>, conn: Arc<Connection>)
 where
     I: Socket + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -526,6 +548,7 @@ async fn handle(
     exchange.head_too_large = head_too_large;
     exchange.framing = framing;
     exchange.streaming = exchange::Streaming::for_version(version);
+    exchange.on_stall(conn.stalled.clone());
     if parts.version <= http::Version::HTTP_11
         && let Some(link) = &conn.sendfile
     {

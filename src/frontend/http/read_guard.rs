@@ -13,7 +13,7 @@
 //! there the client must take that much per `data_timeout`. An HTTP/2 stream
 //! whose flow-control window the client keeps closed leaves the socket
 //! writable: that wait is bounded where the body waits for hyper
-//! (`BodySink`).
+//! (`BodySink`), which then ends the connection.
 //!
 //! The target guard and the deadline sit below hyper because neither can be
 //! done above it: hyper hands the service a URI from which a `#…` fragment is

@@ -55,3 +55,70 @@ async fn http2_requests_over_max_headers_get_431() {
         431
     );
 }
+
+/// Found on review (the campaign's slow readers drop their streams before it
+/// shows): an HTTP/2 client that keeps a stream's window closed leaves the
+/// socket writable, so the connection's write timer never starts, and hyper,
+/// waiting for the window, never looks at the body again: the stream, its
+/// buffers and its transfer were held until the client left. Now the wait
+/// for the client to take the next piece is bounded by `limits.data_timeout`:
+/// the transfer is logged as aborted, counted as a response timeout, and the
+/// connection is closed.
+#[tokio::test]
+async fn an_http2_stream_whose_window_stays_closed_ends_its_connection_after_the_data_timeout() {
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+
+    use crate::support::{STEP, metric_value, random_bytes, within};
+
+    let gw = Gateway::start(GatewayOptions {
+        log_level: Some("info"),
+        ..GatewayOptions::with_config("limits: { data_timeout: 1s }\n")
+    })
+    .await;
+    gw.store().put("big.bin", random_bytes(4 << 20));
+    let auth = format!("Basic {}", base64(format!("{}:{}", gw.user, gw.password).as_bytes()));
+    let tcp = tokio::net::TcpStream::connect(gw.http_addr).await.unwrap();
+    let mut builder = h2::client::Builder::new();
+    builder.initial_window_size(0);
+    let (send, conn) = within("h2 handshake", STEP, builder.handshake::<_, Bytes>(tcp))
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    let mut send = within("an h2 stream slot", STEP, send.ready()).await.unwrap();
+    let get = http::Request::get("http://127.0.0.1/big.bin")
+        .header("authorization", &auth)
+        .body(())
+        .unwrap();
+    let (response, _) = send.send_request(get, true).unwrap();
+    // The head needs no window; the body gets none.
+    let response = within("the response head", STEP, response).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let started = Instant::now();
+    let mut body = response.into_body();
+    let end = within("the end of the stalled stream", STEP, body.data()).await;
+    assert!(
+        !matches!(end, Some(Ok(ref d)) if !d.is_empty()),
+        "data came through a closed window: {end:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "ended after {:?}, before the data timeout",
+        started.elapsed()
+    );
+    // The connection is gone.
+    within("the connection's end", STEP, driver).await.unwrap().ok();
+    gw.wait_metrics("the response timeout", |text| {
+        metric_value(
+            text,
+            "dualgate_session_timeouts_total",
+            &[("protocol", "http"), ("phase", "response")],
+        )
+        .is_some_and(|v| v >= 1.0)
+    })
+    .await;
+    let log = gw.log();
+    assert!(log.contains("a response took nothing within the data timeout"), "{log}");
+    assert!(log.contains("the client took nothing of the response"), "{log}");
+}
