@@ -598,8 +598,11 @@ impl HttpExchange {
                 "request body already consumed",
             ));
         };
-        let mut received = 0u64;
         let mut pace = BodyPace::new(self.body_timeout);
+        if let Some(mut file) = upload.local_sink() {
+            return super::receive::into_file(&mut body, &mut pace, &self.interrupt, &mut file).await;
+        }
+        let mut received = 0u64;
         loop {
             let next = tokio::select! {
                 () = self.interrupt.cancelled() => {
@@ -734,7 +737,7 @@ enum Room {
 }
 
 /// Why an interrupted transfer stopped, for the log.
-const INTERRUPTED: &str = "interrupted: the server's drain deadline passed";
+pub(super) const INTERRUPTED: &str = "interrupted: the server's drain deadline passed";
 
 impl BodySink {
     /// Sends one piece of the body; past the drain deadline the body is cut.
@@ -992,7 +995,11 @@ impl BodyPace {
 
 /// The next data of a request body, within what `pace` allows; `None` at its
 /// end. `received` is what came before, for the error's byte count.
-async fn next_data(body: &mut Incoming, pace: &mut BodyPace, received: u64) -> Result<Option<Bytes>, TransferError> {
+pub(super) async fn next_data(
+    body: &mut Incoming,
+    pace: &mut BodyPace,
+    received: u64,
+) -> Result<Option<Bytes>, TransferError> {
     let too_slow = || {
         TransferError::new(
             Status::RequestTimeout,

@@ -30,6 +30,7 @@ pub mod davlock;
 pub mod exchange;
 pub mod lift;
 mod read_guard;
+mod receive;
 pub mod sendfile;
 pub mod webdav;
 

@@ -170,6 +170,25 @@ impl<'a> FileSink<'a> {
         Ok(())
     }
 
+    /// Writes `pieces` one after another at the sink's position, with as few
+    /// `pwritev(2)` calls as the kernel needs, and records them.
+    pub fn write_pieces(&mut self, pieces: &[Bytes]) -> std::io::Result<()> {
+        let mut slices: Vec<std::io::IoSlice<'_>> = pieces.iter().map(|p| std::io::IoSlice::new(p)).collect();
+        let mut left = &mut slices[..];
+        while !left.is_empty() {
+            match rustix::io::pwritev(self.file, left, *self.pos) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wrote(n as u64);
+                    std::io::IoSlice::advance_slices(&mut left, n);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Where the next byte goes.
     pub fn position(&self) -> u64 {
         *self.pos
