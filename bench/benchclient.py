@@ -365,6 +365,30 @@ def run_get(args):
     return result
 
 
+def run_put(args):
+    """One HTTP PUT of --source with curl (read from the page cache) under --user's Basic
+    credentials; the answer must be 2xx and a HEAD afterwards must show --source's size."""
+    url = http_url(args)
+    tls = ["--cacert", args.cafile, "--http1.1"] if args.cafile else []
+    size = os.path.getsize(args.source)
+    auth = ["-u", f"{args.user}:{args.password}"]
+    cpu0 = tree_cpu(args.pid)
+    out = subprocess.run(["curl", "-sS", "--fail", "--max-time", str(args.timeout), "-o", "/dev/null", *tls, *auth,
+                          "-T", args.source, "-w", "%{http_code} %{size_upload} %{time_total}", url],
+                         capture_output=True, text=True, timeout=args.timeout + 5)
+    cpu = tree_cpu(args.pid) - cpu0
+    if out.returncode != 0:
+        raise Failed(f"curl -T {url}: {out.stderr.strip()[-2000:]}")
+    code, sent, seconds = out.stdout.split()
+    if int(float(sent)) != size:
+        raise Failed(f"PUT {url}: curl sent {sent} bytes of {size}")
+    head = subprocess.run(["curl", "-sS", "--fail", "-I", *tls, *auth, url], capture_output=True, text=True, timeout=30)
+    m = re.search(r"(?im)^content-length:\s*(\d+)", head.stdout)
+    if head.returncode != 0 or not m or int(m.group(1)) != size:
+        raise Failed(f"PUT {url} (answered {code}): a HEAD then showed {m.group(1) if m else head.stdout.strip()!r}, not {size} bytes")
+    return {"bytes": size, "seconds": float(seconds), "cpu_s": cpu}
+
+
 def run_wrk(args):
     """wrk with keep-alive connections for --seconds; every response must be a 200 of --size
     bytes (wrk counts non-2xx responses and socket errors; the transfer total is checked)."""
@@ -479,6 +503,7 @@ def summary(path, pairs=()):
         "idle": [("kib_per_session", "idle KiB/session (PSS)", ".1f")],
         "httpidle": [("kib_per_session", "HTTP idle keep-alive KiB/connection (PSS)", ".1f")],
         "get": [("mib_s", "HTTP GET big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP GET server CPU s/GiB", ".2f")],
+        "put": [("mib_s", "HTTP PUT big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP PUT server CPU s/GiB", ".2f")],
         "wrk": [("req_s", "HTTP small GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP small p99 ms", ".2f"),
                 ("cpu_ms_per_1000", "HTTP server CPU ms/1000 req", ".1f")],
         "handshake": [("hs_per_s", "TLS full handshakes/s", ".0f"),
@@ -640,7 +665,7 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "summary":
         summary(sys.argv[2], sys.argv[3:])
         return
-    p.add_argument("op", choices=["retr", "stor", "list", "idle", "httpidle", "get", "wrk", "handshake"])
+    p.add_argument("op", choices=["retr", "stor", "list", "idle", "httpidle", "get", "put", "wrk", "handshake"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--user", default=os.environ.get("FTP_USER", "dualgate-bench"))
@@ -648,7 +673,7 @@ def main():
     p.add_argument("--path", default="/")
     p.add_argument("--size", type=int, help="retr: the expected byte count")
     p.add_argument("--sha256", help="retr: the expected digest (the data is then read, not spliced)")
-    p.add_argument("--source", help="stor: the file to send")
+    p.add_argument("--source", help="stor, put: the file to send")
     p.add_argument("--cmd", choices=["LIST", "MLSD", "NLST"], default="LIST")
     p.add_argument("--entries", type=int, help="list: the expected entry count")
     p.add_argument("--sessions", type=int, default=500)
@@ -664,8 +689,8 @@ def main():
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
     try:
-        if args.op in ("idle", "httpidle", "get", "wrk", "handshake"):
-            result = {"idle": run_idle, "httpidle": run_http_idle, "get": run_get, "wrk": run_wrk,
+        if args.op in ("idle", "httpidle", "get", "put", "wrk", "handshake"):
+            result = {"idle": run_idle, "httpidle": run_http_idle, "get": run_get, "put": run_put, "wrk": run_wrk,
                       "handshake": run_handshake}[args.op](args)
         else:
             ctl = Control(args)

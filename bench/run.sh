@@ -21,7 +21,7 @@
 #
 # Passes alternate: pass 1 of every peer, then pass 2 of every peer, ...; every pass starts a
 # fresh server on a root on tmpfs (/dev/shm). Tests (TESTS, default "retr stor list conc login
-# http"; "idle" on its own), each failing the pass's figure when its result is wrong:
+# http put"; "idle" on its own), each failing the pass's figure when its result is wrong:
 #   retr   RETR of a BIG_MIB random file, spliced to /dev/null; byte count checked; MiB/s and
 #          the server process tree's CPU per GiB                       (benchclient.py retr)
 #   stor   STOR of the same file with sendfile; SIZE checked afterwards (benchclient.py stor)
@@ -32,6 +32,8 @@
 #   http   (HTTP peers: nginx, dualgate-http) GET of the big file with curl, 3 times; wrk, 2
 #          threads, 64 keep-alive connections, WRK_SECONDS on the 10 KiB file (non-2xx and socket
 #          errors fail it)                                    (benchclient.py get, wrk)
+#   put    (HTTP peers) PUT of the big file with curl under the account's credentials, 3 times;
+#          a HEAD must then show its size; MiB/s and CPU per GiB  (benchclient.py put)
 #   idle   IDLE_SESSIONS logged-in idle sessions: the server tree's PSS growth per session; on
 #          HTTP peers, IDLE_SESSIONS keep-alive connections left idle after one GET of the 10 KiB
 #          file (from 8 loopback addresses; the file descriptor limit is raised to fit)
@@ -48,8 +50,8 @@
 # LOGIN_SECONDS (10), WRK_SECONDS (10), HS_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000:
 # the server on PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results),
 # DUALGATE_BIN and FTPLOAD_BIN (default: built here with cargo build --release), PERF (unset;
-# 1: a flat perf profile of every dualgate peer's RETR, STOR and 3 big GETs in the last pass,
-# OUT/perf-<peer>-retr|stor|get.txt; all: of every peer's).
+# 1: a flat perf profile of every dualgate peer's RETR, STOR, 3 big GETs and 3 big PUTs in the
+# last pass, OUT/perf-<peer>-retr|stor|get|put.txt; all: of every peer's).
 # Results: OUT/results.jsonl (one JSON object per measurement), OUT/summary.md (medians and
 # min-max per peer), OUT/run.txt (date, commit, versions, load).
 set -euo pipefail
@@ -63,7 +65,7 @@ REPS=${REPS:-3} BIG_MIB=${BIG_MIB:-1024} CLIENTS=${CLIENTS:-200}
 CONC_SECONDS=${CONC_SECONDS:-15} LOGIN_SECONDS=${LOGIN_SECONDS:-10} WRK_SECONDS=${WRK_SECONDS:-10}
 HS_SECONDS=${HS_SECONDS:-10}
 IDLE_SESSIONS=${IDLE_SESSIONS:-500} PORT_BASE=${PORT_BASE:-24000}
-TESTS=${TESTS:-"retr stor list conc login http"}
+TESTS=${TESTS:-"retr stor list conc login http put"}
 OUT=${OUT:-$HERE/results}
 # 1,900 passive ports: Pure-FTPd admits at most half its range in clients (500 idle sessions).
 PORT=$((PORT_BASE + 21)) LO=$((PORT_BASE + 100)) HI=$((PORT_BASE + 1999))
@@ -85,7 +87,7 @@ current=""
 cleanup() {
   [ -z "$current" ] || peer "$current" stop >/dev/null 2>&1 || true
   perf_stop
-  rm -rf "$WORK" "$ROOT"
+  rm -rf "$WORK" "$ROOT" "$(dirname "$ROOT")/.nginx-body-$PORT"
 }
 trap cleanup EXIT
 peer() { # peer NAME start|stop ... : the peer's script; NAME-tls is NAME's with BENCH_TLS=1
@@ -175,6 +177,14 @@ for rep in $(seq 1 "$REPS"); do
           done
           perf_stop
           record "$peer" wrk "$rep" "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
+        fi
+        if has put; then
+          profile_start "$peer" put "$rep" "$pid"
+          for i in 1 2 3; do
+            record "$peer" put "$rep" "$CLIENT" put "${ftp[@]}" --path "/put-$i.bin" --source "$ROOT/big.bin"
+            rm -f "$ROOT/put-$i.bin"
+          done
+          perf_stop
         fi
         if has handshake && [ ${#tls[@]} -gt 0 ]; then
           record "$peer" handshake "$rep" "$CLIENT" handshake "${ftp[@]}" --seconds "$HS_SECONDS"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# nginx (Debian's nginx-light) as the HTTP benchmark peer: ROOT served read-only on PORT, one
-# worker per core, sendfile, no access log. With BENCH_TLS=1, HTTPS only (HTTP/1.1; TLS 1.3 named,
+# nginx (Debian's nginx-light) as the HTTP benchmark peer: ROOT served on PORT, one worker per
+# core, sendfile, no access log; PUT accepted without authentication (the dav module; workers run
+# as the bench account, which owns ROOT; bodies are received into a directory beside ROOT, on the
+# same file system, so a finished upload is renamed into place, not copied). With BENCH_TLS=1, HTTPS only (HTTP/1.1; TLS 1.3 named,
 # as nginx 1.22 leaves it out of its default protocols; without kernel TLS nginx cannot sendfile
 # through TLS and encrypts through OpenSSL). PASV_LO/PASV_HI are ignored. Usage: see lib.sh.
 set -euo pipefail
@@ -15,6 +17,7 @@ start_peer() {
   cat >"$SD/nginx.conf" <<CONF
 daemon off;
 master_process on;
+user $BENCH_ACCOUNT;
 worker_processes ${NGINX_WORKERS:-auto};
 pid $SD/nginx.pid;
 error_log $SD/error.log warn;
@@ -25,10 +28,12 @@ http {
     tcp_nopush on;
     keepalive_requests 1000000;
     default_type application/octet-stream;
-    client_body_temp_path $SD/body;
+    client_body_temp_path $(dirname "$ROOT")/.nginx-body-$PORT;
+    client_max_body_size 0;
     server {
         $listen
         root $ROOT;
+        dav_methods PUT;
     }
 }
 CONF
