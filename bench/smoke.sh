@@ -14,7 +14,8 @@
 #   - LIST, MLSD and NLST of a directory of 1,000 files: 1,000 entries each
 #   - bench/ftpload conc (50 clients, 3 s: login + RETR 10 KiB, length checked) and login
 #     (8 workers, 2 s): no errors, more than zero transactions
-#   - HTTP GET of the 32 MiB file (curl, size checked); wrk for 2 s on the 10 KiB file (no
+#   - HTTP GET of the 32 MiB file (curl, size checked); PUT of it (curl -T, then HEAD), read back
+#     by RETR with its SHA-256 compared; wrk for 2 s on the 10 KiB file (no
 #     errors, more than zero requests, all the bytes); wrk is installed with apt-get when the
 #     script runs as root, else it must be there or the wrk check is skipped (and says so)
 #   - TLS, on a second dualgate with FTPS and HTTPS (bench/peers/lib.sh's certificate and TLS
@@ -97,6 +98,8 @@ done
 check "ftpload conc 50 clients" ftpload conc --clients 50 --seconds 3 --timeout 10
 check "ftpload login 8 workers" ftpload login --clients 8 --seconds 2 --timeout 10
 check "HTTP GET ${SMOKE_MIB} MiB" "$CLIENT" get --port "$HTTP_PORT" --pid "$PID" --path /big.bin --size "$SIZE"
+check "HTTP PUT ${SMOKE_MIB} MiB (HEAD)" "$CLIENT" put --port "$HTTP_PORT" --pid "$PID" --path /put.bin --source "$ROOT/big.bin"
+check "RETR of the PUT (sha256)" "$CLIENT" retr "${ftp[@]}" --path /put.bin --size "$SIZE" --sha256 "$SHA"
 if ! command -v wrk >/dev/null && [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive timeout 600 apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends wrk >/dev/null 2>&1 ||
     { timeout 600 apt-get update >/dev/null 2>&1 &&
