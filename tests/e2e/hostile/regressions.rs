@@ -70,7 +70,7 @@ async fn an_http2_stream_whose_window_stays_closed_ends_its_connection_after_the
 
     use bytes::Bytes;
 
-    use crate::support::{STEP, metric_value, random_bytes, within};
+    use crate::support::{STEP, metric_value, poll_until, random_bytes, within};
 
     let gw = Gateway::start(GatewayOptions {
         log_level: Some("info"),
@@ -118,7 +118,12 @@ async fn an_http2_stream_whose_window_stays_closed_ends_its_connection_after_the
         .is_some_and(|v| v >= 1.0)
     })
     .await;
-    let log = gw.log();
-    assert!(log.contains("a response took nothing within the data timeout"), "{log}");
-    assert!(log.contains("the client took nothing of the response"), "{log}");
+    // The log is read from the server's stderr as it comes: wait for the lines.
+    poll_until("the stalled transfer and the close in the log", STEP, || {
+        let log = gw.log();
+        let both = log.contains("the client took nothing of the response")
+            && log.contains("a response took nothing within the data timeout");
+        async move { both }
+    })
+    .await;
 }
