@@ -767,4 +767,6 @@ impl Storage for LocalVolume {
 }
 
 #[cfg(test)]
+use self::region::in_memory;
+#[cfg(test)]
 mod tests;

@@ -88,28 +88,41 @@ impl FileRegion {
             return None;
         }
         let len = usize::try_from(self.len).ok()?;
-        let mut buf = vec![0u8; len];
-        Some(match self.file.read_exact_at(&mut buf, self.offset) {
-            Ok(()) => Ok(Bytes::from(buf)),
-            // The file shrank under us.
-            Err(e) => Err(StorageError::with_source(ErrorKind::Other, e)),
-        })
+        let mut buf = Vec::with_capacity(len);
+        while buf.len() < len {
+            let at = self.offset + buf.len() as u64;
+            match pread_into(&self.file, &mut buf, at) {
+                Ok(0) => return Some(Err(shrank())),
+                Ok(_) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+        buf.truncate(len);
+        Some(Ok(Bytes::from(buf)))
     }
 
-    /// The region as a stream of chunks of at most `chunk` bytes, read on the
-    /// blocking pool, for consumers that cannot use the file directly (HTTP
-    /// bodies, TLS data connections, `TYPE A`). The first read is at most
-    /// [`FIRST_READ`] and each next one twice the last, up to `chunk`: a body
-    /// nobody reads on (a reset HTTP/2 stream, a client that stops after the
-    /// first bytes) costs a small buffer, and a long one soon reads big pieces.
+    /// The region as a stream of chunks of at most `chunk` bytes, for consumers
+    /// that cannot use the file directly (HTTP bodies, TLS data connections,
+    /// `TYPE A`). The first read is at most [`FIRST_READ`] and each next one twice
+    /// the last, up to `chunk`: a body nobody reads on (a reset HTTP/2 stream, a
+    /// client that stops after the first bytes) costs a small buffer, and a long
+    /// one soon reads big pieces.
+    ///
+    /// Each read goes into a fresh buffer's uninitialised capacity: nothing is
+    /// zeroed first. It runs on the calling thread when the back-end allows inline
+    /// reads and the file's pages are memory (tmpfs, ramfs: a read is a copy and
+    /// never waits for a device), else on the blocking pool; a consumer that wants
+    /// the next read to overlap its sending of the last asks for it while it sends.
     pub fn into_stream(self, chunk: usize) -> ByteStream {
         struct State {
             file: Arc<File>,
             pos: u64,
             end: u64,
             next: usize,
+            inline: bool,
         }
         let state = State {
+            inline: self.inline_reads && in_memory(&self.file),
             file: self.file,
             pos: self.offset,
             end: self.offset.saturating_add(self.len),
@@ -121,24 +134,57 @@ impl FileRegion {
             }
             let want = usize::try_from(st.end - st.pos).unwrap_or(usize::MAX).min(st.next);
             st.next = st.next.saturating_mul(2).min(chunk);
-            let file = st.file.clone();
-            let pos = st.pos;
-            let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-                let mut buf = vec![0u8; want];
-                let n = file.read_at(&mut buf, pos)?;
-                buf.truncate(n);
-                Ok(buf)
-            })
-            .await
-            .map_err(|e| StorageError::with_source(ErrorKind::Other, e))??;
+            let buf = if st.inline {
+                read_chunk(&st.file, st.pos, want)?
+            } else {
+                let (file, pos) = (st.file.clone(), st.pos);
+                tokio::task::spawn_blocking(move || read_chunk(&file, pos, want))
+                    .await
+                    .map_err(|e| StorageError::with_source(ErrorKind::Other, e))??
+            };
             if buf.is_empty() {
                 // The file shrank under us: end the stream short; the consumer sees fewer bytes than promised.
-                return Err(StorageError::new(ErrorKind::Other));
+                return Err(shrank());
             }
             st.pos += buf.len() as u64;
             Ok(Some((Bytes::from(buf), st)))
         }))
     }
+}
+
+/// One read of up to `want` bytes at `pos` into a fresh buffer.
+fn read_chunk(file: &File, pos: u64, want: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(want);
+    pread_into(file, &mut buf, pos)?;
+    // The allocation may have more room than asked for: never hand out bytes past `want`.
+    buf.truncate(want);
+    Ok(buf)
+}
+
+/// Appends what one `pread` at `pos` gives to `buf`, read straight into its
+/// spare capacity (uninitialised: nothing is zeroed first); the number of bytes,
+/// 0 at the end of the file.
+fn pread_into(file: &File, buf: &mut Vec<u8>, pos: u64) -> std::io::Result<usize> {
+    loop {
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(buf), pos) {
+            Err(rustix::io::Errno::INTR) => continue,
+            result => return result.map_err(std::io::Error::from),
+        }
+    }
+}
+
+/// True when the file's pages are memory (tmpfs, ramfs), so that reading it
+/// never waits for a device.
+pub(super) fn in_memory(file: &File) -> bool {
+    const TMPFS_MAGIC: u32 = 0x0102_1994;
+    const RAMFS_MAGIC: u32 = 0x8584_58f6;
+    // `f_type`'s integer type differs between architectures; the magic numbers are 32 bits.
+    rustix::fs::fstatfs(file).is_ok_and(|fs| matches!(fs.f_type as u32, TMPFS_MAGIC | RAMFS_MAGIC))
+}
+
+/// The file ended before the region did: it shrank under us.
+fn shrank() -> StorageError {
+    StorageError::new(ErrorKind::Other)
 }
 
 /// The local file behind a pending upload, for a data path that writes it directly
