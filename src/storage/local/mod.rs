@@ -24,8 +24,9 @@
 //! cost more than the call itself — 40% of the server's CPU in a load of small
 //! downloads (bench/RESULTS.md). On a network file system a `stat` can hang for
 //! seconds; `inline_metadata: false` moves them to the pool too. With it on, reads
-//! of up to 64 KiB and every read of a file on tmpfs (memory: a copy that never
-//! waits for a device) run inline as well (`region.rs`).
+//! of up to 64 KiB, every read of a file on tmpfs (memory: a copy that never
+//! waits for a device) and, elsewhere, what the page cache holds (`RWF_NOWAIT`)
+//! run inline as well (`region.rs`).
 
 mod errno;
 mod region;

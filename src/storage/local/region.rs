@@ -111,8 +111,11 @@ impl FileRegion {
     /// Each read goes into a fresh buffer's uninitialised capacity: nothing is
     /// zeroed first. It runs on the calling thread when the back-end allows inline
     /// reads and the file's pages are memory (tmpfs, ramfs: a read is a copy and
-    /// never waits for a device), else on the blocking pool; a consumer that wants
-    /// the next read to overlap its sending of the last asks for it while it sends.
+    /// never waits for a device). On other file systems, with inline reads
+    /// allowed, a read first takes what the page cache holds on the calling
+    /// thread ([`read_cached`]); the rest, and every read without inline reads,
+    /// goes to the blocking pool. A consumer that wants the next read to overlap
+    /// its sending of the last asks for it while it sends.
     pub fn into_stream(self, chunk: usize) -> ByteStream {
         struct State {
             file: Arc<File>,
@@ -120,9 +123,13 @@ impl FileRegion {
             end: u64,
             next: usize,
             inline: bool,
+            /// Try [`read_cached`] first (until the file system refuses it).
+            cached: bool,
         }
+        let inline = self.inline_reads && in_memory(&self.file);
         let state = State {
-            inline: self.inline_reads && in_memory(&self.file),
+            inline,
+            cached: self.inline_reads && !inline,
             file: self.file,
             pos: self.offset,
             end: self.offset.saturating_add(self.len),
@@ -134,8 +141,18 @@ impl FileRegion {
             }
             let want = usize::try_from(st.end - st.pos).unwrap_or(usize::MAX).min(st.next);
             st.next = st.next.saturating_mul(2).min(chunk);
+            let cached = if st.cached {
+                read_cached(&st.file, st.pos, want)
+            } else {
+                Cached::Miss
+            };
+            if cached == Cached::Unsupported {
+                st.cached = false;
+            }
             let buf = if st.inline {
                 read_chunk(&st.file, st.pos, want)?
+            } else if let Cached::Hit(buf) = cached {
+                buf
             } else {
                 let (file, pos) = (st.file.clone(), st.pos);
                 tokio::task::spawn_blocking(move || read_chunk(&file, pos, want))
@@ -159,6 +176,38 @@ fn read_chunk(file: &File, pos: u64, want: usize) -> std::io::Result<Vec<u8>> {
     // The allocation may have more room than asked for: never hand out bytes past `want`.
     buf.truncate(want);
     Ok(buf)
+}
+
+/// What [`read_cached`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Cached {
+    /// Bytes from the page cache (maybe fewer than asked for).
+    Hit(Vec<u8>),
+    /// Not in the page cache, or the end of the file: the pool's read decides.
+    Miss,
+    /// The file system has no `RWF_NOWAIT` (tmpfs, many network file systems).
+    Unsupported,
+}
+
+/// Reads up to `want` bytes at `pos` only as far as they are in the page cache
+/// (`preadv2` with `RWF_NOWAIT`: it never waits for the device), so a warm file
+/// costs no hand-off to the blocking pool: the hand-off, two thread wake-ups per
+/// chunk, cost far more than the read itself (bench/RESULTS.md). `RWF_NOWAIT`
+/// takes an initialised buffer, so this one is zeroed: a `memset`, much cheaper
+/// than the hand-off.
+fn read_cached(file: &File, pos: u64, want: usize) -> Cached {
+    let mut buf = vec![0u8; want];
+    let flags = rustix::io::ReadWriteFlags::NOWAIT;
+    match rustix::io::preadv2(file, &mut [rustix::io::IoSliceMut::new(&mut buf)], pos, flags) {
+        Ok(0) => Cached::Miss,
+        Ok(n) => {
+            buf.truncate(n);
+            Cached::Hit(buf)
+        }
+        Err(rustix::io::Errno::NOTSUP) => Cached::Unsupported,
+        // EAGAIN (not cached), or an error the pool's read will report.
+        Err(_) => Cached::Miss,
+    }
 }
 
 /// Appends what one `pread` at `pos` gives to `buf`, read straight into its
