@@ -20,8 +20,9 @@
 # skipped for them.
 #
 # Passes alternate: pass 1 of every peer, then pass 2 of every peer, ...; every pass starts a
-# fresh server on a root on tmpfs (/dev/shm). Tests (TESTS, default "retr stor list conc login
-# http put"; "idle" on its own), each failing the pass's figure when its result is wrong:
+# fresh server on a root on tmpfs (/dev/shm; ROOT_PARENT=DIR puts it in DIR instead, e.g. on a
+# disk file system, where dualgate reads files differently). Tests (TESTS, default "retr stor list
+# conc login http put"; "idle" on its own), each failing the pass's figure when its result is wrong:
 #   retr   RETR of a BIG_MIB random file, spliced to /dev/null; byte count checked; MiB/s and
 #          the server process tree's CPU per GiB                       (benchclient.py retr)
 #   stor   STOR of the same file with sendfile; SIZE checked afterwards (benchclient.py stor)
@@ -49,9 +50,9 @@
 # Environment (defaults): REPS (3), BIG_MIB (1024), CLIENTS (200), CONC_SECONDS (15),
 # LOGIN_SECONDS (10), WRK_SECONDS (10), HS_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000:
 # the server on PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results),
-# DUALGATE_BIN and FTPLOAD_BIN (default: built here with cargo build --release), PERF (unset;
-# 1: a flat perf profile of every dualgate peer's RETR, STOR, 3 big GETs and 3 big PUTs in the
-# last pass, OUT/perf-<peer>-retr|stor|get|put.txt; all: of every peer's).
+# ROOT_PARENT (/dev/shm), DUALGATE_BIN and FTPLOAD_BIN (default: built here with cargo build
+# --release), PERF (unset; 1: a flat perf profile of every dualgate peer's RETR, STOR, 3 big GETs
+# and 3 big PUTs in the last pass, OUT/perf-<peer>-retr|stor|get|put.txt; all: of every peer's).
 # Results: OUT/results.jsonl (one JSON object per measurement), OUT/summary.md (medians and
 # min-max per peer), OUT/run.txt (date, commit, versions, load).
 set -euo pipefail
@@ -67,6 +68,7 @@ HS_SECONDS=${HS_SECONDS:-10}
 IDLE_SESSIONS=${IDLE_SESSIONS:-500} PORT_BASE=${PORT_BASE:-24000}
 TESTS=${TESTS:-"retr stor list conc login http put"}
 OUT=${OUT:-$HERE/results}
+ROOT_PARENT=${ROOT_PARENT:-/dev/shm}
 # 1,900 passive ports: Pure-FTPd admits at most half its range in clients (500 idle sessions).
 PORT=$((PORT_BASE + 21)) LO=$((PORT_BASE + 100)) HI=$((PORT_BASE + 1999))
 CLIENT="$HERE/benchclient.py"
@@ -82,7 +84,7 @@ export FTP_USER=$BENCH_ACCOUNT FTP_PASS
 FTP_PASS=$(bench_password)
 
 WORK=$(mktemp -d)
-ROOT=$(mktemp -d /dev/shm/dualgate-bench-root.XXXXXX)
+ROOT=$(mktemp -d "$ROOT_PARENT/dualgate-bench-root.XXXXXX")
 current=""
 cleanup() {
   [ -z "$current" ] || peer "$current" stop >/dev/null 2>&1 || true
@@ -136,7 +138,7 @@ RESULTS="$OUT/results.jsonl"
   echo "date: $(date -u '+%F %T UTC')"
   echo "dualgate: $(cd "$REPO" && git describe --always --dirty) (${DUALGATE_BIN#"$REPO"/})"
   [ -z "${BEFORE_BIN:-}" ] || echo "before: $BEFORE_BIN"
-  echo "peers: $PEERS; tests: $TESTS; reps: $REPS; big file: $BIG_MIB MiB"
+  echo "peers: $PEERS; tests: $TESTS; reps: $REPS; big file: $BIG_MIB MiB; root: $(stat -f -c %T "$ROOT") ($ROOT_PARENT)"
   [ -z "${BENCH_TLS_DIR:-}" ] || echo "tls: ECDSA P-256 self-signed; OpenSSL $(openssl version | cut -d' ' -f2); $(grep -E '^(MinProtocol|Ciphersuites)' "$BENCH_TLS_DIR/openssl.cnf" | tr '\n' ' ')"
   echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/run.txt"

@@ -223,15 +223,19 @@ pub fn client_certificate(conn: &rustls::ServerConnection) -> Option<Arc<ClientC
     ClientCertificate::from_der(der).map(Arc::new)
 }
 
-/// The server handshake on `tcp` under `config`, within `timeout`, counted in
+/// The server handshake on `tcp` (a TCP stream, or one behind a read buffer)
+/// under `config`, within `timeout`, counted in
 /// `dualgate_tls_handshakes_total{protocol, resumed}`. The stream and whether it
 /// resumed an earlier session; the reason when it failed.
-pub async fn accept(
+pub async fn accept<IO>(
     config: Arc<ServerConfig>,
-    tcp: tokio::net::TcpStream,
+    tcp: IO,
     protocol: &'static str,
     timeout: Duration,
-) -> Result<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, bool), String> {
+) -> Result<(tokio_rustls::server::TlsStream<IO>, bool), String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let stream = tokio::time::timeout(timeout, tokio_rustls::TlsAcceptor::from(config).accept(tcp))
         .await
         .map_err(|_| "timed out".to_owned())?

@@ -226,8 +226,10 @@ pub enum StorageConfig {
         /// Root directory (created if missing).
         root: PathBuf,
         /// Run `stat` and the `open` of a download on the I/O threads instead of the
-        /// blocking pool (see [`crate::storage::local`]). On by default; turn it off
-        /// for network file systems, where one slow `stat` would stall other sessions.
+        /// blocking pool (see [`crate::storage::local`]), and with them reads of up to
+        /// 64 KiB, every read of a file on tmpfs and reads the page cache answers
+        /// (`RWF_NOWAIT`). On by default; turn it off for
+        /// network file systems, where one slow `stat` would stall other sessions.
         #[serde(default = "default_true")]
         inline_metadata: bool,
         /// An upload's temporary file not written to for this long was left by a

@@ -10,7 +10,7 @@ use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
 use suppaftp::tokio_rustls::TlsConnector;
 
 use crate::support::tls::{TestCert, connect, presented};
-use crate::support::{Gateway, GatewayOptions, metric_value, random_bytes, within};
+use crate::support::{Gateway, GatewayOptions, STALLING_LEN, metric_value, put_stalling_file, random_bytes, within};
 
 /// A gateway with FTPS (and HTTPS) on `cert`, plus extra `ftp.tls` keys.
 async fn tls_gateway(cert: &TestCert, ftp_tls_extra: &str) -> Gateway {
@@ -123,6 +123,62 @@ async fn explicit_ftps_transfers_with_protected_data_that_resumes_the_session() 
     };
     assert_eq!(handshakes("false"), Some(1.0), "{text}");
     assert!(handshakes("true").is_some_and(|n| n >= 15.0), "{text}");
+}
+
+/// A file cut short while it is sent under `PROT P` is a failed transfer: the
+/// client gets fewer bytes, no `close_notify`, and a 451, never a clean end. Run
+/// on a root on disk (reads on the blocking pool, one read ahead) and, where the
+/// machine has one, on tmpfs (reads on the I/O thread): the two read paths of a
+/// streamed local file.
+#[tokio::test]
+async fn local_a_file_that_shrinks_during_an_ftps_download_is_a_broken_transfer() {
+    use tokio::io::AsyncReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = TestCert::create(dir.path(), "server");
+    let shm = std::path::Path::new("/dev/shm");
+    let memory = shm.is_dir().then(|| tempfile::tempdir_in(shm).unwrap());
+    let disk = dir.path().join("root");
+    let roots = std::iter::once(disk).chain(memory.as_ref().map(|m| m.path().join("root")));
+    for root in roots {
+        std::fs::create_dir_all(&root).unwrap();
+        let gw = Gateway::start(GatewayOptions {
+            root: Some(root.clone()),
+            ..GatewayOptions::with_config(&format!(
+                "ftp:\n  tls: {{ cert: \"{}\", key: \"{}\" }}\n",
+                cert.cert.display(),
+                cert.key.display(),
+            ))
+        })
+        .await;
+        put_stalling_file(gw.store(), "big.bin");
+        let mut ftp = ftps_login(&gw, cert.client_config(true)).await;
+        let mut stream = ftp.retr_as_stream("big.bin").await.expect("RETR under PROT P");
+        let mut head = vec![0u8; 256 << 10];
+        stream.read_exact(&mut head).await.expect("the first bytes");
+        // What is in flight (socket buffers, the chunks read) is far less than the
+        // 63 MiB cut off: the server's reads reach the new end.
+        std::fs::File::options()
+            .write(true)
+            .open(root.join("big.bin"))
+            .and_then(|f| f.set_len(1 << 20))
+            .unwrap();
+        let mut rest = Vec::new();
+        let read = within("the rest", Duration::from_secs(30), stream.read_to_end(&mut rest)).await;
+        let got = (head.len() + rest.len()) as u64;
+        assert!(got < STALLING_LEN, "{}: all {got} bytes arrived", root.display());
+        assert!(
+            read.is_err(),
+            "{}: the cut looked like a clean end after {got} bytes",
+            root.display()
+        );
+        match stream.finish().await {
+            Err(suppaftp::FtpError::UnexpectedResponse(r)) => {
+                assert_eq!(r.status.code(), 451, "{}: {r:?}", root.display());
+            }
+            other => panic!("{}: the transfer's reply: {other:?}", root.display()),
+        }
+        ftp.quit().await.unwrap();
+    }
 }
 
 #[tokio::test]

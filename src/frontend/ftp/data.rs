@@ -238,12 +238,14 @@ impl FtpData {
                 let mut sent = 0u64;
                 let mut chunks = body.into_stream(CHUNK);
                 let mut result = Ok(0);
-                while let Some(chunk) = chunks.next().await {
+                let mut next = chunks.next().await;
+                while let Some(chunk) = next {
                     let chunk = match chunk {
                         Ok(c) => c,
                         Err(e) => {
                             // The back-end failed mid-read (an object store that
-                            // went away): its kind says what (451 either way).
+                            // went away, a file that shrank): its kind says what
+                            // (451 either way).
                             return Err(TransferError::new(Status::from_storage(e.kind), sent, e.to_string()));
                         }
                     };
@@ -252,12 +254,18 @@ impl FtpData {
                     } else {
                         chunk
                     };
-                    if let Err(e) = write_timed(&mut stream, &out, timeout).await {
+                    // The next chunk is read while this one is encrypted and sent
+                    // (at most two in memory): a read on the blocking pool, or from
+                    // an object store, ends while the socket is busy instead of
+                    // leaving the I/O thread to sleep through it.
+                    let (written, following) = tokio::join!(write_timed(&mut stream, &out, timeout), chunks.next());
+                    if let Err(e) = written {
                         result = Err((e, sent));
                         break;
                     }
                     sent += out.len() as u64;
                     progress.set_bytes(sent);
+                    next = following;
                 }
                 result.map(|_: u64| sent)
             }

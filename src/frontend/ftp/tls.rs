@@ -31,7 +31,7 @@ use std::task::{Context, Poll};
 
 use rustls::ServerConfig;
 use rustls::server::StoresServerSessions;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -43,6 +43,11 @@ const SESSION_CACHE_PER_CONTROL: usize = 16;
 /// TLS 1.3 tickets the control connection's handshake issues (rustls clients keep
 /// eight per server).
 pub const CONTROL_TICKETS: usize = 8;
+/// Read buffer between an upload's data connection and rustls, which reads at
+/// most 4 KiB from its transport at a time: without it, a 1 GiB upload under TLS
+/// costs a quarter of a million `recv` calls; with it, one per 64 KiB (and a
+/// copy in memory).
+pub const UPLOAD_READ_BUFFER: usize = 64 * 1024;
 
 /// FTPS settings shared by all sessions.
 #[derive(Debug)]
@@ -135,7 +140,7 @@ pub enum DataStream {
     /// `PROT C` (or no TLS at all): zero-copy transfers are possible.
     Plain(TcpStream),
     /// `PROT P`.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<BufReader<TcpStream>>>),
 }
 
 impl DataStream {
@@ -193,19 +198,23 @@ pub enum DataTlsError {
 }
 
 /// Runs the server handshake on a data connection under this session's config;
-/// `upload` when the client will only write to it.
+/// `upload` when the client will only write to it. An upload's connection reads
+/// through [`UPLOAD_READ_BUFFER`].
 pub async fn accept_data(
     tcp: TcpStream,
     session: &SessionTls,
     tls: &FtpTls,
     upload: bool,
-) -> Result<TlsStream<TcpStream>, DataTlsError> {
-    let config = if upload {
-        &session.data_receive_config
+) -> Result<TlsStream<BufReader<TcpStream>>, DataTlsError> {
+    let (config, buffer) = if upload {
+        (&session.data_receive_config, UPLOAD_READ_BUFFER)
     } else {
-        &session.data_send_config
+        // A download reads nothing after the handshake but the client's close_notify:
+        // with one byte (tokio's least), every read bypasses the buffer.
+        (&session.data_send_config, 1)
     };
-    let (stream, resumed) = crate::tls::accept(config.clone(), tcp, "ftp", session.handshake_timeout)
+    let transport = BufReader::with_capacity(buffer, tcp);
+    let (stream, resumed) = crate::tls::accept(config.clone(), transport, "ftp", session.handshake_timeout)
         .await
         .map_err(DataTlsError::Handshake)?;
     if tls.data_session_reuse == DataSessionReuse::Require && !resumed {

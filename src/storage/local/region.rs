@@ -88,28 +88,48 @@ impl FileRegion {
             return None;
         }
         let len = usize::try_from(self.len).ok()?;
-        let mut buf = vec![0u8; len];
-        Some(match self.file.read_exact_at(&mut buf, self.offset) {
-            Ok(()) => Ok(Bytes::from(buf)),
-            // The file shrank under us.
-            Err(e) => Err(StorageError::with_source(ErrorKind::Other, e)),
-        })
+        let mut buf = Vec::with_capacity(len);
+        while buf.len() < len {
+            let at = self.offset + buf.len() as u64;
+            match pread_into(&self.file, &mut buf, at) {
+                Ok(0) => return Some(Err(shrank())),
+                Ok(_) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+        buf.truncate(len);
+        Some(Ok(Bytes::from(buf)))
     }
 
-    /// The region as a stream of chunks of at most `chunk` bytes, read on the
-    /// blocking pool, for consumers that cannot use the file directly (HTTP
-    /// bodies, TLS data connections, `TYPE A`). The first read is at most
-    /// [`FIRST_READ`] and each next one twice the last, up to `chunk`: a body
-    /// nobody reads on (a reset HTTP/2 stream, a client that stops after the
-    /// first bytes) costs a small buffer, and a long one soon reads big pieces.
+    /// The region as a stream of chunks of at most `chunk` bytes, for consumers
+    /// that cannot use the file directly (HTTP bodies, TLS data connections,
+    /// `TYPE A`). The first read is at most [`FIRST_READ`] and each next one twice
+    /// the last, up to `chunk`: a body nobody reads on (a reset HTTP/2 stream, a
+    /// client that stops after the first bytes) costs a small buffer, and a long
+    /// one soon reads big pieces.
+    ///
+    /// Each read goes into a fresh buffer's uninitialised capacity: nothing is
+    /// zeroed first. It runs on the calling thread when the back-end allows inline
+    /// reads and the file's pages are memory (tmpfs, ramfs: a read is a copy and
+    /// never waits for a device). On other file systems, with inline reads
+    /// allowed, a read first takes what the page cache holds on the calling
+    /// thread ([`read_cached`]); the rest, and every read without inline reads,
+    /// goes to the blocking pool. A consumer that wants the next read to overlap
+    /// its sending of the last asks for it while it sends.
     pub fn into_stream(self, chunk: usize) -> ByteStream {
         struct State {
             file: Arc<File>,
             pos: u64,
             end: u64,
             next: usize,
+            inline: bool,
+            /// Try [`read_cached`] first (until the file system refuses it).
+            cached: bool,
         }
+        let inline = self.inline_reads && in_memory(&self.file);
         let state = State {
+            inline,
+            cached: self.inline_reads && !inline,
             file: self.file,
             pos: self.offset,
             end: self.offset.saturating_add(self.len),
@@ -121,24 +141,99 @@ impl FileRegion {
             }
             let want = usize::try_from(st.end - st.pos).unwrap_or(usize::MAX).min(st.next);
             st.next = st.next.saturating_mul(2).min(chunk);
-            let file = st.file.clone();
-            let pos = st.pos;
-            let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-                let mut buf = vec![0u8; want];
-                let n = file.read_at(&mut buf, pos)?;
-                buf.truncate(n);
-                Ok(buf)
-            })
-            .await
-            .map_err(|e| StorageError::with_source(ErrorKind::Other, e))??;
+            let cached = if st.cached {
+                read_cached(&st.file, st.pos, want)
+            } else {
+                Cached::Miss
+            };
+            if cached == Cached::Unsupported {
+                st.cached = false;
+            }
+            let buf = if st.inline {
+                read_chunk(&st.file, st.pos, want)?
+            } else if let Cached::Hit(buf) = cached {
+                buf
+            } else {
+                let (file, pos) = (st.file.clone(), st.pos);
+                tokio::task::spawn_blocking(move || read_chunk(&file, pos, want))
+                    .await
+                    .map_err(|e| StorageError::with_source(ErrorKind::Other, e))??
+            };
             if buf.is_empty() {
                 // The file shrank under us: end the stream short; the consumer sees fewer bytes than promised.
-                return Err(StorageError::new(ErrorKind::Other));
+                return Err(shrank());
             }
             st.pos += buf.len() as u64;
             Ok(Some((Bytes::from(buf), st)))
         }))
     }
+}
+
+/// One read of up to `want` bytes at `pos` into a fresh buffer.
+fn read_chunk(file: &File, pos: u64, want: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(want);
+    pread_into(file, &mut buf, pos)?;
+    // The allocation may have more room than asked for: never hand out bytes past `want`.
+    buf.truncate(want);
+    Ok(buf)
+}
+
+/// What [`read_cached`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Cached {
+    /// Bytes from the page cache (maybe fewer than asked for).
+    Hit(Vec<u8>),
+    /// Not in the page cache, or the end of the file: the pool's read decides.
+    Miss,
+    /// The file system has no `RWF_NOWAIT` (tmpfs, many network file systems).
+    Unsupported,
+}
+
+/// Reads up to `want` bytes at `pos` only as far as they are in the page cache
+/// (`preadv2` with `RWF_NOWAIT`: it never waits for the device), so a warm file
+/// costs no hand-off to the blocking pool: the hand-off, two thread wake-ups per
+/// chunk, cost far more than the read itself (bench/RESULTS.md). `RWF_NOWAIT`
+/// takes an initialised buffer, so this one is zeroed: a `memset`, much cheaper
+/// than the hand-off.
+fn read_cached(file: &File, pos: u64, want: usize) -> Cached {
+    let mut buf = vec![0u8; want];
+    let flags = rustix::io::ReadWriteFlags::NOWAIT;
+    match rustix::io::preadv2(file, &mut [rustix::io::IoSliceMut::new(&mut buf)], pos, flags) {
+        Ok(0) => Cached::Miss,
+        Ok(n) => {
+            buf.truncate(n);
+            Cached::Hit(buf)
+        }
+        Err(rustix::io::Errno::NOTSUP) => Cached::Unsupported,
+        // EAGAIN (not cached), or an error the pool's read will report.
+        Err(_) => Cached::Miss,
+    }
+}
+
+/// Appends what one `pread` at `pos` gives to `buf`, read straight into its
+/// spare capacity (uninitialised: nothing is zeroed first); the number of bytes,
+/// 0 at the end of the file.
+fn pread_into(file: &File, buf: &mut Vec<u8>, pos: u64) -> std::io::Result<usize> {
+    loop {
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(buf), pos) {
+            Err(rustix::io::Errno::INTR) => continue,
+            result => return result.map_err(std::io::Error::from),
+        }
+    }
+}
+
+/// True when the file's pages are memory (tmpfs, ramfs), so that reading it
+/// never waits for a device.
+pub(super) fn in_memory(file: &File) -> bool {
+    const TMPFS_MAGIC: u32 = 0x0102_1994;
+    const RAMFS_MAGIC: u32 = 0x8584_58f6;
+    // `f_type`'s integer type differs between architectures; the magic numbers are 32 bits.
+    rustix::fs::fstatfs(file).is_ok_and(|fs| matches!(fs.f_type as u32, TMPFS_MAGIC | RAMFS_MAGIC))
+}
+
+/// The file ended before the region did: it shrank under us.
+fn shrank() -> StorageError {
+    StorageError::new(ErrorKind::Other)
 }
 
 /// The local file behind a pending upload, for a data path that writes it directly

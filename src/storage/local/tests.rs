@@ -230,6 +230,74 @@ async fn write_modes_append_at_and_create_new() {
     );
 }
 
+/// The region of `/f` from `offset` to its end.
+async fn region(s: &Fx, offset: u64) -> FileRegion {
+    match s.read(&vp("/f"), offset, None).await.unwrap().body {
+        ReadBody::Local(region) => region,
+        _ => panic!("local reads are file regions"),
+    }
+}
+
+/// A streamed region reads in the ramp's sizes (64 KiB, doubling up to the
+/// chunk), gives the file's bytes exactly, and fails, never ends early, when the
+/// file shrinks under it: on disk (reads on the blocking pool) and on
+/// tmpfs where the machine has one (reads on the calling thread).
+#[tokio::test]
+async fn a_streamed_region_ramps_up_and_fails_when_the_file_shrinks() {
+    const CHUNK: usize = 256 << 10;
+    let disk = tempfile::tempdir().unwrap();
+    let shm = Path::new("/dev/shm");
+    let memory = shm.is_dir().then(|| tempfile::tempdir_in(shm).unwrap());
+    let data: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+    for dir in std::iter::once(&disk).chain(memory.as_ref()) {
+        let s = Fx::new(LocalBackend::open(&dir.path().join("root")).unwrap());
+        put(&s, "/f", &data).await;
+        if dir.path().starts_with(shm) {
+            let file = File::open(s.root_path().join("f")).unwrap();
+            assert!(in_memory(&file), "a file on /dev/shm is in memory");
+        }
+
+        let chunks: Vec<Bytes> = region(&s, 100)
+            .await
+            .into_stream(CHUNK)
+            .map(|b| b.unwrap())
+            .collect()
+            .await;
+        let sizes: Vec<usize> = chunks.iter().map(Bytes::len).collect();
+        assert_eq!(
+            sizes[..4],
+            [64 << 10, 128 << 10, CHUNK, CHUNK],
+            "{}",
+            dir.path().display()
+        );
+        assert_eq!(chunks.concat(), data[100..], "{}", dir.path().display());
+
+        let mut stream = region(&s, 0).await.into_stream(CHUNK);
+        let mut got = stream.next().await.unwrap().unwrap().len();
+        std::fs::File::options()
+            .write(true)
+            .open(s.root_path().join("f"))
+            .and_then(|f| f.set_len(1 << 20))
+            .unwrap();
+        let mut failed = false;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => got += c.len(),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        assert!(
+            failed,
+            "{}: a shrunk file ended the stream cleanly",
+            dir.path().display()
+        );
+        assert_eq!(got, 1 << 20, "{}: bytes before the error", dir.path().display());
+    }
+}
+
 #[tokio::test]
 async fn ranged_read_and_errors() {
     let (_tmp, s) = setup();
