@@ -88,12 +88,9 @@ impl FileRegion {
             return None;
         }
         let len = usize::try_from(self.len).ok()?;
-        let mut buf = vec![0u8; len];
-        Some(match self.file.read_exact_at(&mut buf, self.offset) {
-            Ok(()) => Ok(Bytes::from(buf)),
-            // The file shrank under us.
-            Err(e) => Err(StorageError::with_source(ErrorKind::Other, e)),
-        })
+        Some(
+            read_exact_uninit(&self.file, len, self.offset).map_err(|e| StorageError::with_source(ErrorKind::Other, e)),
+        )
     }
 
     /// The region as a stream of chunks of at most `chunk` bytes, read on the
@@ -139,6 +136,26 @@ impl FileRegion {
             Ok(Some((Bytes::from(buf), st)))
         }))
     }
+}
+
+/// Reads `len` bytes at `offset` into a new buffer that is not zeroed first: the
+/// kernel fills it (a small response's read is then one copy, not a memset and a
+/// copy). A file that ends early (it shrank under us) is an error.
+fn read_exact_uninit(file: &File, len: usize, offset: u64) -> std::io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let at = offset + buf.len() as u64;
+        // `pread` into the spare capacity grows `buf` by what it read.
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // The capacity may exceed `len`, and a file that grew may fill it.
+    buf.truncate(len);
+    Ok(Bytes::from(buf))
 }
 
 /// The local file behind a pending upload, for a data path that writes it directly
