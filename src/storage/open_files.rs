@@ -216,19 +216,24 @@ mod tests {
         VirtualPath::parse_absolute(s).unwrap()
     }
 
+    /// The whole of `p` opened by the local volume of `root` at `home` (its
+    /// `stat` and open run inline: the first poll answers).
+    fn open(root: &std::path::Path, home: &str, p: &str) -> ReadHandle {
+        let v = crate::storage::local::LocalBackend::open(root)
+            .unwrap()
+            .volume(&path(home))
+            .unwrap();
+        futures_util::FutureExt::now_or_never(crate::storage::Storage::read(&v, &path(p), 0, None))
+            .unwrap()
+            .unwrap()
+    }
+
     #[test]
     fn changes_drop_entries_at_or_beneath_them_in_every_volume() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("home/a")).unwrap();
         std::fs::write(dir.path().join("home/a/f"), b"0123456789").unwrap();
         std::fs::write(dir.path().join("home/g"), b"g").unwrap();
-        let backend = crate::storage::local::LocalBackend::open(dir.path()).unwrap();
-        let open = |home: &VirtualPath, p: &VirtualPath| {
-            let v = backend.volume(home).unwrap();
-            futures_util::FutureExt::now_or_never(crate::storage::Storage::read(&v, p, 0, None))
-                .unwrap()
-                .unwrap()
-        };
         let files = OpenFiles::default();
         let (root, home) = (files.volume(&path("/")), files.volume(&path("/home")));
         for (v, h, p) in [
@@ -238,7 +243,7 @@ mod tests {
             (&home, "/home", "/g"),
         ] {
             let since = v.read(&path(p), 0, None).unwrap_err();
-            v.keep(&path(p), &open(&path(h), &path(p)), since);
+            v.keep(&path(p), &open(dir.path(), h, p), since);
         }
         assert_eq!(files.held(), 4);
         let hit = home.read(&path("/a/f"), 2, Some(3)).unwrap().unwrap();
@@ -266,14 +271,10 @@ mod tests {
     fn a_file_opened_before_a_change_is_not_kept_after_it() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), b"old").unwrap();
-        let backend = crate::storage::local::LocalBackend::open(dir.path()).unwrap();
-        let v = backend.volume(&path("/")).unwrap();
         let files = OpenFiles::default();
         let cache = files.volume(&path("/"));
         let since = cache.read(&path("/f"), 0, None).unwrap_err();
-        let old = futures_util::FutureExt::now_or_never(crate::storage::Storage::read(&v, &path("/f"), 0, None))
-            .unwrap()
-            .unwrap();
+        let old = open(dir.path(), "/", "/f");
         // Another session replaces the file and says so before this read keeps it.
         files.changed(&path("/f"));
         cache.keep(&path("/f"), &old, since);
@@ -286,16 +287,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), b"f").unwrap();
         std::os::unix::fs::symlink("f", dir.path().join("l")).unwrap();
-        let backend = crate::storage::local::LocalBackend::open(dir.path()).unwrap();
-        let v = backend.volume(&path("/")).unwrap();
         let files = OpenFiles::default();
         let cache = files.volume(&path("/"));
         for p in ["/f", "/l"] {
             let since = cache.read(&path(p), 0, None).unwrap_err();
-            let handle = futures_util::FutureExt::now_or_never(crate::storage::Storage::read(&v, &path(p), 0, None))
-                .unwrap()
-                .unwrap();
-            cache.keep(&path(p), &handle, since);
+            cache.keep(&path(p), &open(dir.path(), "/", p), since);
         }
         assert!(cache.read(&path("/f"), 0, None).is_ok());
         assert!(
