@@ -24,7 +24,10 @@
 //! and one changed in place is served with its new bytes but its old size and
 //! validators — a shorter read if it shrank, which ends the response short.
 //! A hard link written by this server under another name is, for the names
-//! it was not written by, such a change behind its back.
+//! it was not written by, such a change behind its back. Expired entries are
+//! closed at the volume's next miss: a volume that reads nothing more keeps
+//! its (at most [`PER_VOLUME`]) descriptors — and the space of files deleted
+//! on disk meanwhile — until it reads again or the users are reloaded.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -173,12 +176,12 @@ impl VolumeFiles {
         if self.shared.changes.load(Ordering::SeqCst) != since.0 {
             return;
         }
+        // Expired entries go at each miss (a miss costs an open anyway), so their
+        // descriptors do not hold files deleted since.
+        let now = Instant::now();
+        entries.retain(|_, e| now.duration_since(e.opened) < VALID_FOR);
         if entries.len() >= PER_VOLUME {
-            let now = Instant::now();
-            entries.retain(|_, e| now.duration_since(e.opened) < VALID_FOR);
-            if entries.len() >= PER_VOLUME {
-                return;
-            }
+            return;
         }
         if self.shared.held.fetch_add(1, Ordering::Relaxed) >= MAX_OPEN {
             self.shared.held.fetch_sub(1, Ordering::Relaxed);
@@ -187,7 +190,7 @@ impl VolumeFiles {
         let entry = Entry {
             region: region.share(0, handle.meta.size),
             meta: handle.meta.clone(),
-            opened: Instant::now(),
+            opened: now,
             _slot: Slot(self.shared.clone()),
         };
         entries.insert(path.clone(), entry);
