@@ -119,8 +119,8 @@ pub struct Exclusive {
     home: VirtualPath,
     table: Arc<WriterTable>,
     kept: Arc<super::volumes::Kept>,
-    /// Every volume's open-file cache, told of this volume's changes.
-    open_files: Arc<OpenFiles>,
+    /// Every volume's open-file cache, told of this volume's changes (`None`: off).
+    open_files: Option<Arc<OpenFiles>>,
     /// This volume's (`None`: the back-end has no local files to keep).
     files: Option<Arc<VolumeFiles>>,
 }
@@ -134,15 +134,16 @@ impl std::fmt::Debug for Exclusive {
 impl Exclusive {
     /// Wraps the volume rooted at `home`, claiming through `table`; renamed or
     /// removed directories are forgotten in `kept`; reads of a zero-copy
-    /// (local) back-end are kept in `open_files`.
+    /// (local) back-end are kept in `open_files`, if there is one.
     pub fn new(
         inner: Arc<dyn Storage>,
         home: VirtualPath,
         table: Arc<WriterTable>,
         kept: Arc<super::volumes::Kept>,
-        open_files: Arc<OpenFiles>,
+        open_files: Option<Arc<OpenFiles>>,
     ) -> Self {
-        let files = inner.capabilities().zero_copy.then(|| open_files.volume(&home));
+        let open_files = open_files.filter(|_| inner.capabilities().zero_copy);
+        let files = open_files.as_ref().map(|o| o.volume(&home));
         Exclusive {
             inner,
             home,
@@ -157,14 +158,18 @@ impl Exclusive {
     /// afresh at the next login.
     fn moved(&self, path: &VirtualPath) {
         let nested = self.home.nest(path);
-        self.open_files.changed(&nested);
+        if let Some(open_files) = &self.open_files {
+            open_files.changed(&nested);
+        }
         self.kept.forget_beneath(&nested);
     }
 
     /// After `path` (or something beneath it) may have changed: no volume
     /// serves what it kept of it.
     fn changed(&self, path: &VirtualPath) {
-        self.open_files.changed(&self.home.nest(path));
+        if let Some(open_files) = &self.open_files {
+            open_files.changed(&self.home.nest(path));
+        }
     }
 
     fn claim(&self, path: &VirtualPath, exclusive: bool) -> Result<WriterClaim, StorageError> {
@@ -238,10 +243,10 @@ impl Storage for Exclusive {
             _claim: claim,
             _creating: creating,
             outrun,
-            changed: Changed {
-                open_files: self.open_files.clone(),
+            changed: self.open_files.clone().map(|open_files| Changed {
+                open_files,
                 path: self.home.nest(path),
-            },
+            }),
         }))
     }
 
@@ -312,7 +317,7 @@ struct ClaimedUpload {
     /// running: it fails at its commit.
     outrun: bool,
     /// Tells the open-file cache when the upload ends, however it ends.
-    changed: Changed,
+    changed: Option<Changed>,
 }
 
 /// Drops the open-file cache's entries of an upload's file when the upload

@@ -2,7 +2,8 @@
 //! descriptor and metadata of its last open, not opened and `fstat`ed afresh
 //! (nginx's `open_file_cache`, which its default configuration leaves off). On a
 //! load of small downloads the open, the `fstat` and the close are three of a
-//! request's handful of system calls.
+//! request's handful of system calls. On by default for local disk;
+//! `storage.open_file_cache: false` turns it off.
 //!
 //! **What is kept.** Per volume (a home), up to [`PER_VOLUME`] files opened for
 //! reading by a path without symbolic links

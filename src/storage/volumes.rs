@@ -30,7 +30,8 @@ pub struct Volumes {
     backend: Arc<dyn Backend>,
     kept: Arc<Kept>,
     writers: Arc<WriterTable>,
-    open_files: Arc<OpenFiles>,
+    /// The open-file cache of zero-copy (local) volumes; `None`: off.
+    open_files: Option<Arc<OpenFiles>>,
 }
 
 /// What a kept volume is for: a home, and the account a pass-through back-end
@@ -63,8 +64,15 @@ impl Volumes {
             backend: Arc::new(Metered::new(backend)),
             kept: Arc::new(Kept::default()),
             writers: Arc::new(WriterTable::default()),
-            open_files: Arc::new(OpenFiles::default()),
+            open_files: Some(Arc::new(OpenFiles::default())),
         }
+    }
+
+    /// The same with no open-file cache (`storage.open_file_cache: false`).
+    #[must_use]
+    pub fn without_open_files(mut self) -> Self {
+        self.open_files = None;
+        self
     }
 
     /// The back-end (measured).
