@@ -3,7 +3,8 @@
 //! FTP `STOR`, `APPE`, a rename onto the name, `DELE`, WebDAV `MOVE` of its
 //! directory — is served by the very next GET, over either protocol; a change
 //! made on disk behind the server's back is served within the documented bound
-//! (one second).
+//! (one second). Both are `local_` tests: the cache is local disk's, and the
+//! directory MOVE needs a back-end that renames directories.
 
 use crate::support::{Gateway, STEP, ftp_put, within};
 
@@ -26,7 +27,7 @@ async fn read_twice(gw: &Gateway, path: &str, want: &[u8], what: &str) {
 }
 
 #[tokio::test]
-async fn every_change_through_the_server_is_served_by_the_next_get() {
+async fn local_every_change_through_the_server_is_served_by_the_next_get() {
     let gw = Gateway::start_default().await;
     assert_eq!(gw.put("/f.txt", b"one".to_vec()).await, 201);
     read_twice(&gw, "/f.txt", b"one", "after the first PUT").await;
