@@ -26,9 +26,9 @@
 //! validators — a shorter read if it shrank, which ends the response short.
 //! A hard link written by this server under another name is, for the names
 //! it was not written by, such a change behind its back. Expired entries are
-//! closed at the volume's next miss: a volume that reads nothing more keeps
-//! its (at most [`PER_VOLUME`]) descriptors — and the space of files deleted
-//! on disk meanwhile — until it reads again or the users are reloaded.
+//! closed at the volume's next miss and by a sweep every [`VALID_FOR`]
+//! ([`OpenFiles::sweep_expired`]): once reads stop, every descriptor is closed
+//! within two seconds, and with it the space of files deleted on disk.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -86,16 +86,44 @@ impl OpenFiles {
         // before the change either sees the count moved and keeps nothing, or
         // kept its file before, which the drops below then find.
         self.shared.changes.fetch_add(1, Ordering::SeqCst);
-        let volumes: Vec<Arc<VolumeFiles>> = self
-            .volumes
+        for v in self.live() {
+            v.drop_beneath(path);
+        }
+    }
+
+    /// Closes the entries of every volume older than [`VALID_FOR`], now and then
+    /// every [`VALID_FOR`] on the current tokio runtime, for as long as `files`
+    /// is in use (nothing is started outside a runtime: unit tests).
+    pub fn sweep_expired(files: &Arc<OpenFiles>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let files = Arc::downgrade(files);
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(VALID_FOR);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(files) = files.upgrade() else { return };
+                let now = Instant::now();
+                for v in files.live() {
+                    v.entries
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .retain(|_, e| now.duration_since(e.opened) < VALID_FOR);
+                }
+            }
+        });
+    }
+
+    /// The caches of the volumes still in use.
+    fn live(&self) -> Vec<Arc<VolumeFiles>> {
+        self.volumes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter_map(Weak::upgrade)
-            .collect();
-        for v in volumes {
-            v.drop_beneath(path);
-        }
+            .collect()
     }
 
     /// Descriptors kept now.

@@ -64,7 +64,11 @@ impl Volumes {
             backend: Arc::new(Metered::new(backend)),
             kept: Arc::new(Kept::default()),
             writers: Arc::new(WriterTable::default()),
-            open_files: Some(Arc::new(OpenFiles::default())),
+            open_files: Some({
+                let files = Arc::new(OpenFiles::default());
+                OpenFiles::sweep_expired(&files);
+                files
+            }),
         }
     }
 

@@ -32,7 +32,11 @@ async fn local_every_change_through_the_server_is_served_by_the_next_get() {
     assert_eq!(gw.put("/f.txt", b"one".to_vec()).await, 201);
     read_twice(&gw, "/f.txt", b"one", "after the first PUT").await;
 
-    assert_eq!(gw.put("/f.txt", b"second version".to_vec()).await, 201);
+    assert_eq!(
+        gw.put("/f.txt", b"second version".to_vec()).await,
+        204,
+        "a PUT over a file"
+    );
     read_twice(&gw, "/f.txt", b"second version", "after a PUT over it").await;
 
     let mut ftp = gw.ftp().await;
