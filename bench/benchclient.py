@@ -506,6 +506,10 @@ def summary(path, pairs=()):
         "put": [("mib_s", "HTTP PUT big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP PUT server CPU s/GiB", ".2f")],
         "wrk": [("req_s", "HTTP small GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP small p99 ms", ".2f"),
                 ("cpu_ms_per_1000", "HTTP server CPU ms/1000 req", ".1f")],
+        "wrk1k": [("req_s", "HTTP 1 KiB GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP 1 KiB p99 ms", ".2f"),
+                  ("cpu_ms_per_1000", "HTTP 1 KiB server CPU ms/1000 req", ".1f")],
+        "wrk100k": [("req_s", "HTTP 100 KiB GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP 100 KiB p99 ms", ".2f"),
+                    ("cpu_ms_per_1000", "HTTP 100 KiB server CPU ms/1000 req", ".1f")],
         "handshake": [("hs_per_s", "TLS full handshakes/s", ".0f"),
                       ("server_cpu_ms_per_hs", "server CPU ms/handshake", ".3f")],
     }

@@ -31,8 +31,9 @@
 #          CONC_SECONDS                                                 (bench/ftpload conc)
 #   login  32 workers looping connect + login + QUIT for LOGIN_SECONDS  (bench/ftpload login)
 #   http   (HTTP peers: nginx, dualgate-http) GET of the big file with curl, 3 times; wrk, 2
-#          threads, 64 keep-alive connections, WRK_SECONDS on the 10 KiB file (non-2xx and socket
-#          errors fail it)                                    (benchclient.py get, wrk)
+#          threads, 64 keep-alive connections, WRK_SECONDS on the 10 KiB file, then on a 1 KiB
+#          and a 100 KiB file (non-2xx and socket errors fail it)
+#                                                  (benchclient.py get, wrk; ops wrk, wrk1k, wrk100k)
 #   put    (HTTP peers) PUT of the big file with curl under the account's credentials, 3 times;
 #          a HEAD must then show its size; MiB/s and CPU per GiB  (benchclient.py put)
 #   idle   IDLE_SESSIONS logged-in idle sessions: the server tree's PSS growth per session; on
@@ -122,10 +123,12 @@ if [[ " $PEERS " == *-tls\ * ]]; then
   log "TLS: $(openssl x509 -in "$BENCH_TLS_DIR/cert.pem" -noout -subject -ext subjectAltName | tr '\n' ' ')"
 fi
 
-# Fixtures: a random big file, a 10 KiB file, 10,000 empty files; the account owns them.
+# Fixtures: a random big file, 1, 10 and 100 KiB files, 10,000 empty files; the account owns them.
 log "fixtures in $ROOT (${BIG_MIB} MiB)"
 head -c "$((BIG_MIB << 20))" /dev/urandom >"$ROOT/big.bin"
 head -c 10240 /dev/urandom >"$ROOT/small.bin"
+head -c 1024 /dev/urandom >"$ROOT/tiny.bin"
+head -c 102400 /dev/urandom >"$ROOT/mid.bin"
 mkdir "$ROOT/dir10k"
 (cd "$ROOT/dir10k" && seq -f 'f%05g' 1 10000 | xargs touch)
 chown -R "$BENCH_ACCOUNT" "$ROOT"
@@ -179,6 +182,8 @@ for rep in $(seq 1 "$REPS"); do
           done
           perf_stop
           record "$peer" wrk "$rep" "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
+          record "$peer" wrk1k "$rep" "$CLIENT" wrk "${ftp[@]}" --path /tiny.bin --size 1024 --seconds "$WRK_SECONDS"
+          record "$peer" wrk100k "$rep" "$CLIENT" wrk "${ftp[@]}" --path /mid.bin --size 102400 --seconds "$WRK_SECONDS"
         fi
         if has put; then
           profile_start "$peer" put "$rep" "$pid"

@@ -285,6 +285,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
             root,
             inline_metadata,
             stale_uploads_after,
+            ..
         } => (
             Arc::new(
                 LocalBackend::open(root)?
@@ -310,7 +311,17 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>, reload: Reloa
     };
     // Every back-end is measured the same way (dualgate_backend_operation_*), and
     // each session works on its own volume of it.
-    let volumes = Arc::new(Volumes::new(backend));
+    let mut volumes = Volumes::new(backend);
+    if matches!(
+        config.storage,
+        StorageConfig::Local {
+            open_file_cache: false,
+            ..
+        }
+    ) {
+        volumes = volumes.without_open_files();
+    }
+    let volumes = Arc::new(volumes);
     if let Err(e) = create_homes(volumes.backend().as_ref(), &config).await {
         if matches!(config.storage, StorageConfig::Local { .. }) {
             return Err(e);

@@ -232,6 +232,12 @@ pub enum StorageConfig {
         /// network file systems, where one slow `stat` would stall other sessions.
         #[serde(default = "default_true")]
         inline_metadata: bool,
+        /// Keep files read recently open (see [`crate::storage::open_files`]): a
+        /// file read again within a second is not opened again. Every change
+        /// made through the server is seen at once; one made behind its back
+        /// within a second. On by default.
+        #[serde(default = "default_true")]
+        open_file_cache: bool,
         /// An upload's temporary file not written to for this long was left by a
         /// process killed mid-transfer: it is removed at start-up and when its
         /// directory is removed. Must exceed three times `limits.data_timeout`: a
@@ -690,6 +696,7 @@ impl Default for StorageConfig {
         StorageConfig::Local {
             root: PathBuf::from("./data"),
             inline_metadata: true,
+            open_file_cache: true,
             stale_uploads_after: default_stale_uploads_after(),
         }
     }

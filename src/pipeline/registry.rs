@@ -125,9 +125,12 @@ impl Registry {
     /// The handlers for a phase and verb key, in priority order (verb-specific and
     /// catch-all handlers interleaved by priority; at equal priority the specific
     /// one runs first).
-    pub fn handlers(&self, phase: Phase, verb_key: &str) -> Arc<[Arc<dyn Handler>]> {
+    ///
+    /// Borrowed, not shared: a command's dispatch touches no reference count the
+    /// other worker threads are touching too.
+    pub fn handlers(&self, phase: Phase, verb_key: &str) -> &[Arc<dyn Handler>] {
         let lists = self.merged.get(verb_key).unwrap_or(&self.catch_all);
-        lists[phase.index()].clone()
+        &lists[phase.index()]
     }
 
     /// Verb keys that have a `Cmd` handler and start with `prefix` (e.g. `"SITE "`),

@@ -19,7 +19,9 @@
 //!
 //! This layer also tells the kept volumes ([`super::volumes`]) when a directory
 //! that may be someone's home is renamed or removed, so the next login opens
-//! the home afresh.
+//! the home afresh; and, as every change of every volume passes here, it keeps
+//! the open-file cache ([`super::open_files`]): reads are answered from it, and
+//! each change drops what it kept of the changed path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::ErrorKind;
+use super::open_files::{OpenFiles, VolumeFiles};
 use super::{
     Capabilities, ListStream, Metadata, ReadHandle, Storage, StorageError, TreeError, Upload, WriteMode, WriteOutcome,
     local::FileSink, upstream_ftp::SocketSink,
@@ -116,6 +119,10 @@ pub struct Exclusive {
     home: VirtualPath,
     table: Arc<WriterTable>,
     kept: Arc<super::volumes::Kept>,
+    /// Every volume's open-file cache, told of this volume's changes (`None`: off).
+    open_files: Option<Arc<OpenFiles>>,
+    /// This volume's (`None`: the back-end has no local files to keep).
+    files: Option<Arc<VolumeFiles>>,
 }
 
 impl std::fmt::Debug for Exclusive {
@@ -126,25 +133,43 @@ impl std::fmt::Debug for Exclusive {
 
 impl Exclusive {
     /// Wraps the volume rooted at `home`, claiming through `table`; renamed or
-    /// removed directories are forgotten in `kept`.
+    /// removed directories are forgotten in `kept`; reads of a zero-copy
+    /// (local) back-end are kept in `open_files`, if there is one.
     pub fn new(
         inner: Arc<dyn Storage>,
         home: VirtualPath,
         table: Arc<WriterTable>,
         kept: Arc<super::volumes::Kept>,
+        open_files: Option<Arc<OpenFiles>>,
     ) -> Self {
+        let open_files = open_files.filter(|_| inner.capabilities().zero_copy);
+        let files = open_files.as_ref().map(|o| o.volume(&home));
         Exclusive {
             inner,
             home,
             table,
             kept,
+            open_files,
+            files,
         }
     }
 
     /// After `path` was renamed or removed: a home at or beneath it is opened
     /// afresh at the next login.
     fn moved(&self, path: &VirtualPath) {
-        self.kept.forget_beneath(&self.home.nest(path));
+        let nested = self.home.nest(path);
+        if let Some(open_files) = &self.open_files {
+            open_files.changed(&nested);
+        }
+        self.kept.forget_beneath(&nested);
+    }
+
+    /// After `path` (or something beneath it) may have changed: no volume
+    /// serves what it kept of it.
+    fn changed(&self, path: &VirtualPath) {
+        if let Some(open_files) = &self.open_files {
+            open_files.changed(&self.home.nest(path));
+        }
     }
 
     fn claim(&self, path: &VirtualPath, exclusive: bool) -> Result<WriterClaim, StorageError> {
@@ -179,7 +204,16 @@ impl Storage for Exclusive {
     }
 
     async fn read(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
-        self.inner.read(path, offset, len).await
+        let Some(files) = &self.files else {
+            return self.inner.read(path, offset, len).await;
+        };
+        let since = match files.read(path, offset, len) {
+            Ok(kept) => return kept,
+            Err(since) => since,
+        };
+        let handle = self.inner.read(path, offset, len).await?;
+        files.keep(path, &handle, since);
+        Ok(handle)
     }
 
     async fn write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>, StorageError> {
@@ -201,17 +235,25 @@ impl Storage for Exclusive {
             }
             _ => (None, false),
         };
+        // An append or a resumed upload writes the file in place as it goes.
+        self.changed(path);
         let inner = self.inner.write(path, mode).await?;
         Ok(Box::new(ClaimedUpload {
             inner,
             _claim: claim,
             _creating: creating,
             outrun,
+            changed: self.open_files.clone().map(|open_files| Changed {
+                open_files,
+                path: self.home.nest(path),
+            }),
         }))
     }
 
     async fn delete(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        self.inner.delete(path).await
+        let deleted = self.inner.delete(path).await;
+        self.changed(path);
+        deleted
     }
 
     async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
@@ -219,21 +261,23 @@ impl Storage for Exclusive {
     }
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        self.inner.rmdir(path).await?;
+        let removed = self.inner.rmdir(path).await;
         self.moved(path);
-        Ok(())
+        removed
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
-        self.inner.rename(from, to).await?;
+        let renamed = self.inner.rename(from, to).await;
         self.moved(from);
         self.moved(to);
-        Ok(())
+        renamed
     }
 
     async fn copy(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), TreeError> {
         let _claim = self.claim(to, false).map_err(|e| TreeError::at_start(e, to))?;
-        self.inner.copy(from, to).await
+        let copied = self.inner.copy(from, to).await;
+        self.changed(to);
+        copied
     }
 
     async fn remove_tree(&self, path: &VirtualPath) -> Result<u64, TreeError> {
@@ -243,11 +287,15 @@ impl Storage for Exclusive {
     }
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
-        self.inner.set_mode(path, mode).await
+        let set = self.inner.set_mode(path, mode).await;
+        self.changed(path);
+        set
     }
 
     async fn set_modified(&self, path: &VirtualPath, modified: std::time::SystemTime) -> Result<(), StorageError> {
-        self.inner.set_modified(path, modified).await
+        let set = self.inner.set_modified(path, modified).await;
+        self.changed(path);
+        set
     }
 
     async fn dead_props(&self, path: &VirtualPath) -> Result<Vec<u8>, StorageError> {
@@ -268,6 +316,21 @@ struct ClaimedUpload {
     /// A create-only upload that started while another of the same name was
     /// running: it fails at its commit.
     outrun: bool,
+    /// Tells the open-file cache when the upload ends, however it ends.
+    changed: Option<Changed>,
+}
+
+/// Drops the open-file cache's entries of an upload's file when the upload
+/// ends (committed, aborted or dropped): its bytes or its name changed.
+struct Changed {
+    open_files: Arc<OpenFiles>,
+    path: VirtualPath,
+}
+
+impl Drop for Changed {
+    fn drop(&mut self) {
+        self.open_files.changed(&self.path);
+    }
 }
 
 #[async_trait]
@@ -290,6 +353,7 @@ impl Upload for ClaimedUpload {
             _claim,
             _creating,
             outrun,
+            changed,
         } = *self;
         if outrun {
             let _ = inner.abort().await;
@@ -298,7 +362,9 @@ impl Upload for ClaimedUpload {
                 "another create-only upload of this name was in progress",
             ));
         }
-        inner.commit().await
+        let committed = inner.commit().await;
+        drop(changed);
+        committed
     }
 
     async fn abort(self: Box<Self>) -> Result<(), StorageError> {
@@ -306,9 +372,12 @@ impl Upload for ClaimedUpload {
             inner,
             _claim,
             _creating,
+            changed,
             ..
         } = *self;
-        inner.abort().await
+        let aborted = inner.abort().await;
+        drop(changed);
+        aborted
     }
 }
 

@@ -34,6 +34,7 @@ pub mod exclusive;
 pub mod local;
 pub mod memory;
 pub mod metered;
+pub mod open_files;
 pub mod readiness;
 pub mod s3;
 mod tree;

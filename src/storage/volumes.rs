@@ -16,6 +16,7 @@ use std::sync::{Arc, RwLock};
 
 use super::exclusive::{Exclusive, WriterTable};
 use super::metered::Metered;
+use super::open_files::OpenFiles;
 use super::{Backend, Capabilities, Storage, StorageError};
 use crate::auth::{BackendAccount, User};
 use crate::path::VirtualPath;
@@ -29,6 +30,8 @@ pub struct Volumes {
     backend: Arc<dyn Backend>,
     kept: Arc<Kept>,
     writers: Arc<WriterTable>,
+    /// The open-file cache of zero-copy (local) volumes; `None`: off.
+    open_files: Option<Arc<OpenFiles>>,
 }
 
 /// What a kept volume is for: a home, and the account a pass-through back-end
@@ -61,7 +64,19 @@ impl Volumes {
             backend: Arc::new(Metered::new(backend)),
             kept: Arc::new(Kept::default()),
             writers: Arc::new(WriterTable::default()),
+            open_files: Some({
+                let files = Arc::new(OpenFiles::default());
+                OpenFiles::sweep_expired(&files);
+                files
+            }),
         }
+    }
+
+    /// The same with no open-file cache (`storage.open_file_cache: false`).
+    #[must_use]
+    pub fn without_open_files(mut self) -> Self {
+        self.open_files = None;
+        self
     }
 
     /// The back-end (measured).
@@ -92,6 +107,7 @@ impl Volumes {
             user.home.clone(),
             self.writers.clone(),
             self.kept.clone(),
+            self.open_files.clone(),
         ));
         let mut kept = self.kept.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if kept.len() >= MAX_KEPT {

@@ -27,6 +27,9 @@
 //!   bytes for files, ranges and several ranges, pipelined and keep-alive
 //!   requests in order, a body cut by the client logged short, a body cut at the
 //!   drain deadline, exact byte counts in the metrics and the transfer log.
+//! - [`open_files`]: the open-file cache: every change through the server (PUT,
+//!   STOR, APPE, rename, DELE, MOVE) is served by the next GET; a change on disk
+//!   behind its back within a second.
 //! - [`ftps`]: explicit and implicit FTPS, data-connection session resumption,
 //!   HTTPS with ALPN, certificate reload.
 //! - [`mtls`]: client certificates (mutual TLS) on FTPS and HTTPS — a
@@ -100,6 +103,7 @@ mod http_api;
 mod http_fixes;
 mod http_sendfile;
 mod mtls;
+mod open_files;
 mod ops_fixes;
 mod proxy;
 mod security;

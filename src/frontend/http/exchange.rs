@@ -92,6 +92,9 @@ const MAX_RANGES: usize = 16;
 /// The slowest request body accepted, in bytes per second of waiting for it
 /// (Apache's `mod_reqtimeout` uses 500): see [`BodyPace`].
 pub const MIN_BODY_RATE: u64 = 512;
+/// Headers of a file response: type, length, ranges, content range, policy,
+/// validators (2), `nosniff`.
+const FILE_HEADERS: usize = 8;
 /// The `Content-Security-Policy` of a user's file: see the module docs.
 const USER_CONTENT_CSP: &str = "sandbox";
 
@@ -345,9 +348,14 @@ impl HttpExchange {
             ReadBody::Local(r) => r.len(),
             ReadBody::Socket(_) | ReadBody::Stream(_) => self.partial.map_or(size, |r| r.len()),
         };
-        let mut headers = HeaderMap::new();
-        let content_type = proto_http::content_type_for(path.file_name().unwrap_or_default());
-        if let Ok(v) = HeaderValue::from_str(&content_type) {
+        // Room for every header of a file response, those set before included
+        // (`extra`): the map is not grown while the response is made.
+        let mut headers = HeaderMap::with_capacity(FILE_HEADERS);
+        let content_type = match proto_http::content_type_for(path.file_name().unwrap_or_default()) {
+            std::borrow::Cow::Borrowed(t) => HeaderValue::from_maybe_shared(Bytes::from_static(t.as_bytes())),
+            std::borrow::Cow::Owned(t) => HeaderValue::from_maybe_shared(Bytes::from(t)),
+        };
+        if let Ok(v) = content_type {
             headers.insert(header::CONTENT_TYPE, v);
         }
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));

@@ -61,6 +61,8 @@ use crate::session::Session;
 /// hyper's smallest HTTP/1 read buffer: a head limit below it is checked per
 /// request ([`head_len`]).
 const HYPER_MIN_BUF: usize = 8192;
+/// hyper's limit on an HTTP/1 request's header fields when none is set.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Runtime HTTP settings (from the config).
 #[derive(Debug, Clone)]
@@ -362,8 +364,13 @@ where
         // Queue body buffers instead of copying them into one: file bodies are
         // sent from the file when hyper writes them out (see `sendfile`).
         .writev(true)
-        .max_buf_size(settings.max_header_bytes.max(HYPER_MIN_BUF))
-        .max_headers(settings.max_headers);
+        .max_buf_size(settings.max_header_bytes.max(HYPER_MIN_BUF));
+    // Left unset at hyper's own value: hyper then parses each head into an
+    // uninitialised array, where a limit set (even the same) makes it fill one
+    // of that size for every request (1.4 % of the CPU of 10 KiB GETs).
+    if settings.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        builder.max_headers(settings.max_headers);
+    }
     loop {
         // A round: hyper and its buffers, until the connection is at rest.
         let round = Box::pin(async {

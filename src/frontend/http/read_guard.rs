@@ -36,6 +36,12 @@
 //! (`without_shutdown`), waits for it to become readable with no buffer at all
 //! ([`ReadGuard::park`]), and starts the next round. The client sees one
 //! keep-alive connection.
+//!
+//! A connection parks only once it has stayed at rest for [`PARK_AFTER`]: a
+//! busy keep-alive client, whose next request comes a moment after each
+//! response, would otherwise pay a new hyper connection state (its buffers
+//! included) for every request. An idle connection holds hyper's buffers for
+//! that moment at most.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -48,6 +54,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
+
+/// How long an HTTP/1.1 connection stays at rest, holding hyper and its
+/// buffers, before it parks (module docs).
+pub(super) const PARK_AFTER: Duration = Duration::from_millis(10);
 
 /// HTTP/2's connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -136,6 +146,11 @@ pub(super) struct ReadGuard<I> {
     rounds: bool,
     /// End-of-stream was answered at rest: the round ends, the connection does not.
     parked: bool,
+    /// When the connection, at rest since, parks ([`PARK_AFTER`]); made at the
+    /// first rest of a round and dropped at the park.
+    rest: Option<Pin<Box<Sleep>>>,
+    /// The connection has been at rest since `rest` was set, nothing read since.
+    resting: bool,
     /// hyper wrote bytes it has not flushed since.
     unflushed: bool,
     /// The longest a write may wait with the client taking nothing.
@@ -163,6 +178,8 @@ impl<I> ReadGuard<I> {
             round_start: None,
             rounds: false,
             parked: false,
+            rest: None,
+            resting: false,
             unflushed: false,
             send_timeout,
             stall: None,
@@ -179,6 +196,7 @@ impl<I> ReadGuard<I> {
     pub(super) fn begin_round(mut self, rounds: bool) -> Self {
         self.rounds = rounds;
         self.parked = false;
+        self.resting = false;
         self.round_start = rounds.then(|| self.conn.activity.started());
         self
     }
@@ -194,6 +212,19 @@ impl<I> ReadGuard<I> {
             && usize::from(self.prefix_read) == usize::from(self.prefix_len)
             && self.targets.between_requests()
             && self.conn.activity.open.load(Ordering::Relaxed) == 0
+    }
+
+    /// Whether a connection at rest has been so for [`PARK_AFTER`]; until then
+    /// the timer wakes the connection when that time comes.
+    fn rested(&mut self, cx: &mut Context<'_>) -> bool {
+        let rest = self
+            .rest
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(PARK_AFTER)));
+        if !self.resting {
+            rest.as_mut().reset(Instant::now() + PARK_AFTER);
+            self.resting = true;
+        }
+        rest.as_mut().poll(cx).is_ready()
     }
 
     /// Passes on a write's (or flush's) outcome; one that waits fails once the
@@ -264,6 +295,7 @@ impl<I: Socket + AsyncRead + Unpin> ReadGuard<I> {
         }
         self.targets.release();
         self.stall = None;
+        self.rest = None;
         tokio::select! {
             ready = self.inner.socket().readable() => ready.map(|()| true),
             () = self.deadline.as_mut() => Err(timed_out()),
@@ -296,11 +328,12 @@ impl<I: AsyncRead + Unpin> AsyncRead for ReadGuard<I> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
+                    this.resting = false;
                     this.inspect(&mut buf.filled_mut()[before..]);
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending if this.at_rest() => {
+            Poll::Pending if this.at_rest() && this.rested(cx) => {
                 // End-of-stream for hyper; the connection goes on (module docs).
                 this.parked = true;
                 Poll::Ready(Ok(()))

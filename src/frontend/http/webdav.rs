@@ -207,7 +207,7 @@ fn live_props(name: &str, meta: &Metadata, lockdiscovery: String) -> LiveProps {
         content_length: meta.size,
         last_modified: meta.modified,
         etag: Some(validators.etag),
-        content_type: Some(proto_http::content_type_for(name)),
+        content_type: Some(proto_http::content_type_for(name).into_owned()),
         lockdiscovery: Some(lockdiscovery),
     }
 }

@@ -58,6 +58,8 @@ pub struct LogCommand {
     counters: m::HandleSlots<metrics::Counter>,
     /// Cached command duration histograms by (protocol, command).
     durations: m::HandleSlots<metrics::Histogram>,
+    /// Cached transfer byte counters by (protocol, direction).
+    transferred: m::HandleSlots<metrics::Counter>,
 }
 
 /// Label combinations of the command metrics.
@@ -72,6 +74,7 @@ impl LogCommand {
             transfer_log,
             counters: m::HandleSlots::new(PROTOCOLS * COMMANDS * RESULTS),
             durations: m::HandleSlots::new(PROTOCOLS * COMMANDS),
+            transferred: m::HandleSlots::new(PROTOCOLS * 2),
         }
     }
 }
@@ -128,8 +131,14 @@ impl Handler for LogCommand {
         }
         if let Some(t) = cmd.transfer {
             let direction = if t.inbound { "in" } else { "out" };
-            metrics::counter!(m::TRANSFER_BYTES_TOTAL, "protocol" => protocol, "direction" => direction)
-                .increment(t.bytes);
+            let bytes = || metrics::counter!(m::TRANSFER_BYTES_TOTAL, "protocol" => protocol, "direction" => direction);
+            match self
+                .transferred
+                .get((cmd.protocol as usize) * 2 + usize::from(t.inbound), bytes)
+            {
+                Some(c) => c.increment(t.bytes),
+                None => bytes().increment(t.bytes),
+            }
         }
         self.log_transfer(cmd, class, elapsed);
         if let Some(login) = cmd.notes.get::<LoginAttempt>() {

@@ -81,6 +81,11 @@ const CAPABILITIES: Capabilities = Capabilities {
 /// Opens `rel` beneath the directory `dir`, following symlinks only while they
 /// stay beneath it.
 fn beneath(dir: &OwnedFd, rel: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
+    beneath_resolving(dir, rel, flags, ResolveFlags::empty())
+}
+
+/// [`beneath`] with more resolution rules (`NO_SYMLINKS`).
+fn beneath_resolving(dir: &OwnedFd, rel: &str, flags: OFlags, resolve: ResolveFlags) -> Result<OwnedFd, Errno> {
     let rel = if rel.is_empty() { "." } else { rel };
     loop {
         match rustix::fs::openat2(
@@ -93,7 +98,7 @@ fn beneath(dir: &OwnedFd, rel: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
             } else {
                 Mode::empty()
             },
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | resolve,
         ) {
             Err(Errno::AGAIN | Errno::INTR) => continue,
             other => return other,
@@ -388,7 +393,14 @@ impl LocalVolume {
     fn read_blocking(&self, path: &VirtualPath, offset: u64, len: Option<u64>) -> Result<ReadHandle, StorageError> {
         refuse_temp_name(path).map_err(|_| StorageError::new(ErrorKind::NotFound))?;
         // O_NONBLOCK keeps a FIFO from blocking the open; it is refused just below.
-        let fd = self.beneath(path, OFlags::RDONLY | OFlags::NONBLOCK)?;
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK;
+        // First without symbolic links (ELOOP at one): a file opened so is the one
+        // its path names, which the open-file cache relies on.
+        let (fd, by_plain_path) = match beneath_resolving(&self.dir, path.relative(), flags, ResolveFlags::NO_SYMLINKS)
+        {
+            Err(Errno::LOOP) => (self.beneath(path, flags)?, false),
+            other => (other?, true),
+        };
         let meta = metadata(&rustix::fs::fstat(&fd)?)?;
         if meta.is_dir() {
             return Err(StorageError::new(ErrorKind::IsADirectory));
@@ -400,7 +412,13 @@ impl LocalVolume {
         let len = len.map_or(avail, |l| l.min(avail));
         Ok(ReadHandle {
             meta,
-            body: ReadBody::Local(FileRegion::new(File::from(fd), offset, len, self.inline_metadata)),
+            body: ReadBody::Local(FileRegion::new(
+                File::from(fd),
+                offset,
+                len,
+                self.inline_metadata,
+                by_plain_path,
+            )),
         })
     }
 

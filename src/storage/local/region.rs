@@ -29,15 +29,37 @@ pub struct FileRegion {
     /// `inline_metadata`): a page-cache read costs less than a hand-off to the
     /// blocking pool.
     inline_reads: bool,
+    /// Opened by a path without symbolic links: the file is the one its path
+    /// names, so the open-file cache may keep it under that path
+    /// ([`open_files`](crate::storage::open_files)).
+    by_plain_path: bool,
 }
 
 impl FileRegion {
-    pub(super) fn new(file: File, offset: u64, len: u64, inline_reads: bool) -> Self {
+    pub(super) fn new(file: File, offset: u64, len: u64, inline_reads: bool, by_plain_path: bool) -> Self {
         FileRegion {
             file: Arc::new(file),
             offset,
             len,
             inline_reads,
+            by_plain_path,
+        }
+    }
+
+    /// Whether the file was opened by a path without symbolic links (see the field).
+    pub fn by_plain_path(&self) -> bool {
+        self.by_plain_path
+    }
+
+    /// Another region of the same open file, read the same way (the open-file
+    /// cache hands out one per hit).
+    pub fn share(&self, offset: u64, len: u64) -> FileRegion {
+        FileRegion {
+            file: self.file.clone(),
+            offset,
+            len,
+            inline_reads: self.inline_reads,
+            by_plain_path: self.by_plain_path,
         }
     }
 
@@ -78,6 +100,7 @@ impl FileRegion {
             offset,
             len,
             inline_reads: false,
+            by_plain_path: self.by_plain_path,
         }
     }
 
