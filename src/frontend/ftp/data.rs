@@ -258,13 +258,21 @@ impl FtpData {
                     // (at most two in memory): a read on the blocking pool, or from
                     // an object store, ends while the socket is busy instead of
                     // leaving the I/O thread to sleep through it.
-                    let (written, following) = tokio::join!(write_timed(&mut stream, &out, timeout), chunks.next());
+                    // The progress (STAT) counts a chunk once it is written, not
+                    // once the next read is done too.
+                    let write = async {
+                        let written = write_timed(&mut stream, &out, timeout).await;
+                        if written.is_ok() {
+                            progress.set_bytes(sent + out.len() as u64);
+                        }
+                        written
+                    };
+                    let (written, following) = tokio::join!(write, chunks.next());
                     if let Err(e) = written {
                         result = Err((e, sent));
                         break;
                     }
                     sent += out.len() as u64;
-                    progress.set_bytes(sent);
                     next = following;
                 }
                 result.map(|_: u64| sent)
