@@ -535,6 +535,48 @@ async fn racing_create_only_puts_have_exactly_one_winner() {
     }
 }
 
+/// A request refused before its body is read (here a failed `If-Match` on a
+/// file that does not exist) ends its connection with a lingering close: the
+/// server sends its answer and FIN, then reads and drops what the client still
+/// sends for a moment. Closing with the body unread made the kernel reset the
+/// connection: a client still sending failed with a broken pipe (reqwest then
+/// reports "error sending request", not the `412`), and the reset can reach
+/// the client before it has read the answer.
+#[tokio::test]
+async fn a_refusal_before_the_body_reaches_a_client_still_sending_it() {
+    let gw = Gateway::start_default().await;
+    let (addr, auth) = (gw.http_addr, gw.basic_auth());
+    let length = 64 << 20;
+    for round in 0..3 {
+        let mut stream = within("HTTP connect", STEP, tokio::net::TcpStream::connect(addr))
+            .await
+            .unwrap();
+        let head = format!(
+            "PUT /refused-{round}.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nIf-Match: \"no-such-tag\"\r\nContent-Length: {length}\r\n\r\n"
+        );
+        within("request head", STEP, stream.write_all(head.as_bytes()))
+            .await
+            .unwrap();
+        // Time for the answer to be sent and the connection closed before most of
+        // the body arrives.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let piece = vec![b'x'; 64 << 10];
+        for sent in (0..8 << 20).step_by(piece.len()) {
+            within("request body", STEP, stream.write_all(&piece))
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: sending the body after {sent} bytes: {e}"));
+        }
+        let mut answer = vec![0u8; 4096];
+        let n = within("answer", STEP, stream.read(&mut answer)).await.unwrap();
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 412 "), "round {round}: {text}");
+        assert!(
+            !gw.store().exists(&format!("refused-{round}.bin")),
+            "round {round}: nothing stored"
+        );
+    }
+}
+
 /// Issue #16 item 6: a request target carrying `#` is refused with 400 before
 /// any handler runs — hyper would otherwise hand the handlers the target with
 /// the fragment cut off, and `DELETE /dir/#x` would delete `/dir/`. A `#` in a

@@ -297,6 +297,37 @@ impl http_body::Body for Served {
 /// that does not read).
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
+/// A lingering close reads what the client still sends for this long at most
+/// (1 s for a connection refused over the limit: it holds no slot)…
+const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// …and stops once the client has sent nothing for this long.
+const LINGER_QUIET: Duration = Duration::from_secs(1);
+
+/// Ends a connection with a lingering close (RFC 9112 §9.6): sends what is
+/// written and FIN, then reads and drops what the client still sends until it
+/// closes, goes quiet for [`LINGER_QUIET`], or `linger` has passed.
+/// Closing with request bytes unread (a body refused before it was read, or
+/// requests pipelined after a `Connection: close`) would make the kernel send a
+/// reset, which can reach the client before it has read its answer — a client
+/// still sending its body fails with a broken connection instead of the `412`
+/// or `413` it was sent. A client that has already closed costs one read.
+async fn lingering_close<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: &mut S, linger: Duration) {
+    if tokio::time::timeout(CLOSE_WAIT, stream.shutdown()).await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 8192];
+    let drain = async {
+        loop {
+            match tokio::time::timeout(LINGER_QUIET, stream.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(linger, drain).await;
+}
+
 /// Serves one connection until it ends, or until one of its responses stalled
 /// ([`Connection::stalled`]): hyper holds an HTTP/2 stream that waits for its
 /// window without looking at the body, so only ending the connection frees it.
@@ -405,8 +436,7 @@ where
         }
         if !io.parked() || draining || unread {
             // The client closed or asked to, or the server is draining.
-            let _ = tokio::time::timeout(CLOSE_WAIT, tokio::io::AsyncWriteExt::shutdown(&mut io)).await;
-            return;
+            return lingering_close(io.inner_mut(), LINGER_TIME).await;
         }
         match io.park(&ctx.shutdown).await {
             Ok(true) => {}
@@ -503,21 +533,7 @@ async fn refuse(mut stream: TcpStream) {
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(head.as_bytes())).await;
-    // Lingering close: send FIN, then read what the client already sent (its request)
-    // for a moment. Closing with unread bytes would make the kernel send a reset,
-    // which can destroy the 503 before the client reads it.
-    let _ = stream.shutdown().await;
-    let mut sink = [0u8; 4096];
-    let linger = async {
-        let mut total = 0usize;
-        while total < 64 * 1024 {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), linger).await;
+    lingering_close(&mut stream, Duration::from_secs(1)).await;
 }
 
 async fn handle(

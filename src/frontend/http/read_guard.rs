@@ -201,6 +201,12 @@ impl<I> ReadGuard<I> {
         self
     }
 
+    /// The connection itself, for its close: what is read from here on is not
+    /// followed (nothing more is served).
+    pub(super) fn inner_mut(&mut self) -> &mut I {
+        &mut self.inner
+    }
+
     /// The round ended at rest (not because the client closed).
     pub(super) fn parked(&self) -> bool {
         self.parked
