@@ -141,6 +141,36 @@ impl TargetGuard {
                         _ => State::ChunkData(left),
                     };
                 }
+                State::Headers | State::Trailers | State::ChunkSize => {
+                    // A line at a time: find its end, take it whole where it is.
+                    let rest = &bytes[i..];
+                    let Some(end) = memchr::memchr(b'\n', rest) else {
+                        self.extend_line(rest);
+                        return;
+                    };
+                    if self.line.is_empty() {
+                        if end > MAX_LINE {
+                            return self.stop();
+                        }
+                        self.end_line(&rest[..end]);
+                    } else {
+                        self.extend_line(&rest[..end]);
+                        if self.state == State::Off {
+                            return;
+                        }
+                        let line = std::mem::take(&mut self.line);
+                        self.end_line(&line);
+                        self.line = line;
+                        self.line.clear();
+                    }
+                    if self.state != State::Headers
+                        && self.state != State::Trailers
+                        && self.line.capacity() > KEEP_CAPACITY
+                    {
+                        self.line = Vec::new();
+                    }
+                    i += end + 1;
+                }
                 _ => {
                     let b = &mut bytes[i];
                     self.step(b);
@@ -148,6 +178,30 @@ impl TargetGuard {
                 }
             }
         }
+    }
+
+    /// Adds part of a line not yet ended, stopping at a line over [`MAX_LINE`].
+    fn extend_line(&mut self, part: &[u8]) {
+        if self.line.len() + part.len() > MAX_LINE {
+            self.stop();
+        } else {
+            self.line.extend_from_slice(part);
+        }
+    }
+
+    /// The state after a header, trailer or chunk-size line (without its `\n`).
+    fn end_line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.state = match self.state {
+            State::Headers => self.header_line(line),
+            State::Trailers if line.is_empty() => START,
+            State::Trailers => State::Trailers,
+            _ => match chunk_size(line) {
+                Some(0) => State::Trailers,
+                Some(n) => State::ChunkData(n),
+                None => State::Off,
+            },
+        };
     }
 
     /// One byte of a request line, header, chunk-size, chunk-end or trailer line.
@@ -195,40 +249,12 @@ impl TargetGuard {
                     }
                 }
             }
-            State::Headers | State::Trailers | State::ChunkSize => {
-                if *b != b'\n' {
-                    if self.line.len() >= MAX_LINE {
-                        self.stop();
-                    } else {
-                        self.line.push(*b);
-                    }
-                    return;
-                }
-                if self.line.last() == Some(&b'\r') {
-                    self.line.pop();
-                }
-                let line = std::mem::take(&mut self.line);
-                self.state = match self.state {
-                    State::Headers => self.header_line(&line),
-                    State::Trailers if line.is_empty() => START,
-                    State::Trailers => State::Trailers,
-                    _ => match chunk_size(&line) {
-                        Some(0) => State::Trailers,
-                        Some(n) => State::ChunkData(n),
-                        None => State::Off,
-                    },
-                };
-                self.line = line;
-                self.line.clear();
-                if self.state != State::Headers && self.state != State::Trailers && self.line.capacity() > KEEP_CAPACITY
-                {
-                    self.line = Vec::new();
-                }
-            }
             State::ChunkEnd(false) if *b == b'\r' => self.state = State::ChunkEnd(true),
             State::ChunkEnd(true) if *b == b'\n' => self.state = State::ChunkSize,
             State::ChunkEnd(_) => self.stop(),
-            State::Body(_) | State::ChunkData(_) | State::Off => {}
+            // Lines and data are taken whole by `inspect`.
+            State::Headers | State::Trailers | State::ChunkSize | State::Body(_) | State::ChunkData(_) | State::Off => {
+            }
         }
     }
 
