@@ -225,7 +225,7 @@ pub enum StorageConfig {
     Local {
         /// Root directory (created if missing).
         root: PathBuf,
-        /// Run `stat` and the `open` of a download on the I/O threads instead of the
+        /// Run `stat`, the `open` of a download and of a listed directory on the I/O threads instead of the
         /// blocking pool (see [`crate::storage::local`]), and with them reads of up to
         /// 64 KiB, every read of a file on tmpfs and reads the page cache answers
         /// (`RWF_NOWAIT`). On by default; turn it off for

@@ -291,10 +291,18 @@ impl FtpData {
         let now = SystemTime::now();
         let mut buf = Vec::with_capacity(LISTING_FLUSH + 1024);
         let mut sent = 0u64;
+        // The `perm` fact depends on the entry's kind alone: made once, not per entry.
+        let (file_perm, dir_perm) = (
+            mlsx_perm(EntryKind::File, self.permissions),
+            mlsx_perm(EntryKind::Dir, self.permissions),
+        );
         while let Some(batch) = entries.next().await {
             let batch = batch.map_err(|e| TransferError::new(Status::from_storage(e.kind), sent, e.to_string()))?;
             for entry in &batch {
-                let perm = mlsx_perm(entry.meta.kind, self.permissions);
+                let perm = match entry.meta.kind {
+                    EntryKind::File => &file_perm,
+                    EntryKind::Dir => &dir_perm,
+                };
                 let item = proto_ftp::listing::ListEntry {
                     name: &entry.name,
                     kind: match entry.meta.kind {
@@ -305,7 +313,7 @@ impl FtpData {
                     modified: entry.meta.modified,
                     mode: entry.meta.mode,
                     unique: None,
-                    perm: &perm,
+                    perm,
                 };
                 match format {
                     ListFormat::FtpNames => proto_ftp::listing::nlst_line(&entry.name, &mut buf),

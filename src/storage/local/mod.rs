@@ -56,8 +56,17 @@ use super::{
 use crate::auth::User;
 use crate::path::VirtualPath;
 
-/// Entries per listing batch.
+/// Entries per listing batch, at most.
 const LIST_BATCH: usize = 256;
+
+/// Entries per batch of a names-only listing, at most: no `stat` per entry, so
+/// each batch is quick to make.
+const NAMES_BATCH: usize = 1024;
+
+/// The smallest directory record `getdents64` returns (19 bytes of header, a
+/// one-byte name and its NUL, aligned to 8): a batch is what one call returns
+/// into a buffer of this many bytes per entry allowed.
+const MIN_DIRENT: usize = 24;
 
 /// The default age after which an untouched upload file is abandoned.
 pub const DEFAULT_STALE_UPLOADS_AFTER: Duration = Duration::from_secs(3600);
@@ -301,90 +310,125 @@ impl LocalVolume {
         metadata(&st).ok()
     }
 
-    /// Reads a directory into batches for `tx`. With `names_only`, an entry the
+    /// Reads the next batch of a listing: the entries of one `getdents64` call
+    /// into `buffer` (so a batch never ends with entries read from the kernel
+    /// and not yet taken). `None` at the end. With `names_only`, an entry the
     /// directory says is a file or a directory is not `stat`ed (its metadata is
     /// its kind alone); links and entries of unknown type are, as they decide
     /// whether the entry is shown at all.
+    fn next_batch(
+        &self,
+        dir: &VirtualPath,
+        fd: &OwnedFd,
+        names_only: bool,
+        buffer: &mut Vec<u8>,
+    ) -> Option<Result<Vec<DirEntry>, StorageError>> {
+        // The raw reader: no allocation per entry (`Dir` copies each name into a
+        // `CString`). A new one per batch goes on where the last call left off.
+        let mut reader = rustix::fs::RawDir::new(fd, buffer.spare_capacity_mut());
+        let mut batch = Vec::new();
+        loop {
+            let entry = match reader.next()? {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e.into())),
+            };
+            if let Some(entry) = self.listed(dir, fd, names_only, &entry) {
+                batch.push(entry);
+            }
+            if reader.is_buffer_empty() && !batch.is_empty() {
+                return Some(Ok(batch));
+            }
+        }
+    }
+
+    /// One directory record as the listing shows it, or `None` if it shows no entry.
+    fn listed(
+        &self,
+        dir: &VirtualPath,
+        fd: &OwnedFd,
+        names_only: bool,
+        entry: &rustix::fs::RawDirEntry<'_>,
+    ) -> Option<DirEntry> {
+        let Ok(name) = entry.file_name().to_str() else {
+            tracing::debug!(dir = %dir, "skipping a name that is not UTF-8");
+            return None;
+        };
+        if name == "." || name == ".." || is_temp_name(name) {
+            return None;
+        }
+        let known = match entry.file_type() {
+            FileType::RegularFile => Some(EntryKind::File),
+            FileType::Directory => Some(EntryKind::Dir),
+            _ => None,
+        };
+        let meta = match known {
+            Some(kind) if names_only => Metadata {
+                kind,
+                size: 0,
+                modified: None,
+                mode: None,
+                etag: None,
+            },
+            _ => self.entry_metadata(dir, fd, name)?,
+        };
+        Some(DirEntry {
+            name: name.to_owned(),
+            meta,
+        })
+    }
+
+    /// A listing's batches, read on the blocking pool and sent to `tx`.
     fn list_blocking(
         &self,
         dir: &VirtualPath,
-        fd: OwnedFd,
+        fd: &OwnedFd,
         names_only: bool,
         tx: &tokio::sync::mpsc::Sender<Result<Vec<DirEntry>, StorageError>>,
     ) {
-        let mut reader = match rustix::fs::Dir::read_from(&fd) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e.into()));
-                return;
+        let mut buffer = Vec::with_capacity(LIST_BATCH * MIN_DIRENT);
+        while let Some(batch) = self.next_batch(dir, fd, names_only, &mut buffer) {
+            let failed = batch.is_err();
+            if tx.blocking_send(batch).is_err() || failed {
+                return; // the consumer went away, or the listing ends with its error
             }
-        };
-        let mut batch = Vec::with_capacity(LIST_BATCH);
-        while let Some(item) = reader.read() {
-            let entry = match item {
-                Ok(e) => e,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e.into()));
-                    return;
-                }
-            };
-            let Ok(name) = entry.file_name().to_str() else {
-                tracing::debug!(dir = %dir, "skipping a name that is not UTF-8");
-                continue;
-            };
-            if name == "." || name == ".." || is_temp_name(name) {
-                continue;
-            }
-            let known = match entry.file_type() {
-                FileType::RegularFile => Some(EntryKind::File),
-                FileType::Directory => Some(EntryKind::Dir),
-                _ => None,
-            };
-            let meta = match known {
-                Some(kind) if names_only => Metadata {
-                    kind,
-                    size: 0,
-                    modified: None,
-                    mode: None,
-                    etag: None,
-                },
-                _ => {
-                    let Some(meta) = self.entry_metadata(dir, &fd, name) else {
-                        continue;
-                    };
-                    meta
-                }
-            };
-            batch.push(DirEntry {
-                name: name.to_owned(),
-                meta,
-            });
-            if batch.len() == LIST_BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(LIST_BATCH));
-                if tx.blocking_send(Ok(full)).is_err() {
-                    return; // consumer went away
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = tx.blocking_send(Ok(batch));
         }
     }
 
     /// Opens `path` for listing and streams its entries from the blocking pool
-    /// ([`Self::list_blocking`]).
+    /// ([`Self::list_blocking`]), or, for names alone with `inline_metadata`,
+    /// reads them batch by batch as the stream is polled.
     async fn listing(&self, path: &VirtualPath, names_only: bool) -> Result<ListStream, StorageError> {
         let (this, dir) = (self.clone(), path.clone());
-        let fd = blocking({
-            let (this, dir) = (this.clone(), dir.clone());
-            move || {
-                refuse_temp_name(&dir).map_err(|_| StorageError::new(ErrorKind::NotFound))?;
-                Ok::<_, StorageError>(this.beneath(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?)
-            }
-        })
-        .await?;
+        // Opening is as quick as a `stat` (inline, like the other metadata calls).
+        let fd = self
+            .metadata_call({
+                let (this, dir) = (this.clone(), dir.clone());
+                move || {
+                    refuse_temp_name(&dir).map_err(|_| StorageError::new(ErrorKind::NotFound))?;
+                    Ok(this.beneath(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?)
+                }
+            })
+            .await?;
+        if names_only && self.inline_metadata {
+            // Names alone: each batch is one `getdents64` call, read where the
+            // listing is sent, as quick as the metadata calls run here (the
+            // entries are also allocated and freed on one thread).
+            let buffer = Vec::with_capacity(NAMES_BATCH * MIN_DIRENT);
+            let state = (this, dir, fd, buffer, false);
+            return Ok(Box::pin(futures_util::stream::unfold(
+                state,
+                |(this, dir, fd, mut buffer, failed)| async move {
+                    if failed {
+                        return None;
+                    }
+                    let batch = this.next_batch(&dir, &fd, true, &mut buffer)?;
+                    let failed = batch.is_err();
+                    Some((batch, (this, dir, fd, buffer, failed)))
+                },
+            )));
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        tokio::task::spawn_blocking(move || this.list_blocking(&dir, fd, names_only, &tx));
+        tokio::task::spawn_blocking(move || this.list_blocking(&dir, &fd, names_only, &tx));
         Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         })))

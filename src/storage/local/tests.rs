@@ -375,6 +375,53 @@ async fn large_listing_comes_in_batches() {
     assert!(batches >= 4);
 }
 
+/// A names-only listing has every entry exactly once, also across many
+/// `getdents64` calls and with long names: read batch by batch as it is polled
+/// (`inline_metadata`) or on the blocking pool.
+#[tokio::test]
+async fn a_large_names_only_listing_has_every_entry_once() {
+    for inline in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::open(&tmp.path().join("root"))
+            .unwrap()
+            .with_inline_metadata(inline);
+        names_only_listing_has_every_entry_once(&Fx::new(backend)).await;
+    }
+}
+
+async fn names_only_listing_has_every_entry_once(s: &Fx) {
+    let mut expected = std::collections::BTreeSet::new();
+    for i in 0..3000 {
+        let name = if i % 3 == 0 {
+            format!("{i}-{}", "n".repeat(200))
+        } else {
+            format!("f{i}")
+        };
+        std::fs::write(s.root_path().join(&name), b"x").unwrap();
+        expected.insert(name);
+    }
+    std::fs::create_dir(s.root_path().join("sub")).unwrap();
+    expected.insert("sub".to_owned());
+    let mut stream = s.list_names(&vp("/")).await.unwrap();
+    let (mut seen, mut batches) = (std::collections::BTreeSet::new(), 0);
+    while let Some(b) = stream.next().await {
+        let b = b.unwrap();
+        assert!(!b.is_empty() && b.len() <= NAMES_BATCH, "a batch of {}", b.len());
+        for e in b {
+            let kind = if e.name == "sub" {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
+            };
+            assert_eq!(e.meta.kind, kind, "{}", e.name);
+            assert!(seen.insert(e.name.clone()), "{} listed twice", e.name);
+        }
+        batches += 1;
+    }
+    assert_eq!(seen, expected);
+    assert!(batches >= 3, "{batches} batches");
+}
+
 #[tokio::test]
 async fn dead_properties_are_stored_copied_and_moved_with_their_file() {
     let (_tmp, s) = setup();
