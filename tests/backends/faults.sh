@@ -73,7 +73,7 @@
 #   FAULTS_ROUNDS      comma-separated round names to run (default: all of the store's)
 #   FAULTS_PARALLEL    rounds run at the same time (default 2; each has its own proxy,
 #                      gateway and prefix, all on the one moto)
-#   FAULTS_BIN         dualgate binary (default: cargo build --release, target/release/dualgate)
+#   FAULTS_BIN         dualgate binary (default: cargo build --profile quick-release, target/quick-release/dualgate)
 #   FAULTS_LOG_LEVEL   the gateways' log filter (default info,dualgate=debug)
 #   FAULTS_MIN         faults the whole campaign must inject (default 500)
 #   FAULTS_RESULTS     also write the report to this file

@@ -93,17 +93,17 @@ start_faultproxy() { # start_faultproxy TARGET_PORT OUTFILE ARGS... : sets FP_PI
   return 1
 }
 
-dualgate_binary() { # dualgate_binary OVERRIDE WORKDIR : prints OVERRIDE, else builds the release binary
+dualgate_binary() { # dualgate_binary OVERRIDE WORKDIR : prints OVERRIDE, else builds an optimised binary (quick-release: release without LTO)
   local override=$1 work=$2 root
   if [ -n "$override" ]; then
     printf '%s\n' "$override"
     return 0
   fi
   root="$(cd "$BACKENDS_HERE/../.." && pwd)"
-  log "cargo build --release (waits if another build holds the lock)"
-  (cd "$root" && timeout 3600 cargo build --release --bin dualgate) >"$work/build.log" 2>&1 ||
-    { tail -n 30 "$work/build.log" >&2; die "cargo build --release failed"; }
-  printf '%s\n' "$root/target/release/dualgate"
+  log "cargo build --profile quick-release (waits if another build holds the lock)"
+  (cd "$root" && timeout 3600 cargo build --locked --profile quick-release --bin dualgate) >"$work/build.log" 2>&1 ||
+    { tail -n 30 "$work/build.log" >&2; die "cargo build --profile quick-release failed"; }
+  printf '%s\n' "$root/target/quick-release/dualgate"
 }
 
 wait_ready() { # wait_ready ADMIN_PORT PID LOG NAME SECONDS : until the gateway's /readyz answers 200

@@ -28,8 +28,8 @@
 #                          accepts the data connection, which on S3 comes after the store's
 #                          first answer: fewer ports than sessions at once can mean `425`.
 #   SCALEOUT_DEADLINE      seconds the clients may take in all (default 150)
-#   SCALEOUT_BIN           dualgate binary to use (default: cargo build --release, then
-#                          target/release/dualgate)
+#   SCALEOUT_BIN           dualgate binary to use (default: cargo build --profile quick-release, then
+#                          target/quick-release/dualgate)
 #   SCALEOUT_KEEP=1        keep the work directory (configs, logs) even on success
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
