@@ -316,7 +316,9 @@ async fn lingering_close<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin
     if tokio::time::timeout(CLOSE_WAIT, stream.shutdown()).await.is_err() {
         return;
     }
-    let mut sink = [0u8; 8192];
+    // On the heap, and only now: an array here would make every connection's
+    // task (its future is as large as its largest state) 8 KiB larger while idle.
+    let mut sink = vec![0u8; 8192];
     let drain = async {
         loop {
             match tokio::time::timeout(LINGER_QUIET, stream.read(&mut sink)).await {
@@ -435,8 +437,10 @@ where
             return ended_with(&e, peer);
         }
         if !io.parked() || draining || unread {
-            // The client closed or asked to, or the server is draining.
-            return lingering_close(io.inner_mut(), LINGER_TIME).await;
+            // The client closed or asked to, or the server is draining. Boxed: its
+            // timers would otherwise size every idle connection's task.
+            let close = Box::pin(lingering_close(io.inner_mut(), LINGER_TIME));
+            return close.await;
         }
         match io.park(&ctx.shutdown).await {
             Ok(true) => {}
