@@ -14,6 +14,13 @@ use clap::Parser;
 use dualgate::cli::{Cli, Command, ServeArgs};
 use dualgate::config::{self, Config, ConfigError, StorageConfig};
 
+/// musl's allocator is slow under this server's many small, short-lived
+/// allocations across threads (see the note in Cargo.toml); the static musl
+/// build (the container image) uses mimalloc instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // One crypto provider for every TLS config in the process (ECOSYSTEM §1.1).
     let _ = rustls::crypto::ring::default_provider().install_default();
