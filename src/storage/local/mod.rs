@@ -325,8 +325,9 @@ impl LocalVolume {
     ) -> Option<Result<Vec<DirEntry>, StorageError>> {
         // The raw reader: no allocation per entry (`Dir` copies each name into a
         // `CString`). A new one per batch goes on where the last call left off.
+        // Sized for the most entries one call can return: the batch never grows.
+        let mut batch = Vec::with_capacity(buffer.capacity() / MIN_DIRENT);
         let mut reader = rustix::fs::RawDir::new(fd, buffer.spare_capacity_mut());
-        let mut batch = Vec::new();
         loop {
             let entry = match reader.next()? {
                 Ok(e) => e,
