@@ -428,6 +428,38 @@ def run_wrk(args):
     return result
 
 
+def run_h2(args):
+    """h2load (nghttp2) over HTTP/2 without TLS (h2c with prior knowledge): 2 threads,
+    --connections connections, --streams concurrent streams on each, for --seconds; every
+    response must be a 2xx, and the data read at least the requests times --size. h2load
+    prints no percentiles: the mean and the longest request time stand for latency."""
+    url = http_url(args)
+    cpu0 = tree_cpu(args.pid)
+    out = subprocess.run(["h2load", "-t2", f"-c{args.connections}", f"-m{args.streams}", "-D", str(args.seconds), url],
+                         capture_output=True, text=True, timeout=args.seconds + 30)
+    cpu = tree_cpu(args.pid) - cpu0
+    text = out.stdout
+    done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", text)
+    if out.returncode != 0 or not done or "Application protocol: h2c" not in text:
+        raise Failed(f"h2load {url}: {out.stderr.strip() or text}")
+    succeeded, failed, errored = (int(done.group(i)) for i in (3, 4, 5))
+    rate = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", text).group(1))
+
+    def ms(value, unit):
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    timing = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", text)
+    data = re.search(r"traffic: .*?, ([\d.]+)([KMG]?B) \(\d+\) data", text)
+    read = int(re.search(r"\((\d+)\) data", text).group(1)) if data else 0
+    if succeeded == 0 or failed or errored:
+        raise Failed(f"h2load {url}: {succeeded} succeeded, {failed} failed, {errored} errored")
+    if args.size and read < succeeded * args.size * 0.98:
+        raise Failed(f"h2load {url}: {read} bytes of data for {succeeded} responses of {args.size} bytes")
+    return {"requests": succeeded, "errors": 0, "req_s": rate, "streams": args.streams,
+            "mean_ms": ms(*timing.group(5, 6)) if timing else None, "max_ms": ms(*timing.group(3, 4)) if timing else None,
+            "cpu_s": cpu, "cpu_ms_per_1000": cpu * 1e6 / succeeded}
+
+
 def https_handshake(args, ctx):
     """One full TLS handshake on a new connection, then close_notify; (negotiated, resumed)."""
     with socket.create_connection((args.host, args.port), timeout=args.timeout) as raw:
@@ -510,6 +542,10 @@ def summary(path, pairs=()):
                   ("cpu_ms_per_1000", "HTTP 1 KiB server CPU ms/1000 req", ".1f")],
         "wrk100k": [("req_s", "HTTP 100 KiB GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP 100 KiB p99 ms", ".2f"),
                     ("cpu_ms_per_1000", "HTTP 100 KiB server CPU ms/1000 req", ".1f")],
+        "h2": [("req_s", "HTTP/2 10 KiB GET req/s (h2load)", ".0f"), ("mean_ms", "HTTP/2 10 KiB mean ms", ".2f"),
+               ("max_ms", "HTTP/2 10 KiB max ms", ".1f"), ("cpu_ms_per_1000", "HTTP/2 10 KiB server CPU ms/1000 req", ".1f")],
+        "h2_1k": [("req_s", "HTTP/2 1 KiB GET req/s (h2load)", ".0f"), ("mean_ms", "HTTP/2 1 KiB mean ms", ".2f"),
+                  ("cpu_ms_per_1000", "HTTP/2 1 KiB server CPU ms/1000 req", ".1f")],
         "handshake": [("hs_per_s", "TLS full handshakes/s", ".0f"),
                       ("server_cpu_ms_per_hs", "server CPU ms/handshake", ".3f")],
     }
@@ -669,7 +705,7 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "summary":
         summary(sys.argv[2], sys.argv[3:])
         return
-    p.add_argument("op", choices=["retr", "stor", "list", "idle", "httpidle", "get", "put", "wrk", "handshake"])
+    p.add_argument("op", choices=["retr", "stor", "list", "idle", "httpidle", "get", "put", "wrk", "h2", "handshake"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--user", default=os.environ.get("FTP_USER", "dualgate-bench"))
@@ -684,7 +720,8 @@ def main():
     p.add_argument("--sources", type=int, default=8, help="httpidle: loopback source addresses")
     p.add_argument("--no-request", action="store_true", help="httpidle: connect only, send nothing")
     p.add_argument("--connections", type=int, default=64, help="wrk: keep-alive connections")
-    p.add_argument("--seconds", type=int, default=10, help="wrk, handshake: duration")
+    p.add_argument("--streams", type=int, default=10, help="h2: concurrent streams per connection")
+    p.add_argument("--seconds", type=int, default=10, help="wrk, h2, handshake: duration")
     p.add_argument("--cafile", help="TLS (FTPS, HTTPS) with this certificate as the one authority")
     p.add_argument("--ftp", action="store_true", help="handshake: FTPS (greeting, AUTH TLS) instead of HTTPS")
     p.add_argument("--workers", type=int, default=4, help="handshake: client processes")
@@ -693,9 +730,9 @@ def main():
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
     try:
-        if args.op in ("idle", "httpidle", "get", "put", "wrk", "handshake"):
+        if args.op in ("idle", "httpidle", "get", "put", "wrk", "h2", "handshake"):
             result = {"idle": run_idle, "httpidle": run_http_idle, "get": run_get, "put": run_put, "wrk": run_wrk,
-                      "handshake": run_handshake}[args.op](args)
+                      "h2": run_h2, "handshake": run_handshake}[args.op](args)
         else:
             ctl = Control(args)
             ctl.login(args.user, args.password)

@@ -22,7 +22,7 @@
 # Passes alternate: pass 1 of every peer, then pass 2 of every peer, ...; every pass starts a
 # fresh server on a root on tmpfs (/dev/shm; ROOT_PARENT=DIR puts it in DIR instead, e.g. on a
 # disk file system, where dualgate reads files differently). Tests (TESTS, default "retr stor list
-# conc login http put"; "idle" on its own), each failing the pass's figure when its result is wrong:
+# conc login http h2 put"; "idle" on its own), each failing the pass's figure when its result is wrong:
 #   retr   RETR of a BIG_MIB random file, spliced to /dev/null; byte count checked; MiB/s and
 #          the server process tree's CPU per GiB                       (benchclient.py retr)
 #   stor   STOR of the same file with sendfile; SIZE checked afterwards (benchclient.py stor)
@@ -34,6 +34,10 @@
 #          threads, 64 keep-alive connections, WRK_SECONDS on the 10 KiB file, then on a 1 KiB
 #          and a 100 KiB file (non-2xx and socket errors fail it)
 #                                                  (benchclient.py get, wrk; ops wrk, wrk1k, wrk100k)
+#   h2     (HTTP peers, no TLS) HTTP/2 without TLS (h2c, prior knowledge) with h2load, 2 threads, 64
+#          connections × 10 concurrent streams, WRK_SECONDS on the 10 KiB file, then on the 1 KiB
+#          one (any non-2xx or a short body fails it; nginx serves it on PORT+2, see its peer
+#          script)                                            (benchclient.py h2; ops h2, h2_1k)
 #   put    (HTTP peers) PUT of the big file with curl under the account's credentials, 3 times;
 #          a HEAD must then show its size; MiB/s and CPU per GiB  (benchclient.py put)
 #   idle   IDLE_SESSIONS logged-in idle sessions: the server tree's PSS growth per session; on
@@ -67,7 +71,7 @@ REPS=${REPS:-3} BIG_MIB=${BIG_MIB:-1024} CLIENTS=${CLIENTS:-200}
 CONC_SECONDS=${CONC_SECONDS:-15} LOGIN_SECONDS=${LOGIN_SECONDS:-10} WRK_SECONDS=${WRK_SECONDS:-10}
 HS_SECONDS=${HS_SECONDS:-10}
 IDLE_SESSIONS=${IDLE_SESSIONS:-500} PORT_BASE=${PORT_BASE:-24000}
-TESTS=${TESTS:-"retr stor list conc login http put"}
+TESTS=${TESTS:-"retr stor list conc login http h2 put"}
 OUT=${OUT:-$HERE/results}
 ROOT_PARENT=${ROOT_PARENT:-/dev/shm}
 # 1,900 passive ports: Pure-FTPd admits at most half its range in clients (500 idle sessions).
@@ -79,7 +83,8 @@ if [ -z "${DUALGATE_BIN:-}" ] || [ -z "${FTPLOAD_BIN:-}" ]; then
 fi
 export DUALGATE_BIN=${DUALGATE_BIN:-$REPO/target/release/dualgate}
 FTPLOAD_BIN=${FTPLOAD_BIN:-$REPO/target/release/ftpload}
-[ -x "$BENCH_CACHE/venv/bin/python" ] && id "$BENCH_ACCOUNT" >/dev/null 2>&1 || "$HERE/peers/install.sh"
+[ -x "$BENCH_CACHE/venv/bin/python" ] && id "$BENCH_ACCOUNT" >/dev/null 2>&1 && command -v h2load >/dev/null ||
+  "$HERE/peers/install.sh"
 bench_account
 export FTP_USER=$BENCH_ACCOUNT FTP_PASS
 FTP_PASS=$(bench_password)
@@ -184,6 +189,12 @@ for rep in $(seq 1 "$REPS"); do
           record "$peer" wrk "$rep" "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
           record "$peer" wrk1k "$rep" "$CLIENT" wrk "${ftp[@]}" --path /tiny.bin --size 1024 --seconds "$WRK_SECONDS"
           record "$peer" wrk100k "$rep" "$CLIENT" wrk "${ftp[@]}" --path /mid.bin --size 102400 --seconds "$WRK_SECONDS"
+        fi
+        if has h2 && [ ${#tls[@]} = 0 ]; then
+          h2=(--port "$PORT")
+          [ "$peer" != nginx ] || h2=(--port "$((PORT + 2))")
+          record "$peer" h2 "$rep" "$CLIENT" h2 "${ftp[@]}" "${h2[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS"
+          record "$peer" h2_1k "$rep" "$CLIENT" h2 "${ftp[@]}" "${h2[@]}" --path /tiny.bin --size 1024 --seconds "$WRK_SECONDS"
         fi
         if has put; then
           profile_start "$peer" put "$rep" "$pid"

@@ -5,7 +5,7 @@
 #
 #   bench/peers/install.sh
 #
-# - nginx-light, wrk, curl and ProFTPD with mod_proxy (proftpd-core, proftpd-mod-proxy, and
+# - nginx-light, wrk, h2load (nghttp2-client), curl and ProFTPD with mod_proxy (proftpd-core, proftpd-mod-proxy, and
 #   proftpd-mod-crypto for the mod_tls that mod_proxy needs) from
 #   apt; no service is started (a policy-rc.d refusing starts is put in place while apt runs,
 #   unless one exists).
@@ -25,7 +25,7 @@ PYFTPDLIB_VERSION=${PYFTPDLIB_VERSION:-2.0.1}
 UNFTP_VERSION=${UNFTP_VERSION:-0.15.1}
 mkdir -p "$BENCH_CACHE"
 
-APT_PACKAGES="nginx-light wrk curl proftpd-core proftpd-mod-crypto proftpd-mod-proxy python3-venv"
+APT_PACKAGES="nginx-light wrk nghttp2-client curl proftpd-core proftpd-mod-crypto proftpd-mod-proxy python3-venv"
 # shellcheck disable=SC2086
 if ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
   made_policy=""
