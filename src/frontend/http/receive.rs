@@ -1,9 +1,9 @@
 //! A request body written straight into a local file.
 //!
-//! hyper hands a body over in pieces no larger than its read buffer (a few
-//! KiB to `http.max_header_bytes`, as it bounds request heads with the same
-//! buffer): sent one by one through the storage interface, each piece cost
-//! a hand-off to the blocking pool — most of a 1 GiB PUT's CPU, in wake-ups.
+//! hyper hands a body over in pieces no larger than its read buffer (8 KiB
+//! growing to 256 KiB while reads fill it): sent one by one through the
+//! storage interface, each piece cost a hand-off to the blocking pool — most
+//! of a 1 GiB PUT's CPU, in wake-ups.
 //! Here the pieces are gathered (without copying) and written with one
 //! `pwritev(2)` per batch at the upload's position, on this thread: a
 //! page-cache write, as the FTP data path's `splice(2)` into the file is.
