@@ -116,7 +116,7 @@ if [ -n "${BEFORE_BIN:-}" ]; then
 fi
 PEERS="${*:-$DEFAULT_PEERS}"
 if [[ " $PEERS " == *" unftp "* ]] && [ ! -x "${UNFTP_BIN:-$BENCH_CACHE/unftp}" ]; then
-  log "no unFTP binary (bench/peers/install.sh could not download it; set UNFTP_BIN): unftp skipped"
+  log "no unFTP binary (bench/peers/install.sh could neither download nor build it; set UNFTP_BIN): unftp skipped"
   PEERS=$(echo " $PEERS " | sed 's/ unftp / /')
 fi
 

@@ -13,8 +13,10 @@
 #   ftp-server): they are unpacked from their .deb files into the test cache instead, as
 #   tests/backends/upstream_ftp.sh does.
 # - pyftpdlib from PyPI into a venv under the cache directory (PYFTPDLIB_VERSION).
-# - unFTP: its release binary from GitHub (UNFTP_VERSION) when GitHub is reachable; else it
-#   is skipped with a message (set UNFTP_BIN to a binary of your own to include it).
+# - unFTP: its release binary from GitHub (UNFTP_VERSION) when GitHub is reachable; else built
+#   from crates.io with cargo (`cargo install unftp`, several minutes; a glibc build, where the
+#   release binary is a static musl one); else skipped with a message (set UNFTP_BIN to a binary
+#   of your own to include it).
 # - the system account dualgate-bench (no shell) with a random password kept in the cache
 #   directory, and the PAM service dualgate-bench-ftp.
 set -euo pipefail
@@ -56,7 +58,13 @@ if [ -z "${UNFTP_BIN:-}" ] && [ ! -x "$BENCH_CACHE/unftp" ]; then
     mv "$BENCH_CACHE/unftp.part" "$BENCH_CACHE/unftp"
   else
     rm -f "$BENCH_CACHE/unftp.part"
-    log "unFTP: could not download $url; the unftp peer is skipped (set UNFTP_BIN to include it)"
+    log "unFTP: could not download $url; building it from crates.io"
+    if command -v cargo >/dev/null &&
+      timeout 1800 cargo install unftp --version "$UNFTP_VERSION" --locked --root "$BENCH_CACHE/unftp-cargo" >&2; then
+      ln -sf "$BENCH_CACHE/unftp-cargo/bin/unftp" "$BENCH_CACHE/unftp"
+    else
+      log "unFTP: no release binary and no cargo build; the unftp peer is skipped (set UNFTP_BIN to include it)"
+    fi
   fi
 fi
 bench_account

@@ -12,8 +12,9 @@
 //! An argon2id check also takes 19 MiB of memory, so at most one check per core
 //! runs at a time ([`UserDb::verify`] queues the rest): a burst of logins (200
 //! scanners reconnecting after a restart, or a password-guessing flood) costs a
-//! queue, not gigabytes. A queued check looks at the cache again once its turn
-//! comes, so a burst with the same credentials pays for one check, not hundreds.
+//! queue, not gigabytes. Logins with the same credentials as a check under way
+//! wait for its outcome ([`in_flight`]), so a burst with one account pays for
+//! one check and takes one place in the queue, not hundreds.
 //! The checks' memory is allocated once per slot and reused: freed and allocated
 //! again for every check, the allocator kept it in per-thread arenas and a flood
 //! of wrong passwords grew the server to 840 MiB.
@@ -21,6 +22,7 @@
 mod cache;
 pub mod certificate;
 mod credentials;
+mod in_flight;
 pub mod throttle;
 
 use std::collections::HashMap;
@@ -32,6 +34,7 @@ use argon2::password_hash::{PasswordHasher, phc};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::path::VirtualPath;
+use cache::CacheKey;
 pub use cache::VerifyCache;
 pub use certificate::{CertificateLogin, ClientCertificate, SubjectName};
 pub use credentials::{Credentials, Password};
@@ -154,6 +157,8 @@ pub struct UserDb {
     hash_slots: tokio::sync::Semaphore,
     /// Checks waiting for a slot or running; at most [`MAX_QUEUED_CHECKS`] per slot.
     queued: std::sync::atomic::AtomicUsize,
+    /// The checks under way, which logins with the same credentials wait for.
+    in_flight: in_flight::InFlightChecks,
     /// argon2 working memory, one set per slot, reused between checks.
     hash_memory: Mutex<Vec<Vec<Block>>>,
     /// argon2 checks run so far (cache misses).
@@ -239,6 +244,7 @@ impl UserDb {
             cache: VerifyCache::new(4096, std::time::Duration::from_secs(300)),
             hash_slots: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
             queued: std::sync::atomic::AtomicUsize::new(0),
+            in_flight: in_flight::InFlightChecks::default(),
             hash_checks: AtomicU64::new(0),
             hash_memory: Mutex::new(Vec::new()),
         }
@@ -304,15 +310,38 @@ impl UserDb {
             return Ok(Some(anon.clone()));
         }
         let key = self.cache.key(&creds.user, creds.password.expose());
-        if let Some(user) = self.cache.get(&key) {
-            return Ok(Some(user));
+        loop {
+            if let Some(user) = self.cache.get(&key) {
+                return Ok(Some(user));
+            }
+            match self.in_flight.turn(key) {
+                in_flight::Turn::Lead(leading) => {
+                    let user = self.check_uncached(creds, key).await?;
+                    leading.finish(&user);
+                    return Ok(user);
+                }
+                in_flight::Turn::Follow(waiting) => {
+                    if let Some(user) = waiting.outcome().await {
+                        return Ok(user);
+                    }
+                    // That check was abandoned (or refused for a full queue): again.
+                }
+            }
         }
+    }
+
+    /// The argon2 check of `creds`, queued for a slot.
+    async fn check_uncached(
+        self: &Arc<Self>,
+        creds: &Credentials,
+        key: CacheKey,
+    ) -> Result<Option<Arc<User>>, CheckUnavailable> {
         let _queued = QueuedCheck::enter(&self.queued, MAX_QUEUED_CHECKS * self.hash_slots_total())
             .ok_or(CheckUnavailable::Busy)?;
         // The semaphore is never closed; an error would only mean "no queue".
         let _slot = self.hash_slots.acquire().await.ok();
-        // Another login with the same credentials may have been verified while this
-        // one waited for its turn.
+        // A login with the same credentials may have been verified while this one
+        // waited for its turn.
         if let Some(user) = self.cache.get(&key) {
             return Ok(Some(user));
         }
@@ -447,6 +476,66 @@ mod tests {
             user: u.into(),
             password: Password::new(p.into()),
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_with_one_account_runs_one_check_and_refuses_none() {
+        let db = db();
+        // More logins at once than the queue of checks has places.
+        let burst = MAX_QUEUED_CHECKS * db.hash_slots_total() + 100;
+        for (password, expected) in [("s3cret", true), ("wrong", false)] {
+            let checks = db.hash_checks();
+            let logins: Vec<_> = (0..burst)
+                .map(|_| {
+                    let db = db.clone();
+                    tokio::spawn(async move { db.check(&creds("alice", password)).await })
+                })
+                .collect();
+            for login in logins {
+                let outcome = login.await.unwrap();
+                assert!(
+                    matches!(&outcome, Ok(user) if user.is_some() == expected),
+                    "{password}: {:?}",
+                    outcome.map(|u| u.is_some())
+                );
+            }
+            assert_eq!(
+                db.hash_checks() - checks,
+                1,
+                "{password}: one argon2 check for the burst"
+            );
+            assert_eq!(db.in_flight.len(), 0);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_login_waiting_for_an_abandoned_check_checks_itself() {
+        let db = db();
+        // Every slot taken: the leader's check waits.
+        let slots = db.hash_slots.acquire_many(db.hash_slots_total() as u32).await.unwrap();
+        let leader = tokio::spawn({
+            let db = db.clone();
+            async move { db.check(&creds("alice", "s3cret")).await }
+        });
+        while db.in_flight.len() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let follower = tokio::spawn({
+            let db = db.clone();
+            async move { db.check(&creds("alice", "s3cret")).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled());
+        drop(slots);
+        let user = tokio::time::timeout(std::time::Duration::from_secs(30), follower)
+            .await
+            .unwrap() // the follower ends
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.unwrap().name, "alice");
+        assert_eq!(db.hash_checks(), 1, "the abandoned check never ran");
+        assert_eq!(db.in_flight.len(), 0);
     }
 
     #[tokio::test]
