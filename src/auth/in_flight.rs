@@ -9,9 +9,9 @@
 //! take its outcome — a wrong password's too: the same user and password give
 //! the same answer, so a burst of one wrong guess costs one check.
 //!
-//! A leader whose login is abandoned before its check ends (its client left)
-//! drops its [`Leading`]: the waiters see the check gone and start again, one of
-//! them leading.
+//! A leader whose login is abandoned before its check ends drops its
+//! [`Leading`]: the waiters see the check gone and start again, one of them
+//! leading.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -19,11 +19,12 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use super::User;
 use super::cache::CacheKey;
+use super::{CheckUnavailable, User};
 
-/// What a check found: the user, or `None` for wrong credentials.
-type Outcome = Option<Arc<User>>;
+/// What a check found: the user, `None` for wrong credentials, or why there was
+/// no check (a full queue: the waiters are refused with it, not queued one by one).
+type Outcome = Result<Option<Arc<User>>, CheckUnavailable>;
 
 /// The checks under way.
 #[derive(Debug, Default)]

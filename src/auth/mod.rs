@@ -316,15 +316,15 @@ impl UserDb {
             }
             match self.in_flight.turn(key) {
                 in_flight::Turn::Lead(leading) => {
-                    let user = self.check_uncached(creds, key).await?;
-                    leading.finish(&user);
-                    return Ok(user);
+                    let outcome = self.check_uncached(creds, key).await;
+                    leading.finish(&outcome);
+                    return outcome;
                 }
                 in_flight::Turn::Follow(waiting) => {
-                    if let Some(user) = waiting.outcome().await {
-                        return Ok(user);
+                    if let Some(outcome) = waiting.outcome().await {
+                        return outcome;
                     }
-                    // That check was abandoned (or refused for a full queue): again.
+                    // That check was abandoned: again.
                 }
             }
         }

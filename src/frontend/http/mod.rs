@@ -58,16 +58,17 @@ use crate::pipeline::Pipeline;
 use crate::response::http::Responder;
 use crate::session::Session;
 
-/// hyper's smallest read buffer: on HTTP/2, a head limit below it is checked
-/// per request ([`head_len`]).
+/// hyper's smallest HTTP/1 head limit: a head limit below it is checked per
+/// request ([`head_len`]).
 const HYPER_MIN_BUF: usize = 8192;
 /// The most an HTTP/1 connection reads at once. hyper's read buffer starts at
 /// 8 KiB and doubles while reads fill it, up to this, so a request body streams
 /// in through reads of up to 256 KiB (a 1 GiB PUT: half the CPU and twice the
-/// rate of 16 KiB reads, measured). hyper bounds request heads by the same
-/// buffer: a head over `http.max_header_bytes` but within this is refused per
-/// request ([`head_len`]), so a client that sends one can make its connection
-/// hold up to this much until its head is refused.
+/// rate of 16 KiB reads, measured); request heads are bounded apart
+/// (`max_header_size`). hyper also queues a response's pieces up to this much
+/// before it writes them out: a streamed response (TLS, object stores, listings)
+/// may be up to 256 KiB ahead of the socket, and an aborted one's byte count
+/// includes what was queued.
 const HYPER_READ_MAX: usize = 256 * 1024;
 /// hyper's limit on an HTTP/1 request's header fields when none is set.
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
@@ -405,7 +406,9 @@ where
         // Queue body buffers instead of copying them into one: file bodies are
         // sent from the file when hyper writes them out (see `sendfile`).
         .writev(true)
-        .max_buf_size(settings.max_header_bytes.max(HYPER_READ_MAX));
+        .max_buf_size(settings.max_header_bytes.max(HYPER_READ_MAX))
+        // The head's bytes as read, partial heads included: 431 past it.
+        .max_header_size(settings.max_header_bytes.max(HYPER_MIN_BUF));
     // Left unset at hyper's own value: hyper then parses each head into an
     // uninitialised array, where a limit set (even the same) makes it fill one
     // of that size for every request (1.4 % of the CPU of 10 KiB GETs).
@@ -525,7 +528,8 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 /// is enforced with it.
 fn head_len(parts: &http::request::Parts) -> usize {
     let target = parts.uri.path_and_query().map_or(1, |p| p.as_str().len());
-    let line = parts.method.as_str().len() + target + 11;
+    // "METHOD SP target SP HTTP/1.1 CRLF"
+    let line = parts.method.as_str().len() + target + 12;
     let headers: usize = parts.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
     line + headers + 2
 }
@@ -559,12 +563,7 @@ async fn handle(
     // Larger limits hyper enforces itself (its buffer on HTTP/1, the header list on
     // HTTP/2); this one goes through the pipeline, so it is logged and counted. So
     // does `http.max_headers` on HTTP/2, which hyper applies to HTTP/1 only.
-    let hyper_bound = if parts.version == http::Version::HTTP_2 {
-        HYPER_MIN_BUF
-    } else {
-        HYPER_READ_MAX
-    };
-    let head_too_large = (ctx.settings.max_header_bytes < hyper_bound
+    let head_too_large = (ctx.settings.max_header_bytes < HYPER_MIN_BUF
         && head_len(&parts) > ctx.settings.max_header_bytes)
         || (parts.version == http::Version::HTTP_2 && field_count(&parts.headers) > ctx.settings.max_headers);
     // HTTP/2 names the server in `:authority`, not `Host`; WebDAV compares
