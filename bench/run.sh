@@ -138,15 +138,6 @@ mkdir "$ROOT/dir10k"
 (cd "$ROOT/dir10k" && seq -f 'f%05g' 1 10000 | xargs touch)
 chown -R "$BENCH_ACCOUNT" "$ROOT"
 chmod 755 "$ROOT"
-# Uploads on tmpfs write into memory the machine may never have used: 3 × BIG_MIB are written
-# and freed first. Measured on a virtual machine: the same three servers' 1 GiB PUTs cost
-# 0.57–2.26 s of server CPU per GiB in a run soon after boot, 0.44–1.34 s in the run after 10 GiB
-# had been written to tmpfs and freed (bench/RESULTS.md, sixth session of 2026-12-06), the cost
-# falling on whichever peer wrote first.
-if { has stor || has put; } && [ "$(stat -f -c %T "$ROOT")" = tmpfs ]; then
-  head -c "$((3 * BIG_MIB << 20))" /dev/zero >"$ROOT/.warm" || true
-  rm -f "$ROOT/.warm"
-fi
 
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
