@@ -449,8 +449,8 @@ def run_h2(args):
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     timing = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", text)
-    data = re.search(r"traffic: .*?, ([\d.]+)([KMG]?B) \(\d+\) data", text)
-    read = int(re.search(r"\((\d+)\) data", text).group(1)) if data else 0
+    data = re.search(r"traffic: .*\((\d+)\) data", text)
+    read = int(data.group(1)) if data else 0
     if succeeded == 0 or failed or errored:
         raise Failed(f"h2load {url}: {succeeded} succeeded, {failed} failed, {errored} errored")
     if args.size and read < succeeded * args.size * 0.98:
