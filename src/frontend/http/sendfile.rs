@@ -454,7 +454,12 @@ pub(super) fn poll_write<I: Socket + AsyncWrite + Unpin>(
         if ordinary > 0 {
             let run = &bufs[i..i + ordinary];
             let want: usize = run.iter().map(|b| b.len()).sum();
-            match Pin::new(&mut *io).poll_write_vectored(cx, run) {
+            // A file region follows (a stand-in ends the run) on a plain socket.
+            let written_run = match io.plain() {
+                Some(socket) if i + ordinary < bufs.len() => poll_write_more(socket, cx, run),
+                _ => Pin::new(&mut *io).poll_write_vectored(cx, run),
+            };
+            match written_run {
                 Poll::Ready(Ok(n)) => {
                     written += n;
                     if n < want {
@@ -490,6 +495,32 @@ pub(super) fn poll_write<I: Socket + AsyncWrite + Unpin>(
         i += 1;
     }
     Poll::Ready(Ok(written))
+}
+
+/// Writes ordinary slices (a response head) that a file region follows with
+/// `MSG_MORE`: the kernel holds them for the `sendfile` that comes next, so a
+/// head and a small body leave in one TCP segment, as nginx's `tcp_nopush`
+/// (`TCP_CORK`) sends them, where `TCP_NODELAY` alone would send the head in
+/// a segment of its own (one more packet for both ends to handle). The
+/// `sendfile` that follows in the same write has no such flag and pushes both
+/// out; should it not come (a failed read closes the connection, a full socket
+/// waits for acknowledgements, which push what is queued), nothing waits for it.
+fn poll_write_more(socket: &TcpStream, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    loop {
+        if socket.poll_write_ready(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        let sent = socket.try_io(Interest::WRITABLE, || {
+            let flags = rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL;
+            rustix::net::sendmsg(socket, bufs, &mut rustix::net::SendAncillaryBuffer::default(), flags)
+                .map_err(io::Error::from)
+        });
+        match sent {
+            Ok(n) => return Poll::Ready(Ok(n)),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
 }
 
 /// Sends as much of a claim as the socket takes now.
