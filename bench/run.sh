@@ -11,6 +11,10 @@
 #   BEFORE_BIN=/tmp/before/release/dualgate bench/run.sh dualgate dualgate-before
 #   bench/tls.sh                                 # the TLS peers (below): retr stor http handshake
 #
+# The peer ftp-floor (bench/ftpload's ftp-floor: greeting, USER, PASS, TYPE, QUIT answered with
+# one write each on tokio, nothing else) measures what any server on tokio pays per login; it
+# takes the login test only (TESTS=login bench/run.sh dualgate unftp ftp-floor).
+#
 # A peer named <peer>-tls is <peer> with TLS (BENCH_TLS=1, bench/peers/lib.sh): FTPS or HTTPS on
 # a self-signed ECDSA P-256 certificate made for the run, TLS 1.3 with TLS_AES_128_GCM_SHA256 for
 # every OpenSSL program of the run (OPENSSL_CONF; rustls follows the client): dualgate-tls,
@@ -83,6 +87,8 @@ if [ -z "${DUALGATE_BIN:-}" ] || [ -z "${FTPLOAD_BIN:-}" ]; then
 fi
 export DUALGATE_BIN=${DUALGATE_BIN:-$REPO/target/release/dualgate}
 FTPLOAD_BIN=${FTPLOAD_BIN:-$REPO/target/release/ftpload}
+# The login floor (peer ftp-floor) is built with ftpload, beside it.
+export FTP_FLOOR_BIN=${FTP_FLOOR_BIN:-$(dirname "$FTPLOAD_BIN")/ftp-floor}
 [ -x "$BENCH_CACHE/venv/bin/python" ] && id "$BENCH_ACCOUNT" >/dev/null 2>&1 && command -v h2load >/dev/null ||
   "$HERE/peers/install.sh"
 bench_account
@@ -120,6 +126,10 @@ if [[ " $PEERS " == *" unftp "* ]] && [ ! -x "${UNFTP_BIN:-$BENCH_CACHE/unftp}" 
   PEERS=$(echo " $PEERS " | sed 's/ unftp / /')
 fi
 
+if [[ " $PEERS " == *" ftp-floor "* ]] && [ "$TESTS" != login ]; then
+  log "ftp-floor answers logins only: its other tests are skipped"
+fi
+
 # TLS peers: one certificate for all, made for this run; every OpenSSL program of the run
 # (clients and servers) loads the configuration that fixes the TLS version and suite.
 if [[ " $PEERS " == *-tls\ * ]]; then
@@ -151,7 +161,8 @@ RESULTS="$OUT/results.jsonl"
   echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/run.txt"
 
-has() { [[ " $TESTS " == *" $1 "* ]]; }
+# A test of the run; for the peer being measured, one it can take (ftp-floor answers logins only).
+has() { [[ " $TESTS " == *" $1 "* ]] && { [ "${peer:-}" != ftp-floor ] || [ "$1" = login ]; }; }
 # Servers and clients inherit it: 10,000 idle connections need more descriptors than the default.
 if has idle && [ "$(ulimit -n)" -lt $((IDLE_SESSIONS * 2 + 1000)) ]; then
   ulimit -n "$(ulimit -Hn)"
