@@ -28,7 +28,9 @@
 //! it was not written by, such a change behind its back. Expired entries are
 //! closed at the volume's next miss and by a sweep every [`VALID_FOR`]
 //! ([`OpenFiles::sweep_expired`]): once reads stop, every descriptor is closed
-//! within two seconds, and with it the space of files deleted on disk.
+//! within two seconds, and with it the space of files deleted on disk. That
+//! last close frees the deleted file's pages (0.2 s of CPU for 1 GiB on tmpfs),
+//! so it runs on the blocking pool, never on an async worker ([`Closing`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -107,10 +109,13 @@ impl OpenFiles {
                 let Some(files) = files.upgrade() else { return };
                 let now = Instant::now();
                 for v in files.live() {
-                    v.entries
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .retain(|_, e| now.duration_since(e.opened) < VALID_FOR);
+                    let mut closing = Closing::default();
+                    let mut entries = v.entries.lock().unwrap_or_else(PoisonError::into_inner);
+                    closing.extend(
+                        entries
+                            .extract_if(|_, e| now.duration_since(e.opened) >= VALID_FOR)
+                            .map(|(_, e)| e),
+                    );
                 }
             }
         });
@@ -176,12 +181,13 @@ impl VolumeFiles {
         len: Option<u64>,
     ) -> Result<Result<ReadHandle, StorageError>, Since> {
         let since = Since(self.shared.changes.load(Ordering::SeqCst));
+        let mut closing = Closing::default();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(entry) = entries.get(path) else {
             return Err(since);
         };
         if entry.opened.elapsed() >= VALID_FOR {
-            entries.remove(path);
+            closing.extend(entries.remove(path));
             return Err(since);
         }
         let handle = ReadHandle {
@@ -201,6 +207,7 @@ impl VolumeFiles {
         if !region.by_plain_path() {
             return;
         }
+        let mut closing = Closing::default();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if self.shared.changes.load(Ordering::SeqCst) != since.0 {
             return;
@@ -208,7 +215,11 @@ impl VolumeFiles {
         // Expired entries go at each miss (a miss costs an open anyway), so their
         // descriptors do not hold files deleted since.
         let now = Instant::now();
-        entries.retain(|_, e| now.duration_since(e.opened) < VALID_FOR);
+        closing.extend(
+            entries
+                .extract_if(|_, e| now.duration_since(e.opened) >= VALID_FOR)
+                .map(|(_, e)| e),
+        );
         if entries.len() >= PER_VOLUME {
             return;
         }
@@ -227,15 +238,51 @@ impl VolumeFiles {
 
     /// Drops what is kept at or beneath `changed` (a back-end path).
     fn drop_beneath(&self, changed: &VirtualPath) {
+        let mut closing = Closing::default();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.is_empty() {
             return;
         }
         if self.home.starts_with(changed) {
-            entries.clear();
+            closing.extend(entries.drain().map(|(_, e)| e));
             return;
         }
-        entries.retain(|path, _| !self.home.nest(path).starts_with(changed));
+        closing.extend(
+            entries
+                .extract_if(|path, _| self.home.nest(path).starts_with(changed))
+                .map(|(_, e)| e),
+        );
+    }
+}
+
+/// The files of entries just dropped, closed once the volume's lock is
+/// released: inline, except those deleted or replaced on disk meanwhile, whose
+/// last `close` frees their pages (0.2 s of CPU for 1 GiB on tmpfs, measured)
+/// and so runs on the blocking pool, not on an async worker, where it would
+/// hold up every connection of that worker. An entry's slot is given back at
+/// once. (A deleted file still being sent closes where its response ends, as
+/// it would without the cache.)
+#[derive(Default)]
+struct Closing(Vec<FileRegion>);
+
+impl Closing {
+    fn extend(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        self.0.extend(entries.into_iter().map(|e| e.region));
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let (unlinked, _named): (Vec<FileRegion>, Vec<FileRegion>) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(FileRegion::is_unlinked);
+        if unlinked.is_empty() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(unlinked))),
+            Err(_) => drop(unlinked),
+        }
     }
 }
 
@@ -330,5 +377,36 @@ mod tests {
             cache.read(&path("/l"), 0, None).is_err(),
             "the link's target may change under its name"
         );
+    }
+
+    /// Descriptors this process holds of `file` once it is deleted.
+    fn held_deleted(file: &std::path::Path) -> usize {
+        let deleted = format!("{} (deleted)", file.display());
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.as_os_str() == deleted.as_str())
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_kept_file_deleted_on_disk_is_closed_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"f").unwrap();
+        let files = OpenFiles::default();
+        let cache = files.volume(&path("/"));
+        let since = cache.read(&path("/f"), 0, None).unwrap_err();
+        cache.keep(&path("/f"), &open(dir.path(), "/", "/f"), since);
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(held_deleted(&file), 1, "the cache holds the deleted file");
+        files.changed(&path("/f"));
+        assert_eq!(files.held(), 0, "its slot is given back at once");
+        // Its last close (which frees the file's pages) runs on the blocking pool.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while held_deleted(&file) > 0 {
+            assert!(Instant::now() < deadline, "the deleted file is still open");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

@@ -63,6 +63,13 @@ impl FileRegion {
         }
     }
 
+    /// Whether the file has no name left (deleted, or replaced by a rename):
+    /// closing its last descriptor then frees its pages, which takes a while
+    /// for a large file (0.2 s of CPU for 1 GiB on tmpfs).
+    pub fn is_unlinked(&self) -> bool {
+        rustix::fs::fstat(&*self.file).is_ok_and(|st| st.st_nlink == 0)
+    }
+
     /// The open file, for `sendfile`.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
