@@ -162,7 +162,10 @@ RESULTS="$OUT/results.jsonl"
 } >"$OUT/run.txt"
 
 # A test of the run; for the peer being measured, one it can take (ftp-floor answers logins only).
-has() { [[ " $TESTS " == *" $1 "* ]] && { [ "${peer:-}" != ftp-floor ] || [ "$1" = login ]; }; }
+has() {
+  local measured=${peer:-}
+  [[ " $TESTS " == *" $1 "* ]] && { [ "${measured%-tls}" != ftp-floor ] || [ "$1" = login ]; }
+}
 # Servers and clients inherit it: 10,000 idle connections need more descriptors than the default.
 if has idle && [ "$(ulimit -n)" -lt $((IDLE_SESSIONS * 2 + 1000)) ]; then
   ulimit -n "$(ulimit -Hn)"

@@ -7,6 +7,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 start_peer() {
+  [ -z "${BENCH_TLS:-}" ] || die "ftp-floor has no TLS"
   local bin=${FTP_FLOOR_BIN:?set FTP_FLOOR_BIN to bench/ftpload\'s ftp-floor binary}
   [ -x "$bin" ] || die "no ftp-floor binary at $bin (cargo build --release -p ftpload)"
   launch "$SD/pid" "$SD/server.log" "$bin" "127.0.0.1:$PORT"

@@ -170,6 +170,21 @@ impl Drop for Slot {
 #[derive(Debug, Clone, Copy)]
 pub struct Since(u64);
 
+impl Drop for VolumeFiles {
+    /// A volume dropped (its session ended, or the kept volumes were
+    /// cleared) closes its entries as any drop does ([`Closing`]).
+    fn drop(&mut self) {
+        let mut closing = Closing::default();
+        closing.extend(
+            self.entries
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain()
+                .map(|(_, e)| e),
+        );
+    }
+}
+
 impl VolumeFiles {
     /// A read of `path` from the kept file, if there is one still valid (the
     /// same answer the back-end would give for the file as it was opened);
@@ -233,7 +248,7 @@ impl VolumeFiles {
             opened: now,
             _slot: Slot(self.shared.clone()),
         };
-        entries.insert(path.clone(), entry);
+        closing.extend(entries.insert(path.clone(), entry));
     }
 
     /// Drops what is kept at or beneath `changed` (a back-end path).
@@ -261,7 +276,7 @@ impl VolumeFiles {
 /// and so runs on the blocking pool, not on an async worker, where it would
 /// hold up every connection of that worker. An entry's slot is given back at
 /// once. (A deleted file still being sent closes where its response ends, as
-/// it would without the cache.)
+/// it would without the cache; a runtime shutting down runs the close inline.)
 #[derive(Default)]
 struct Closing(Vec<FileRegion>);
 
@@ -273,9 +288,9 @@ impl Closing {
 
 impl Drop for Closing {
     fn drop(&mut self) {
-        let (unlinked, _named): (Vec<FileRegion>, Vec<FileRegion>) = std::mem::take(&mut self.0)
+        let (unlinked, _others): (Vec<FileRegion>, Vec<FileRegion>) = std::mem::take(&mut self.0)
             .into_iter()
-            .partition(FileRegion::is_unlinked);
+            .partition(FileRegion::closes_unlinked);
         if unlinked.is_empty() {
             return;
         }
@@ -389,8 +404,13 @@ mod tests {
             .count()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn a_kept_file_deleted_on_disk_is_closed_when_dropped() {
+    #[test]
+    fn a_kept_file_deleted_on_disk_is_closed_on_the_blocking_pool() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         std::fs::write(&file, b"f").unwrap();
@@ -400,13 +420,21 @@ mod tests {
         cache.keep(&path("/f"), &open(dir.path(), "/", "/f"), since);
         std::fs::remove_file(&file).unwrap();
         assert_eq!(held_deleted(&file), 1, "the cache holds the deleted file");
-        files.changed(&path("/f"));
+        // The pool's one thread is kept busy: a close queued behind it waits.
+        let (release, busy) = std::sync::mpsc::channel::<()>();
+        let blocker = runtime.spawn_blocking(move || busy.recv());
+        {
+            let _in_runtime = runtime.enter();
+            files.changed(&path("/f"));
+        }
         assert_eq!(files.held(), 0, "its slot is given back at once");
-        // Its last close (which frees the file's pages) runs on the blocking pool.
+        assert_eq!(held_deleted(&file), 1, "the last close did not run inline");
+        release.send(()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while held_deleted(&file) > 0 {
             assert!(Instant::now() < deadline, "the deleted file is still open");
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            std::thread::sleep(Duration::from_millis(5));
         }
+        runtime.block_on(blocker).unwrap().unwrap();
     }
 }

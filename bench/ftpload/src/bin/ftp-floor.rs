@@ -32,14 +32,27 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        loop {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(async move {
-                // A failed connection is the client's business; the floor goes on.
-                let _ = session(stream).await;
-            });
-        }
+        // On a worker, as dualgate's accept loops are: a connection accepted is
+        // then served without a wake-up crossing threads.
+        tokio::spawn(accept_loop(listener)).await?;
+        Ok(())
     })
+}
+
+/// Accepts for ever; an accept that fails (out of descriptors) is tried again
+/// 50 ms later, as dualgate does.
+async fn accept_loop(listener: tokio::net::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(async move {
+                    // A failed connection is the client's business; the floor goes on.
+                    let _ = session(stream).await;
+                });
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// One connection: every line answered by its first four bytes, until `QUIT`.
