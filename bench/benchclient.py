@@ -6,11 +6,11 @@ than Python can).
 
     benchclient.py retr  --port P --path /big.bin --size N [--sha256 HEX] [--pid PID ...]
     benchclient.py stor  --port P --path /up.bin --source FILE [--pid PID ...]
-    benchclient.py list  --port P --path /dir10k --cmd LIST|MLSD|NLST --entries N [--pid PID ...]
+    benchclient.py list  --port P --path /dir10k --cmd LIST|MLSD|NLST --entries N [--repeat R] [--pid PID ...]
     benchclient.py idle  --port P --sessions N --pid PID
     benchclient.py httpidle --port P --path /small.bin --size N --sessions N --pid PID [--sources K]
     benchclient.py get   --port P --path /big.bin --size N [--pid PID ...]
-    benchclient.py wrk   --port P --path /small.bin --size N [--connections 64] [--seconds 10]
+    benchclient.py wrk   --port P --path /small.bin --size N [--connections 64] [--seconds 10] [--pace-ms MS]
     benchclient.py handshake --port P [--ftp] --cafile CERT [--workers 4] [--seconds 10] [--pid PID]
     benchclient.py summary RESULTS.jsonl [A:B ...]   (markdown: medians, min-max, ratios A/B)
 
@@ -326,22 +326,30 @@ def run_stor(args, ctl):
 
 
 def run_list(args, ctl):
-    cpu0, t0 = tree_cpu(args.pid), time.perf_counter()
-    data = ctl.transfer(f"{args.cmd} {args.path}")
-    chunks = []
-    while chunk := data.recv(PAGE):
-        chunks.append(chunk)
-    data.close()
-    ctl.expect(2)
-    seconds = time.perf_counter() - t0
-    ctl.quit()
+    """--repeat listings in one session (each from its command to its 226, the data read
+    whole); the median time, and the server's CPU per listing over all of them (one
+    listing is shorter than the kernel's 10 ms accounting tick)."""
+    times = []
+    cpu0 = tree_cpu(args.pid)
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        data = ctl.transfer(f"{args.cmd} {args.path}")
+        chunks = []
+        while chunk := data.recv(PAGE):
+            chunks.append(chunk)
+        data.close()
+        ctl.expect(2)
+        times.append(time.perf_counter() - t0)
+        lines = [x for x in b"".join(chunks).split(b"\r\n") if x]
+        # `.` and `..` (MLSD type=cdir/pdir, LIST of some servers) are not entries.
+        names = [x for x in lines if not re.search(rb"(^|[ ;/])\.{1,2}$", x) and not x.startswith(b"total ")]
+        if len(names) != args.entries:
+            raise Failed(f"{args.cmd} {args.path}: {len(names)} entries, expected {args.entries}")
     cpu = tree_cpu(args.pid) - cpu0
-    lines = [x for x in b"".join(chunks).split(b"\r\n") if x]
-    # `.` and `..` (MLSD type=cdir/pdir, LIST of some servers) are not entries.
-    names = [x for x in lines if not re.search(rb"(^|[ ;/])\.{1,2}$", x) and not x.startswith(b"total ")]
-    if len(names) != args.entries:
-        raise Failed(f"{args.cmd} {args.path}: {len(names)} entries, expected {args.entries}")
-    return {"entries": len(names), "seconds": seconds, "cpu_s": cpu}
+    ctl.quit()
+    seconds = statistics.median(times)
+    return {"entries": len(names), "listings": len(times), "seconds": seconds, "ms": seconds * 1000,
+            "min_ms": min(times) * 1000, "cpu_ms_per_listing": cpu * 1000 / len(times), "cpu_s": cpu}
 
 
 def children_cpu():
@@ -408,9 +416,22 @@ def run_wrk(args):
     # wrk does not say what it negotiated; a handshake of ours with the same OpenSSL
     # configuration does.
     negotiated = {"tls": https_handshake(args, tls_context(args))[0]} if args.cafile else {}
+    # Paced: each connection waits --pace-ms after a response before its next request (wrk's
+    # delay()), so every server is offered about the same load, below saturation, and the
+    # latencies compare service times rather than how two busy processes share the cores.
+    pace = []
+    if args.pace_ms:
+        script = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"benchclient-pace-{os.getpid()}.lua")
+        with open(script, "w") as f:
+            f.write(f"function delay() return {args.pace_ms} end\n")
+        pace = ["-s", script]
     cpu0 = tree_cpu(args.pid)
-    out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", url],
-                         capture_output=True, text=True, timeout=args.seconds + 30)
+    try:
+        out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", *pace, url],
+                             capture_output=True, text=True, timeout=args.seconds + 30)
+    finally:
+        if pace:
+            os.unlink(pace[1])
     cpu = tree_cpu(args.pid) - cpu0
     text = out.stdout
     if out.returncode != 0 or "Requests/sec" not in text:
@@ -427,7 +448,7 @@ def run_wrk(args):
         return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else None
 
     result = {"requests": requests, "errors": errors, "req_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-              "p50_ms": ms("50%"), "p99_ms": ms("99%"), "cpu_s": cpu,
+              "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"), "cpu_s": cpu,
               "cpu_ms_per_1000": cpu * 1e6 / requests if requests else None, **negotiated}
     if requests == 0 or errors:
         raise Failed(f"wrk {url}: {requests} requests, {errors} errors")
@@ -542,8 +563,9 @@ def summary(path, pairs=()):
         "conc": [("tx_per_s", "200 clients tx/s (ftpload)", ".0f"), ("p99_ms", "200 clients p99 ms", ".1f"),
                  ("errors", "200 clients errors", ".0f"), ("server_cpu_ms_per_tx", "server CPU ms/tx", ".3f")],
         "login": [("tx_per_s", "logins/s (ftpload)", ".0f"), ("server_cpu_ms_per_tx", "server CPU ms/login", ".3f")],
-        "list": [("seconds", "LIST 10k s", ".3f")], "mlsd": [("seconds", "MLSD 10k s", ".3f")],
-        "nlst": [("seconds", "NLST 10k s", ".3f")],
+        "list": [("ms", "LIST 10k ms (median of a pass's)", ".2f"), ("cpu_ms_per_listing", "LIST 10k server CPU ms", ".2f")],
+        "mlsd": [("ms", "MLSD 10k ms (median of a pass's)", ".2f"), ("cpu_ms_per_listing", "MLSD 10k server CPU ms", ".2f")],
+        "nlst": [("ms", "NLST 10k ms (median of a pass's)", ".2f"), ("cpu_ms_per_listing", "NLST 10k server CPU ms", ".2f")],
         "idle": [("kib_per_session", "idle KiB/session (PSS)", ".1f")],
         "httpidle": [("kib_per_session", "HTTP idle keep-alive KiB/connection (PSS)", ".1f")],
         "get": [("mib_s", "HTTP GET big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP GET server CPU s/GiB", ".2f"),
@@ -556,6 +578,10 @@ def summary(path, pairs=()):
                   ("cpu_ms_per_1000", "HTTP 1 KiB server CPU ms/1000 req", ".1f")],
         "wrk100k": [("req_s", "HTTP 100 KiB GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP 100 KiB p99 ms", ".2f"),
                     ("cpu_ms_per_1000", "HTTP 100 KiB server CPU ms/1000 req", ".1f")],
+        "paced": [("req_s", "HTTP 10 KiB paced req/s (wrk)", ".0f"), ("p50_ms", "HTTP 10 KiB paced p50 ms", ".2f"),
+                  ("p90_ms", "HTTP 10 KiB paced p90 ms", ".2f"), ("p99_ms", "HTTP 10 KiB paced p99 ms", ".2f")],
+        "paced1k": [("req_s", "HTTP 1 KiB paced req/s (wrk)", ".0f"), ("p50_ms", "HTTP 1 KiB paced p50 ms", ".2f"),
+                    ("p90_ms", "HTTP 1 KiB paced p90 ms", ".2f"), ("p99_ms", "HTTP 1 KiB paced p99 ms", ".2f")],
         "h2": [("req_s", "HTTP/2 10 KiB GET req/s (h2load)", ".0f"), ("mean_ms", "HTTP/2 10 KiB mean ms", ".2f"),
                ("max_ms", "HTTP/2 10 KiB max ms", ".1f"), ("cpu_ms_per_1000", "HTTP/2 10 KiB server CPU ms/1000 req", ".1f")],
         "h2_1k": [("req_s", "HTTP/2 1 KiB GET req/s (h2load)", ".0f"), ("mean_ms", "HTTP/2 1 KiB mean ms", ".2f"),
@@ -730,10 +756,13 @@ def main():
     p.add_argument("--source", help="stor, put: the file to send")
     p.add_argument("--cmd", choices=["LIST", "MLSD", "NLST"], default="LIST")
     p.add_argument("--entries", type=int, help="list: the expected entry count")
+    p.add_argument("--repeat", type=int, default=1, help="list: listings in the session (the median is reported)")
     p.add_argument("--sessions", type=int, default=500)
     p.add_argument("--sources", type=int, default=8, help="httpidle: loopback source addresses")
     p.add_argument("--no-request", action="store_true", help="httpidle: connect only, send nothing")
     p.add_argument("--connections", type=int, default=64, help="wrk: keep-alive connections")
+    p.add_argument("--pace-ms", type=int, default=0,
+                   help="wrk: milliseconds each connection waits after a response (0: none, saturating)")
     p.add_argument("--streams", type=int, default=10, help="h2: concurrent streams per connection")
     p.add_argument("--seconds", type=int, default=10, help="wrk, h2, handshake: duration")
     p.add_argument("--cafile", help="TLS (FTPS, HTTPS) with this certificate as the one authority")

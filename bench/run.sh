@@ -30,7 +30,8 @@
 #   retr   RETR of a BIG_MIB random file, spliced to /dev/null; byte count checked; MiB/s and
 #          the server process tree's CPU per GiB                       (benchclient.py retr)
 #   stor   STOR of the same file with sendfile; SIZE checked afterwards (benchclient.py stor)
-#   list   LIST, MLSD and NLST of a directory of 10,000 empty files; entry count checked
+#   list   LIST, MLSD and NLST of a directory of 10,000 empty files, LIST_REPEAT times each in one
+#          session; the median time and the server's CPU per listing; entry count checked
 #   conc   CLIENTS clients looping connect + login + RETR 10 KiB (length checked) + QUIT for
 #          CONC_SECONDS                                                 (bench/ftpload conc)
 #   login  32 workers looping connect + login + QUIT for LOGIN_SECONDS  (bench/ftpload login)
@@ -38,6 +39,11 @@
 #          threads, 64 keep-alive connections, WRK_SECONDS on the 10 KiB file, then on a 1 KiB
 #          and a 100 KiB file (non-2xx and socket errors fail it)
 #                                                  (benchclient.py get, wrk; ops wrk, wrk1k, wrk100k)
+#   paced  (HTTP peers) wrk as in http, but each connection waits PACE_MS after a response before
+#          its next request: every peer is offered about the same load below saturation, so the
+#          latencies (p50, p90, p99) compare serving, not how two busy processes share the
+#          cores with the client; on the 10 KiB and the 1 KiB file  (benchclient.py wrk
+#          --pace-ms; ops paced, paced1k)
 #   h2     (HTTP peers, no TLS) HTTP/2 without TLS (h2c, prior knowledge) with h2load, 2 threads, 64
 #          connections × 10 concurrent streams, WRK_SECONDS on the 10 KiB file, then on the 1 KiB
 #          one (any non-2xx or a short body fails it; nginx serves it on PORT+2, see its peer
@@ -57,7 +63,7 @@
 # both builds are measured in the same run, one pass each in turn.
 #
 # Environment (defaults): REPS (3), BIG_MIB (1024), CLIENTS (200), CONC_SECONDS (15),
-# LOGIN_SECONDS (10), WRK_SECONDS (10), HS_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000:
+# LOGIN_SECONDS (10), WRK_SECONDS (10), PACE_MS (1), LIST_REPEAT (20), HS_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000:
 # the server on PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results),
 # ROOT_PARENT (/dev/shm), DUALGATE_BIN and FTPLOAD_BIN (default: built here with cargo build
 # --release), PERF (unset; 1: a flat perf profile of every dualgate peer's RETR, STOR, 3 big GETs
@@ -73,7 +79,7 @@ REPO="$(cd "$HERE/.." && pwd)"
 
 REPS=${REPS:-3} BIG_MIB=${BIG_MIB:-1024} CLIENTS=${CLIENTS:-200}
 CONC_SECONDS=${CONC_SECONDS:-15} LOGIN_SECONDS=${LOGIN_SECONDS:-10} WRK_SECONDS=${WRK_SECONDS:-10}
-HS_SECONDS=${HS_SECONDS:-10}
+HS_SECONDS=${HS_SECONDS:-10} PACE_MS=${PACE_MS:-1} LIST_REPEAT=${LIST_REPEAT:-20}
 IDLE_SESSIONS=${IDLE_SESSIONS:-500} PORT_BASE=${PORT_BASE:-24000}
 TESTS=${TESTS:-"retr stor list conc login http h2 put"}
 OUT=${OUT:-$HERE/results}
@@ -204,6 +210,10 @@ for rep in $(seq 1 "$REPS"); do
           record "$peer" wrk1k "$rep" "$CLIENT" wrk "${ftp[@]}" --path /tiny.bin --size 1024 --seconds "$WRK_SECONDS"
           record "$peer" wrk100k "$rep" "$CLIENT" wrk "${ftp[@]}" --path /mid.bin --size 102400 --seconds "$WRK_SECONDS"
         fi
+        if has paced; then
+          record "$peer" paced "$rep" "$CLIENT" wrk "${ftp[@]}" --path /small.bin --size 10240 --seconds "$WRK_SECONDS" --pace-ms "$PACE_MS"
+          record "$peer" paced1k "$rep" "$CLIENT" wrk "${ftp[@]}" --path /tiny.bin --size 1024 --seconds "$WRK_SECONDS" --pace-ms "$PACE_MS"
+        fi
         if has h2 && [ ${#tls[@]} = 0 ]; then
           h2=(--port "$PORT")
           [ "$peer" != nginx ] || h2=(--port "$((PORT + 2))")
@@ -243,7 +253,7 @@ for rep in $(seq 1 "$REPS"); do
         if has list; then
           for cmd in LIST MLSD NLST; do
             [ "${peer%-tls}/$cmd" != vsftpd/MLSD ] || continue # vsftpd 3.0 has no MLSD
-            record "$peer" "${cmd,,}" "$rep" "$CLIENT" list "${ftp[@]}" --path /dir10k --cmd "$cmd" --entries 10000
+            record "$peer" "${cmd,,}" "$rep" "$CLIENT" list "${ftp[@]}" --path /dir10k --cmd "$cmd" --entries 10000 --repeat "$LIST_REPEAT"
           done
         fi
         if [ ${#tls[@]} -gt 0 ]; then

@@ -11,12 +11,13 @@
 # What it checks, on 127.0.0.1, the files in a temporary directory:
 #   - RETR of a 32 MiB random file, its SHA-256 compared (benchclient.py retr --sha256)
 #   - STOR of that file (SIZE checked), then RETR of the upload with its SHA-256 compared
-#   - LIST, MLSD and NLST of a directory of 1,000 files: 1,000 entries each
+#   - LIST, MLSD and NLST of a directory of 1,000 files, twice each in one session: 1,000 entries each time
 #   - bench/ftpload conc (50 clients, 3 s: login + RETR 10 KiB, length checked) and login
 #     (8 workers, 2 s): no errors, more than zero transactions
 #   - HTTP GET of the 32 MiB file (curl, size checked); PUT of it (curl -T, then HEAD), read back
-#     by RETR with its SHA-256 compared; wrk for 2 s on the 10 KiB file (no
-#     errors, more than zero requests, all the bytes); wrk is installed with apt-get when the
+#     by RETR with its SHA-256 compared; wrk for 2 s on the 10 KiB file, then 1 s paced (1 ms
+#     between a response and the next request; no errors, more than zero requests, all the
+#     bytes); wrk is installed with apt-get when the
 #     script runs as root, else it must be there or the wrk check is skipped (and says so)
 #   - TLS, on a second dualgate with FTPS and HTTPS (bench/peers/lib.sh's certificate and TLS
 #     1.3 suite): FTPS RETR of the 32 MiB file and STOR + RETR of the upload, SHA-256 compared,
@@ -93,7 +94,7 @@ check "RETR ${SMOKE_MIB} MiB (sha256)" "$CLIENT" retr "${ftp[@]}" --path /big.bi
 check "STOR ${SMOKE_MIB} MiB (SIZE)" "$CLIENT" stor "${ftp[@]}" --path /up.bin --source "$ROOT/big.bin"
 check "RETR of the upload (sha256)" "$CLIENT" retr "${ftp[@]}" --path /up.bin --size "$SIZE" --sha256 "$SHA"
 for cmd in LIST MLSD NLST; do
-  check "$cmd 1,000 entries" "$CLIENT" list "${ftp[@]}" --path /dir1k --cmd "$cmd" --entries 1000
+  check "$cmd 1,000 entries" "$CLIENT" list "${ftp[@]}" --path /dir1k --cmd "$cmd" --entries 1000 --repeat 2
 done
 check "ftpload conc 50 clients" ftpload conc --clients 50 --seconds 3 --timeout 10
 check "ftpload login 8 workers" ftpload login --clients 8 --seconds 2 --timeout 10
@@ -107,6 +108,7 @@ if ! command -v wrk >/dev/null && [ "$(id -u)" = 0 ]; then
 fi
 if command -v wrk >/dev/null; then
   check "wrk 10 KiB, 2 s" "$CLIENT" wrk --port "$HTTP_PORT" --pid "$PID" --path /small.bin --size 10240 --connections 16 --seconds 2
+  check "wrk 10 KiB paced, 1 s" "$CLIENT" wrk --port "$HTTP_PORT" --pid "$PID" --path /small.bin --size 10240 --connections 16 --seconds 1 --pace-ms 1
 else
   echo "skip  wrk (not installed: apt-get install wrk)"
 fi
