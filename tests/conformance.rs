@@ -292,7 +292,7 @@ async fn list(s: &dyn Storage, path: &str) -> Vec<DirEntry> {
 
 /// The names listed in `path`, sorted.
 async fn names(s: &dyn Storage, path: &str) -> Vec<String> {
-    list(s, path).await.into_iter().map(|e| e.name).collect()
+    list(s, path).await.into_iter().map(|e| e.name.to_string()).collect()
 }
 
 /// Asserts that `path` does not exist.
@@ -704,7 +704,7 @@ mod suite {
         let mut named: Vec<(String, EntryKind)> = Vec::new();
         let mut stream = s.list_names(&vp("/d")).await.unwrap();
         while let Some(batch) = stream.next().await {
-            named.extend(batch.unwrap().into_iter().map(|e| (e.name, e.meta.kind)));
+            named.extend(batch.unwrap().into_iter().map(|e| (e.name.to_string(), e.meta.kind)));
         }
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let got_owned: Vec<(String, EntryKind)> = got.iter().map(|(n, k)| ((*n).to_owned(), *k)).collect();
@@ -739,7 +739,7 @@ mod suite {
         for batch in &batches {
             assert!(batch.len() <= 1024, "a batch of {} entries", batch.len());
         }
-        let mut got: Vec<String> = batches.into_iter().flatten().map(|e| e.name).collect();
+        let mut got: Vec<String> = batches.into_iter().flatten().map(|e| e.name.to_string()).collect();
         got.sort();
         let want: Vec<String> = (0..600).map(|i| format!("f{i:04}")).collect();
         assert_eq!(got, want);
@@ -861,7 +861,13 @@ mod suite {
             // Directory sizes are back-end noise (4096 on ext4); file sizes are not.
             entries
                 .into_iter()
-                .map(|e| (e.name, e.meta.kind, if e.meta.is_dir() { 0 } else { e.meta.size }))
+                .map(|e| {
+                    (
+                        e.name.to_string(),
+                        e.meta.kind,
+                        if e.meta.is_dir() { 0 } else { e.meta.size },
+                    )
+                })
                 .collect()
         };
         for dir in ["", "/s"] {

@@ -393,7 +393,7 @@ impl MemoryVolume {
         Ok(children
             .into_iter()
             .map(|(name, child)| DirEntry {
-                name: name.to_owned(),
+                name: smol_str::SmolStr::new(name),
                 meta: match child {
                     Child::File(meta) => meta,
                     Child::Dir { marker, newest } => dir_meta(marker.unwrap_or(newest)),

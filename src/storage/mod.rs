@@ -97,8 +97,9 @@ impl Metadata {
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
-    /// The entry's name (one component).
-    pub name: String,
+    /// The entry's name (one component). Names of up to 23 bytes are kept inline
+    /// (most are): a listing of many entries makes no allocation per name.
+    pub name: smol_str::SmolStr,
     /// Its metadata.
     pub meta: Metadata,
 }

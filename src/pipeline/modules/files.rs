@@ -216,7 +216,7 @@ impl Files {
             ListPlan::Members if meta.is_dir() => try_storage!(cmd, volume.list(&path).await),
             ListPlan::Members => return cmd.fail(Status::NotADirectory, ""),
             ListPlan::ThisFile => {
-                let name = path.file_name().unwrap_or_default().to_owned();
+                let name = smol_str::SmolStr::new(path.file_name().unwrap_or_default());
                 Box::pin(futures_util::stream::iter([Ok(vec![DirEntry { name, meta }])]))
             }
             ListPlan::Refuse(status, text) => return cmd.fail(status, text),

@@ -373,7 +373,7 @@ impl LocalVolume {
             _ => self.entry_metadata(dir, fd, name)?,
         };
         Some(DirEntry {
-            name: name.to_owned(),
+            name: smol_str::SmolStr::new(name),
             meta,
         })
     }

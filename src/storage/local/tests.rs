@@ -48,7 +48,7 @@ async fn names(s: &Fx, dir: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut stream = s.list(&vp(dir)).await.unwrap();
     while let Some(batch) = stream.next().await {
-        out.extend(batch.unwrap().into_iter().map(|e| e.name));
+        out.extend(batch.unwrap().into_iter().map(|e| e.name.to_string()));
     }
     out.sort();
     out
@@ -137,7 +137,7 @@ async fn names_only_listing_shows_what_the_full_one_shows() {
     let kinds = |stream: ListStream| async move {
         let mut out: Vec<(String, EntryKind)> = stream
             .flat_map(|b| futures_util::stream::iter(b.unwrap()))
-            .map(|e| (e.name, e.meta.kind))
+            .map(|e| (e.name.to_string(), e.meta.kind))
             .collect()
             .await;
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -398,10 +398,10 @@ async fn names_only_listing_has_every_entry_once(s: &Fx) {
             format!("f{i}")
         };
         std::fs::write(s.root_path().join(&name), b"x").unwrap();
-        expected.insert(name);
+        expected.insert(smol_str::SmolStr::new(&name));
     }
     std::fs::create_dir(s.root_path().join("sub")).unwrap();
-    expected.insert("sub".to_owned());
+    expected.insert(smol_str::SmolStr::new("sub"));
     let mut stream = s.list_names(&vp("/")).await.unwrap();
     let (mut seen, mut batches) = (std::collections::BTreeSet::new(), 0);
     while let Some(b) = stream.next().await {

@@ -605,7 +605,7 @@ impl Storage for S3Volume {
                         return None;
                     }
                     Some(Ok(DirEntry {
-                        name: name.to_owned(),
+                        name: smol_str::SmolStr::new(name),
                         meta: if meta.is_dir() {
                             dir_meta(dir_time)
                         } else {

@@ -435,7 +435,10 @@ impl FtpVolume {
                 }
                 false
             })
-            .map(|(name, meta)| DirEntry { name, meta })
+            .map(|(name, meta)| DirEntry {
+                name: name.into(),
+                meta,
+            })
             .collect()
     }
 
