@@ -58,6 +58,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -349,7 +350,8 @@ def run_list(args, ctl):
     ctl.quit()
     seconds = statistics.median(times)
     return {"entries": len(names), "listings": len(times), "seconds": seconds, "ms": seconds * 1000,
-            "min_ms": min(times) * 1000, "cpu_ms_per_listing": cpu * 1000 / len(times), "cpu_s": cpu}
+            "min_ms": min(times) * 1000, "cpu_ms_per_listing": cpu * 1000 / len(times) if args.pid else None,
+            "cpu_s": cpu}
 
 
 def children_cpu():
@@ -419,20 +421,16 @@ def run_wrk(args):
     # Paced: each connection waits --pace-ms after a response before its next request (wrk's
     # delay()), so every server is offered about the same load, below saturation, and the
     # latencies compare service times rather than how two busy processes share the cores.
-    pace = []
-    if args.pace_ms:
-        script = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"benchclient-pace-{os.getpid()}.lua")
-        with open(script, "w") as f:
-            f.write(f"function delay() return {args.pace_ms} end\n")
-        pace = ["-s", script]
-    cpu0 = tree_cpu(args.pid)
-    try:
+    with tempfile.NamedTemporaryFile("w", prefix="benchclient-pace-", suffix=".lua") as script:
+        pace = []
+        if args.pace_ms:
+            script.write(f"function delay() return {args.pace_ms} end\n")
+            script.flush()
+            pace = ["-s", script.name]
+        cpu0 = tree_cpu(args.pid)
         out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", *pace, url],
                              capture_output=True, text=True, timeout=args.seconds + 30)
-    finally:
-        if pace:
-            os.unlink(pace[1])
-    cpu = tree_cpu(args.pid) - cpu0
+        cpu = tree_cpu(args.pid) - cpu0
     text = out.stdout
     if out.returncode != 0 or "Requests/sec" not in text:
         raise Failed(f"wrk {url}: {out.stderr.strip() or text}")
@@ -449,7 +447,8 @@ def run_wrk(args):
 
     result = {"requests": requests, "errors": errors, "req_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
               "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"), "cpu_s": cpu,
-              "cpu_ms_per_1000": cpu * 1e6 / requests if requests else None, **negotiated}
+              "cpu_ms_per_1000": cpu * 1e6 / requests if requests else None,
+              **({"pace_ms": args.pace_ms} if args.pace_ms else {}), **negotiated}
     if requests == 0 or errors:
         raise Failed(f"wrk {url}: {requests} requests, {errors} errors")
     # wrk reports what it read (bodies and headers, rounded to 2 decimals of its unit): short
@@ -550,11 +549,30 @@ def run_handshake(args):
             "cpu_s": cpu, "server_cpu_ms_per_hs": cpu * 1000 / count, "tls": " / ".join(names)}
 
 
+def positive(text):
+    """argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1")
+    return value
+
+
+def non_negative(text):
+    """argparse type: an integer of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: at least 0")
+    return value
+
+
 def summary(path, pairs=()):
     """Markdown tables of a run's results (one JSON object a line): per label and figure, the
     median over the passes and its min-max; for each pair A:B, the ratio A/B of the medians and
     the min-max of the per-pass ratios (the median of pass n of A over that of pass n of B)."""
     rows = [json.loads(line) for line in open(path) if line.strip()]
+    for r in rows:  # listings measured before --repeat reported seconds only
+        if r.get("op") in ("list", "mlsd", "nlst") and "ms" not in r and r.get("seconds") is not None:
+            r["ms"] = r["seconds"] * 1000
     figures = {  # op -> [(key, heading, format)]
         "retr": [("mib_s", "RETR MiB/s", ".0f"), ("cpu_s_per_gib", "RETR server CPU s/GiB", ".2f"),
                  ("upstream_cpu_s_per_gib", "RETR upstream CPU s/GiB", ".2f")],
@@ -563,20 +581,20 @@ def summary(path, pairs=()):
         "conc": [("tx_per_s", "200 clients tx/s (ftpload)", ".0f"), ("p99_ms", "200 clients p99 ms", ".1f"),
                  ("errors", "200 clients errors", ".0f"), ("server_cpu_ms_per_tx", "server CPU ms/tx", ".3f")],
         "login": [("tx_per_s", "logins/s (ftpload)", ".0f"), ("server_cpu_ms_per_tx", "server CPU ms/login", ".3f")],
-        "list": [("ms", "LIST 10k ms (median of a pass's)", ".2f"), ("cpu_ms_per_listing", "LIST 10k server CPU ms", ".2f")],
-        "mlsd": [("ms", "MLSD 10k ms (median of a pass's)", ".2f"), ("cpu_ms_per_listing", "MLSD 10k server CPU ms", ".2f")],
-        "nlst": [("ms", "NLST 10k ms (median of a pass's)", ".2f"), ("cpu_ms_per_listing", "NLST 10k server CPU ms", ".2f")],
+        "list": [("ms", "LIST 10k ms", ".2f"), ("cpu_ms_per_listing", "LIST 10k server CPU ms", ".2f")],
+        "mlsd": [("ms", "MLSD 10k ms", ".2f"), ("cpu_ms_per_listing", "MLSD 10k server CPU ms", ".2f")],
+        "nlst": [("ms", "NLST 10k ms", ".2f"), ("cpu_ms_per_listing", "NLST 10k server CPU ms", ".2f")],
         "idle": [("kib_per_session", "idle KiB/session (PSS)", ".1f")],
         "httpidle": [("kib_per_session", "HTTP idle keep-alive KiB/connection (PSS)", ".1f")],
         "get": [("mib_s", "HTTP GET big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP GET server CPU s/GiB", ".2f"),
                 ("total_cpu_s_per_gib", "HTTP GET server + curl CPU s/GiB", ".2f")],
         "put": [("mib_s", "HTTP PUT big MiB/s", ".0f"), ("cpu_s_per_gib", "HTTP PUT server CPU s/GiB", ".2f"),
                 ("total_cpu_s_per_gib", "HTTP PUT server + curl CPU s/GiB", ".2f")],
-        "wrk": [("req_s", "HTTP small GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP small p99 ms", ".2f"),
+        "wrk": [("req_s", "HTTP small GET req/s (wrk)", ".0f"), ("p90_ms", "HTTP small p90 ms", ".2f"), ("p99_ms", "HTTP small p99 ms", ".2f"),
                 ("cpu_ms_per_1000", "HTTP server CPU ms/1000 req", ".1f")],
-        "wrk1k": [("req_s", "HTTP 1 KiB GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP 1 KiB p99 ms", ".2f"),
+        "wrk1k": [("req_s", "HTTP 1 KiB GET req/s (wrk)", ".0f"), ("p90_ms", "HTTP 1 KiB p90 ms", ".2f"), ("p99_ms", "HTTP 1 KiB p99 ms", ".2f"),
                   ("cpu_ms_per_1000", "HTTP 1 KiB server CPU ms/1000 req", ".1f")],
-        "wrk100k": [("req_s", "HTTP 100 KiB GET req/s (wrk)", ".0f"), ("p99_ms", "HTTP 100 KiB p99 ms", ".2f"),
+        "wrk100k": [("req_s", "HTTP 100 KiB GET req/s (wrk)", ".0f"), ("p90_ms", "HTTP 100 KiB p90 ms", ".2f"), ("p99_ms", "HTTP 100 KiB p99 ms", ".2f"),
                     ("cpu_ms_per_1000", "HTTP 100 KiB server CPU ms/1000 req", ".1f")],
         "paced": [("req_s", "HTTP 10 KiB paced req/s (wrk)", ".0f"), ("p50_ms", "HTTP 10 KiB paced p50 ms", ".2f"),
                   ("p90_ms", "HTTP 10 KiB paced p90 ms", ".2f"), ("p99_ms", "HTTP 10 KiB paced p99 ms", ".2f")],
@@ -756,13 +774,13 @@ def main():
     p.add_argument("--source", help="stor, put: the file to send")
     p.add_argument("--cmd", choices=["LIST", "MLSD", "NLST"], default="LIST")
     p.add_argument("--entries", type=int, help="list: the expected entry count")
-    p.add_argument("--repeat", type=int, default=1, help="list: listings in the session (the median is reported)")
+    p.add_argument("--repeat", type=positive, default=1, help="list: listings in the session (the median is reported)")
     p.add_argument("--sessions", type=int, default=500)
     p.add_argument("--sources", type=int, default=8, help="httpidle: loopback source addresses")
     p.add_argument("--no-request", action="store_true", help="httpidle: connect only, send nothing")
     p.add_argument("--connections", type=int, default=64, help="wrk: keep-alive connections")
-    p.add_argument("--pace-ms", type=int, default=0,
-                   help="wrk: milliseconds each connection waits after a response (0: none, saturating)")
+    p.add_argument("--pace-ms", type=non_negative, default=0,
+                   help="wrk: whole milliseconds each connection waits after a response (0: none, saturating)")
     p.add_argument("--streams", type=int, default=10, help="h2: concurrent streams per connection")
     p.add_argument("--seconds", type=int, default=10, help="wrk, h2, handshake: duration")
     p.add_argument("--cafile", help="TLS (FTPS, HTTPS) with this certificate as the one authority")

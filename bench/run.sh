@@ -26,7 +26,8 @@
 # Passes alternate: pass 1 of every peer, then pass 2 of every peer, ...; every pass starts a
 # fresh server on a root on tmpfs (/dev/shm; ROOT_PARENT=DIR puts it in DIR instead, e.g. on a
 # disk file system, where dualgate reads files differently). Tests (TESTS, default "retr stor list
-# conc login http h2 put"; "idle" on its own), each failing the pass's figure when its result is wrong:
+# conc login http h2 put"; "idle" and "paced" only when named), each failing the pass's figure
+# when its result is wrong:
 #   retr   RETR of a BIG_MIB random file, spliced to /dev/null; byte count checked; MiB/s and
 #          the server process tree's CPU per GiB                       (benchclient.py retr)
 #   stor   STOR of the same file with sendfile; SIZE checked afterwards (benchclient.py stor)
@@ -63,7 +64,8 @@
 # both builds are measured in the same run, one pass each in turn.
 #
 # Environment (defaults): REPS (3), BIG_MIB (1024), CLIENTS (200), CONC_SECONDS (15),
-# LOGIN_SECONDS (10), WRK_SECONDS (10), PACE_MS (1), LIST_REPEAT (20), HS_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000:
+# LOGIN_SECONDS (10), WRK_SECONDS (10), PACE_MS (1, whole milliseconds), LIST_REPEAT (20),
+# HS_SECONDS (10), IDLE_SESSIONS (500), PORT_BASE (24000:
 # the server on PORT_BASE+21, passive ports PORT_BASE+100..+1999), OUT (bench/results),
 # ROOT_PARENT (/dev/shm), DUALGATE_BIN and FTPLOAD_BIN (default: built here with cargo build
 # --release), PERF (unset; 1: a flat perf profile of every dualgate peer's RETR, STOR, 3 big GETs
@@ -162,7 +164,7 @@ RESULTS="$OUT/results.jsonl"
   echo "date: $(date -u '+%F %T UTC')"
   echo "dualgate: $(cd "$REPO" && git describe --always --dirty) (${DUALGATE_BIN#"$REPO"/})"
   [ -z "${BEFORE_BIN:-}" ] || echo "before: $BEFORE_BIN"
-  echo "peers: $PEERS; tests: $TESTS; reps: $REPS; big file: $BIG_MIB MiB; root: $(stat -f -c %T "$ROOT") ($ROOT_PARENT)"
+  echo "peers: $PEERS; tests: $TESTS; reps: $REPS; wrk: $WRK_SECONDS s, pace $PACE_MS ms; listings a pass: $LIST_REPEAT; big file: $BIG_MIB MiB; root: $(stat -f -c %T "$ROOT") ($ROOT_PARENT)"
   [ -z "${BENCH_TLS_DIR:-}" ] || echo "tls: ECDSA P-256 self-signed; OpenSSL $(openssl version | cut -d' ' -f2); $(grep -E '^(MinProtocol|Ciphersuites)' "$BENCH_TLS_DIR/openssl.cnf" | tr '\n' ' ')"
   echo "kernel: $(uname -r); cpus: $(nproc); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/run.txt"
