@@ -111,11 +111,7 @@ impl OpenFiles {
                 for v in files.live() {
                     let mut closing = Closing::default();
                     let mut entries = v.entries.lock().unwrap_or_else(PoisonError::into_inner);
-                    closing.extend(
-                        entries
-                            .extract_if(|_, e| now.duration_since(e.opened) >= VALID_FOR)
-                            .map(|(_, e)| e),
-                    );
+                    closing.take_expired(&mut entries, now);
                 }
             }
         });
@@ -230,11 +226,7 @@ impl VolumeFiles {
         // Expired entries go at each miss (a miss costs an open anyway), so their
         // descriptors do not hold files deleted since.
         let now = Instant::now();
-        closing.extend(
-            entries
-                .extract_if(|_, e| now.duration_since(e.opened) >= VALID_FOR)
-                .map(|(_, e)| e),
-        );
+        closing.take_expired(&mut entries, now);
         if entries.len() >= PER_VOLUME {
             return;
         }
@@ -283,6 +275,15 @@ struct Closing(Vec<FileRegion>);
 impl Closing {
     fn extend(&mut self, entries: impl IntoIterator<Item = Entry>) {
         self.0.extend(entries.into_iter().map(|e| e.region));
+    }
+
+    /// Takes the entries that were opened [`VALID_FOR`] or longer before `now`.
+    fn take_expired(&mut self, entries: &mut HashMap<VirtualPath, Entry>, now: Instant) {
+        self.extend(
+            entries
+                .extract_if(|_, e| now.duration_since(e.opened) >= VALID_FOR)
+                .map(|(_, e)| e),
+        );
     }
 }
 
