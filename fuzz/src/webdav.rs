@@ -5,8 +5,8 @@ use crate::{Input, check_xml};
 use proto_http::encode_href;
 use proto_http::webdav::{
     DeadProp, LiveProps, MULTISTATUS_HEAD, MULTISTATUS_TAIL, PatchOp, PropName, PropfindRequest, apply_patch,
-    decode_dead_props, encode_dead_props, parse_propfind, parse_proppatch, propfind_response, proppatch_response,
-    win32_last_modified,
+    decode_dead_props, encode_dead_props, is_protected, parse_propfind, parse_proppatch, propfind_response,
+    proppatch_response, win32_last_modified, writable_name,
 };
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -22,7 +22,8 @@ const MAX_ELEMENTS: usize = 4096;
 ///   with a non-empty local name.
 /// - PROPPATCH: at most `MAX_ELEMENTS` instructions; each stored value is
 ///   bounded by the body (6× for re-escaped namespace declarations); applying
-///   them leaves one property per name (the last set wins); the store codec
+///   an update the server accepts (no protected name, none a 207 could not
+///   carry) leaves one property per name (the last set wins); the store codec
 ///   round-trips them exactly (`decode(encode(p)) == p`, and decode keeps
 ///   only values the parser accepts, so every value is self-contained XML).
 /// - A blob: `decode` is a fixed point (`decode(encode(decode(b))) == decode(b)`).
@@ -69,7 +70,15 @@ pub fn webdav_xml(data: &[u8]) {
                 PatchOp::Remove(n) => removed.push(n.clone()),
             }
         }
-        apply_patch(&mut props, &ops);
+        // The server stores an update only when it refuses none of its names
+        // (protected live properties, names a 207 could not carry): the
+        // properties checked below are those it would store.
+        if ops
+            .iter()
+            .all(|op| !is_protected(op.name()) && writable_name(op.name()))
+        {
+            apply_patch(&mut props, &ops);
+        }
         for (i, p) in props.iter().enumerate() {
             assert!(
                 props[i + 1..].iter().all(|q| q.name != p.name),
